@@ -1,0 +1,236 @@
+//! Client records, with RFC 7591 metadata names so that dynamic registration is a thin layer.
+
+use std::fmt;
+
+use crate::client_id::ClientId;
+use crate::grant_type::GrantType;
+use crate::redirect_uri::RedirectUri;
+use crate::scope::ScopeSet;
+use crate::secret::{Secret, SecretHash};
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// RFC 6749 §2.3.1, HTTP Basic: the method every server must support and the default.
+    ClientSecretBasic,
+    /// RFC 6749 §2.3.1, credentials in the form body.
+    ClientSecretPost,
+    /// A public client (RFC 6749 §2.1): no secret.
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == raw)
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registered client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub client_id: ClientId,
+    pub client_name: String,
+    /// SHA-256 of the server-generated secret; `None` for public clients.
+    pub secret_hash: Option<SecretHash>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    /// Every scope the client may be granted.
+    pub scope: ScopeSet,
+    /// What a request without `scope` gets (RFC 6749 §3.3); a subset of `scope`.
+    pub default_scope: ScopeSet,
+    /// The `aud` of its access tokens; empty means the issuer itself.
+    pub audience: Vec<String>,
+    /// A first-party client: consent is implied (used by the authorization endpoint).
+    pub first_party: bool,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// What an administrator asks for when registering a client.
+#[derive(Debug, Default)]
+pub struct ClientRegistration {
+    pub client_id: Option<ClientId>,
+    pub client_name: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Empty: `authorization_code` + `refresh_token` when redirect URIs are given, else
+    /// `client_credentials`.
+    pub grant_types: Vec<GrantType>,
+    pub scope: ScopeSet,
+    pub default_scope: ScopeSet,
+    pub audience: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    /// Auth method for confidential clients; `client_secret_basic` when absent.
+    pub auth_method: Option<AuthMethod>,
+    /// A secret imported from another server instead of a generated one.
+    pub imported_secret: Option<Secret>,
+}
+
+/// Shortest secret accepted on import: 32 characters.
+pub const MIN_IMPORTED_SECRET_LEN: usize = 32;
+
+impl ClientRegistration {
+    /// Checks the registration and builds the client record. The plaintext secret, if any, is
+    /// returned beside it: it is shown once and never stored.
+    pub fn into_client(self, now: i64) -> Result<(Client, Option<Secret>), String> {
+        if self.client_name.trim().is_empty() {
+            return Err("a client needs a name".into());
+        }
+        let mut grant_types = self.grant_types;
+        if grant_types.is_empty() {
+            grant_types = if self.redirect_uris.is_empty() {
+                vec![GrantType::ClientCredentials]
+            } else {
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            };
+        }
+        grant_types.sort();
+        grant_types.dedup();
+        if grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err("the authorization_code grant needs at least one redirect URI".into());
+        }
+        if let Some(s) = self.default_scope.first_outside(&self.scope) {
+            return Err(format!(
+                "the default scope `{}` is not among the client's allowed scopes",
+                s.as_str()
+            ));
+        }
+        let (method, secret) = if self.public {
+            // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+            if grant_types.contains(&GrantType::ClientCredentials) {
+                return Err("a public client cannot use the client_credentials grant".into());
+            }
+            if self.imported_secret.is_some() {
+                return Err("a public client has no secret".into());
+            }
+            if self.auth_method.is_some_and(|m| m != AuthMethod::None) {
+                return Err("a public client authenticates with method `none`".into());
+            }
+            (AuthMethod::None, None)
+        } else {
+            let method = self.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
+            if method == AuthMethod::None {
+                return Err("a confidential client needs a secret-based auth method".into());
+            }
+            let secret = match self.imported_secret {
+                Some(s) if s.expose().chars().count() < MIN_IMPORTED_SECRET_LEN => {
+                    return Err(format!(
+                        "an imported secret must have at least {MIN_IMPORTED_SECRET_LEN} characters"
+                    ));
+                }
+                Some(s) => s,
+                None => Secret::generate(),
+            };
+            (method, Some(secret))
+        };
+        let client_id = match self.client_id {
+            Some(id) => id,
+            None => ClientId::parse(&crate::secret::random_id::<16>())
+                .map_err(|e| format!("generated client_id is invalid: {e}"))?,
+        };
+        let client = Client {
+            client_id,
+            client_name: self.client_name,
+            secret_hash: secret.as_ref().map(Secret::hash),
+            token_endpoint_auth_method: method,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            grant_types,
+            scope: self.scope,
+            default_scope: self.default_scope,
+            audience: self.audience,
+            first_party: self.first_party,
+            created_at: now,
+        };
+        Ok((client, secret))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration() -> ClientRegistration {
+        ClientRegistration { client_name: "svc".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn r4_6_confidential_clients_get_a_generated_secret_stored_only_as_hash() {
+        let (client, secret) = registration().into_client(0).unwrap();
+        let secret = secret.unwrap();
+        assert_eq!(client.secret_hash, Some(secret.hash()));
+        assert_eq!(client.grant_types, vec![GrantType::ClientCredentials]);
+        assert_eq!(client.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+    }
+
+    #[test]
+    fn rfc6749_4_4_public_clients_cannot_use_client_credentials() {
+        let reg = ClientRegistration {
+            public: true,
+            grant_types: vec![GrantType::ClientCredentials],
+            ..registration()
+        };
+        assert!(reg.into_client(0).is_err());
+    }
+
+    #[test]
+    fn imported_secrets_must_be_long_enough() {
+        let short = ClientRegistration {
+            imported_secret: Some(Secret::from_string("x".repeat(31))),
+            ..registration()
+        };
+        assert!(short.into_client(0).is_err());
+        let long = ClientRegistration {
+            imported_secret: Some(Secret::from_string("x".repeat(32))),
+            ..registration()
+        };
+        assert!(long.into_client(0).is_ok());
+    }
+
+    #[test]
+    fn rfc6749_3_3_default_scope_must_be_allowed() {
+        let reg = ClientRegistration {
+            scope: ScopeSet::parse("a:r").unwrap(),
+            default_scope: ScopeSet::parse("a:w").unwrap(),
+            ..registration()
+        };
+        assert!(reg.into_client(0).is_err());
+    }
+
+    #[test]
+    fn authorization_code_needs_a_redirect_uri() {
+        let reg = ClientRegistration {
+            grant_types: vec![GrantType::AuthorizationCode],
+            ..registration()
+        };
+        assert!(reg.into_client(0).is_err());
+    }
+}

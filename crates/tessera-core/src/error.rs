@@ -1,0 +1,161 @@
+//! The one error vocabulary of the protocol core.
+//!
+//! Every variant names the violation; [`Error::code`] is the single exhaustive mapping to the
+//! wire codes of RFC 6749 §5.2 (and, as later grants arrive, RFC 8628 §3.5 / RFC 8693 §2.2.2).
+//! Internal faults carry their cause for operators but leave the server as a bare
+//! `server_error` with no description.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The error codes of RFC 6749 §5.2 that the core can produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    ServerError,
+}
+
+impl ErrorCode {
+    /// The code as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+/// A protocol violation by the caller, or a server fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A required parameter is absent.
+    #[error("the `{0}` parameter is required")]
+    MissingParameter(&'static str),
+    /// RFC 6749 §3.2: parameters MUST NOT be included more than once.
+    #[error("the `{0}` parameter is included more than once")]
+    DuplicateParameter(String),
+    /// A parameter is present but its value is malformed.
+    #[error("the `{name}` parameter is malformed: {reason}")]
+    MalformedParameter { name: &'static str, reason: Cow<'static, str> },
+    /// The request as a whole is malformed (wrong content type, not a form, not UTF-8 …).
+    #[error("{0}")]
+    MalformedRequest(Cow<'static, str>),
+    /// RFC 6749 §2.3: the client MUST NOT use more than one authentication method per request.
+    #[error("more than one client authentication method was used")]
+    MultipleClientAuthentication,
+    /// No client authentication was offered where the client must authenticate.
+    #[error("client authentication is required")]
+    ClientAuthenticationMissing,
+    /// Unknown client, wrong secret, or an authentication method the client did not register.
+    /// The description is deliberately the same for every cause so it reveals nothing.
+    #[error("client authentication failed")]
+    ClientAuthenticationFailed,
+    /// The client may not use this grant type (RFC 6749 §5.2 `unauthorized_client`).
+    #[error("the client is not allowed to use the `{0}` grant type")]
+    GrantTypeNotAllowed(&'static str),
+    /// RFC 6749 §5.2 `unsupported_grant_type`; OAuth 2.1 drops `password` and `implicit`.
+    #[error("the grant type `{0}` is not supported")]
+    UnsupportedGrantType(String),
+    /// A requested scope exceeds what the client may ask for (RFC 6749 §3.3).
+    #[error("the scope `{0}` is not allowed for this client")]
+    ScopeNotAllowed(String),
+    /// No scope was requested and the client has no default scope (RFC 6749 §3.3).
+    #[error("no scope was requested and the client has no default scope")]
+    NoScope,
+    /// The scope parameter does not follow RFC 6749 §3.3 syntax.
+    #[error("the scope parameter is malformed: {0}")]
+    MalformedScope(Cow<'static, str>),
+    /// A server fault. Its cause is logged, never sent to the peer.
+    #[error("internal error: {0}")]
+    Internal(#[from] InternalError),
+}
+
+impl Error {
+    /// The single mapping from violations to RFC 6749 §5.2 error codes.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::MissingParameter(_)
+            | Self::DuplicateParameter(_)
+            | Self::MalformedParameter { .. }
+            | Self::MalformedRequest(_)
+            | Self::MultipleClientAuthentication => ErrorCode::InvalidRequest,
+            Self::ClientAuthenticationMissing | Self::ClientAuthenticationFailed => {
+                ErrorCode::InvalidClient
+            }
+            Self::GrantTypeNotAllowed(_) => ErrorCode::UnauthorizedClient,
+            Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
+            Self::ScopeNotAllowed(_) | Self::NoScope | Self::MalformedScope(_) => {
+                ErrorCode::InvalidScope
+            }
+            Self::Internal(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// The `error_description` for the peer: the message, except for server faults, which
+    /// leave as a bare `server_error`.
+    pub fn description(&self) -> Option<String> {
+        match self {
+            Self::Internal(_) => None,
+            other => Some(other.to_string()),
+        }
+    }
+}
+
+/// A fault inside the server (storage, crypto). Displayed only to operators.
+#[derive(Debug)]
+pub struct InternalError {
+    context: &'static str,
+    cause: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl InternalError {
+    pub fn new(
+        context: &'static str,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self { context, cause: cause.into() }
+    }
+}
+
+impl fmt::Display for InternalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.context, self.cause)
+    }
+}
+
+impl std::error::Error for InternalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
+}
+
+/// The result type of the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6749_5_2_server_errors_carry_no_description() {
+        let err = Error::Internal(InternalError::new("db", "connection refused"));
+        assert_eq!(err.code(), ErrorCode::ServerError);
+        assert_eq!(err.description(), None);
+    }
+
+    #[test]
+    fn rfc6749_5_2_client_authentication_failures_are_invalid_client() {
+        assert_eq!(Error::ClientAuthenticationFailed.code().as_str(), "invalid_client");
+        assert_eq!(Error::ClientAuthenticationMissing.code().as_str(), "invalid_client");
+    }
+}

@@ -1,0 +1,396 @@
+//! Signing keys: generation, encryption at rest, JWKS publication, rotation with overlap, and
+//! compact JWS signing (RFC 7515 §7.1).
+//!
+//! Keys are parsed once when a [`KeySet`] is loaded and kept as aws-lc-rs key pairs, so that
+//! minting a token costs one signature and nothing else (the JWT crates we tried re-parse the
+//! private key on every call). Verification elsewhere uses a maintained JOSE crate.
+
+use std::fmt;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+    RsaKeyPair,
+};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Serialize;
+
+use crate::error::InternalError;
+
+/// The JWS algorithms Tessera signs with (RFC 7518 §3.1, RFC 8037 §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys: required by OIDC for ID tokens.
+    RS256,
+    /// ECDSA P-256 with SHA-256: the default for access tokens, ~17× cheaper to sign than RS256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [Self::RS256, Self::ES256, Self::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A signing key as stored: the private key is PKCS#8, sealed under the key-encryption key.
+#[derive(Clone, Debug)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// `nonce || AES-256-GCM(PKCS#8)`, with the `kid` as associated data.
+    pub sealed_private_key: Vec<u8>,
+    /// The public JWK, as published.
+    pub public_jwk: String,
+    pub created_at: i64,
+    /// The key signs from this time on; it is published from `created_at`.
+    pub activates_at: i64,
+    /// Set on rotation: the key stops signing at this time.
+    pub signing_until: Option<i64>,
+    /// Set on rotation: the key leaves the JWKS at this time, once every token it signed has
+    /// expired.
+    pub publish_until: Option<i64>,
+}
+
+/// The key that encrypts signing keys at rest (requirements R4.6): 32 bytes for AES-256-GCM.
+pub struct KeyEncryptionKey(RandomizedNonceKey);
+
+impl fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyEncryptionKey([redacted])")
+    }
+}
+
+impl KeyEncryptionKey {
+    /// A new random key, base64url-encoded, for `--dev` and for operators.
+    pub fn generate_encoded() -> String {
+        URL_SAFE_NO_PAD.encode(crate::secret::random_bytes::<32>())
+    }
+
+    /// Parses 32 bytes given as base64url (or standard base64).
+    pub fn from_encoded(encoded: &str) -> Result<Self, String> {
+        let encoded = encoded.trim();
+        let bytes = URL_SAFE_NO_PAD
+            .decode(encoded.trim_end_matches('='))
+            .or_else(|_| STANDARD.decode(encoded))
+            .map_err(|_| "must be base64 or base64url".to_string())?;
+        if bytes.len() != 32 {
+            return Err(format!("must decode to 32 bytes, not {}", bytes.len()));
+        }
+        RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+            .map(Self)
+            .map_err(|_| "is not a usable AES-256 key".to_string())
+    }
+
+    fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, InternalError> {
+        let mut buf = plaintext.to_vec();
+        let nonce = self
+            .0
+            .seal_in_place_append_tag(Aad::from(kid.as_bytes()), &mut buf)
+            .map_err(|_| InternalError::new("key encryption", "sealing failed"))?;
+        let mut out = nonce.as_ref().to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        let cannot = || {
+            format!(
+                "cannot decrypt signing key `{kid}`: the configured key_encryption_key is not the \
+                 one it was stored under"
+            )
+        };
+        if sealed.len() < NONCE_LEN {
+            return Err(cannot());
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| cannot())?;
+        let mut buf = ciphertext.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
+            .map_err(|_| cannot())?;
+        Ok(plain.to_vec())
+    }
+}
+
+enum KeyPair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+impl KeyPair {
+    fn generate(alg: SigningAlg) -> Result<(Self, Vec<u8>), InternalError> {
+        let fail = |_| InternalError::new("key generation", alg.as_str());
+        Ok(match alg {
+            SigningAlg::RS256 => {
+                let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(fail)?;
+                let der = pair.as_der().map_err(fail)?.as_ref().to_vec();
+                (Self::Rsa(pair), der)
+            }
+            SigningAlg::ES256 => {
+                let pair =
+                    EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(fail)?;
+                let der = pair.to_pkcs8v1().map_err(fail)?.as_ref().to_vec();
+                (Self::Ec(pair), der)
+            }
+            SigningAlg::EdDSA => {
+                let pair = Ed25519KeyPair::generate().map_err(fail)?;
+                let der = pair.to_pkcs8().map_err(fail)?.as_ref().to_vec();
+                (Self::Ed(pair), der)
+            }
+        })
+    }
+
+    fn from_pkcs8(alg: SigningAlg, der: &[u8]) -> Result<Self, String> {
+        let bad = |e: aws_lc_rs::error::KeyRejected| format!("{alg} key rejected: {e}");
+        Ok(match alg {
+            SigningAlg::RS256 => Self::Rsa(RsaKeyPair::from_pkcs8(der).map_err(bad)?),
+            SigningAlg::ES256 => Self::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?,
+            ),
+            SigningAlg::EdDSA => Self::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
+        })
+    }
+
+    /// The public JWK (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2).
+    fn public_jwk(&self, kid: &str, alg: SigningAlg) -> serde_json::Value {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let mut jwk = match self {
+            Self::Rsa(pair) => {
+                let public = pair.public_key();
+                serde_json::json!({
+                    "kty": "RSA",
+                    "n": b64(public.modulus().big_endian_without_leading_zero()),
+                    "e": b64(public.exponent().big_endian_without_leading_zero()),
+                })
+            }
+            Self::Ec(pair) => {
+                // Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
+                let point = pair.public_key().as_ref();
+                serde_json::json!({
+                    "kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+                })
+            }
+            Self::Ed(pair) => serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref()),
+            }),
+        };
+        jwk["kid"] = kid.into();
+        jwk["alg"] = alg.as_str().into();
+        jwk["use"] = "sig".into();
+        jwk
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, InternalError> {
+        let fail = |_| InternalError::new("signing", "the signature operation failed");
+        match self {
+            Self::Rsa(pair) => {
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
+                    .map_err(fail)?;
+                Ok(signature)
+            }
+            Self::Ec(pair) => {
+                Ok(pair.sign(&SystemRandom::new(), message).map_err(fail)?.as_ref().to_vec())
+            }
+            Self::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
+/// Generates a new key of `alg`, sealed under `kek`, that signs from `activates_at` on.
+pub fn generate_key(
+    alg: SigningAlg,
+    kek: &KeyEncryptionKey,
+    now: i64,
+    activates_at: i64,
+) -> Result<StoredKey, InternalError> {
+    let (pair, pkcs8) = KeyPair::generate(alg)?;
+    let kid = crate::secret::random_id::<12>();
+    Ok(StoredKey {
+        public_jwk: pair.public_jwk(&kid, alg).to_string(),
+        sealed_private_key: kek.seal(&kid, &pkcs8)?,
+        kid,
+        alg,
+        created_at: now,
+        activates_at,
+        signing_until: None,
+        publish_until: None,
+    })
+}
+
+/// A key ready to sign.
+pub struct SigningKey {
+    kid: String,
+    alg: SigningAlg,
+    activates_at: i64,
+    signing_until: Option<i64>,
+    pair: KeyPair,
+}
+
+impl SigningKey {
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    /// Signs `claims` as a compact JWS (RFC 7515 §7.1) with the given `typ` header
+    /// (`at+jwt` for RFC 9068 access tokens).
+    pub fn sign_jwt(&self, typ: &str, claims: &impl Serialize) -> Result<String, InternalError> {
+        #[derive(Serialize)]
+        struct Header<'a> {
+            alg: &'a str,
+            typ: &'a str,
+            kid: &'a str,
+        }
+        let header = Header { alg: self.alg.as_str(), typ, kid: &self.kid };
+        let to_json = |e| InternalError::new("claims serialization", e);
+        let header = serde_json::to_vec(&header).map_err(to_json)?;
+        let payload = serde_json::to_vec(claims).map_err(to_json)?;
+        let mut jws = String::with_capacity(64 + payload.len() * 4 / 3 + 360);
+        URL_SAFE_NO_PAD.encode_string(header, &mut jws);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut jws);
+        let signature = self.pair.sign(jws.as_bytes())?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+        Ok(jws)
+    }
+}
+
+/// Every published key, decrypted and parsed, with the JWKS document pre-rendered.
+pub struct KeySet {
+    keys: Vec<SigningKey>,
+    jwks: String,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.keys.iter().map(|k| (&k.kid, k.alg))).finish()
+    }
+}
+
+impl KeySet {
+    /// Decrypts and parses the published keys.
+    pub fn load(stored: &[StoredKey], kek: &KeyEncryptionKey) -> Result<Self, String> {
+        let mut keys = Vec::with_capacity(stored.len());
+        let mut jwks = Vec::with_capacity(stored.len());
+        for key in stored {
+            let pkcs8 = kek.open(&key.kid, &key.sealed_private_key)?;
+            let pair = KeyPair::from_pkcs8(key.alg, &pkcs8)?;
+            jwks.push(pair.public_jwk(&key.kid, key.alg));
+            keys.push(SigningKey {
+                kid: key.kid.clone(),
+                alg: key.alg,
+                activates_at: key.activates_at,
+                signing_until: key.signing_until,
+                pair,
+            });
+        }
+        let jwks = serde_json::json!({ "keys": jwks }).to_string();
+        Ok(Self { keys, jwks })
+    }
+
+    /// The JWKS document (RFC 7517 §5).
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks
+    }
+
+    /// The key that signs `alg` tokens at `now`: the most recently activated one that is
+    /// active and not yet retired.
+    pub fn signer(&self, alg: SigningAlg, now: i64) -> Option<&SigningKey> {
+        self.keys
+            .iter()
+            .filter(|k| {
+                k.alg == alg && k.activates_at <= now && k.signing_until.is_none_or(|t| now < t)
+            })
+            .max_by_key(|k| k.activates_at)
+    }
+
+    /// Whether `alg` has a key that is not retired (active now or waiting to activate).
+    pub fn has_current_key(&self, alg: SigningAlg) -> bool {
+        self.keys.iter().any(|k| k.alg == alg && k.signing_until.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kek() -> KeyEncryptionKey {
+        KeyEncryptionKey::from_encoded(&KeyEncryptionKey::generate_encoded()).unwrap()
+    }
+
+    #[test]
+    fn r4_6_private_keys_are_sealed_and_bound_to_their_kid() {
+        let kek = kek();
+        let mut key = generate_key(SigningAlg::ES256, &kek, 0, 0).unwrap();
+        assert!(KeySet::load(std::slice::from_ref(&key), &kek).is_ok());
+        assert!(KeySet::load(std::slice::from_ref(&key), &self::kek()).is_err());
+        key.kid = "other".into();
+        assert!(KeySet::load(&[key], &kek).is_err());
+    }
+
+    #[test]
+    fn kek_must_be_32_bytes() {
+        assert!(KeyEncryptionKey::from_encoded("c2hvcnQ").is_err());
+        assert!(KeyEncryptionKey::from_encoded("not base64 !").is_err());
+    }
+
+    #[test]
+    fn r2_5_signer_prefers_the_newest_active_key_and_skips_retired_ones() {
+        let kek = kek();
+        let mut old = generate_key(SigningAlg::ES256, &kek, 0, 0).unwrap();
+        let new = generate_key(SigningAlg::ES256, &kek, 100, 200).unwrap();
+        old.signing_until = Some(200);
+        old.publish_until = Some(2000);
+        let set = KeySet::load(&[old.clone(), new.clone()], &kek).unwrap();
+        // Published before it signs: both keys are in the JWKS at t=100.
+        assert!(set.jwks_json().contains(&new.kid) && set.jwks_json().contains(&old.kid));
+        assert_eq!(set.signer(SigningAlg::ES256, 150).unwrap().kid(), old.kid);
+        assert_eq!(set.signer(SigningAlg::ES256, 200).unwrap().kid(), new.kid);
+        assert!(set.signer(SigningAlg::RS256, 200).is_none());
+    }
+
+    #[test]
+    fn rfc7517_jwks_carries_kid_alg_and_use_for_each_algorithm() {
+        let kek = kek();
+        let stored: Vec<_> =
+            SigningAlg::ALL.iter().map(|a| generate_key(*a, &kek, 0, 0).unwrap()).collect();
+        let set = KeySet::load(&stored, &kek).unwrap();
+        let jwks: serde_json::Value = serde_json::from_str(set.jwks_json()).unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 3);
+        for (jwk, key) in keys.iter().zip(&stored) {
+            assert_eq!(jwk["kid"], key.kid.as_str());
+            assert_eq!(jwk["alg"], key.alg.as_str());
+            assert_eq!(jwk["use"], "sig");
+            assert!(jwk.get("d").is_none(), "no private part is published");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Access tokens as JWTs (RFC 9068) and the token endpoint's response (RFC 6749 §5.1).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::error::{InternalError, Result};
+use crate::issuer::Issuer;
+use crate::keys::{KeySet, SigningAlg};
+use crate::scope::ScopeSet;
+
+/// How the server issues access tokens.
+#[derive(Clone, Debug)]
+pub struct TokenPolicy {
+    /// Access-token lifetime in seconds (requirements R3.2: 15 minutes by default).
+    pub access_token_ttl: i64,
+    /// The algorithm access tokens are signed with.
+    pub access_token_alg: SigningAlg,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self { access_token_ttl: 900, access_token_alg: SigningAlg::ES256 }
+    }
+}
+
+/// What the token endpoint needs from the server for one request.
+#[derive(Clone, Copy)]
+pub struct IssueContext<'a> {
+    pub issuer: &'a Issuer,
+    pub keys: &'a KeySet,
+    pub policy: &'a TokenPolicy,
+    pub now: i64,
+}
+
+/// What an access token is issued for.
+pub struct AccessTokenGrant<'a> {
+    /// The resource owner, or the client itself for the client credentials grant
+    /// (RFC 9068 §2.2).
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a ScopeSet,
+    /// The resource servers the token is meant for (RFC 8707); never empty.
+    pub audience: &'a [String],
+}
+
+/// An access token as issued.
+pub struct IssuedAccessToken {
+    pub jwt: String,
+    pub jti: String,
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for IssuedAccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedAccessToken").field("jti", &self.jti).finish_non_exhaustive()
+    }
+}
+
+/// RFC 9068 §2.2 claims.
+#[derive(Serialize)]
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    exp: i64,
+    iat: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+/// `aud` as a single string when there is one audience (the common form that every library
+/// accepts), else an array (RFC 7519 §4.1.3).
+struct Audience<'a>(&'a [String]);
+
+impl Serialize for Audience<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+/// The `typ` header of RFC 9068 §2.1.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Mints a signed JWT access token.
+pub fn mint_access_token(
+    ctx: IssueContext<'_>,
+    grant: AccessTokenGrant<'_>,
+) -> Result<IssuedAccessToken> {
+    let alg = ctx.policy.access_token_alg;
+    let key = ctx
+        .keys
+        .signer(alg, ctx.now)
+        .ok_or_else(|| InternalError::new("signing", format!("no active {alg} signing key")))?;
+    let jti = crate::secret::random_id::<16>();
+    let expires_at = ctx.now + ctx.policy.access_token_ttl;
+    let claims = AccessTokenClaims {
+        iss: ctx.issuer.as_str(),
+        sub: grant.sub,
+        aud: Audience(grant.audience),
+        exp: expires_at,
+        iat: ctx.now,
+        jti: &jti,
+        client_id: grant.client_id,
+        scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
+    };
+    let jwt = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
+    Ok(IssuedAccessToken { jwt, jti, expires_at })
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}

@@ -1,0 +1,63 @@
+//! An in-memory cache of client records in front of the store, so that the token endpoint does
+//! not pay a database round trip for every request.
+//!
+//! Entries live at most [`CLIENT_CACHE_TTL`]: a client changed or deleted through the CLI or
+//! another instance takes effect within that time. Unknown client_ids are not cached, so a
+//! client created a moment ago works at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tessera_core::client::Client;
+use tessera_core::client_id::ClientId;
+use tessera_core::store::{ClientStore, StoreError};
+
+/// How long a cached client record is trusted (the 5-second promise of the admin CLI).
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The cache. Readers take a shared lock only for a hash lookup and an `Arc` clone.
+pub struct ClientCache<S> {
+    store: S,
+    entries: RwLock<HashMap<ClientId, (Instant, Arc<Client>)>>,
+}
+
+impl<S: ClientStore> ClientCache<S> {
+    pub fn new(store: S) -> Self {
+        Self { store, entries: RwLock::new(HashMap::new()) }
+    }
+
+    /// The client record, from the cache while fresh, else from the store.
+    pub async fn get(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        let now = Instant::now();
+        if let Some((loaded, client)) = self.read().get(id)
+            && now.duration_since(*loaded) < CLIENT_CACHE_TTL
+        {
+            return Ok(Some(client.clone()));
+        }
+        let found = self.store.find_client(id).await?.map(Arc::new);
+        let mut entries = self.write();
+        match &found {
+            Some(client) => {
+                if entries.len() >= 10_000 {
+                    entries.retain(|_, (loaded, _)| now.duration_since(*loaded) < CLIENT_CACHE_TTL);
+                }
+                entries.insert(id.clone(), (now, client.clone()));
+            }
+            None => {
+                entries.remove(id);
+            }
+        }
+        Ok(found)
+    }
+
+    // A poisoned lock only means another request panicked mid-insert; the map is still a
+    // valid cache, so keep using it.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ClientId, (Instant, Arc<Client>)>> {
+        self.entries.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ClientId, (Instant, Arc<Client>)>> {
+        self.entries.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,381 @@
+//! Configuration: a TOML file, then `TESSERA_*` environment variables, then command-line flags,
+//! validated once at start. Every error names the key and what would be valid.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tessera_core::issuer::{HttpIssuers, Issuer};
+use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
+use tessera_core::token::TokenPolicy;
+
+/// The configuration as written in the file or the environment, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub issuer: Option<String>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub key_encryption_key: Option<String>,
+    pub key_encryption_key_file: Option<PathBuf>,
+    pub access_token_ttl_seconds: Option<i64>,
+    pub access_token_signing_alg: Option<String>,
+    pub key_publish_ahead_seconds: Option<i64>,
+    pub log_format: Option<String>,
+}
+
+/// Values given on the command line; they win over the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub dev: bool,
+    pub issuer: Option<String>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Where the key-encryption key comes from.
+#[derive(Debug)]
+pub enum KekSource {
+    Configured,
+    /// `--dev` generated (or reused) a key file with 0600 permissions.
+    DevFile(PathBuf),
+}
+
+/// Validated configuration.
+#[derive(Debug)]
+pub struct Settings {
+    pub issuer: Issuer,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub key_encryption_key: KeyEncryptionKey,
+    pub kek_source: KekSource,
+    pub policy: TokenPolicy,
+    /// How long a new key is published before it signs (rotation overlap, R2.5).
+    pub key_publish_ahead: i64,
+    pub log_format: LogFormat,
+    pub dev: bool,
+}
+
+/// A configuration error, naming the key and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+/// The default database of the embedded setup (requirements R5.1).
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tessera.db";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Settings {
+    /// Loads and validates the configuration from file, environment and flags.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut raw = match &overrides.config_file {
+            Some(path) => read_file(path)?,
+            None => RawConfig::default(),
+        };
+        apply_env(&mut raw, |name| std::env::var(name).ok())?;
+        if let Some(v) = &overrides.issuer {
+            raw.issuer = Some(v.clone());
+        }
+        if let Some(v) = &overrides.listen {
+            raw.listen = Some(v.clone());
+        }
+        if let Some(v) = &overrides.database_url {
+            raw.database_url = Some(v.clone());
+        }
+        Self::validate(raw, overrides.dev)
+    }
+
+    /// Validates raw values; `dev` relaxes what `serve --dev` may default.
+    pub fn validate(raw: RawConfig, dev: bool) -> Result<Self, ConfigError> {
+        let err = |m: String| Err(ConfigError(m));
+        let listen_raw = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = match listen_raw.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                return err(format!(
+                    "`listen` = {listen_raw:?} is not an address like 127.0.0.1:8080"
+                ));
+            }
+        };
+        let issuer_raw = match (raw.issuer, dev) {
+            (Some(i), _) => i,
+            (None, true) => format!("http://127.0.0.1:{}", listen.port()),
+            (None, false) => {
+                return err(
+                    "`issuer` is required: set it in the config file, as TESSERA_ISSUER or \
+                     with --issuer (e.g. https://auth.example.com)"
+                        .into(),
+                );
+            }
+        };
+        let http = if dev { HttpIssuers::Allowed } else { HttpIssuers::LoopbackOnly };
+        let issuer = match Issuer::parse(&issuer_raw, http) {
+            Ok(i) => i,
+            Err(e) => return err(format!("`issuer`: {e}")),
+        };
+        let database_url = raw.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let access_token_ttl = raw.access_token_ttl_seconds.unwrap_or(900);
+        if !(60..=86_400).contains(&access_token_ttl) {
+            return err(format!(
+                "`access_token_ttl_seconds` = {access_token_ttl}: must be between 60 and 86400 \
+                 (default 900, 15 minutes)"
+            ));
+        }
+        let alg_raw = raw.access_token_signing_alg.as_deref().unwrap_or("ES256");
+        let Some(access_token_alg) = SigningAlg::parse(alg_raw) else {
+            return err(format!(
+                "`access_token_signing_alg` = {alg_raw:?}: must be one of RS256, ES256, EdDSA"
+            ));
+        };
+        let key_publish_ahead = raw.key_publish_ahead_seconds.unwrap_or(300);
+        if !(0..=30 * 86_400).contains(&key_publish_ahead) {
+            return err(format!(
+                "`key_publish_ahead_seconds` = {key_publish_ahead}: must be between 0 and \
+                 2592000 (default 300)"
+            ));
+        }
+        let log_format = match raw.log_format.as_deref() {
+            None if dev => LogFormat::Pretty,
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => return err(format!("`log_format` = {other:?}: must be json or pretty")),
+        };
+        let (kek, kek_source) = key_encryption_key(
+            raw.key_encryption_key,
+            raw.key_encryption_key_file,
+            dev,
+            &database_url,
+        )?;
+        Ok(Self {
+            issuer,
+            listen,
+            database_url,
+            key_encryption_key: kek,
+            kek_source,
+            policy: TokenPolicy { access_token_ttl, access_token_alg },
+            key_publish_ahead,
+            log_format,
+            dev,
+        })
+    }
+
+    /// The longest lifetime of any token the server signs, plus clock-skew leeway: how long a
+    /// retired key stays published.
+    pub fn max_signed_token_lifetime(&self) -> i64 {
+        self.policy.access_token_ttl + 60
+    }
+}
+
+fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+}
+
+/// Applies `TESSERA_<KEY>` variables. Other `TESSERA_*` names (such as the test suite's) are
+/// not configuration and are left alone.
+fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    let int = |name: &str| -> Result<Option<i64>, ConfigError> {
+        var(name)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{name} = {v:?} is not an integer")))
+            })
+            .transpose()
+    };
+    let set = |slot: &mut Option<String>, name: &str| {
+        if let Some(v) = var(name) {
+            *slot = Some(v);
+        }
+    };
+    set(&mut raw.issuer, "TESSERA_ISSUER");
+    set(&mut raw.listen, "TESSERA_LISTEN");
+    set(&mut raw.database_url, "TESSERA_DATABASE_URL");
+    set(&mut raw.key_encryption_key, "TESSERA_KEY_ENCRYPTION_KEY");
+    set(&mut raw.access_token_signing_alg, "TESSERA_ACCESS_TOKEN_SIGNING_ALG");
+    set(&mut raw.log_format, "TESSERA_LOG_FORMAT");
+    if let Some(v) = var("TESSERA_KEY_ENCRYPTION_KEY_FILE") {
+        raw.key_encryption_key_file = Some(v.into());
+    }
+    if let Some(v) = int("TESSERA_ACCESS_TOKEN_TTL_SECONDS")? {
+        raw.access_token_ttl_seconds = Some(v);
+    }
+    if let Some(v) = int("TESSERA_KEY_PUBLISH_AHEAD_SECONDS")? {
+        raw.key_publish_ahead_seconds = Some(v);
+    }
+    Ok(())
+}
+
+fn key_encryption_key(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    dev: bool,
+    database_url: &str,
+) -> Result<(KeyEncryptionKey, KekSource), ConfigError> {
+    let parse = |text: &str, what: &str| {
+        KeyEncryptionKey::from_encoded(text).map_err(|e| {
+            ConfigError(format!("{what} {e}; generate one with `tessera keys generate-kek`"))
+        })
+    };
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(ConfigError(
+            "set either `key_encryption_key` or `key_encryption_key_file`, not both".into(),
+        )),
+        (Some(text), None) => Ok((parse(&text, "`key_encryption_key`")?, KekSource::Configured)),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError(format!("`key_encryption_key_file` {}: {e}", path.display()))
+            })?;
+            Ok((parse(&text, "`key_encryption_key_file`")?, KekSource::Configured))
+        }
+        (None, None) if dev => {
+            let path = data_dir(database_url).join("tessera.kek");
+            let kek = dev_key_file(&path)?;
+            Ok((parse(&kek, &format!("{}", path.display()))?, KekSource::DevFile(path)))
+        }
+        (None, None) => Err(ConfigError(
+            "`key_encryption_key` (or `key_encryption_key_file`) is required: signing keys are \
+             stored encrypted under it. Generate one with `tessera keys generate-kek`"
+                .into(),
+        )),
+    }
+}
+
+/// The directory of the SQLite file, where `--dev` keeps its key file; else the current one.
+fn data_dir(database_url: &str) -> PathBuf {
+    let path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(p));
+    match path.map(Path::new).and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Reads the dev key file, creating it with 0600 permissions if missing.
+fn dev_key_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = KeyEncryptionKey::generate_encoded();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| ConfigError(format!("cannot create {}: {e}", path.display())))?;
+            file.write_all(key.as_bytes())
+                .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
+            Ok(key)
+        }
+        Err(e) => Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_with_kek() -> RawConfig {
+        RawConfig {
+            issuer: Some("https://auth.example.com".into()),
+            key_encryption_key: Some(KeyEncryptionKey::generate_encoded()),
+            ..Default::default()
+        }
+    }
+
+    fn message(raw: RawConfig) -> String {
+        Settings::validate(raw, false).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn r6_3_defaults_are_fifteen_minute_es256_access_tokens() {
+        let s = Settings::validate(raw_with_kek(), false).unwrap();
+        assert_eq!(s.policy.access_token_ttl, 900);
+        assert_eq!(s.policy.access_token_alg, SigningAlg::ES256);
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn r6_3_errors_name_the_key_and_the_valid_values() {
+        let m = message(RawConfig { access_token_ttl_seconds: Some(5), ..raw_with_kek() });
+        assert!(
+            m.contains("access_token_ttl_seconds") && m.contains("between 60 and 86400"),
+            "{m}"
+        );
+        let m =
+            message(RawConfig { access_token_signing_alg: Some("HS256".into()), ..raw_with_kek() });
+        assert!(m.contains("access_token_signing_alg") && m.contains("ES256"), "{m}");
+        let m = message(RawConfig { key_encryption_key: None, ..raw_with_kek() });
+        assert!(m.contains("key_encryption_key"), "{m}");
+        let m = message(RawConfig { issuer: None, ..raw_with_kek() });
+        assert!(m.contains("`issuer` is required"), "{m}");
+        let m = message(RawConfig { listen: Some("nope".into()), ..raw_with_kek() });
+        assert!(m.contains("`listen`"), "{m}");
+    }
+
+    #[test]
+    fn rfc8414_2_plain_http_issuer_is_refused_outside_dev_unless_loopback() {
+        let m =
+            message(RawConfig { issuer: Some("http://auth.example.com".into()), ..raw_with_kek() });
+        assert!(m.contains("plain http"), "{m}");
+        let loopback = RawConfig { issuer: Some("http://127.0.0.1:8080".into()), ..raw_with_kek() };
+        assert!(Settings::validate(loopback, false).is_ok());
+    }
+
+    #[test]
+    fn r6_3_environment_overrides_file_values_and_rejects_bad_numbers() {
+        let mut raw = raw_with_kek();
+        let env = |name: &str| match name {
+            "TESSERA_ISSUER" => Some("https://env.example.com".to_owned()),
+            "TESSERA_ACCESS_TOKEN_TTL_SECONDS" => Some("600".to_owned()),
+            _ => None,
+        };
+        apply_env(&mut raw, env).unwrap();
+        assert_eq!(raw.issuer.as_deref(), Some("https://env.example.com"));
+        assert_eq!(raw.access_token_ttl_seconds, Some(600));
+        let bad =
+            |name: &str| (name == "TESSERA_ACCESS_TOKEN_TTL_SECONDS").then(|| "ten".to_owned());
+        let m = apply_env(&mut raw_with_kek(), bad).unwrap_err().to_string();
+        assert!(m.contains("TESSERA_ACCESS_TOKEN_TTL_SECONDS"), "{m}");
+    }
+
+    #[test]
+    fn r6_3_unknown_file_keys_are_refused() {
+        let err = toml::from_str::<RawConfig>("isuer = \"https://x\"").unwrap_err();
+        assert!(err.to_string().contains("isuer"), "{err}");
+    }
+
+    #[test]
+    fn dev_key_file_is_created_with_owner_only_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tessera-kek-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = format!("sqlite://{}/tessera.db", dir.display());
+        let raw = RawConfig::default();
+        let s =
+            Settings::validate(RawConfig { database_url: Some(db.clone()), ..raw }, true).unwrap();
+        let KekSource::DevFile(path) = &s.kek_source else { panic!("expected a dev key file") };
+        assert_eq!(path, &dir.join("tessera.kek"));
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // A second start reuses the same key.
+        let again =
+            Settings::validate(RawConfig { database_url: Some(db), ..Default::default() }, true);
+        assert!(again.is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per endpoint.
+
+pub mod discovery;
+pub mod health;
+pub mod jwks;
+pub mod metrics;
+pub mod token;

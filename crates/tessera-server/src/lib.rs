@@ -1,0 +1,15 @@
+//! Tessera's HTTP authorization server: routes → endpoint modules → `tessera-core`, with
+//! configuration, telemetry and the caches in front of `tessera-store`.
+
+pub mod app;
+pub mod client_cache;
+pub mod config;
+pub mod endpoints;
+pub mod key_ring;
+pub mod oauth_error;
+pub mod state;
+pub mod telemetry;
+
+pub use app::{build_state, build_state_now, router, serve};
+pub use config::{Overrides, Settings};
+pub use state::AppState;

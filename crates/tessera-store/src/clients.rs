@@ -1,0 +1,146 @@
+//! `clients`: registered OAuth clients.
+
+use tessera_core::client::{AuthMethod, Client};
+use tessera_core::client_id::ClientId;
+use tessera_core::grant_type::GrantType;
+use tessera_core::redirect_uri::RedirectUri;
+use tessera_core::scope::{Scope, ScopeSet};
+use tessera_core::secret::SecretHash;
+use tessera_core::store::{ClientStore, StoreError};
+
+use crate::{Store, conflict_or_db, corrupt, db, json};
+
+const TABLE: &str = "clients";
+
+/// The `SELECT` every read starts with, as a literal for `concat!`.
+macro_rules! select_clients {
+    () => {
+        "SELECT client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, \
+         post_logout_redirect_uris, grant_types, scope, default_scope, audience, first_party, \
+         created_at FROM clients"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    client_name: String,
+    secret_hash: Option<Vec<u8>>,
+    token_endpoint_auth_method: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    scope: String,
+    default_scope: String,
+    audience: String,
+    first_party: bool,
+    created_at: i64,
+}
+
+impl ClientRow {
+    fn into_client(self) -> Result<Client, StoreError> {
+        let id = self.client_id.as_str();
+        let bad = |column: &str, detail: &dyn std::fmt::Display| corrupt(TABLE, column, id, detail);
+        let uris = |column: &str, raw: &str| {
+            json::decode(TABLE, column, id, raw, RedirectUri::parse_for_registration)
+        };
+        let scopes = |column: &str, raw: &str| {
+            json::decode(TABLE, column, id, raw, Scope::parse).map(ScopeSet::from_scopes)
+        };
+        Ok(Client {
+            client_id: ClientId::parse(id).map_err(|e| bad("client_id", &e))?,
+            secret_hash: match &self.secret_hash {
+                None => None,
+                Some(bytes) => Some(SecretHash::from_bytes(bytes).ok_or_else(|| {
+                    bad("secret_hash", &format!("{} bytes, expected 32", bytes.len()))
+                })?),
+            },
+            token_endpoint_auth_method: AuthMethod::parse(&self.token_endpoint_auth_method)
+                .ok_or_else(|| {
+                    bad(
+                        "token_endpoint_auth_method",
+                        &format!("unknown method `{}`", self.token_endpoint_auth_method),
+                    )
+                })?,
+            redirect_uris: uris("redirect_uris", &self.redirect_uris)?,
+            post_logout_redirect_uris: uris(
+                "post_logout_redirect_uris",
+                &self.post_logout_redirect_uris,
+            )?,
+            grant_types: json::decode(TABLE, "grant_types", id, &self.grant_types, |s| {
+                GrantType::parse(s).ok_or("unknown grant type")
+            })?,
+            scope: scopes("scope", &self.scope)?,
+            default_scope: scopes("default_scope", &self.default_scope)?,
+            audience: json::decode(TABLE, "audience", id, &self.audience, |s| {
+                Ok::<_, &str>(s.to_owned())
+            })?,
+            first_party: self.first_party,
+            created_at: self.created_at,
+            client_name: self.client_name,
+        })
+    }
+}
+
+impl ClientStore for Store {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        let redirect_uris = json::encode(client.redirect_uris.iter().map(RedirectUri::as_str))?;
+        let post_logout_redirect_uris =
+            json::encode(client.post_logout_redirect_uris.iter().map(RedirectUri::as_str))?;
+        let grant_types = json::encode(client.grant_types.iter().map(|g| g.as_str()))?;
+        let scope = json::encode(client.scope.iter().map(Scope::as_str))?;
+        let default_scope = json::encode(client.default_scope.iter().map(Scope::as_str))?;
+        let audience = json::encode(client.audience.iter().map(String::as_str))?;
+        const SQL: &str = "INSERT INTO clients (client_id, client_name, secret_hash, \
+            token_endpoint_auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
+            scope, default_scope, audience, first_party, created_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+        with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(client.client_id.as_str())
+                .bind(client.client_name.as_str())
+                .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+                .bind(client.token_endpoint_auth_method.as_str())
+                .bind(redirect_uris.as_str())
+                .bind(post_logout_redirect_uris.as_str())
+                .bind(grant_types.as_str())
+                .bind(scope.as_str())
+                .bind(default_scope.as_str())
+                .bind(audience.as_str())
+                .bind(client.first_party)
+                .bind(client.created_at)
+                .execute(pool)
+                .await
+                .map_err(|e| conflict_or_db(e, || format!("client `{}`", client.client_id)))?;
+        });
+        Ok(())
+    }
+
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        const SQL: &str = concat!(select_clients!(), " WHERE client_id = $1");
+        let row: Option<ClientRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        row.map(ClientRow::into_client).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        const SQL: &str = concat!(select_clients!(), " ORDER BY client_id");
+        let rows: Vec<ClientRow> =
+            with_pool!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await.map_err(db)?);
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        const SQL: &str = "DELETE FROM clients WHERE client_id = $1";
+        let done = with_pool!(self, |pool| sqlx::query(SQL)
+            .bind(id.as_str())
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done > 0)
+    }
+}

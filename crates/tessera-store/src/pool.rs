@@ -1,0 +1,201 @@
+//! Connecting, migrating and the [`Store`] handle.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migrate, MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use tessera_core::store::StoreError;
+
+use crate::db;
+
+// `sqlx::migrate!` is this same proc macro behind sqlx's `macros` feature, which would also
+// bring in the compile-time-checked `query!` machinery this crate does not use; the `derive`
+// feature already builds `sqlx-macros`, so it is called directly. `build.rs` makes cargo
+// rebuild when a migration changes.
+static SQLITE_MIGRATIONS: Migrator = sqlx::sqlx_macros::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::sqlx_macros::migrate!("./migrations/postgres");
+
+/// How long a SQLite writer waits for another one to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a free pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database behind a [`Store`].
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A connection pool to SQLite or PostgreSQL, implementing the core's store traits. Cloning is
+/// cheap: clones share the pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+impl Store {
+    /// Connects to `sqlite://PATH` (also `sqlite:PATH`, `sqlite::memory:`) or `postgres://…` /
+    /// `postgresql://…`, creating the SQLite file if missing, and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = Self::connect_without_migrating(url).await?;
+        let applied = store.migrate().await?;
+        if applied > 0 {
+            tracing::info!(backend = store.backend(), applied, "applied database migrations");
+        }
+        Ok(store)
+    }
+
+    /// Like [`Store::connect`], without applying migrations.
+    pub async fn connect_without_migrating(url: &str) -> Result<Store, StoreError> {
+        let pool = if url.starts_with("sqlite:") {
+            Pool::Sqlite(connect_sqlite(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(connect_postgres(url).await?)
+        } else {
+            // Only the scheme is echoed: the rest of a URL may hold a password.
+            let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+            return Err(StoreError::Backend(
+                format!(
+                    "unsupported database URL scheme `{scheme}`: expected sqlite://PATH, \
+                     sqlite:PATH, sqlite::memory:, postgres://… or postgresql://…"
+                )
+                .into(),
+            ));
+        };
+        Ok(Store { pool })
+    }
+
+    /// Applies pending migrations; returns how many were applied (counted as pending just
+    /// before running; on PostgreSQL the run itself holds sqlx's advisory lock).
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let mig = |e: MigrateError| StoreError::Backend(Box::new(e));
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let pending = pending(&mut *pool.acquire().await.map_err(db)?, &SQLITE_MIGRATIONS)
+                    .await
+                    .map_err(mig)?;
+                SQLITE_MIGRATIONS.run(pool).await.map_err(mig)?;
+                Ok(pending)
+            }
+            Pool::Postgres(pool) => {
+                let pending =
+                    pending(&mut *pool.acquire().await.map_err(db)?, &POSTGRES_MIGRATIONS)
+                        .await
+                        .map_err(mig)?;
+                POSTGRES_MIGRATIONS.run(pool).await.map_err(mig)?;
+                Ok(pending)
+            }
+        }
+    }
+
+    /// A cheap liveness query (`SELECT 1`), for readiness probes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await.map_err(db)?;
+        });
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection, waiting for those in use to be returned (for shutdown).
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// How many of `migrator`'s migrations the database has not applied yet.
+async fn pending<C: Migrate>(conn: &mut C, migrator: &Migrator) -> Result<usize, MigrateError> {
+    conn.ensure_migrations_table(&migrator.table_name).await?;
+    let applied = conn.list_applied_migrations(&migrator.table_name).await?;
+    Ok(migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| !applied.iter().any(|a| a.version == m.version))
+        .count())
+}
+
+async fn connect_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(db)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a commit is fsynced before it is acknowledged, so it survives kill -9 and
+        // power loss alike.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let pool = if in_memory {
+        // An in-memory database lives as long as one connection to it: keep exactly one,
+        // forever (several would also contend on shared-cache table locks).
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new()
+    };
+    pool.acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await.map_err(db)
+}
+
+async fn connect_postgres(url: &str) -> Result<PgPool, StoreError> {
+    let options = PgConnectOptions::from_str(url).map_err(db)?;
+    PgPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await.map_err(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_sqlite_url() -> (String, std::path::PathBuf) {
+        let path = std::env::temp_dir()
+            .join(format!("tessera-store-unit-{}.db", tessera_core::secret::random_id::<8>()));
+        (format!("sqlite://{}", path.display()), path)
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_use_wal_full_sync_foreign_keys_and_busy_timeout() {
+        let (url, path) = temp_sqlite_url();
+        let store = Store::connect(&url).await.unwrap();
+        let Pool::Sqlite(pool) = &store.pool else { panic!("not sqlite") };
+        let text = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, String>(sql).fetch_one(pool).await.unwrap()
+        };
+        let int = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap()
+        };
+        assert_eq!(text("PRAGMA journal_mode").await, "wal");
+        assert_eq!(int("PRAGMA synchronous").await, 2, "2 is FULL");
+        assert_eq!(int("PRAGMA foreign_keys").await, 1);
+        assert_eq!(int("PRAGMA busy_timeout").await, 5000);
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn in_memory_sqlite_keeps_its_data_across_queries() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        store.ping().await.unwrap();
+        // The migrated tables are still there: the pool did not open a second, empty database.
+        let Pool::Sqlite(pool) = &store.pool else { panic!("not sqlite") };
+        for _ in 0..3 {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM clients").fetch_one(pool).await.unwrap();
+            assert_eq!(n, 0);
+        }
+        assert_eq!(store.migrate().await.unwrap(), 0);
+    }
+}

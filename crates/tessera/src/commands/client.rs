@@ -1,0 +1,243 @@
+//! `tessera client …`: register and inspect clients. A secret is printed once, at creation.
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use tessera_core::client::{AuthMethod, Client, ClientRegistration};
+use tessera_core::client_id::ClientId;
+use tessera_core::grant_type::GrantType;
+use tessera_core::redirect_uri::RedirectUri;
+use tessera_core::scope::{Scope, ScopeSet};
+use tessera_core::secret::Secret;
+use tessera_core::store::{ClientStore, StoreError};
+
+use crate::DbArgs;
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its secret once.
+    Create(CreateArgs),
+    /// List clients.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        client_id: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client; the server stops accepting it within 5 seconds.
+    Delete {
+        client_id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// A human-readable name.
+    #[arg(long)]
+    name: String,
+    /// The client_id (default: random).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// A redirect URI, matched exactly (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// A post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// A grant type (repeatable; default client_credentials, or authorization_code +
+    /// refresh_token when redirect URIs are given).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// An allowed scope in `resource:operation` form (repeatable, or space-separated).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// A scope granted when a request names none (repeatable; must be allowed).
+    #[arg(long = "default-scope", value_name = "SCOPE")]
+    default_scopes: Vec<String>,
+    /// An audience (resource server identifier) for its access tokens (repeatable; default:
+    /// the issuer).
+    #[arg(long = "audience", value_name = "URI")]
+    audiences: Vec<String>,
+    /// Token endpoint auth method: client_secret_basic (default) or client_secret_post.
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// A public client (no secret; e.g. a native or browser app).
+    #[arg(long)]
+    public: bool,
+    /// A first-party client: consent is implied.
+    #[arg(long)]
+    first_party: bool,
+    /// Import an existing secret (≥ 32 characters) from standard input instead of generating one.
+    #[arg(long)]
+    secret_stdin: bool,
+    /// Print `{"client_id": …, "client_secret": …}`.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Create(args) => create(args).await,
+        ClientCommand::List { db, json } => {
+            let clients = super::open(&db.database_url).await?.list_clients().await?;
+            if json {
+                super::print_json(&clients.iter().map(to_json).collect());
+            } else if clients.is_empty() {
+                println!("no clients");
+            } else {
+                for c in &clients {
+                    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        c.client_id,
+                        c.token_endpoint_auth_method,
+                        grants.join(","),
+                        c.client_name
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show { client_id, db, json } => {
+            let id = parse_id(&client_id)?;
+            let store = super::open(&db.database_url).await?;
+            let client =
+                store.find_client(&id).await?.with_context(|| format!("no client `{id}`"))?;
+            if json {
+                super::print_json(&to_json(&client));
+            } else {
+                print_client(&client);
+            }
+            Ok(())
+        }
+        ClientCommand::Delete { client_id, db } => {
+            let id = parse_id(&client_id)?;
+            if super::open(&db.database_url).await?.delete_client(&id).await? {
+                println!("deleted client `{id}`");
+                Ok(())
+            } else {
+                bail!("no client `{id}`")
+            }
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> anyhow::Result<ClientId> {
+    ClientId::parse(raw).map_err(|e| anyhow::anyhow!("client_id `{raw}` {e}"))
+}
+
+fn scopes(values: &[String]) -> anyhow::Result<ScopeSet> {
+    let parsed: Result<Vec<Scope>, String> =
+        values.iter().flat_map(|v| v.split_whitespace()).map(Scope::parse_registered).collect();
+    Ok(ScopeSet::from_scopes(parsed.map_err(anyhow::Error::msg)?))
+}
+
+async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let uris = |values: &[String]| -> anyhow::Result<Vec<RedirectUri>> {
+        values
+            .iter()
+            .map(|u| RedirectUri::parse_for_registration(u).map_err(anyhow::Error::msg))
+            .collect()
+    };
+    let grant_types = args
+        .grant_types
+        .iter()
+        .map(|g| {
+            GrantType::parse(g).with_context(|| {
+                let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                format!("unknown grant type `{g}`; known: {}", known.join(", "))
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let auth_method = args
+        .auth_method
+        .as_deref()
+        .map(|m| {
+            AuthMethod::parse(m).with_context(|| {
+                format!("unknown auth method `{m}`; use client_secret_basic or client_secret_post")
+            })
+        })
+        .transpose()?;
+    let imported_secret = if args.secret_stdin {
+        Some(Secret::from_string(super::read_stdin_line("client secret")?))
+    } else {
+        None
+    };
+    let registration = ClientRegistration {
+        client_id: args.client_id.as_deref().map(parse_id).transpose()?,
+        client_name: args.name,
+        redirect_uris: uris(&args.redirect_uris)?,
+        post_logout_redirect_uris: uris(&args.post_logout_redirect_uris)?,
+        grant_types,
+        scope: scopes(&args.scopes)?,
+        default_scope: scopes(&args.default_scopes)?,
+        audience: args.audiences,
+        public: args.public,
+        first_party: args.first_party,
+        auth_method,
+        imported_secret,
+    };
+    let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
+    let store = super::open(&args.db.database_url).await?;
+    match store.create_client(&client).await {
+        Err(StoreError::Conflict(what)) => bail!("{what} already exists"),
+        other => other?,
+    }
+    if args.json {
+        let mut out = serde_json::json!({ "client_id": client.client_id.as_str() });
+        if let Some(secret) = &secret {
+            out["client_secret"] = secret.expose().into();
+        }
+        super::print_json(&out);
+    } else {
+        print_client(&client);
+        if let Some(secret) = &secret {
+            println!("client_secret:  {}\n(shown once: only its hash is stored)", secret.expose());
+        }
+    }
+    Ok(())
+}
+
+fn to_json(c: &Client) -> serde_json::Value {
+    let strings = |v: &[RedirectUri]| v.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
+    serde_json::json!({
+        "client_id": c.client_id.as_str(),
+        "client_name": c.client_name,
+        "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "redirect_uris": strings(&c.redirect_uris),
+        "post_logout_redirect_uris": strings(&c.post_logout_redirect_uris),
+        "scope": c.scope.to_string(),
+        "default_scope": c.default_scope.to_string(),
+        "audience": c.audience,
+        "first_party": c.first_party,
+        "created_at": c.created_at,
+    })
+}
+
+fn print_client(c: &Client) {
+    let json = to_json(c);
+    if let Some(map) = json.as_object() {
+        for (key, value) in map {
+            let shown = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(items) => {
+                    items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(" ")
+                }
+                other => other.to_string(),
+            };
+            println!("{:<16}{shown}", format!("{key}:"));
+        }
+    }
+}

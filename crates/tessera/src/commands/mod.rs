@@ -1,0 +1,38 @@
+//! One module per subcommand.
+
+pub mod client;
+pub mod keys;
+pub mod migrate;
+pub mod serve;
+pub mod user;
+
+use anyhow::Context;
+use tessera_core::clock::{Clock, SystemClock};
+use tessera_store::Store;
+
+/// Opens the database, applying migrations.
+pub async fn open(database_url: &str) -> anyhow::Result<Store> {
+    Store::connect(database_url)
+        .await
+        .with_context(|| format!("cannot open the database {database_url}"))
+}
+
+pub fn now() -> i64 {
+    SystemClock.now()
+}
+
+/// Prints a value as pretty JSON.
+pub fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+/// Reads one line from standard input, without its line ending.
+pub fn read_stdin_line(what: &str) -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("cannot read the {what} from standard input"))?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!line.is_empty(), "no {what} on standard input");
+    Ok(line)
+}
