@@ -15,8 +15,8 @@ use crate::db;
 // bring in the compile-time-checked `query!` machinery this crate does not use; the `derive`
 // feature already builds `sqlx-macros`, so it is called directly. `build.rs` makes cargo
 // rebuild when a migration changes.
-static SQLITE_MIGRATIONS: Migrator = sqlx::sqlx_macros::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::sqlx_macros::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a SQLite writer waits for another one to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
