@@ -1,0 +1,313 @@
+//! The `tessera` binary as an operator uses it: admin commands against a SQLite file, and
+//! `serve --dev` answering a token request like the README's `curl`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new() -> Self {
+        let nonce =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir = std::env::temp_dir().join(format!("tessera-cli-{}-{nonce}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn db(&self) -> String {
+        format!("sqlite://{}", self.0.join("cli.db").display())
+    }
+
+    fn tessera(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA_DATABASE_URL", self.db())
+            .env_remove("TESSERA_ISSUER")
+            .current_dir(&self.0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok_json(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+        let out = self.tessera(args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{args:?}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn r6_1_client_commands_print_the_secret_once_and_store_only_its_hash() {
+    let w = Workdir::new();
+    let created = w.ok_json(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Billing",
+            "--client-id",
+            "billing",
+            "--scope",
+            "orders:read orders:write",
+            "--default-scope",
+            "orders:read",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(created["client_id"], "billing");
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43, "256-bit secret");
+
+    let listed = w.ok_json(&["client", "list", "--json"], None);
+    assert_eq!(listed[0]["client_id"], "billing");
+    assert_eq!(listed[0]["scope"], "orders:read orders:write");
+    let shown = w.ok_json(&["client", "show", "billing", "--json"], None);
+    assert_eq!(shown["default_scope"], "orders:read");
+    assert!(!shown.to_string().contains(&secret), "show never prints the secret");
+
+    let db = std::fs::read(w.0.join("cli.db")).unwrap();
+    let wal = std::fs::read(w.0.join("cli.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(secret.len()).any(|win| win == secret.as_bytes()),
+            "plaintext secret on disk"
+        );
+    }
+
+    let dup = w.tessera(&["client", "create", "--name", "Again", "--client-id", "billing"], None);
+    assert!(!dup.status.success());
+    assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
+
+    let deleted = w.tessera(&["client", "delete", "billing"], None);
+    assert!(deleted.status.success());
+    assert!(!w.tessera(&["client", "show", "billing"], None).status.success());
+}
+
+#[test]
+fn r4_1_client_create_refuses_unsafe_redirect_uris() {
+    let w = Workdir::new();
+    for uri in ["http://app.example/cb", "https://app.example/cb#x", "javascript:alert(1)", "/cb"] {
+        let out = w.tessera(&["client", "create", "--name", "web", "--redirect-uri", uri], None);
+        assert!(!out.status.success(), "{uri} accepted");
+        assert!(stderr(&out).contains(uri.split('#').next().unwrap()), "{uri}: {}", stderr(&out));
+    }
+    let ok = w.ok_json(
+        &[
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok["client_secret"].is_string());
+}
+
+#[test]
+fn client_create_imports_a_secret_from_stdin() {
+    let w = Workdir::new();
+    let imported = "an-existing-secret-of-at-least-32-chars";
+    let out = w.ok_json(
+        &["client", "create", "--name", "old", "--secret-stdin", "--json"],
+        Some(&format!("{imported}\n")),
+    );
+    assert_eq!(out["client_secret"], imported);
+    let short =
+        w.tessera(&["client", "create", "--name", "old2", "--secret-stdin"], Some("too-short\n"));
+    assert!(!short.status.success());
+}
+
+#[test]
+fn r6_1_user_commands_hash_passwords_read_from_stdin() {
+    let w = Workdir::new();
+    let user = w.ok_json(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("correct horse battery\n"),
+    );
+    let sub = user["sub"].as_str().unwrap();
+    assert!(!sub.contains("alice"), "sub is opaque, never the email or username");
+    let listed = w.ok_json(&["user", "list", "--json"], None);
+    assert_eq!(listed[0]["username"], "alice");
+    assert!(listed[0].get("password_hash").is_none());
+    assert!(w.tessera(&["user", "delete", "alice"], None).status.success());
+    assert!(!w.tessera(&["user", "delete", "alice"], None).status.success());
+}
+
+#[test]
+fn migrate_reports_and_is_idempotent() {
+    let w = Workdir::new();
+    let first = w.tessera(&["migrate"], None);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"));
+    let second = w.tessera(&["migrate"], None);
+    assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
+}
+
+#[test]
+fn rfc8414_2_serve_refuses_a_plain_http_issuer_outside_dev() {
+    let w = Workdir::new();
+    let out = w.tessera(&["serve", "--issuer", "http://auth.example.com"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("plain http"), "{}", stderr(&out));
+    let out = w.tessera(&["serve", "--issuer", "https://auth.example.com"], None);
+    assert!(stderr(&out).contains("key_encryption_key"), "{}", stderr(&out));
+}
+
+/// Kills the server when the test ends, whatever happens.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.1 request over a plain socket; returns status and body.
+fn http(port: u16, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn start_dev_server(dir: &Path, port: u16) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("TESSERA_DATABASE_URL")
+        .env("TESSERA_LOG", "warn")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut curl = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.trim_start().starts_with("curl ") {
+            curl = Some(line.trim().to_owned());
+            break;
+        }
+        assert!(Instant::now() < deadline, "no banner from serve --dev");
+    }
+    (server, curl.expect("serve --dev prints a curl command"))
+}
+
+#[test]
+fn r5_1_serve_dev_needs_no_setup_and_its_curl_line_gets_a_token() {
+    let w = Workdir::new();
+    let port = free_port();
+    let (_server, curl) = start_dev_server(&w.0, port);
+    assert!(w.0.join("tessera.db").exists(), "SQLite file created on first start");
+    let kek = std::fs::metadata(w.0.join("tessera.kek")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&kek.permissions()) & 0o777, 0o600);
+
+    // `curl -s -u demo:SECRET -d grant_type=client_credentials http://127.0.0.1:PORT/token`
+    let credentials = curl.split_whitespace().nth(3).unwrap();
+    assert!(curl.ends_with(&format!("http://127.0.0.1:{port}/token")), "{curl}");
+    let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, credentials);
+    let form = "grant_type=client_credentials";
+    let (status, body) = http(
+        port,
+        &format!(
+            "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["scope"], "demo:read");
+
+    let (status, body) = http(
+        port,
+        "GET /.well-known/openid-configuration HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["issuer"], format!("http://127.0.0.1:{port}"));
+
+    // The same data directory serves again after a restart, with the keys it made.
+    let keys = w.ok_json(
+        &[
+            "keys",
+            "list",
+            "--json",
+            "--database-url",
+            &format!("sqlite://{}", w.0.join("tessera.db").display()),
+        ],
+        None,
+    );
+    assert_eq!(keys.as_array().unwrap().len(), 3);
+    let rotated = w.tessera(
+        &[
+            "keys",
+            "rotate",
+            "--dev",
+            "--alg",
+            "ES256",
+            "--database-url",
+            &format!("sqlite://{}", w.0.join("tessera.db").display()),
+        ],
+        None,
+    );
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let keys = w.ok_json(
+        &[
+            "keys",
+            "list",
+            "--json",
+            "--database-url",
+            &format!("sqlite://{}", w.0.join("tessera.db").display()),
+        ],
+        None,
+    );
+    let states: Vec<&str> =
+        keys.as_array().unwrap().iter().map(|k| k["state"].as_str().unwrap()).collect();
+    assert_eq!(states.iter().filter(|s| **s == "next").count(), 1, "{keys}");
+}
