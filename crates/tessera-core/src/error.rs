@@ -17,6 +17,11 @@ pub enum ErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
+    UnsupportedResponseType,
+    AccessDenied,
+    LoginRequired,
+    ConsentRequired,
+    InvalidToken,
     ServerError,
 }
 
@@ -30,6 +35,11 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InvalidToken => "invalid_token",
             Self::ServerError => "server_error",
         }
     }
@@ -69,12 +79,34 @@ pub enum Error {
     /// A requested scope exceeds what the client may ask for (RFC 6749 §3.3).
     #[error("the scope `{0}` is not allowed for this client")]
     ScopeNotAllowed(String),
+    /// A refresh asked for more than the original grant (RFC 6749 §6).
+    #[error("a refresh may only narrow the granted scope, never widen it")]
+    ScopeWidened,
     /// No scope was requested and the client has no default scope (RFC 6749 §3.3).
     #[error("no scope was requested and the client has no default scope")]
     NoScope,
     /// The scope parameter does not follow RFC 6749 §3.3 syntax.
     #[error("the scope parameter is malformed: {0}")]
     MalformedScope(Cow<'static, str>),
+    /// The code or refresh token is invalid, expired, revoked, replayed, or bound to another
+    /// client, redirect URI or PKCE challenge (RFC 6749 §5.2 `invalid_grant`).
+    #[error("{0}")]
+    InvalidGrant(Cow<'static, str>),
+    /// RFC 6749 §4.1.2.1: only `response_type=code` is served (OAuth 2.1 drops `token`).
+    #[error("the response type `{0}` is not supported; use `code`")]
+    UnsupportedResponseType(String),
+    /// The resource owner denied the request (RFC 6749 §4.1.2.1).
+    #[error("the user denied the request")]
+    AccessDenied,
+    /// OIDC Core §3.1.2.6: `prompt=none` but the user is not signed in.
+    #[error("the user is not signed in and prompt=none forbids asking")]
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` but consent is needed.
+    #[error("consent is needed and prompt=none forbids asking")]
+    ConsentRequired,
+    /// RFC 6750 §3.1: the bearer token is missing, malformed, expired or revoked.
+    #[error("{0}")]
+    InvalidToken(&'static str),
     /// A server fault. Its cause is logged, never sent to the peer.
     #[error("internal error: {0}")]
     Internal(#[from] InternalError),
@@ -94,9 +126,16 @@ impl Error {
             }
             Self::GrantTypeNotAllowed(_) => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
-            Self::ScopeNotAllowed(_) | Self::NoScope | Self::MalformedScope(_) => {
-                ErrorCode::InvalidScope
-            }
+            Self::ScopeNotAllowed(_)
+            | Self::ScopeWidened
+            | Self::NoScope
+            | Self::MalformedScope(_) => ErrorCode::InvalidScope,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
+            Self::AccessDenied => ErrorCode::AccessDenied,
+            Self::LoginRequired => ErrorCode::LoginRequired,
+            Self::ConsentRequired => ErrorCode::ConsentRequired,
+            Self::InvalidToken(_) => ErrorCode::InvalidToken,
             Self::Internal(_) => ErrorCode::ServerError,
         }
     }

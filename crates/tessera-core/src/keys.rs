@@ -17,6 +17,7 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::InternalError;
 
@@ -44,6 +45,14 @@ impl SigningAlg {
 
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+
+    fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::RS256 => jsonwebtoken::Algorithm::RS256,
+            Self::ES256 => jsonwebtoken::Algorithm::ES256,
+            Self::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        }
     }
 }
 
@@ -241,13 +250,15 @@ pub fn generate_key(
     })
 }
 
-/// A key ready to sign.
+/// A key ready to sign, and to verify what it signed.
 pub struct SigningKey {
     kid: String,
     alg: SigningAlg,
     activates_at: i64,
     signing_until: Option<i64>,
     pair: KeyPair,
+    /// The public key for verification, built once from the published JWK.
+    verifier: jsonwebtoken::DecodingKey,
 }
 
 impl SigningKey {
@@ -303,13 +314,21 @@ impl KeySet {
         for key in stored {
             let pkcs8 = kek.open(&key.kid, &key.sealed_private_key)?;
             let pair = KeyPair::from_pkcs8(key.alg, &pkcs8)?;
-            jwks.push(pair.public_jwk(&key.kid, key.alg));
+            let jwk = pair.public_jwk(&key.kid, key.alg);
+            let verifier = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(jwk.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|jwk| {
+                    jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())
+                })
+                .map_err(|e| format!("public key of `{}` is unusable: {e}", key.kid))?;
+            jwks.push(jwk);
             keys.push(SigningKey {
                 kid: key.kid.clone(),
                 alg: key.alg,
                 activates_at: key.activates_at,
                 signing_until: key.signing_until,
                 pair,
+                verifier,
             });
         }
         let jwks = serde_json::json!({ "keys": jwks }).to_string();
@@ -332,10 +351,68 @@ impl KeySet {
             .max_by_key(|k| k.activates_at)
     }
 
+    /// Verifies a JWT this server signed: the `kid` must be published, the header's `alg` must
+    /// be that key's registered algorithm (never chosen by the token), `typ` must match, `iss`
+    /// must be `issuer`, and, with [`Expiry::Enforce`], `exp` must be after `now`.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        now: i64,
+        expiry: Expiry,
+    ) -> Result<T, &'static str> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "the token is malformed")?;
+        // RFC 9068 §4: `at+jwt` may also be written `application/at+jwt`.
+        let header_typ = header.typ.as_deref().unwrap_or_default();
+        let typ_ok = header_typ.eq_ignore_ascii_case(typ)
+            || header_typ.strip_prefix("application/").is_some_and(|t| t.eq_ignore_ascii_case(typ));
+        if !typ_ok {
+            return Err("the token has the wrong type");
+        }
+        let kid = header.kid.as_deref().ok_or("the token names no key")?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or("the token's key is unknown")?;
+        if header.alg != key.alg.jsonwebtoken() {
+            return Err("the token's algorithm does not match its key");
+        }
+        let mut validation = jsonwebtoken::Validation::new(key.alg.jsonwebtoken());
+        // Time is checked below against the injected clock; the audience by the caller.
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let envelope = jsonwebtoken::decode::<Envelope<T>>(token, &key.verifier, &validation)
+            .map_err(|_| "the token's signature or claims are invalid")?
+            .claims;
+        if envelope.iss != issuer {
+            return Err("the token was issued by another issuer");
+        }
+        if expiry == Expiry::Enforce && envelope.exp <= now {
+            return Err("the token has expired");
+        }
+        Ok(envelope.claims)
+    }
+
     /// Whether `alg` has a key that is not retired (active now or waiting to activate).
     pub fn has_current_key(&self, alg: SigningAlg) -> bool {
         self.keys.iter().any(|k| k.alg == alg && k.signing_until.is_none())
     }
+}
+
+/// Whether [`KeySet::verify`] checks `exp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    Enforce,
+    /// For `id_token_hint` at logout, where an expired ID token is still a valid hint
+    /// (OIDC RP-Initiated Logout §2).
+    Ignore,
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope<T> {
+    iss: String,
+    exp: i64,
+    #[serde(flatten)]
+    claims: T,
 }
 
 #[cfg(test)]
@@ -354,6 +431,45 @@ mod tests {
         assert!(KeySet::load(std::slice::from_ref(&key), &self::kek()).is_err());
         key.kid = "other".into();
         assert!(KeySet::load(&[key], &kek).is_err());
+    }
+
+    #[test]
+    fn jwts_verify_only_with_their_own_key_type_issuer_and_time() {
+        let kek = kek();
+        let stored: Vec<_> =
+            SigningAlg::ALL.iter().map(|a| generate_key(*a, &kek, 0, 0).unwrap()).collect();
+        let set = KeySet::load(&stored, &kek).unwrap();
+        #[derive(serde::Deserialize)]
+        struct Sub {
+            sub: String,
+        }
+        for alg in SigningAlg::ALL {
+            let key = set.signer(alg, 1).unwrap();
+            let claims = serde_json::json!({"iss": "https://i", "sub": "s", "exp": 100});
+            let jwt = key.sign_jwt("at+jwt", &claims).unwrap();
+            let ok: Sub = set.verify(&jwt, "at+jwt", "https://i", 99, Expiry::Enforce).unwrap();
+            assert_eq!(ok.sub, "s");
+            assert!(set.verify::<Sub>(&jwt, "at+jwt", "https://i", 100, Expiry::Enforce).is_err());
+            assert!(set.verify::<Sub>(&jwt, "at+jwt", "https://i", 100, Expiry::Ignore).is_ok());
+            assert!(set.verify::<Sub>(&jwt, "JWT", "https://i", 99, Expiry::Enforce).is_err());
+            assert!(
+                set.verify::<Sub>(&jwt, "at+jwt", "https://other", 99, Expiry::Enforce).is_err()
+            );
+            let mut tampered = jwt.clone();
+            tampered.insert(jwt.find('.').unwrap() + 2, 'A');
+            assert!(
+                set.verify::<Sub>(&tampered, "at+jwt", "https://i", 99, Expiry::Enforce).is_err()
+            );
+        }
+        // A token signed by a key this set does not hold is refused.
+        let foreign =
+            KeySet::load(&[generate_key(SigningAlg::ES256, &kek, 0, 0).unwrap()], &kek).unwrap();
+        let jwt = foreign
+            .signer(SigningAlg::ES256, 1)
+            .unwrap()
+            .sign_jwt("at+jwt", &serde_json::json!({"iss":"https://i","exp":100,"sub":"s"}))
+            .unwrap();
+        assert!(set.verify::<Sub>(&jwt, "at+jwt", "https://i", 99, Expiry::Enforce).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! error vocabulary, and one module per grant. It does no I/O of its own: storage is reached
 //! through the traits in [`store`], time through [`clock::Clock`], and HTTP is the server's.
 
+pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod client_id;
@@ -9,9 +10,11 @@ pub mod clock;
 pub mod error;
 pub mod grant_type;
 pub mod grants;
+pub mod id_token;
 pub mod issuer;
 pub mod keys;
 pub mod params;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod secret;

@@ -56,6 +56,37 @@ impl RedirectUri {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether a `redirect_uri` from a request matches this registered one: the exact string
+    /// (OAuth 2.1 §4.1.1), except that for `http` on a loopback IP literal the port may differ
+    /// (RFC 8252 §7.3: native apps listen on an ephemeral port).
+    pub fn matches(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        let (Ok(registered), Ok(parsed)) = (url::Url::parse(&self.0), url::Url::parse(requested))
+        else {
+            return false;
+        };
+        let loopback = |u: &url::Url| {
+            u.scheme() == "http"
+                && match u.host() {
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    _ => false,
+                }
+        };
+        // The requested text must already be in canonical form, so that dot-segments, case or
+        // encoding tricks cannot make a different string parse equal.
+        if !loopback(&registered) || !loopback(&parsed) || parsed.as_str() != requested {
+            return false;
+        }
+        let without_port = |mut u: url::Url| {
+            let _ = u.set_port(None);
+            u.to_string()
+        };
+        without_port(registered) == without_port(parsed)
+    }
 }
 
 impl fmt::Display for RedirectUri {
@@ -78,6 +109,40 @@ mod tests {
         assert!(ok("http://127.0.0.1:8400/cb"));
         assert!(ok("http://[::1]/cb"));
         assert!(ok("com.example.app:/oauth2redirect"));
+    }
+
+    #[test]
+    fn oauth21_4_1_1_redirect_uris_match_exactly() {
+        let r = RedirectUri::parse_for_registration("https://app.example/cb").unwrap();
+        assert!(r.matches("https://app.example/cb"));
+        for attack in [
+            "https://app.example/cb/",
+            "https://app.example/cb/extra",
+            "https://app.example/cb?x=1",
+            "https://app.example/c",
+            "https://app.example:444/cb",
+            "https://evil.example/cb",
+            "https://app.example@evil.example/cb",
+            "https://APP.example/cb",
+            "https://app.example/CB",
+            "https://app.example/%63b",
+            "https://app.example/cb#",
+            "http://app.example/cb",
+        ] {
+            assert!(!r.matches(attack), "{attack}");
+        }
+    }
+
+    #[test]
+    fn rfc8252_7_3_loopback_redirects_match_on_any_port_only() {
+        let r = RedirectUri::parse_for_registration("http://127.0.0.1/cb").unwrap();
+        assert!(r.matches("http://127.0.0.1:53124/cb"));
+        assert!(!r.matches("http://127.0.0.1:53124/cb2"));
+        assert!(!r.matches("http://127.0.0.2:53124/cb"));
+        assert!(!r.matches("http://localhost:53124/cb"));
+        assert!(!r.matches("http://127.0.0.1:53124/%63b"));
+        assert!(!r.matches("https://127.0.0.1:53124/cb"));
+        assert!(!r.matches("http://127.0.0.1:53124/x/../cb"));
     }
 
     #[test]

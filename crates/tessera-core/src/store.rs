@@ -6,6 +6,9 @@ use std::future::Future;
 use crate::client::Client;
 use crate::client_id::ClientId;
 use crate::keys::StoredKey;
+use crate::pkce::CodeChallenge;
+use crate::scope::ScopeSet;
+use crate::secret::SecretHash;
 use crate::user::User;
 
 /// A storage failure.
@@ -47,6 +50,11 @@ pub trait UserStore: Send + Sync {
         &self,
         username: &str,
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    /// The user whose `sub` is `id`.
+    fn find_user_by_id(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     /// All users, ordered by username.
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
     /// Whether a user was deleted.
@@ -71,4 +79,191 @@ pub trait SigningKeyStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Deletes keys no longer published at `now`; returns how many.
     fn prune_keys(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// A grant: one user's authorization of one client, from which a code, a refresh-token family
+/// and access tokens descend. Revoking it revokes all of them (RFC 6749 §4.1.2, §10.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: ClientId,
+    /// The user's `sub`.
+    pub user_id: String,
+    pub scope: ScopeSet,
+    /// When the user authenticated (OIDC `auth_time`).
+    pub auth_time: i64,
+    /// The login session's public id (OIDC `sid`).
+    pub sid: Option<String>,
+    pub created_at: i64,
+    /// Absolute end of the refresh-token family (requirements R1.4).
+    pub expires_at: i64,
+}
+
+/// An authorization code as stored: only its hash, and what it is bound to (R1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_hash: SecretHash,
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub redirect_uri: String,
+    pub code_challenge: CodeChallenge,
+    pub nonce: Option<String>,
+    pub expires_at: i64,
+}
+
+/// The outcome of redeeming a code.
+#[derive(Debug)]
+pub enum CodeRedemption {
+    /// First use: the code is now spent. The grant is returned with it.
+    Redeemed(Box<AuthorizationCode>, Grant),
+    /// The code was spent before: a replay (RFC 6749 §4.1.2).
+    AlreadyRedeemed { grant_id: String },
+    /// No such code, or it expired.
+    Unknown,
+}
+
+/// The outcome of rotating a refresh token.
+#[derive(Debug)]
+pub enum RefreshRotation {
+    /// The presented token is now spent and the new one is stored.
+    Rotated(Grant),
+    /// The presented token was rotated before: reuse (requirements R1.4).
+    Reused { grant_id: String },
+    /// Unknown, expired, of a revoked or expired grant, or issued to another client.
+    Invalid,
+    /// Current and valid, but the caller's check refused the grant (a widened scope); nothing
+    /// was changed.
+    Refused,
+}
+
+/// The arguments of [`GrantStore::rotate_refresh_token`].
+#[derive(Clone, Copy, Debug)]
+pub struct RotationRequest<'a> {
+    pub old: &'a SecretHash,
+    pub new: &'a SecretHash,
+    pub client_id: &'a ClientId,
+    pub now: i64,
+    pub idle_ttl: i64,
+}
+
+/// Authorization codes (single use, atomically).
+pub trait AuthorizationCodeStore: Send + Sync {
+    /// Stores a new grant and its code in one transaction.
+    fn insert_grant_with_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCode,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Spends a code in one conditional write: of concurrent calls for one code, exactly one
+    /// gets `Redeemed` (design invariant 1).
+    fn redeem_code(
+        &self,
+        code_hash: &SecretHash,
+        now: i64,
+    ) -> impl Future<Output = Result<CodeRedemption, StoreError>> + Send;
+}
+
+/// Grants, their refresh-token families and the access tokens issued from them.
+pub trait GrantStore: Send + Sync {
+    /// Stores a refresh token of a grant, valid until `expires_at` (idle lifetime).
+    fn insert_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+        grant_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Spends `old` and stores `new` in one transaction, if `old` is current, unexpired, of a
+    /// live grant issued to `client_id`, and `accept` approves the grant; otherwise changes
+    /// nothing. Of concurrent calls for one token exactly one rotates (design invariant 1).
+    /// The new token expires at `min(now + idle_ttl, grant.expires_at)`.
+    fn rotate_refresh_token(
+        &self,
+        rotation: RotationRequest<'_>,
+        accept: impl FnOnce(&Grant) -> bool + Send,
+    ) -> impl Future<Output = Result<RefreshRotation, StoreError>> + Send;
+    /// Records an access token's `jti` so that revoking its grant revokes it.
+    fn record_access_token(
+        &self,
+        grant_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Revokes a grant: its refresh tokens stop working and its access tokens are reported
+    /// revoked.
+    fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether the access token `jti` descends from a revoked grant.
+    fn is_access_token_revoked(
+        &self,
+        jti: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A remembered consent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    pub user_id: String,
+    pub client_id: ClientId,
+    pub scope: ScopeSet,
+    pub granted_at: i64,
+}
+
+/// Remembered consents (requirements R2.1), one per user + client.
+pub trait ConsentStore: Send + Sync {
+    fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<Option<Consent>, StoreError>> + Send;
+    /// Stores or replaces the consent of a user for a client.
+    fn save_consent(
+        &self,
+        consent: &Consent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A user's consents, ordered by client_id.
+    fn list_consents(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+    /// Deletes the consent and revokes every grant of that user to that client, in one
+    /// transaction. Returns whether a consent existed.
+    fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A login session of the server's own pages. The cookie holds the secret whose hash is `id_hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: SecretHash,
+    /// The public session id, used as OIDC `sid`.
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// Login sessions.
+pub trait SessionStore: Send + Sync {
+    fn create_session(
+        &self,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The session, if it exists and has not expired at `now`.
+    fn find_session(
+        &self,
+        id_hash: &SecretHash,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+    fn delete_session(
+        &self,
+        id_hash: &SecretHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

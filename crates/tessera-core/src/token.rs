@@ -9,18 +9,40 @@ use crate::issuer::Issuer;
 use crate::keys::{KeySet, SigningAlg};
 use crate::scope::ScopeSet;
 
-/// How the server issues access tokens.
+/// Lifetimes and algorithms of what the server issues. All durations in seconds.
 #[derive(Clone, Debug)]
 pub struct TokenPolicy {
-    /// Access-token lifetime in seconds (requirements R3.2: 15 minutes by default).
+    /// Access-token lifetime (requirements R3.2: 15 minutes by default).
     pub access_token_ttl: i64,
     /// The algorithm access tokens are signed with.
     pub access_token_alg: SigningAlg,
+    /// ID-token lifetime.
+    pub id_token_ttl: i64,
+    /// Authorization-code lifetime (R1.2: 60 s by default, at most 10 minutes).
+    pub code_ttl: i64,
+    /// A refresh token unused this long expires (idle lifetime).
+    pub refresh_token_idle_ttl: i64,
+    /// A refresh-token family ends this long after its grant (R1.4: 30 days, at most 90).
+    pub refresh_token_absolute_ttl: i64,
 }
 
 impl Default for TokenPolicy {
     fn default() -> Self {
-        Self { access_token_ttl: 900, access_token_alg: SigningAlg::ES256 }
+        Self {
+            access_token_ttl: 900,
+            access_token_alg: SigningAlg::ES256,
+            id_token_ttl: 900,
+            code_ttl: 60,
+            refresh_token_idle_ttl: 14 * 86_400,
+            refresh_token_absolute_ttl: 30 * 86_400,
+        }
+    }
+}
+
+impl TokenPolicy {
+    /// The longest lifetime of any JWT signed under this policy.
+    pub fn max_signed_lifetime(&self) -> i64 {
+        self.access_token_ttl.max(self.id_token_ttl)
     }
 }
 
@@ -40,7 +62,7 @@ pub struct AccessTokenGrant<'a> {
     pub sub: &'a str,
     pub client_id: &'a str,
     pub scope: &'a ScopeSet,
-    /// The resource servers the token is meant for (RFC 8707); never empty.
+    /// The resource servers the token is meant for (RFC 8707); empty means the issuer itself.
     pub audience: &'a [String],
 }
 
@@ -73,13 +95,26 @@ struct AccessTokenClaims<'a> {
 
 /// `aud` as a single string when there is one audience (the common form that every library
 /// accepts), else an array (RFC 7519 §4.1.3).
-struct Audience<'a>(&'a [String]);
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl<'a> Audience<'a> {
+    fn of(list: &'a [String], issuer: &'a Issuer) -> Self {
+        match list {
+            [] => Self::One(issuer.as_str()),
+            [one] => Self::One(one),
+            many => Self::Many(many),
+        }
+    }
+}
 
 impl Serialize for Audience<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            [one] => s.serialize_str(one),
-            many => many.serialize(s),
+        match self {
+            Self::One(one) => s.serialize_str(one),
+            Self::Many(many) => many.serialize(s),
         }
     }
 }
@@ -102,7 +137,7 @@ pub fn mint_access_token(
     let claims = AccessTokenClaims {
         iss: ctx.issuer.as_str(),
         sub: grant.sub,
-        aud: Audience(grant.audience),
+        aud: Audience::of(grant.audience, ctx.issuer),
         exp: expires_at,
         iat: ctx.now,
         jti: &jti,
@@ -113,7 +148,7 @@ pub fn mint_access_token(
     Ok(IssuedAccessToken { jwt, jti, expires_at })
 }
 
-/// A successful token response (RFC 6749 §5.1).
+/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
@@ -121,6 +156,10 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl fmt::Debug for TokenResponse {

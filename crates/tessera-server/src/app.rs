@@ -10,7 +10,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::grants::GrantRegistry;
+use tessera_core::grants::authorization_code::AuthorizationCodeGrant;
 use tessera_core::grants::client_credentials::ClientCredentialsGrant;
+use tessera_core::grants::refresh_token::RefreshTokenGrant;
+use tessera_core::secret::Secret;
 use tessera_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -19,13 +22,17 @@ use crate::config::Settings;
 use crate::endpoints;
 use crate::key_ring::KeyRing;
 use crate::state::{AppState, Inner};
+use crate::web::throttle::LoginThrottle;
 
 /// How often a running server re-reads signing keys from the store.
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The grants this server serves. Adding a grant means adding its module and a line here.
-pub fn grant_registry() -> GrantRegistry {
-    GrantRegistry::default().register(ClientCredentialsGrant)
+pub fn grant_registry(store: &Store) -> GrantRegistry {
+    GrantRegistry::default()
+        .register(AuthorizationCodeGrant::new(store.clone()))
+        .register(ClientCredentialsGrant)
+        .register(RefreshTokenGrant::new(store.clone()))
 }
 
 /// Builds the state: signing keys are created on first start.
@@ -37,8 +44,14 @@ pub async fn build_state(
     // Install the metrics recorder before the first request records anything.
     crate::telemetry::metrics_handle();
     let keys = KeyRing::bootstrap(&store, &settings.key_encryption_key, clock.now()).await?;
-    let grants = grant_registry();
-    let metadata = endpoints::discovery::render(&settings.issuer, &grants);
+    let grants = grant_registry(&store);
+    let metadata = endpoints::discovery::render(&settings, &grants);
+    let dummy = Secret::generate();
+    let dummy_password_hash =
+        tokio::task::spawn_blocking(move || tessera_core::user::hash_password(&dummy))
+            .await
+            .map_err(|e| tessera_core::InternalError::new("password hashing", e))?
+            .map_err(|e| tessera_core::InternalError::new("password hashing", e))?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientCache::new(store.clone()),
         settings,
@@ -47,6 +60,9 @@ pub async fn build_state(
         grants,
         clock,
         metadata,
+        throttle: LoginThrottle::default(),
+        password_checks: tokio::sync::Semaphore::new(2),
+        dummy_password_hash: dummy_password_hash.into(),
     })))
 }
 
@@ -61,7 +77,13 @@ pub async fn build_state_now(
 /// The HTTP routes (paths as advertised in metadata).
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/authorize", get(endpoints::authorize::authorize))
+        .route("/login", post(endpoints::authorize::login))
+        .route("/consent", post(endpoints::authorize::consent))
         .route("/token", post(endpoints::token::token))
+        .route("/userinfo", get(endpoints::userinfo::userinfo).post(endpoints::userinfo::userinfo))
+        .route("/logout", get(endpoints::logout::logout).post(endpoints::logout::logout))
+        .route("/assets/tessera.css", get(endpoints::authorize::stylesheet))
         .route("/jwks.json", get(endpoints::jwks::jwks))
         .route("/.well-known/oauth-authorization-server", get(endpoints::discovery::metadata))
         .route("/.well-known/openid-configuration", get(endpoints::discovery::metadata))
@@ -105,7 +127,8 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
             }
         }
     });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

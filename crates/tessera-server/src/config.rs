@@ -1,6 +1,7 @@
 //! Configuration: a TOML file, then `TESSERA_*` environment variables, then command-line flags,
 //! validated once at start. Every error names the key and what would be valid.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,13 @@ pub struct RawConfig {
     pub access_token_signing_alg: Option<String>,
     pub key_publish_ahead_seconds: Option<i64>,
     pub log_format: Option<String>,
+    pub id_token_ttl_seconds: Option<i64>,
+    pub code_ttl_seconds: Option<i64>,
+    pub refresh_token_idle_ttl_seconds: Option<i64>,
+    pub refresh_token_absolute_ttl_seconds: Option<i64>,
+    pub session_ttl_seconds: Option<i64>,
+    /// Human descriptions of scopes, shown on the consent page.
+    pub scopes: Option<BTreeMap<String, String>>,
 }
 
 /// Values given on the command line; they win over the file and the environment.
@@ -61,6 +69,10 @@ pub struct Settings {
     /// How long a new key is published before it signs (rotation overlap, R2.5).
     pub key_publish_ahead: i64,
     pub log_format: LogFormat,
+    /// How long a login session lasts.
+    pub session_ttl: i64,
+    /// Scope descriptions for the consent page (configured ones over the built-in ones).
+    pub scope_descriptions: BTreeMap<String, String>,
     pub dev: bool,
 }
 
@@ -68,6 +80,14 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
+
+/// Descriptions of the standard scopes; `[scopes]` in the configuration adds or overrides.
+const DEFAULT_SCOPE_DESCRIPTIONS: [(&str, &str); 4] = [
+    ("openid", "Sign you in and know who you are"),
+    ("profile", "See your name and username"),
+    ("email", "See your email address"),
+    ("offline_access", "Stay connected when you are not using it"),
+];
 
 /// The default database of the embedded setup (requirements R5.1).
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tessera.db";
@@ -129,6 +149,42 @@ impl Settings {
                  (default 900, 15 minutes)"
             ));
         }
+        let ranged = |key: &str, value: Option<i64>, default: i64, min: i64, max: i64| {
+            let v = value.unwrap_or(default);
+            if (min..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError(format!(
+                    "`{key}` = {v}: must be between {min} and {max} (default {default})"
+                )))
+            }
+        };
+        let id_token_ttl =
+            ranged("id_token_ttl_seconds", raw.id_token_ttl_seconds, 900, 60, 86_400)?;
+        // R1.2: codes live 60 s by default and never more than 10 minutes.
+        let code_ttl = ranged("code_ttl_seconds", raw.code_ttl_seconds, 60, 5, 600)?;
+        // R1.4: absolute lifetime 30 days by default, at most 90.
+        let refresh_token_absolute_ttl = ranged(
+            "refresh_token_absolute_ttl_seconds",
+            raw.refresh_token_absolute_ttl_seconds,
+            30 * 86_400,
+            3600,
+            90 * 86_400,
+        )?;
+        let refresh_token_idle_ttl = ranged(
+            "refresh_token_idle_ttl_seconds",
+            raw.refresh_token_idle_ttl_seconds,
+            14 * 86_400,
+            300,
+            refresh_token_absolute_ttl,
+        )?;
+        let session_ttl =
+            ranged("session_ttl_seconds", raw.session_ttl_seconds, 12 * 3600, 300, 30 * 86_400)?;
+        let mut scope_descriptions: BTreeMap<String, String> = DEFAULT_SCOPE_DESCRIPTIONS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        scope_descriptions.extend(raw.scopes.unwrap_or_default());
         let alg_raw = raw.access_token_signing_alg.as_deref().unwrap_or("ES256");
         let Some(access_token_alg) = SigningAlg::parse(alg_raw) else {
             return err(format!(
@@ -160,9 +216,18 @@ impl Settings {
             database_url,
             key_encryption_key: kek,
             kek_source,
-            policy: TokenPolicy { access_token_ttl, access_token_alg },
+            policy: TokenPolicy {
+                access_token_ttl,
+                access_token_alg,
+                id_token_ttl,
+                code_ttl,
+                refresh_token_idle_ttl,
+                refresh_token_absolute_ttl,
+            },
             key_publish_ahead,
             log_format,
+            session_ttl,
+            scope_descriptions,
             dev,
         })
     }
@@ -170,7 +235,13 @@ impl Settings {
     /// The longest lifetime of any token the server signs, plus clock-skew leeway: how long a
     /// retired key stays published.
     pub fn max_signed_token_lifetime(&self) -> i64 {
-        self.policy.access_token_ttl + 60
+        self.policy.max_signed_lifetime() + 60
+    }
+
+    /// Whether cookies get the `Secure` attribute: always, except for a plain-http issuer
+    /// (`--dev` or loopback), where a browser would drop them.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.as_str().starts_with("https://")
     }
 }
 
@@ -211,6 +282,17 @@ fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Resul
     }
     if let Some(v) = int("TESSERA_KEY_PUBLISH_AHEAD_SECONDS")? {
         raw.key_publish_ahead_seconds = Some(v);
+    }
+    for (slot, name) in [
+        (&mut raw.id_token_ttl_seconds, "TESSERA_ID_TOKEN_TTL_SECONDS"),
+        (&mut raw.code_ttl_seconds, "TESSERA_CODE_TTL_SECONDS"),
+        (&mut raw.refresh_token_idle_ttl_seconds, "TESSERA_REFRESH_TOKEN_IDLE_TTL_SECONDS"),
+        (&mut raw.refresh_token_absolute_ttl_seconds, "TESSERA_REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"),
+        (&mut raw.session_ttl_seconds, "TESSERA_SESSION_TTL_SECONDS"),
+    ] {
+        if let Some(v) = int(name)? {
+            *slot = Some(v);
+        }
     }
     Ok(())
 }
@@ -325,6 +407,20 @@ mod tests {
         assert!(m.contains("`issuer` is required"), "{m}");
         let m = message(RawConfig { listen: Some("nope".into()), ..raw_with_kek() });
         assert!(m.contains("`listen`"), "{m}");
+    }
+
+    #[test]
+    fn r1_2_and_r1_4_lifetimes_are_bounded() {
+        let m = message(RawConfig { code_ttl_seconds: Some(601), ..raw_with_kek() });
+        assert!(m.contains("code_ttl_seconds") && m.contains("600"), "{m}");
+        let m = message(RawConfig {
+            refresh_token_absolute_ttl_seconds: Some(91 * 86_400),
+            ..raw_with_kek()
+        });
+        assert!(m.contains("refresh_token_absolute_ttl_seconds"), "{m}");
+        let s = Settings::validate(raw_with_kek(), false).unwrap();
+        assert_eq!(s.policy.code_ttl, 60);
+        assert_eq!(s.policy.refresh_token_absolute_ttl, 30 * 86_400);
     }
 
     #[test]

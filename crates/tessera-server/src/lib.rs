@@ -9,6 +9,7 @@ pub mod key_ring;
 pub mod oauth_error;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{build_state, build_state_now, router, serve};
 pub use config::{Overrides, Settings};

@@ -24,13 +24,18 @@ impl From<tessera_core::store::StoreError> for OAuthError {
 /// server faults, 400 for everything else the client caused (RFC 6749 §5.2).
 fn status(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::InvalidRequest
         | ErrorCode::InvalidGrant
         | ErrorCode::UnauthorizedClient
         | ErrorCode::UnsupportedGrantType
-        | ErrorCode::InvalidScope => StatusCode::BAD_REQUEST,
+        | ErrorCode::InvalidScope
+        // These travel in redirects from the authorization endpoint; as JSON they are 400s.
+        | ErrorCode::UnsupportedResponseType
+        | ErrorCode::AccessDenied
+        | ErrorCode::LoginRequired
+        | ErrorCode::ConsentRequired => StatusCode::BAD_REQUEST,
     }
 }
 

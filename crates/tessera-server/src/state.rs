@@ -9,6 +9,7 @@ use tessera_store::Store;
 use crate::client_cache::ClientCache;
 use crate::config::Settings;
 use crate::key_ring::KeyRing;
+use crate::web::throttle::LoginThrottle;
 
 /// The application state, cheap to clone.
 #[derive(Clone)]
@@ -23,6 +24,11 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     /// The RFC 8414 metadata document, rendered once at start.
     pub metadata: String,
+    pub throttle: LoginThrottle,
+    /// Bounds concurrent Argon2id verifications (each costs tens of milliseconds of CPU).
+    pub password_checks: tokio::sync::Semaphore,
+    /// Verified against for unknown usernames, so timing does not reveal which exist.
+    pub dummy_password_hash: Arc<str>,
 }
 
 impl AppState {

@@ -1,5 +1,6 @@
-//! Shared test harness: an application on a fresh SQLite file, driven through
-//! `Router::oneshot` (no sockets), with a controllable clock.
+//! Shared test harness: an application on a fresh SQLite file (or on any store, see
+//! [`TestApp::on_store`]), driven through `Router::oneshot` (no sockets), with a controllable
+//! clock.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
@@ -9,6 +10,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use http_body_util::BodyExt;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
 use tessera_core::client::{AuthMethod, ClientRegistration};
 use tessera_core::client_id::ClientId;
 use tessera_core::clock::ManualClock;
@@ -31,6 +34,7 @@ pub struct TestApp {
     pub state: AppState,
     pub store: Store,
     pub clock: Arc<ManualClock>,
+    /// The SQLite file removed on drop; empty when the app does not own its database.
     pub db_path: std::path::PathBuf,
 }
 
@@ -52,11 +56,17 @@ impl Response {
 }
 
 pub fn settings(alg: SigningAlg, db_url: &str) -> Settings {
+    settings_with_kek(alg, db_url, &KeyEncryptionKey::generate_encoded())
+}
+
+/// Like [`settings`] with a given (encoded) key encryption key, as instances sharing a
+/// database share it.
+pub fn settings_with_kek(alg: SigningAlg, db_url: &str, kek: &str) -> Settings {
     Settings::validate(
         RawConfig {
             issuer: Some(ISSUER.into()),
             database_url: Some(db_url.into()),
-            key_encryption_key: Some(KeyEncryptionKey::generate_encoded()),
+            key_encryption_key: Some(kek.into()),
             access_token_signing_alg: Some(alg.as_str().into()),
             ..Default::default()
         },
@@ -79,20 +89,30 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(alg: SigningAlg) -> TestApp {
     let (db_path, url) = temp_db();
     let store = Store::connect(&url).await.expect("store");
-    let clock = Arc::new(ManualClock::at(t0()));
-    let state = tessera_server::build_state(settings(alg, &url), store.clone(), clock.clone())
-        .await
-        .expect("state");
-    TestApp { state, store, clock, db_path }
+    let mut app = TestApp::on_store(store, settings(alg, &url)).await;
+    app.db_path = db_path;
+    app
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        remove_db(&self.db_path);
+        if !self.db_path.as_os_str().is_empty() {
+            remove_db(&self.db_path);
+        }
     }
 }
 
 impl TestApp {
+    /// An application on `store` (already migrated), with its own clock at [`t0`]. The caller
+    /// owns the database: dropping the app removes nothing.
+    pub async fn on_store(store: Store, settings: Settings) -> TestApp {
+        let clock = Arc::new(ManualClock::at(t0()));
+        let state = tessera_server::build_state(settings, store.clone(), clock.clone())
+            .await
+            .expect("state");
+        TestApp { state, store, clock, db_path: std::path::PathBuf::new() }
+    }
+
     pub async fn request(&self, request: Request<Body>) -> Response {
         let response =
             tessera_server::router(self.state.clone()).oneshot(request).await.expect("infallible");
@@ -159,6 +179,120 @@ pub fn remove_db(path: &std::path::Path) {
     }
 }
 
+/// Verifies a JWT against `app`'s published JWKS with a third-party JOSE library, for
+/// issuer [`ISSUER`] and the given audience; returns the header and the claims.
+pub async fn verify_jwt(
+    app: &TestApp,
+    jwt: &str,
+    audience: &str,
+) -> (jsonwebtoken::Header, serde_json::Value) {
+    let jwks: JwkSet = serde_json::from_slice(&app.get("/jwks.json").await.body).unwrap();
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid published in JWKS");
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(
+        jwt,
+        &DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("token verifies against the JWKS");
+    (data.header, data.claims)
+}
+
+/// [`verify_jwt`] for an access token whose audience is the issuer; returns the claims.
+pub async fn verify_with_jwks_of(app: &TestApp, jwt: &str) -> serde_json::Value {
+    verify_jwt(app, jwt, ISSUER).await.1
+}
+
 pub fn basic_header(id: &str, secret: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+}
+
+/// `tests/js` of the repository: the Node.js tools of the interop and browser tests.
+pub fn js_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
+}
+
+/// Whether the Node.js check needing `modules` (and Chromium, if asked) can run. On a
+/// developer machine without them the test is skipped with the reason; under `CI=true` it must
+/// run, so a missing tool fails it.
+pub fn js_tools_available(test: &str, modules: &[&str], chromium: bool) -> bool {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let missing_module = modules.iter().find(|m| !js_dir().join("node_modules").join(m).exists());
+    let chromium_path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let reason = if !node {
+        "node is not installed".to_owned()
+    } else if let Some(m) = missing_module {
+        format!("tests/js/node_modules/{m} is missing (run `npm ci --prefix tests/js`)")
+    } else if chromium && !std::path::Path::new(&chromium_path).exists() {
+        format!("Chromium is not installed at {chromium_path} (Debian package `chromium`)")
+    } else {
+        return true;
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {test} cannot run: {reason}"
+    );
+    eprintln!("skipping {test}: {reason}");
+    false
+}
+
+/// Runs `node tests/js/SCRIPT ARGS…` off the async executor; returns its stdout, or fails the
+/// test with its output.
+pub async fn run_js(script: &str, args: Vec<String>) -> String {
+    let path = js_dir().join(script);
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node").arg(path).args(args).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A server listening on a loopback port, with the system clock; stopped when dropped.
+pub struct LiveServer {
+    pub issuer: String,
+    pub store: Store,
+    pub state: AppState,
+    db_path: std::path::PathBuf,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LiveServer {
+    pub async fn start(alg: SigningAlg) -> LiveServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (db_path, url) = temp_db();
+        let store = Store::connect(&url).await.unwrap();
+        let mut settings = settings(alg, &url);
+        settings.issuer = tessera_core::issuer::Issuer::parse(
+            &issuer,
+            tessera_core::issuer::HttpIssuers::LoopbackOnly,
+        )
+        .unwrap();
+        let clock = Arc::new(tessera_core::clock::SystemClock);
+        let state = tessera_server::build_state(settings, store.clone(), clock).await.unwrap();
+        let task = tokio::spawn(tessera_server::serve(state.clone(), listener));
+        LiveServer { issuer, store, state, db_path, task }
+    }
+}
+
+impl Drop for LiveServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        remove_db(&self.db_path);
+    }
 }

@@ -20,17 +20,20 @@ async fn rfc8414_3_metadata_is_true_to_the_server() {
         assert_eq!(doc["issuer"], ISSUER);
         assert_eq!(doc["token_endpoint"], format!("{ISSUER}/token"));
         assert_eq!(doc["jwks_uri"], format!("{ISSUER}/jwks.json"));
-        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+        );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
         );
         // Nothing that is not served is advertised.
         for absent in [
-            "authorization_endpoint",
-            "userinfo_endpoint",
             "revocation_endpoint",
             "introspection_endpoint",
+            "device_authorization_endpoint",
+            "registration_endpoint",
         ] {
             assert!(doc.get(absent).is_none(), "{absent} advertised but not served");
         }
@@ -76,7 +79,21 @@ async fn readiness_fails_when_the_database_is_gone() {
     assert_eq!(app.get("/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
-/// A log sink for one test.
+/// The log sink of this test binary. The subscriber is global because tracing caches, per
+/// call site, whether anyone listens: a thread-local subscriber misses events whose call sites
+/// were first hit by another test's thread.
+fn captured_logs() -> &'static Captured {
+    static SINK: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink = Captured::default();
+        let writer = sink.clone();
+        let subscriber =
+            tessera_server::telemetry::subscriber(LogFormat::Json, move || writer.clone(), "trace");
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        sink
+    })
+}
+
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -92,12 +109,7 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn r4_3_logs_of_token_requests_contain_no_secret_or_token() {
-    let sink = Captured::default();
-    let writer = sink.clone();
-    let subscriber =
-        tessera_server::telemetry::subscriber(LogFormat::Json, move || writer.clone(), "trace");
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let sink = captured_logs();
     let app = spawn_app().await;
     let secret = app.client("svc", AuthMethod::ClientSecretPost, "a:r", "a:r").await;
     let ok = app

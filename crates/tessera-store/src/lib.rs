@@ -1,5 +1,6 @@
 //! Tessera's storage: the core's store traits ([`ClientStore`], [`UserStore`],
-//! [`SigningKeyStore`]) implemented once, for SQLite (the embedded default) and PostgreSQL.
+//! [`SigningKeyStore`], [`AuthorizationCodeStore`], [`GrantStore`], [`ConsentStore`],
+//! [`SessionStore`]) implemented once, for SQLite (the embedded default) and PostgreSQL.
 //!
 //! # Design
 //!
@@ -10,9 +11,10 @@
 //!   reads `$N` as the N-th argument). SQL differs per backend only in the migrations.
 //! - **Portable column types.** Rows are read through `#[derive(sqlx::FromRow)]` structs whose
 //!   fields are only `i64`, `String`, `Vec<u8>`, `bool` and their `Option`s; lists (redirect
-//!   URIs, grant types, scopes, audiences) are JSON text arrays. Every value is re-parsed into
-//!   the core's typed values on the way out, and a row that no longer parses is reported as
-//!   [`StoreError::Backend`] naming its table and column, never a panic.
+//!   URIs, grant types, a client's scopes, audiences) are JSON text arrays, while the scope of
+//!   a grant or consent is kept as its space-separated form (`''` for none). Every value is
+//!   re-parsed into the core's typed values on the way out, and a row that no longer parses is
+//!   reported as [`StoreError::Backend`] naming its table and column, never a panic.
 //! - **Per-backend migrations.** `migrations/sqlite` and `migrations/postgres` hold the same
 //!   schema in each dialect (STRICT tables on SQLite; `BYTEA`/`BOOLEAN` and the "C" collation
 //!   on PostgreSQL so that `ORDER BY` sorts bytewise as SQLite does). Both are embedded in the
@@ -21,10 +23,25 @@
 //!   offline cache per backend at build time, and would type-check each query against one
 //!   dialect only. Runtime queries keep the build hermetic; the shared test suite
 //!   (`tests/store_suite.rs`) runs every case against both backends instead.
+//! - **Single use by conditional writes** (design invariant 1). Redeeming a code and rotating
+//!   a refresh token are each one `UPDATE … WHERE <still unspent and valid> RETURNING …`: of
+//!   concurrent callers, on one pool or several, exactly one matches the row. Only after a
+//!   miss does a read tell a replay from an unknown value. Transactions that write open with
+//!   `BEGIN IMMEDIATE` on SQLite (writers queue for the database lock), plain `BEGIN` on
+//!   PostgreSQL (whose row lock makes a waiting `UPDATE` re-check its `WHERE` on the committed
+//!   row and match nothing).
+//! - **Hashes only.** Codes, refresh tokens and session ids are stored as their SHA-256, so
+//!   a copy of the database cannot be replayed.
+//! - **Test support.** The `testing` feature adds the `testing` module: fresh, isolated SQLite
+//!   and PostgreSQL databases for this crate's suite and for dependents' tests. Only
+//!   dev-dependencies enable it, so it never reaches the server binary.
 //! - **Durability.** SQLite runs in WAL mode with `synchronous=FULL`, so a write that was
 //!   acknowledged survives `kill -9` (and power loss); foreign keys are on and writers wait up
 //!   to 5 s for a lock.
 
+use tessera_core::client_id::ClientId;
+use tessera_core::scope::ScopeSet;
+use tessera_core::secret::SecretHash;
 use tessera_core::store::StoreError;
 
 /// Runs `$body` with `$pool` bound to whichever pool `$store` holds. The body is compiled once
@@ -39,13 +56,21 @@ macro_rules! with_pool {
 }
 
 mod clients;
+mod consents;
+mod grants;
 mod json;
 mod keys;
 mod pool;
+mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod users;
 
 pub use pool::Store;
-pub use tessera_core::store::{ClientStore, SigningKeyStore, UserStore};
+pub use tessera_core::store::{
+    AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, SessionStore, SigningKeyStore,
+    UserStore,
+};
 
 /// Wraps a driver error.
 fn db(e: sqlx::Error) -> StoreError {
@@ -64,4 +89,28 @@ fn conflict_or_db(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
 /// A stored value that no longer parses: names the table, column and row.
 fn corrupt(table: &str, column: &str, row: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("unreadable {table}.{column} of `{row}`: {detail}").into())
+}
+
+/// Reads a space-separated scope column; `""` is the empty set.
+fn scope_column(table: &str, row: &str, raw: &str) -> Result<ScopeSet, StoreError> {
+    if raw.is_empty() {
+        return Ok(ScopeSet::default());
+    }
+    ScopeSet::parse(raw).map_err(|e| corrupt(table, "scope", row, e))
+}
+
+/// Reads a client id column.
+fn client_id_column(table: &str, row: &str, raw: &str) -> Result<ClientId, StoreError> {
+    ClientId::parse(raw).map_err(|e| corrupt(table, "client_id", row, e))
+}
+
+/// Reads a SHA-256 column.
+fn hash_column(
+    table: &str,
+    column: &str,
+    row: &str,
+    bytes: &[u8],
+) -> Result<SecretHash, StoreError> {
+    SecretHash::from_bytes(bytes)
+        .ok_or_else(|| corrupt(table, column, row, format!("{} bytes, expected 32", bytes.len())))
 }

@@ -100,6 +100,19 @@ impl Store {
         Ok(())
     }
 
+    /// The statement opening a transaction that will write. On SQLite, `BEGIN IMMEDIATE`
+    /// takes the database's write lock at once (waiting up to the busy timeout), so concurrent
+    /// writers queue at `BEGIN` and each sees the previous one's commit; a deferred `BEGIN`
+    /// would take it at the first write, and a transaction that had read first would then fail
+    /// with `SQLITE_BUSY` instead of waiting. PostgreSQL locks the rows it writes: a plain
+    /// `BEGIN`.
+    pub(crate) fn begin_write(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+            Pool::Postgres(_) => "BEGIN",
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self.pool {

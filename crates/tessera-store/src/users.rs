@@ -65,6 +65,16 @@ impl UserStore for Store {
         Ok(row.map(User::from))
     }
 
+    async fn find_user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        const SQL: &str = concat!(select_users!(), " WHERE id = $1");
+        let row: Option<UserRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        Ok(row.map(User::from))
+    }
+
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         const SQL: &str = concat!(select_users!(), " ORDER BY username");
         let rows: Vec<UserRow> =

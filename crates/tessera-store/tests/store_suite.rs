@@ -1,162 +1,36 @@
 //! The store's test suite, run against both backends: every case is one `async fn` taking a
 //! [`TestDb`], and `on_both_backends!` turns it into a `…_sqlite` and a `…_postgres` test.
 //!
-//! SQLite runs on a fresh file under the temp directory. PostgreSQL runs at
-//! `TESSERA_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`), each test
-//! in a schema of its own, so tests run in parallel and can be re-run. When PostgreSQL cannot
-//! be reached its tests are skipped with a note on stderr, or fail when `CI=true`.
+//! The databases come from `tessera_store::testing` (the `testing` feature): SQLite runs on a
+//! fresh file under the temp directory. PostgreSQL runs at `TESSERA_TEST_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/test`), each test in a schema of its own, so
+//! tests run in parallel and can be re-run. When PostgreSQL cannot be reached its tests are
+//! skipped with a note on stderr, or fail when `CI=true`.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
+use sqlx::{Connection, SqliteConnection};
 use tessera_core::client::{AuthMethod, Client, ClientRegistration};
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg, StoredKey, generate_key};
+use tessera_core::pkce::CodeChallenge;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::ScopeSet;
-use tessera_core::secret::{Secret, random_bytes};
-use tessera_core::store::StoreError;
+use tessera_core::secret::{Secret, SecretHash, random_id};
+use tessera_core::store::{
+    AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RotationRequest, Session,
+    StoreError,
+};
 use tessera_core::user::User;
-use tessera_store::{ClientStore, SigningKeyStore, Store, UserStore};
-
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+use tessera_store::testing::{TestDb, remove_sqlite_files, temp_sqlite_path};
+use tessera_store::{
+    AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, SessionStore, SigningKeyStore,
+    Store, UserStore,
+};
+use tokio::task::JoinSet;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-enum Backend {
-    Sqlite { path: PathBuf },
-    Postgres { admin_url: String, schema: String },
-}
-
-/// A fresh, isolated database and a store connected to it.
-struct TestDb {
-    store: Store,
-    url: String,
-    backend: Backend,
-}
-
-fn random_hex() -> String {
-    random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn temp_sqlite_path() -> PathBuf {
-    std::env::temp_dir().join(format!("tessera-store-test-{}.db", random_hex()))
-}
-
-async fn connect(url: &str, migrate: bool) -> Store {
-    let store = if migrate {
-        Store::connect(url).await
-    } else {
-        Store::connect_without_migrating(url).await
-    };
-    store.unwrap_or_else(|e| panic!("connecting the store failed: {e}"))
-}
-
-impl TestDb {
-    async fn sqlite(migrate: bool) -> TestDb {
-        let path = temp_sqlite_path();
-        let url = format!("sqlite://{}", path.display());
-        TestDb { store: connect(&url, migrate).await, url, backend: Backend::Sqlite { path } }
-    }
-
-    /// `None` when PostgreSQL is unreachable and this is not CI.
-    async fn postgres(migrate: bool) -> Option<TestDb> {
-        let admin_url = std::env::var("TESSERA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-        let mut admin =
-            match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&admin_url))
-                .await
-            {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(e)) => return postgres_unreachable(&e.to_string()),
-                Err(_) => return postgres_unreachable("connecting timed out after 5 s"),
-            };
-        let schema = format!("t_{}", random_hex());
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("CREATE SCHEMA {schema} failed: {e}"));
-        let _ = admin.close().await;
-        let separator = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
-        Some(TestDb {
-            store: connect(&url, migrate).await,
-            url,
-            backend: Backend::Postgres { admin_url, schema },
-        })
-    }
-
-    fn backend_name(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite { .. } => "sqlite",
-            Backend::Postgres { .. } => "postgres",
-        }
-    }
-
-    /// Runs a statement on a separate, raw connection (to tamper with rows).
-    async fn raw_execute(&self, sql: &'static str) {
-        match self.backend {
-            Backend::Sqlite { .. } => {
-                let mut conn = SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::query(sql).execute(&mut conn).await.unwrap();
-                conn.close().await.unwrap();
-            }
-            Backend::Postgres { .. } => {
-                let mut conn = PgConnection::connect(&self.url).await.unwrap();
-                sqlx::query(sql).execute(&mut conn).await.unwrap();
-                conn.close().await.unwrap();
-            }
-        }
-    }
-
-    /// Reads one nullable BLOB/BYTEA value on a separate, raw connection.
-    async fn raw_bytes(&self, sql: &'static str, arg: &str) -> Option<Vec<u8>> {
-        match self.backend {
-            Backend::Sqlite { .. } => {
-                let mut conn = SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::query_scalar(sql).bind(arg).fetch_one(&mut conn).await.unwrap()
-            }
-            Backend::Postgres { .. } => {
-                let mut conn = PgConnection::connect(&self.url).await.unwrap();
-                sqlx::query_scalar(sql).bind(arg).fetch_one(&mut conn).await.unwrap()
-            }
-        }
-    }
-
-    async fn cleanup(self) {
-        self.store.close().await;
-        match self.backend {
-            Backend::Sqlite { path } => remove_sqlite_files(&path),
-            Backend::Postgres { admin_url, schema } => {
-                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                    let _ = sqlx::query(AssertSqlSafe(drop)).execute(&mut admin).await;
-                    let _ = admin.close().await;
-                }
-            }
-        }
-    }
-}
-
-fn remove_sqlite_files(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
-}
-
-fn postgres_unreachable(reason: &str) -> Option<TestDb> {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("PostgreSQL is unreachable and CI=true: {reason}");
-    }
-    eprintln!("skipping PostgreSQL: {reason}");
-    None
-}
 
 /// Declares `$sqlite` and `$postgres` tests running `$body` on a fresh database of each kind;
 /// `unmigrated` connects without applying migrations.
@@ -164,23 +38,24 @@ macro_rules! on_both_backends {
     ($($body:ident => $sqlite:ident, $postgres:ident $(, $unmigrated:ident)?;)*) => {$(
         #[tokio::test]
         async fn $sqlite() {
-            let db = TestDb::sqlite(on_both_backends!(@migrate $($unmigrated)?)).await;
+            let db = on_both_backends!(@sqlite $($unmigrated)?).await;
             $body(&db).await;
             db.cleanup().await;
         }
 
         #[tokio::test]
         async fn $postgres() {
-            let Some(db) = TestDb::postgres(on_both_backends!(@migrate $($unmigrated)?)).await
-            else {
+            let Some(db) = on_both_backends!(@postgres $($unmigrated)?).await else {
                 return;
             };
             $body(&db).await;
             db.cleanup().await;
         }
     )*};
-    (@migrate unmigrated) => { false };
-    (@migrate) => { true };
+    (@sqlite unmigrated) => { TestDb::sqlite_unmigrated() };
+    (@sqlite) => { TestDb::sqlite() };
+    (@postgres unmigrated) => { TestDb::postgres_unmigrated() };
+    (@postgres) => { TestDb::postgres() };
 }
 
 on_both_backends! {
@@ -217,9 +92,61 @@ on_both_backends! {
     migrations_are_idempotent_and_data_survives_reconnect =>
         migrations_are_idempotent_and_data_survives_reconnect_sqlite,
         migrations_are_idempotent_and_data_survives_reconnect_postgres;
-    fresh_database_applies_one_migration_then_none =>
-        fresh_database_applies_one_migration_then_none_sqlite,
-        fresh_database_applies_one_migration_then_none_postgres, unmigrated;
+    fresh_database_applies_every_migration_then_none =>
+        fresh_database_applies_every_migration_then_none_sqlite,
+        fresh_database_applies_every_migration_then_none_postgres, unmigrated;
+    code_is_redeemed_once_then_reported_as_replay =>
+        code_is_redeemed_once_then_reported_as_replay_sqlite,
+        code_is_redeemed_once_then_reported_as_replay_postgres;
+    grant_with_empty_scope_and_no_sid_round_trips =>
+        grant_with_empty_scope_and_no_sid_round_trips_sqlite,
+        grant_with_empty_scope_and_no_sid_round_trips_postgres;
+    expired_code_is_unknown => expired_code_is_unknown_sqlite, expired_code_is_unknown_postgres;
+    code_of_a_revoked_grant_is_unknown =>
+        code_of_a_revoked_grant_is_unknown_sqlite, code_of_a_revoked_grant_is_unknown_postgres;
+    concurrent_redeems_have_exactly_one_winner =>
+        concurrent_redeems_have_exactly_one_winner_sqlite,
+        concurrent_redeems_have_exactly_one_winner_postgres;
+    concurrent_redeems_across_two_pools_have_one_winner =>
+        concurrent_redeems_across_two_pools_have_one_winner_sqlite,
+        concurrent_redeems_across_two_pools_have_one_winner_postgres;
+    refresh_rotation_spends_the_old_token_and_detects_reuse =>
+        refresh_rotation_spends_the_old_token_and_detects_reuse_sqlite,
+        refresh_rotation_spends_the_old_token_and_detects_reuse_postgres;
+    rotation_refused_by_accept_changes_nothing =>
+        rotation_refused_by_accept_changes_nothing_sqlite,
+        rotation_refused_by_accept_changes_nothing_postgres;
+    rotation_for_another_client_is_invalid_not_reuse =>
+        rotation_for_another_client_is_invalid_not_reuse_sqlite,
+        rotation_for_another_client_is_invalid_not_reuse_postgres;
+    rotation_of_revoked_or_expired_grant_is_invalid =>
+        rotation_of_revoked_or_expired_grant_is_invalid_sqlite,
+        rotation_of_revoked_or_expired_grant_is_invalid_postgres;
+    expired_refresh_token_is_invalid =>
+        expired_refresh_token_is_invalid_sqlite, expired_refresh_token_is_invalid_postgres;
+    new_refresh_token_expiry_is_capped_by_the_grant =>
+        new_refresh_token_expiry_is_capped_by_the_grant_sqlite,
+        new_refresh_token_expiry_is_capped_by_the_grant_postgres;
+    concurrent_rotations_have_exactly_one_winner =>
+        concurrent_rotations_have_exactly_one_winner_sqlite,
+        concurrent_rotations_have_exactly_one_winner_postgres;
+    concurrent_rotations_across_two_pools_have_one_winner =>
+        concurrent_rotations_across_two_pools_have_one_winner_sqlite,
+        concurrent_rotations_across_two_pools_have_one_winner_postgres;
+    revoking_a_grant_revokes_its_access_tokens =>
+        revoking_a_grant_revokes_its_access_tokens_sqlite,
+        revoking_a_grant_revokes_its_access_tokens_postgres;
+    unreadable_grant_is_a_backend_error_and_spends_nothing =>
+        unreadable_grant_is_a_backend_error_and_spends_nothing_sqlite,
+        unreadable_grant_is_a_backend_error_and_spends_nothing_postgres;
+    consent_upsert_list_and_revoke_revokes_grants =>
+        consent_upsert_list_and_revoke_revokes_grants_sqlite,
+        consent_upsert_list_and_revoke_revokes_grants_postgres;
+    sessions_expire_and_delete =>
+        sessions_expire_and_delete_sqlite, sessions_expire_and_delete_postgres;
+    no_plaintext_codes_or_tokens_in_the_database =>
+        no_plaintext_codes_or_tokens_in_the_database_sqlite,
+        no_plaintext_codes_or_tokens_in_the_database_postgres;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,6 +289,129 @@ fn backend_message(result: Result<impl std::fmt::Debug, StoreError>) -> String {
         Err(StoreError::Backend(e)) => e.to_string(),
         other => panic!("expected a backend error, got {other:?}"),
     }
+}
+
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// The refresh tokens' idle lifetime in rotations, unless a test says otherwise.
+const IDLE_TTL: i64 = 3600;
+
+/// A grant of `client` by `user_id`, created at `NOW`, its family ending a day later.
+fn grant(client: &str, user_id: &str) -> Grant {
+    Grant {
+        id: random_id::<16>(),
+        client_id: client_id(client),
+        user_id: user_id.into(),
+        scope: ScopeSet::parse("openid orders:read").unwrap(),
+        auth_time: NOW - 30,
+        sid: Some(random_id::<16>()),
+        created_at: NOW,
+        expires_at: NOW + 86_400,
+    }
+}
+
+/// A new code of `grant` (valid for 60 s) and what the store keeps of it.
+fn code_of(grant: &Grant) -> (Secret, AuthorizationCode) {
+    let code = Secret::generate();
+    let stored = AuthorizationCode {
+        code_hash: code.hash(),
+        grant_id: grant.id.clone(),
+        client_id: grant.client_id.clone(),
+        redirect_uri: "https://app.example.com/callback".into(),
+        code_challenge: CodeChallenge::parse(Some(CHALLENGE), Some("S256")).unwrap(),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        expires_at: NOW + 60,
+    };
+    (code, stored)
+}
+
+/// Stores `grant` with a code; returns the code's hash.
+async fn insert_grant(store: &Store, grant: &Grant) -> SecretHash {
+    let (_, code) = code_of(grant);
+    store.insert_grant_with_code(grant, &code).await.unwrap();
+    code.code_hash
+}
+
+/// Stores `grant` and a refresh token of it issued at `NOW`, idle until `expires_at`; returns
+/// the token's hash.
+async fn grant_with_refresh_token(store: &Store, grant: &Grant, expires_at: i64) -> SecretHash {
+    insert_grant(store, grant).await;
+    let token = Secret::generate().hash();
+    store.insert_refresh_token(&token, &grant.id, NOW, expires_at).await.unwrap();
+    token
+}
+
+/// Rotates `old` for `client` at `now`, accepting any grant; returns the outcome and the hash
+/// of the new token (stored only if the outcome is `Rotated`).
+async fn rotate(
+    store: &Store,
+    old: &SecretHash,
+    client: &str,
+    now: i64,
+) -> (RefreshRotation, SecretHash) {
+    let new = Secret::generate().hash();
+    let client_id = client_id(client);
+    let rotation =
+        RotationRequest { old, new: &new, client_id: &client_id, now, idle_ttl: IDLE_TTL };
+    (store.rotate_refresh_token(rotation, |_| true).await.unwrap(), new)
+}
+
+fn rotated(outcome: RefreshRotation) -> Grant {
+    match outcome {
+        RefreshRotation::Rotated(grant) => grant,
+        other => panic!("expected Rotated, got {other:?}"),
+    }
+}
+
+fn assert_invalid(outcome: RefreshRotation) {
+    assert!(matches!(outcome, RefreshRotation::Invalid), "expected Invalid, got {outcome:?}");
+}
+
+fn assert_reused(outcome: RefreshRotation, grant: &Grant) {
+    match outcome {
+        RefreshRotation::Reused { grant_id } => assert_eq!(grant_id, grant.id),
+        other => panic!("expected Reused, got {other:?}"),
+    }
+}
+
+fn redeemed(outcome: CodeRedemption) -> (AuthorizationCode, Grant) {
+    match outcome {
+        CodeRedemption::Redeemed(code, grant) => (*code, grant),
+        other => panic!("expected Redeemed, got {other:?}"),
+    }
+}
+
+fn assert_unknown(outcome: CodeRedemption) {
+    assert!(matches!(outcome, CodeRedemption::Unknown), "expected Unknown, got {outcome:?}");
+}
+
+fn assert_already_redeemed(outcome: CodeRedemption, grant: &Grant) {
+    match outcome {
+        CodeRedemption::AlreadyRedeemed { grant_id } => assert_eq!(grant_id, grant.id),
+        other => panic!("expected AlreadyRedeemed, got {other:?}"),
+    }
+}
+
+/// The grant's `revoked_at`, read raw.
+async fn revoked_at(db: &TestDb, grant: &Grant) -> Option<i64> {
+    db.raw_i64("SELECT revoked_at FROM grants WHERE id = $1", &grant.id).await
+}
+
+/// How many of the grant's refresh tokens are current (not rotated).
+async fn current_refresh_tokens(db: &TestDb, grant: &Grant) -> i64 {
+    let sql = "SELECT count(*) FROM refresh_tokens WHERE grant_id = $1 AND rotated_at IS NULL";
+    db.raw_i64(sql, &grant.id).await.unwrap()
+}
+
+fn session(user_id: &str, expires_at: i64) -> (Secret, Session) {
+    let cookie = Secret::generate();
+    let session = Session {
+        id_hash: cookie.hash(),
+        sid: random_id::<16>(),
+        user_id: user_id.into(),
+        auth_time: NOW,
+        expires_at,
+    };
+    (cookie, session)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -614,19 +664,503 @@ async fn migrations_are_idempotent_and_data_survives_reconnect(db: &TestDb) {
     db.store.close().await;
 
     // A second connect to the same database finds nothing to apply and the data in place.
-    let again = Store::connect(&db.url).await.unwrap();
+    let again = db.connect_another().await;
     assert_eq!(again.migrate().await.unwrap(), 0);
     let found = again.find_client(&client.client_id).await.unwrap().unwrap();
     assert_same_client(&found, &client);
     again.close().await;
 }
 
-async fn fresh_database_applies_one_migration_then_none(db: &TestDb) {
+async fn fresh_database_applies_every_migration_then_none(db: &TestDb) {
     db.store.ping().await.unwrap();
     assert!(matches!(db.store.list_clients().await, Err(StoreError::Backend(_))), "no tables yet");
-    assert_eq!(db.store.migrate().await.unwrap(), 1);
+    assert_eq!(db.store.migrate().await.unwrap(), 2);
     assert_eq!(db.store.migrate().await.unwrap(), 0);
     assert!(db.store.list_clients().await.unwrap().is_empty());
+    assert!(db.store.list_consents("alice-sub").await.unwrap().is_empty());
+}
+
+async fn code_is_redeemed_once_then_reported_as_replay(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let (code, stored) = code_of(&g);
+    db.store.insert_grant_with_code(&g, &stored).await.unwrap();
+
+    let (found_code, found_grant) =
+        redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap());
+    assert_eq!(found_code, stored);
+    assert_eq!(found_grant, g);
+
+    // Spent: every later presentation is a replay naming the grant, even after expiry.
+    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW + 1).await.unwrap(), &g);
+    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW + 3600).await.unwrap(), &g);
+    // Redeeming the same code again at the same instant changes nothing either.
+    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap(), &g);
+    let redeemed_at =
+        db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
+    assert_eq!(redeemed_at, Some(NOW), "the first redemption's time is kept");
+
+    assert_unknown(db.store.redeem_code(&Secret::generate().hash(), NOW).await.unwrap());
+}
+
+async fn grant_with_empty_scope_and_no_sid_round_trips(db: &TestDb) {
+    let g = Grant { scope: ScopeSet::default(), sid: None, ..grant("web", "alice-sub") };
+    let (code, stored) = code_of(&g);
+    let stored = AuthorizationCode { nonce: None, ..stored };
+    db.store.insert_grant_with_code(&g, &stored).await.unwrap();
+    let sql = "SELECT count(*) FROM grants WHERE id = $1 AND scope = ''";
+    assert_eq!(db.raw_i64(sql, &g.id).await, Some(1), "an empty scope set is stored as ''");
+
+    let (found_code, found_grant) =
+        redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap());
+    assert_eq!(found_code, stored);
+    assert_eq!(found_grant, g);
+    assert!(found_grant.scope.is_empty());
+}
+
+async fn expired_code_is_unknown(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let (code, stored) = code_of(&g);
+    db.store.insert_grant_with_code(&g, &stored).await.unwrap();
+
+    // `expires_at` is exclusive, and a failed attempt spends nothing.
+    assert_unknown(db.store.redeem_code(&code.hash(), stored.expires_at).await.unwrap());
+    assert_unknown(db.store.redeem_code(&code.hash(), stored.expires_at + 1).await.unwrap());
+    let redeemed_at =
+        db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
+    assert_eq!(redeemed_at, None);
+    redeemed(db.store.redeem_code(&code.hash(), stored.expires_at - 1).await.unwrap());
+}
+
+async fn code_of_a_revoked_grant_is_unknown(db: &TestDb) {
+    // The user withdrew consent between approval and redemption.
+    let g = grant("web", "alice-sub");
+    let code = insert_grant(&db.store, &g).await;
+    assert!(!db.store.revoke_consent("alice-sub", &g.client_id, NOW).await.unwrap());
+    assert_unknown(db.store.redeem_code(&code, NOW + 1).await.unwrap());
+    let redeemed_at =
+        db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
+    assert_eq!(redeemed_at, None, "nothing was spent");
+}
+
+/// Redeems `code` concurrently once per store in `stores`; returns how many calls got
+/// `Redeemed` and how many `AlreadyRedeemed` (anything else fails the test).
+async fn redeem_concurrently(stores: Vec<Store>, code: SecretHash, g: &Grant) -> (usize, usize) {
+    let mut set = JoinSet::new();
+    for store in stores {
+        set.spawn(async move { store.redeem_code(&code, NOW).await.unwrap() });
+    }
+    let (mut won, mut replayed) = (0, 0);
+    while let Some(outcome) = set.join_next().await {
+        match outcome.unwrap() {
+            CodeRedemption::Redeemed(_, found) => {
+                assert_eq!(&found, g);
+                won += 1;
+            }
+            CodeRedemption::AlreadyRedeemed { grant_id } => {
+                assert_eq!(grant_id, g.id);
+                replayed += 1;
+            }
+            CodeRedemption::Unknown => panic!("a concurrent redeem found the code unknown"),
+        }
+    }
+    (won, replayed)
+}
+
+async fn concurrent_redeems_have_exactly_one_winner(db: &TestDb) {
+    for _ in 0..3 {
+        let g = grant("web", "alice-sub");
+        let code = insert_grant(&db.store, &g).await;
+        let stores = vec![db.store.clone(); 8];
+        assert_eq!(redeem_concurrently(stores, code, &g).await, (1, 7));
+    }
+}
+
+async fn concurrent_redeems_across_two_pools_have_one_winner(db: &TestDb) {
+    // Two independent pools: two server instances sharing one database.
+    let other = db.connect_another().await;
+    for _ in 0..3 {
+        let g = grant("web", "alice-sub");
+        let code = insert_grant(&db.store, &g).await;
+        let stores =
+            (0..8).map(|i| if i % 2 == 0 { db.store.clone() } else { other.clone() }).collect();
+        assert_eq!(redeem_concurrently(stores, code, &g).await, (1, 7));
+    }
+    other.close().await;
+}
+
+async fn refresh_rotation_spends_the_old_token_and_detects_reuse(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let first = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+
+    let (outcome, second) = rotate(&db.store, &first, "web", NOW + 10).await;
+    assert_eq!(rotated(outcome), g);
+    assert_eq!(current_refresh_tokens(db, &g).await, 1);
+
+    // The spent token presented again is reuse; its would-be successor is not stored.
+    let (outcome, never_stored) = rotate(&db.store, &first, "web", NOW + 20).await;
+    assert_reused(outcome, &g);
+    assert_invalid(rotate(&db.store, &never_stored, "web", NOW + 20).await.0);
+    // Reuse itself changes nothing: revoking is the caller's decision.
+    assert_eq!(revoked_at(db, &g).await, None);
+
+    let (outcome, third) = rotate(&db.store, &second, "web", NOW + 30).await;
+    assert_eq!(rotated(outcome), g);
+    assert_reused(rotate(&db.store, &second, "web", NOW + 40).await.0, &g);
+    assert_eq!(current_refresh_tokens(db, &g).await, 1);
+
+    // Once the grant is revoked the current token stops working, while spent ones are
+    // still recognized as reuse.
+    db.store.revoke_grant(&g.id, NOW + 50).await.unwrap();
+    assert_invalid(rotate(&db.store, &third, "web", NOW + 60).await.0);
+    assert_reused(rotate(&db.store, &first, "web", NOW + 60).await.0, &g);
+
+    assert_invalid(rotate(&db.store, &Secret::generate().hash(), "web", NOW).await.0);
+}
+
+async fn rotation_refused_by_accept_changes_nothing(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+    let new = Secret::generate().hash();
+    let client_id = client_id("web");
+    let rotation =
+        RotationRequest { old: &old, new: &new, client_id: &client_id, now: NOW, idle_ttl: 60 };
+
+    let mut seen = None;
+    let outcome = db
+        .store
+        .rotate_refresh_token(rotation, |grant| {
+            seen = Some(grant.clone());
+            false
+        })
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RefreshRotation::Refused), "{outcome:?}");
+    assert_eq!(seen, Some(g.clone()), "accept is shown the grant");
+
+    // The refused token is still current and the new one was not stored.
+    assert_eq!(current_refresh_tokens(db, &g).await, 1);
+    assert_invalid(rotate(&db.store, &new, "web", NOW).await.0);
+    let outcome = db.store.rotate_refresh_token(rotation, |_| true).await.unwrap();
+    assert_eq!(rotated(outcome), g);
+    assert_eq!(rotated(rotate(&db.store, &new, "web", NOW + 1).await.0), g);
+}
+
+async fn rotation_for_another_client_is_invalid_not_reuse(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+
+    assert_invalid(rotate(&db.store, &old, "mallory", NOW).await.0);
+    // Nothing was spent: the owner still rotates it.
+    assert_eq!(rotated(rotate(&db.store, &old, "web", NOW + 1).await.0), g);
+    // A spent token presented by another client is invalid, not reuse: it cannot get the
+    // grant revoked.
+    assert_invalid(rotate(&db.store, &old, "mallory", NOW + 2).await.0);
+    assert_reused(rotate(&db.store, &old, "web", NOW + 2).await.0, &g);
+}
+
+async fn rotation_of_revoked_or_expired_grant_is_invalid(db: &TestDb) {
+    let revoked = grant("web", "alice-sub");
+    let token = grant_with_refresh_token(&db.store, &revoked, NOW + IDLE_TTL).await;
+    db.store.revoke_grant(&revoked.id, NOW + 5).await.unwrap();
+    assert_invalid(rotate(&db.store, &token, "web", NOW + 10).await.0);
+    assert_eq!(current_refresh_tokens(db, &revoked).await, 1, "nothing was spent");
+
+    let expiring = Grant { expires_at: NOW + 100, ..grant("web", "alice-sub") };
+    let token = grant_with_refresh_token(&db.store, &expiring, NOW + IDLE_TTL).await;
+    // The grant's `expires_at` is exclusive.
+    assert_invalid(rotate(&db.store, &token, "web", NOW + 100).await.0);
+    assert_eq!(current_refresh_tokens(db, &expiring).await, 1, "nothing was spent");
+    assert_eq!(rotated(rotate(&db.store, &token, "web", NOW + 99).await.0), expiring);
+}
+
+async fn expired_refresh_token_is_invalid(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let token = grant_with_refresh_token(&db.store, &g, NOW + 100).await;
+    // The token's `expires_at` is exclusive, and an expired token is not reuse.
+    assert_invalid(rotate(&db.store, &token, "web", NOW + 100).await.0);
+    assert_invalid(rotate(&db.store, &token, "web", NOW + 101).await.0);
+    assert_eq!(rotated(rotate(&db.store, &token, "web", NOW + 99).await.0), g);
+}
+
+async fn new_refresh_token_expiry_is_capped_by_the_grant(db: &TestDb) {
+    const CURRENT_EXPIRY: &str =
+        "SELECT expires_at FROM refresh_tokens WHERE grant_id = $1 AND rotated_at IS NULL";
+    let g = Grant { expires_at: NOW + IDLE_TTL + 500, ..grant("web", "alice-sub") };
+    let first = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+
+    // Far from the grant's end: the idle lifetime.
+    let (outcome, second) = rotate(&db.store, &first, "web", NOW + 100).await;
+    rotated(outcome);
+    assert_eq!(db.raw_i64(CURRENT_EXPIRY, &g.id).await, Some(NOW + 100 + IDLE_TTL));
+    // Near it: the grant's end.
+    let (outcome, third) = rotate(&db.store, &second, "web", NOW + 1000).await;
+    rotated(outcome);
+    assert_eq!(db.raw_i64(CURRENT_EXPIRY, &g.id).await, Some(g.expires_at));
+    assert_invalid(rotate(&db.store, &third, "web", g.expires_at).await.0);
+
+    // A grant without end and a huge idle lifetime do not overflow.
+    let endless = Grant { expires_at: i64::MAX, ..grant("web", "alice-sub") };
+    let old = grant_with_refresh_token(&db.store, &endless, NOW + IDLE_TTL).await;
+    let new = Secret::generate().hash();
+    let client_id = client_id("web");
+    let rotation = RotationRequest {
+        old: &old,
+        new: &new,
+        client_id: &client_id,
+        now: NOW,
+        idle_ttl: i64::MAX,
+    };
+    rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
+    assert_eq!(db.raw_i64(CURRENT_EXPIRY, &endless.id).await, Some(i64::MAX));
+}
+
+/// Rotates `old` concurrently once per store in `stores`; returns how many calls got `Rotated`
+/// and how many `Reused` (anything else fails the test).
+async fn rotate_concurrently(stores: Vec<Store>, old: SecretHash, g: &Grant) -> (usize, usize) {
+    let mut set = JoinSet::new();
+    for store in stores {
+        set.spawn(async move { rotate(&store, &old, "web", NOW + 10).await.0 });
+    }
+    let (mut won, mut reused) = (0, 0);
+    while let Some(outcome) = set.join_next().await {
+        match outcome.unwrap() {
+            RefreshRotation::Rotated(found) => {
+                assert_eq!(&found, g);
+                won += 1;
+            }
+            RefreshRotation::Reused { grant_id } => {
+                assert_eq!(grant_id, g.id);
+                reused += 1;
+            }
+            other => panic!("a concurrent rotation got {other:?}"),
+        }
+    }
+    (won, reused)
+}
+
+async fn concurrent_rotations_have_exactly_one_winner(db: &TestDb) {
+    for _ in 0..3 {
+        let g = grant("web", "alice-sub");
+        let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+        let stores = vec![db.store.clone(); 8];
+        assert_eq!(rotate_concurrently(stores, old, &g).await, (1, 7));
+        // The old token and the winner's: one family member is current.
+        let all = db.raw_i64("SELECT count(*) FROM refresh_tokens WHERE grant_id = $1", &g.id);
+        assert_eq!(all.await, Some(2));
+        assert_eq!(current_refresh_tokens(db, &g).await, 1);
+    }
+}
+
+async fn concurrent_rotations_across_two_pools_have_one_winner(db: &TestDb) {
+    let other = db.connect_another().await;
+    for _ in 0..3 {
+        let g = grant("web", "alice-sub");
+        let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+        let stores =
+            (0..8).map(|i| if i % 2 == 0 { db.store.clone() } else { other.clone() }).collect();
+        assert_eq!(rotate_concurrently(stores, old, &g).await, (1, 7));
+        assert_eq!(current_refresh_tokens(db, &g).await, 1);
+    }
+    other.close().await;
+}
+
+async fn revoking_a_grant_revokes_its_access_tokens(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let other = grant("web", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    insert_grant(&db.store, &other).await;
+    db.store.record_access_token(&g.id, "jti-1", NOW + 300).await.unwrap();
+    db.store.record_access_token(&g.id, "jti-2", NOW + 300).await.unwrap();
+    db.store.record_access_token(&other.id, "jti-3", NOW + 300).await.unwrap();
+    match db.store.record_access_token(&other.id, "jti-1", NOW + 300).await {
+        Err(StoreError::Conflict(what)) => assert_eq!(what, "access token `jti-1`"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+
+    for jti in ["jti-1", "jti-2", "jti-3", "never-recorded"] {
+        assert!(!db.store.is_access_token_revoked(jti).await.unwrap(), "{jti}");
+    }
+    db.store.revoke_grant(&g.id, NOW + 10).await.unwrap();
+    assert!(db.store.is_access_token_revoked("jti-1").await.unwrap());
+    assert!(db.store.is_access_token_revoked("jti-2").await.unwrap());
+    assert!(!db.store.is_access_token_revoked("jti-3").await.unwrap(), "another grant");
+    assert!(!db.store.is_access_token_revoked("never-recorded").await.unwrap());
+
+    // Revoking again keeps the first time; an unknown grant is no error.
+    db.store.revoke_grant(&g.id, NOW + 20).await.unwrap();
+    assert_eq!(revoked_at(db, &g).await, Some(NOW + 10));
+    assert_eq!(revoked_at(db, &other).await, None);
+    db.store.revoke_grant("no-such-grant", NOW).await.unwrap();
+}
+
+async fn unreadable_grant_is_a_backend_error_and_spends_nothing(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let (code, stored) = code_of(&g);
+    db.store.insert_grant_with_code(&g, &stored).await.unwrap();
+    let token = Secret::generate().hash();
+    db.store.insert_refresh_token(&token, &g.id, NOW, NOW + IDLE_TTL).await.unwrap();
+
+    db.raw_execute("UPDATE grants SET scope = 'openid  profile'").await;
+    let message = backend_message(db.store.redeem_code(&code.hash(), NOW).await);
+    assert!(message.contains("grants.scope") && message.contains(&g.id), "{message}");
+    let new = Secret::generate().hash();
+    let client_id = client_id("web");
+    let rotation =
+        RotationRequest { old: &token, new: &new, client_id: &client_id, now: NOW, idle_ttl: 60 };
+    let message = backend_message(db.store.rotate_refresh_token(rotation, |_| true).await);
+    assert!(message.contains("grants.scope"), "{message}");
+
+    // Both writes were rolled back with the failure.
+    db.raw_execute("UPDATE grants SET scope = 'openid'").await;
+    let (_, found) = redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap());
+    assert_eq!(found.scope, ScopeSet::parse("openid").unwrap());
+    rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
+}
+
+async fn consent_upsert_list_and_revoke_revokes_grants(db: &TestDb) {
+    let consent = |user: &str, client: &str, scope: &str, granted_at| Consent {
+        user_id: user.into(),
+        client_id: client_id(client),
+        scope: if scope.is_empty() { ScopeSet::default() } else { ScopeSet::parse(scope).unwrap() },
+        granted_at,
+    };
+    let alice_b = consent("alice-sub", "b-app", "", NOW);
+    let alice_a = consent("alice-sub", "a-app", "openid", NOW);
+    let bob_a = consent("bob-sub", "a-app", "openid profile", NOW);
+    for c in [&alice_b, &alice_a, &bob_a] {
+        db.store.save_consent(c).await.unwrap();
+    }
+    assert_eq!(
+        db.store.find_consent("alice-sub", &client_id("b-app")).await.unwrap(),
+        Some(alice_b.clone())
+    );
+    assert_eq!(db.store.find_consent("alice-sub", &client_id("c-app")).await.unwrap(), None);
+
+    // Saving again replaces scope and time.
+    let widened = consent("alice-sub", "a-app", "openid orders:read", NOW + 100);
+    db.store.save_consent(&widened).await.unwrap();
+    let found = db.store.find_consent("alice-sub", &client_id("a-app")).await.unwrap();
+    assert_eq!(found, Some(widened.clone()));
+    assert_eq!(db.store.list_consents("alice-sub").await.unwrap(), [widened.clone(), alice_b]);
+    assert_eq!(db.store.list_consents("bob-sub").await.unwrap(), std::slice::from_ref(&bob_a));
+    assert!(db.store.list_consents("carol-sub").await.unwrap().is_empty());
+
+    // Grants: two of alice to a-app (one revoked before), one to b-app, one of bob to a-app.
+    let alice_a1 = grant("a-app", "alice-sub");
+    let alice_a2 = grant("a-app", "alice-sub");
+    let alice_a_old = grant("a-app", "alice-sub");
+    let alice_b1 = grant("b-app", "alice-sub");
+    let bob_a1 = grant("a-app", "bob-sub");
+    for g in [&alice_a1, &alice_a2, &alice_a_old, &alice_b1, &bob_a1] {
+        insert_grant(&db.store, g).await;
+        db.store.record_access_token(&g.id, &format!("jti-{}", g.id), NOW + 300).await.unwrap();
+    }
+    db.store.revoke_grant(&alice_a_old.id, NOW + 1).await.unwrap();
+
+    assert!(db.store.revoke_consent("alice-sub", &client_id("a-app"), NOW + 200).await.unwrap());
+    assert_eq!(db.store.find_consent("alice-sub", &client_id("a-app")).await.unwrap(), None);
+    assert_eq!(db.store.list_consents("bob-sub").await.unwrap(), [bob_a]);
+    assert_eq!(revoked_at(db, &alice_a1).await, Some(NOW + 200));
+    assert_eq!(revoked_at(db, &alice_a2).await, Some(NOW + 200));
+    assert_eq!(revoked_at(db, &alice_a_old).await, Some(NOW + 1), "earlier revocation kept");
+    assert_eq!(revoked_at(db, &alice_b1).await, None);
+    assert_eq!(revoked_at(db, &bob_a1).await, None);
+    for (g, revoked) in [(&alice_a1, true), (&alice_a2, true), (&alice_b1, false), (&bob_a1, false)]
+    {
+        let jti = format!("jti-{}", g.id);
+        assert_eq!(db.store.is_access_token_revoked(&jti).await.unwrap(), revoked, "{jti}");
+    }
+
+    // Nothing left to revoke: reported as such.
+    assert!(!db.store.revoke_consent("alice-sub", &client_id("a-app"), NOW + 300).await.unwrap());
+    assert_eq!(revoked_at(db, &alice_a1).await, Some(NOW + 200));
+}
+
+async fn sessions_expire_and_delete(db: &TestDb) {
+    let (cookie, s) = session("alice-sub", NOW + 3600);
+    let (_, other) = session("bob-sub", NOW + 3600);
+    db.store.create_session(&s).await.unwrap();
+    db.store.create_session(&other).await.unwrap();
+
+    assert_eq!(db.store.find_session(&cookie.hash(), NOW).await.unwrap(), Some(s.clone()));
+    assert_eq!(db.store.find_session(&cookie.hash(), NOW + 3599).await.unwrap(), Some(s.clone()));
+    // `expires_at` is exclusive.
+    assert_eq!(db.store.find_session(&cookie.hash(), NOW + 3600).await.unwrap(), None);
+    assert_eq!(db.store.find_session(&Secret::generate().hash(), NOW).await.unwrap(), None);
+
+    // The public `sid` is unique.
+    let (_, clash) = session("carol-sub", NOW + 3600);
+    let clash = Session { sid: s.sid.clone(), ..clash };
+    match db.store.create_session(&clash).await {
+        Err(StoreError::Conflict(what)) => assert_eq!(what, format!("session `{}`", s.sid)),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+
+    db.store.delete_session(&s.id_hash).await.unwrap();
+    assert_eq!(db.store.find_session(&cookie.hash(), NOW).await.unwrap(), None);
+    db.store.delete_session(&s.id_hash).await.unwrap();
+    assert_eq!(db.store.find_session(&other.id_hash, NOW).await.unwrap(), Some(other));
+}
+
+async fn no_plaintext_codes_or_tokens_in_the_database(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let (code, stored) = code_of(&g);
+    db.store.insert_grant_with_code(&g, &stored).await.unwrap();
+    let first = Secret::generate();
+    db.store.insert_refresh_token(&first.hash(), &g.id, NOW, NOW + IDLE_TTL).await.unwrap();
+    let second = Secret::generate();
+    let client_id = client_id("web");
+    let rotation = RotationRequest {
+        old: &first.hash(),
+        new: &second.hash(),
+        client_id: &client_id,
+        now: NOW,
+        idle_ttl: IDLE_TTL,
+    };
+    rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
+    let (cookie, s) = session("alice-sub", NOW + 3600);
+    db.store.create_session(&s).await.unwrap();
+
+    async fn raw(db: &TestDb, sql: &'static str, arg: &str) -> Vec<u8> {
+        db.raw_bytes(sql, arg).await.expect("a stored hash")
+    }
+    let stored_code =
+        raw(db, "SELECT code_hash FROM authorization_codes WHERE grant_id = $1", &g.id).await;
+    let current = raw(
+        db,
+        "SELECT token_hash FROM refresh_tokens WHERE grant_id = $1 AND rotated_at IS NULL",
+        &g.id,
+    )
+    .await;
+    let spent = raw(
+        db,
+        "SELECT token_hash FROM refresh_tokens WHERE grant_id = $1 AND rotated_at IS NOT NULL",
+        &g.id,
+    )
+    .await;
+    let session_id = raw(db, "SELECT id_hash FROM sessions WHERE sid = $1", &s.sid).await;
+    for (stored, secret) in
+        [(stored_code, &code), (current, &second), (spent, &first), (session_id, &cookie)]
+    {
+        assert_eq!(stored.len(), 32);
+        assert_eq!(stored.as_slice(), secret.hash().as_bytes());
+        assert_ne!(stored.as_slice(), secret.expose().as_bytes());
+    }
+
+    // On SQLite, no byte sequence of the database files is a plaintext.
+    if let Some(path) = db.sqlite_path() {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            bytes.extend(std::fs::read(&file).unwrap_or_default());
+        }
+        assert!(bytes.len() > 4096, "the database files were read");
+        for secret in [&code, &first, &second, &cookie] {
+            let plaintext = secret.expose().as_bytes();
+            assert!(!bytes.windows(plaintext.len()).any(|w| w == plaintext));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -173,7 +173,9 @@ fn migrate_reports_and_is_idempotent() {
     let w = Workdir::new();
     let first = w.tessera(&["migrate"], None);
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"));
+    let applied: u32 =
+        String::from_utf8_lossy(&first.stdout).split_whitespace().next().unwrap().parse().unwrap();
+    assert!(applied >= 1, "a fresh database gets every migration");
     let second = w.tessera(&["migrate"], None);
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
 }

@@ -41,13 +41,6 @@ fn issue(
         return Err(Error::GrantTypeNotAllowed(GrantType::ClientCredentials.as_str()));
     }
     let scope = granted_scope(params.get("scope"), &client.scope, &client.default_scope)?;
-    let issuer_audience;
-    let audience = if client.audience.is_empty() {
-        issuer_audience = [ctx.issuer.as_str().to_owned()];
-        &issuer_audience[..]
-    } else {
-        &client.audience[..]
-    };
     let token = mint_access_token(
         ctx,
         AccessTokenGrant {
@@ -55,7 +48,7 @@ fn issue(
             sub: client.client_id.as_str(),
             client_id: client.client_id.as_str(),
             scope: &scope,
-            audience,
+            audience: &client.audience,
         },
     )?;
     // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
@@ -64,6 +57,8 @@ fn issue(
         token_type: "Bearer",
         expires_in: ctx.policy.access_token_ttl,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
+        refresh_token: None,
+        id_token: None,
     })
 }
 

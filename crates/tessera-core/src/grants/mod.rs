@@ -4,7 +4,10 @@
 //! [`GrantRegistry`]. A grant that is not registered does not exist — it is refused with
 //! `unsupported_grant_type` and not advertised in metadata.
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
+mod tokens_for_grant;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,24 +8,38 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use tessera_core::client::AuthMethod;
 use tessera_core::grants::GrantRegistry;
-use tessera_core::issuer::Issuer;
+use tessera_core::id_token::ID_TOKEN_ALG;
+
+use crate::config::Settings;
 
 use crate::state::AppState;
 
-/// Renders the metadata document once, at start.
-pub fn render(issuer: &Issuer, grants: &GrantRegistry) -> String {
+/// Renders the metadata document once, at start (RFC 8414 §2, OIDC Discovery §3).
+pub fn render(settings: &Settings, grants: &GrantRegistry) -> String {
+    let issuer = &settings.issuer;
     let grant_types: Vec<&str> = grants.grant_types().map(|g| g.as_str()).collect();
+    let scopes: Vec<&str> = settings.scope_descriptions.keys().map(String::as_str).collect();
     serde_json::json!({
         "issuer": issuer.as_str(),
+        "authorization_endpoint": issuer.endpoint("/authorize"),
         "token_endpoint": issuer.endpoint("/token"),
+        "userinfo_endpoint": issuer.endpoint("/userinfo"),
+        "end_session_endpoint": issuer.endpoint("/logout"),
         "jwks_uri": issuer.endpoint("/jwks.json"),
         "grant_types_supported": grant_types,
-        // RFC 8414 §2 makes this REQUIRED; no response type is served until `/authorize` exists.
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": [
-            AuthMethod::ClientSecretBasic.as_str(),
-            AuthMethod::ClientSecretPost.as_str(),
-        ],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "scopes_supported": scopes,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG.as_str()],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "name", "preferred_username", "email", "email_verified"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        // RFC 9207 §3: `iss` is in every authorization response.
+        "authorization_response_iss_parameter_supported": true,
     })
     .to_string()
 }

@@ -1,7 +1,10 @@
 //! One module per endpoint.
 
+pub mod authorize;
 pub mod discovery;
 pub mod health;
 pub mod jwks;
+pub mod logout;
 pub mod metrics;
 pub mod token;
+pub mod userinfo;

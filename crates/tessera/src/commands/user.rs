@@ -4,7 +4,7 @@
 use anyhow::bail;
 use clap::Subcommand;
 use tessera_core::secret::Secret;
-use tessera_core::store::{StoreError, UserStore};
+use tessera_core::store::{ConsentStore, StoreError, UserStore};
 use tessera_core::user::User;
 
 use crate::DbArgs;
@@ -41,6 +41,22 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// List the clients a user has consented to, and the scopes.
+    Consents {
+        username: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a user's consent for a client; every grant of that user to that client (its
+    /// refresh tokens and access tokens) is revoked with it.
+    RevokeConsent {
+        username: String,
+        client_id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
@@ -74,6 +90,39 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        UserCommand::Consents { username, db, json } => {
+            let store = super::open(&db.database_url).await?;
+            let user = find_user(&store, &username).await?;
+            let consents = store.list_consents(&user.id).await?;
+            if json {
+                let rows = consents
+                    .iter()
+                    .map(|c| serde_json::json!({"client_id": c.client_id.as_str(), "scope": c.scope.to_string(), "granted_at": c.granted_at}))
+                    .collect();
+                super::print_json(&rows);
+            } else if consents.is_empty() {
+                println!("`{username}` has consented to no client");
+            } else {
+                for c in &consents {
+                    println!("{}\t{}\t{}", c.client_id, c.scope, c.granted_at);
+                }
+            }
+            Ok(())
+        }
+        UserCommand::RevokeConsent { username, client_id, db } => {
+            let store = super::open(&db.database_url).await?;
+            let user = find_user(&store, &username).await?;
+            let client_id = tessera_core::client_id::ClientId::parse(&client_id)
+                .map_err(|e| anyhow::anyhow!("client_id `{client_id}` {e}"))?;
+            if store.revoke_consent(&user.id, &client_id, super::now()).await? {
+                println!(
+                    "revoked the consent of `{username}` for `{client_id}` and every token of that grant"
+                );
+                Ok(())
+            } else {
+                bail!("`{username}` has no consent for `{client_id}`")
+            }
+        }
         UserCommand::Delete { username, db } => {
             if super::open(&db.database_url).await?.delete_user(&username).await? {
                 println!("deleted user `{username}`");
@@ -83,6 +132,13 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+async fn find_user(store: &tessera_store::Store, username: &str) -> anyhow::Result<User> {
+    store
+        .find_user_by_username(username)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user `{username}`"))
 }
 
 fn to_json(u: &User) -> serde_json::Value {

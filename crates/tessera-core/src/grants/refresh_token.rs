@@ -1,0 +1,94 @@
+//! The refresh token grant (RFC 6749 §6) with rotation on every use and reuse detection
+//! (OAuth 2.1 §4.3.1, requirements R1.4).
+
+use crate::client_auth::AuthenticatedClient;
+use crate::error::{Error, Result};
+use crate::grant_type::GrantType;
+use crate::params::Params;
+use crate::scope::ScopeSet;
+use crate::secret::{Secret, SecretHash};
+use crate::store::{GrantStore, RefreshRotation, RotationRequest};
+use crate::token::{IssueContext, TokenResponse};
+
+use super::tokens_for_grant::{Issue, issue};
+use super::{GrantHandler, HandlerFuture};
+
+/// Exchanges a refresh token for new tokens and a new refresh token.
+pub struct RefreshTokenGrant<S> {
+    store: S,
+}
+
+impl<S> RefreshTokenGrant<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+}
+
+impl<S: GrantStore + 'static> GrantHandler for RefreshTokenGrant<S> {
+    fn grant_type(&self) -> GrantType {
+        GrantType::RefreshToken
+    }
+
+    fn handle<'a>(
+        &'a self,
+        client: &'a AuthenticatedClient,
+        params: &'a Params,
+        ctx: IssueContext<'a>,
+    ) -> HandlerFuture<'a> {
+        Box::pin(refresh(&self.store, client, params, ctx))
+    }
+}
+
+async fn refresh<S: GrantStore>(
+    store: &S,
+    client: &AuthenticatedClient,
+    params: &Params,
+    ctx: IssueContext<'_>,
+) -> Result<TokenResponse> {
+    let presented = params.require("refresh_token")?;
+    let requested = params
+        .get("scope")
+        .map(|raw| ScopeSet::parse(raw).map_err(|e| Error::MalformedScope(e.into())))
+        .transpose()?;
+    let client = client.client();
+    let new_token = Secret::generate();
+    let new_hash = new_token.hash();
+    let rotation = RotationRequest {
+        old: &SecretHash::of(presented.as_bytes()),
+        new: &new_hash,
+        client_id: &client.client_id,
+        now: ctx.now,
+        idle_ttl: ctx.policy.refresh_token_idle_ttl,
+    };
+    // RFC 6749 §6: a requested scope must not exceed the grant's; checked inside the rotation so
+    // that a refused request leaves the presented token usable.
+    let within_grant = |grant: &crate::store::Grant| {
+        requested.as_ref().is_none_or(|r| r.first_outside(&grant.scope).is_none())
+    };
+    let grant = match store.rotate_refresh_token(rotation, within_grant).await? {
+        RefreshRotation::Rotated(grant) => grant,
+        RefreshRotation::Invalid => {
+            return Err(Error::InvalidGrant(
+                "the refresh token is invalid, expired or revoked".into(),
+            ));
+        }
+        RefreshRotation::Refused => {
+            return Err(Error::ScopeWidened);
+        }
+        RefreshRotation::Reused { grant_id } => {
+            // OAuth 2.1 §4.3.1: a rotated refresh token presented again means one of two
+            // parties holds a stolen copy; revoke the whole family.
+            store.revoke_grant(&grant_id, ctx.now).await?;
+            return Err(Error::InvalidGrant(
+                "the refresh token was already used; the whole grant has been revoked".into(),
+            ));
+        }
+    };
+    let scope = requested.unwrap_or_else(|| grant.scope.clone());
+    issue(
+        store,
+        ctx,
+        Issue { client, grant: &grant, scope: &scope, refresh_token: Some(new_token), nonce: None },
+    )
+    .await
+}

@@ -1,0 +1,70 @@
+//! Issuing the tokens of a user grant: shared by the authorization code and refresh token
+//! grants, so both mint, record and bind tokens the same way.
+
+use crate::client::Client;
+use crate::error::Result;
+use crate::grant_type::GrantType;
+use crate::id_token::mint_id_token;
+use crate::scope::ScopeSet;
+use crate::secret::Secret;
+use crate::store::{Grant, GrantStore};
+use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, mint_access_token};
+
+/// What to issue beside the access token.
+pub struct Issue<'a> {
+    pub client: &'a Client,
+    pub grant: &'a Grant,
+    /// The scope of this access token: the grant's, or a narrowed subset (RFC 6749 §6).
+    pub scope: &'a ScopeSet,
+    /// The refresh token to return: already stored by the caller (rotation), or `None`.
+    pub refresh_token: Option<Secret>,
+    pub nonce: Option<&'a str>,
+}
+
+/// Mints the access token (recorded under the grant, so revoking the grant revokes it) and,
+/// when `openid` was granted, the ID token.
+pub async fn issue<S: GrantStore>(
+    store: &S,
+    ctx: IssueContext<'_>,
+    issue: Issue<'_>,
+) -> Result<TokenResponse> {
+    let access = mint_access_token(
+        ctx,
+        AccessTokenGrant {
+            sub: &issue.grant.user_id,
+            client_id: issue.client.client_id.as_str(),
+            scope: issue.scope,
+            audience: &issue.client.audience,
+        },
+    )?;
+    store.record_access_token(&issue.grant.id, &access.jti, access.expires_at).await?;
+    let id_token = if issue.scope.iter().any(|s| s.as_str() == "openid") {
+        Some(mint_id_token(ctx, issue.grant, issue.nonce, &access.jwt)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access.jwt,
+        token_type: "Bearer",
+        expires_in: ctx.policy.access_token_ttl,
+        scope: Some(issue.scope.to_string()),
+        refresh_token: issue.refresh_token.map(|s| s.expose().to_owned()),
+        id_token,
+    })
+}
+
+/// A new refresh token for a grant, stored, when the client may use refresh tokens.
+pub async fn new_refresh_token<S: GrantStore>(
+    store: &S,
+    client: &Client,
+    grant: &Grant,
+    ctx: IssueContext<'_>,
+) -> Result<Option<Secret>> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Ok(None);
+    }
+    let token = Secret::generate();
+    let expires_at = (ctx.now + ctx.policy.refresh_token_idle_ttl).min(grant.expires_at);
+    store.insert_refresh_token(&token.hash(), &grant.id, ctx.now, expires_at).await?;
+    Ok(Some(token))
+}

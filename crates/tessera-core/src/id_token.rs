@@ -1,0 +1,78 @@
+//! ID tokens (OIDC Core §2, §3.1.3.6–3.1.3.7).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use crate::error::{InternalError, Result};
+use crate::keys::SigningAlg;
+use crate::store::Grant;
+use crate::token::IssueContext;
+
+/// OIDC Core §3.1.3.6: `at_hash` is the base64url of the left half of the hash of the access
+/// token, with the hash of the ID token's `alg` (SHA-256 for RS256 and ES256; SHA-512 for
+/// Ed25519, as OpenID's registry specifies for EdDSA).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    let hash = match alg {
+        SigningAlg::RS256 | SigningAlg::ES256 => &aws_lc_rs::digest::SHA256,
+        SigningAlg::EdDSA => &aws_lc_rs::digest::SHA512,
+    };
+    let digest = aws_lc_rs::digest::digest(hash, access_token.as_bytes());
+    let bytes = digest.as_ref();
+    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
+}
+
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+}
+
+/// The algorithm ID tokens are signed with: RS256, which OIDC Core §15.1 requires every
+/// provider to support.
+pub const ID_TOKEN_ALG: SigningAlg = SigningAlg::RS256;
+
+/// Mints an ID token for a grant, bound to the access token issued beside it.
+pub fn mint_id_token(
+    ctx: IssueContext<'_>,
+    grant: &Grant,
+    nonce: Option<&str>,
+    access_token: &str,
+) -> Result<String> {
+    let key = ctx.keys.signer(ID_TOKEN_ALG, ctx.now).ok_or_else(|| {
+        InternalError::new("signing", format!("no active {ID_TOKEN_ALG} signing key"))
+    })?;
+    let claims = IdTokenClaims {
+        iss: ctx.issuer.as_str(),
+        sub: &grant.user_id,
+        aud: grant.client_id.as_str(),
+        exp: ctx.now + ctx.policy.id_token_ttl,
+        iat: ctx.now,
+        auth_time: grant.auth_time,
+        nonce,
+        at_hash: at_hash(access_token, ID_TOKEN_ALG),
+        sid: grant.sid.as_deref(),
+    };
+    Ok(key.sign_jwt("JWT", &claims)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oidc_3_1_3_6_at_hash_is_the_left_half_of_sha256() {
+        // OIDC Core Appendix A.3 example: access token and its at_hash.
+        let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+        assert_eq!(at_hash(token, SigningAlg::RS256), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+}

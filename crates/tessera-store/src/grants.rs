@@ -1,0 +1,328 @@
+//! `grants` and what descends from them: `authorization_codes` (single use),
+//! `refresh_tokens` (rotated, reuse detected) and `grant_access_tokens` (revoked with their
+//! grant).
+
+use tessera_core::pkce::CodeChallenge;
+use tessera_core::secret::SecretHash;
+use tessera_core::store::{
+    AuthorizationCode, AuthorizationCodeStore, CodeRedemption, Grant, GrantStore, RefreshRotation,
+    RotationRequest, StoreError,
+};
+
+use crate::{Store, client_id_column, conflict_or_db, db, hash_column, scope_column};
+
+/// The `SELECT` every grant read starts with, as a literal for `concat!`.
+macro_rules! select_grants {
+    () => {
+        "SELECT id, client_id, user_id, scope, auth_time, sid, created_at, expires_at FROM grants"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: String,
+    client_id: String,
+    user_id: String,
+    scope: String,
+    auth_time: i64,
+    sid: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl GrantRow {
+    fn into_grant(self) -> Result<Grant, StoreError> {
+        const TABLE: &str = "grants";
+        Ok(Grant {
+            client_id: client_id_column(TABLE, &self.id, &self.client_id)?,
+            scope: scope_column(TABLE, &self.id, &self.scope)?,
+            user_id: self.user_id,
+            auth_time: self.auth_time,
+            sid: self.sid,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            id: self.id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    code_hash: Vec<u8>,
+    grant_id: String,
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    nonce: Option<String>,
+    expires_at: i64,
+}
+
+impl CodeRow {
+    /// The row is named by its grant: the code's hash identifies nothing useful to a reader.
+    fn into_code(self) -> Result<AuthorizationCode, StoreError> {
+        const TABLE: &str = "authorization_codes";
+        Ok(AuthorizationCode {
+            code_hash: hash_column(TABLE, "code_hash", &self.grant_id, &self.code_hash)?,
+            client_id: client_id_column(TABLE, &self.grant_id, &self.client_id)?,
+            redirect_uri: self.redirect_uri,
+            code_challenge: CodeChallenge::from_stored(self.code_challenge),
+            nonce: self.nonce,
+            expires_at: self.expires_at,
+            grant_id: self.grant_id,
+        })
+    }
+}
+
+/// What a code that could not be spent was.
+#[derive(sqlx::FromRow)]
+struct SpentCodeRow {
+    grant_id: String,
+    redeemed_at: Option<i64>,
+}
+
+/// What a refresh token that could not be rotated was.
+#[derive(sqlx::FromRow)]
+struct SpentTokenRow {
+    grant_id: String,
+    client_id: String,
+    rotated_at: Option<i64>,
+}
+
+const SELECT_GRANT: &str = concat!(select_grants!(), " WHERE id = $1");
+
+impl AuthorizationCodeStore for Store {
+    async fn insert_grant_with_code(
+        &self,
+        grant: &Grant,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, user_id, scope, \
+            auth_time, sid, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        const INSERT_CODE: &str = "INSERT INTO authorization_codes (code_hash, grant_id, \
+            client_id, redirect_uri, code_challenge, nonce, expires_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        // `""` for an empty scope set.
+        let scope = grant.scope.to_string();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
+            sqlx::query(INSERT_GRANT)
+                .bind(grant.id.as_str())
+                .bind(grant.client_id.as_str())
+                .bind(grant.user_id.as_str())
+                .bind(scope.as_str())
+                .bind(grant.auth_time)
+                .bind(grant.sid.as_deref())
+                .bind(grant.created_at)
+                .bind(grant.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_or_db(e, || format!("grant `{}`", grant.id)))?;
+            sqlx::query(INSERT_CODE)
+                .bind(code.code_hash.as_bytes().as_slice())
+                .bind(code.grant_id.as_str())
+                .bind(code.client_id.as_str())
+                .bind(code.redirect_uri.as_str())
+                .bind(code.code_challenge.as_str())
+                .bind(code.nonce.as_deref())
+                .bind(code.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    conflict_or_db(e, || format!("authorization code of grant `{}`", grant.id))
+                })?;
+            tx.commit().await.map_err(db)?;
+        });
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &SecretHash,
+        now: i64,
+    ) -> Result<CodeRedemption, StoreError> {
+        // The one write that decides (design invariant 1). A code of a revoked grant (the
+        // user withdrew consent before it was redeemed) cannot be spent either.
+        const SPEND: &str = "UPDATE authorization_codes SET redeemed_at = $1 \
+            WHERE code_hash = $2 AND redeemed_at IS NULL AND expires_at > $1 \
+            AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL) \
+            RETURNING code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, \
+            expires_at";
+        const LOOK_UP: &str =
+            "SELECT grant_id, redeemed_at FROM authorization_codes WHERE code_hash = $1";
+        let hash = code_hash.as_bytes().as_slice();
+        // An explicit transaction also makes the write durable before the answer is used,
+        // whatever the driver does with a partly read `RETURNING` statement.
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
+            let code: Option<CodeRow> = sqlx::query_as(SPEND)
+                .bind(now)
+                .bind(hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            let outcome = match code {
+                Some(code) => {
+                    let grant: GrantRow = sqlx::query_as(SELECT_GRANT)
+                        .bind(code.grant_id.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    // Read before committing: a row that does not parse spends nothing.
+                    CodeRedemption::Redeemed(Box::new(code.into_code()?), grant.into_grant()?)
+                }
+                None => {
+                    let missed: Option<SpentCodeRow> = sqlx::query_as(LOOK_UP)
+                        .bind(hash)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    match missed {
+                        Some(SpentCodeRow { grant_id, redeemed_at: Some(_) }) => {
+                            CodeRedemption::AlreadyRedeemed { grant_id }
+                        }
+                        // Never redeemed: unknown, expired, or of a revoked grant.
+                        _ => CodeRedemption::Unknown,
+                    }
+                }
+            };
+            tx.commit().await.map_err(db)?;
+            Ok(outcome)
+        })
+    }
+}
+
+impl GrantStore for Store {
+    async fn insert_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+        grant_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(INSERT_REFRESH_TOKEN)
+                .bind(token_hash.as_bytes().as_slice())
+                .bind(grant_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .map_err(|e| refresh_token_conflict(e, grant_id))?;
+        });
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        rotation: RotationRequest<'_>,
+        accept: impl FnOnce(&Grant) -> bool + Send,
+    ) -> Result<RefreshRotation, StoreError> {
+        // The one write that decides (design invariant 1): it spends the token only if it is
+        // current, unexpired, and of a live grant of this client.
+        const SPEND: &str = "UPDATE refresh_tokens SET rotated_at = $1 \
+            WHERE token_hash = $2 AND rotated_at IS NULL AND expires_at > $1 \
+            AND grant_id IN (SELECT id FROM grants \
+                WHERE client_id = $3 AND revoked_at IS NULL AND expires_at > $1) \
+            RETURNING grant_id";
+        const LOOK_UP: &str = "SELECT r.grant_id, g.client_id, r.rotated_at \
+            FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
+        let RotationRequest { old, new, client_id, now, idle_ttl } = rotation;
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
+            let spent: Option<String> = sqlx::query_scalar(SPEND)
+                .bind(now)
+                .bind(old.as_bytes().as_slice())
+                .bind(client_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            let Some(grant_id) = spent else {
+                let missed: Option<SpentTokenRow> = sqlx::query_as(LOOK_UP)
+                    .bind(old.as_bytes().as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                tx.rollback().await.map_err(db)?;
+                return Ok(match missed {
+                    // Reuse is told only to the client the token was issued to: anyone else
+                    // presenting it learns nothing and cannot revoke the grant.
+                    Some(SpentTokenRow { grant_id, client_id: owner, rotated_at: Some(_) })
+                        if owner == client_id.as_str() =>
+                    {
+                        RefreshRotation::Reused { grant_id }
+                    }
+                    _ => RefreshRotation::Invalid,
+                });
+            };
+            let row: GrantRow = sqlx::query_as(SELECT_GRANT)
+                .bind(grant_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            let grant = row.into_grant()?;
+            if !accept(&grant) {
+                tx.rollback().await.map_err(db)?;
+                return Ok(RefreshRotation::Refused);
+            }
+            let expires_at = now.saturating_add(idle_ttl).min(grant.expires_at);
+            sqlx::query(INSERT_REFRESH_TOKEN)
+                .bind(new.as_bytes().as_slice())
+                .bind(grant.id.as_str())
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| refresh_token_conflict(e, &grant.id))?;
+            tx.commit().await.map_err(db)?;
+            Ok(RefreshRotation::Rotated(grant))
+        })
+    }
+
+    async fn record_access_token(
+        &self,
+        grant_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        const SQL: &str =
+            "INSERT INTO grant_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
+        with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(jti)
+                .bind(grant_id)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .map_err(|e| conflict_or_db(e, || format!("access token `{jti}`")))?;
+        });
+        Ok(())
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        // The first revocation's time is kept.
+        const SQL: &str = "UPDATE grants SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2";
+        with_pool!(self, |pool| {
+            sqlx::query(SQL).bind(now).bind(grant_id).execute(pool).await.map_err(db)?;
+        });
+        Ok(())
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT count(*) FROM grant_access_tokens t \
+            JOIN grants g ON g.id = t.grant_id WHERE t.jti = $1 AND g.revoked_at IS NOT NULL";
+        let revoked: i64 = with_pool!(self, |pool| sqlx::query_scalar(SQL)
+            .bind(jti)
+            .fetch_one(pool)
+            .await
+            .map_err(db)?);
+        Ok(revoked > 0)
+    }
+}
+
+const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, \
+    created_at, expires_at) VALUES ($1, $2, $3, $4)";
+
+/// A refresh token's hash is 256 random bits: a clash is named by its grant, never its value.
+fn refresh_token_conflict(e: sqlx::Error, grant_id: &str) -> StoreError {
+    conflict_or_db(e, || format!("refresh token of grant `{grant_id}`"))
+}

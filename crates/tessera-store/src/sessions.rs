@@ -1,0 +1,73 @@
+//! `sessions`: login sessions of the server's own pages, stored by the hash of the cookie's
+//! secret.
+
+use tessera_core::secret::SecretHash;
+use tessera_core::store::{Session, SessionStore, StoreError};
+
+use crate::{Store, conflict_or_db, db, hash_column};
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id_hash: Vec<u8>,
+    sid: String,
+    user_id: String,
+    auth_time: i64,
+    expires_at: i64,
+}
+
+impl SessionRow {
+    /// The row is named by its public `sid`, never by the hash of the cookie's secret.
+    fn into_session(self) -> Result<Session, StoreError> {
+        Ok(Session {
+            id_hash: hash_column("sessions", "id_hash", &self.sid, &self.id_hash)?,
+            sid: self.sid,
+            user_id: self.user_id,
+            auth_time: self.auth_time,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+impl SessionStore for Store {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        // `id_hash` is 256 random bits: a conflict is the `sid`.
+        const SQL: &str = "INSERT INTO sessions (id_hash, sid, user_id, auth_time, expires_at) \
+            VALUES ($1, $2, $3, $4, $5)";
+        with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(session.id_hash.as_bytes().as_slice())
+                .bind(session.sid.as_str())
+                .bind(session.user_id.as_str())
+                .bind(session.auth_time)
+                .bind(session.expires_at)
+                .execute(pool)
+                .await
+                .map_err(|e| conflict_or_db(e, || format!("session `{}`", session.sid)))?;
+        });
+        Ok(())
+    }
+
+    async fn find_session(
+        &self,
+        id_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        const SQL: &str = "SELECT id_hash, sid, user_id, auth_time, expires_at FROM sessions \
+            WHERE id_hash = $1 AND expires_at > $2";
+        let row: Option<SessionRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(id_hash.as_bytes().as_slice())
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        row.map(SessionRow::into_session).transpose()
+    }
+
+    async fn delete_session(&self, id_hash: &SecretHash) -> Result<(), StoreError> {
+        const SQL: &str = "DELETE FROM sessions WHERE id_hash = $1";
+        with_pool!(self, |pool| {
+            sqlx::query(SQL).bind(id_hash.as_bytes().as_slice()).execute(pool).await.map_err(db)?;
+        });
+        Ok(())
+    }
+}
