@@ -75,6 +75,8 @@ pub struct AuthorizationRequest {
     /// OIDC Core §3.1.2.1: the longest time since sign-in, in seconds.
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The resource servers the tokens will be for (RFC 8707).
+    pub audience: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -140,7 +142,17 @@ pub fn parse_request(target: RedirectTarget, params: &Params) -> Result<Authoriz
         })
         .transpose()?;
     let login_hint = params.get("login_hint").map(|h| h.chars().take(256).collect());
-    Ok(AuthorizationRequest { target, scope, nonce, code_challenge, prompt, max_age, login_hint })
+    let audience = crate::resource::requested_audience(params, &client.audience)?;
+    Ok(AuthorizationRequest {
+        target,
+        scope,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint,
+        audience,
+    })
 }
 
 fn parse_prompt(raw: Option<&str>) -> Result<Prompt> {
@@ -238,6 +250,7 @@ pub fn mint_code(
         scope: request.scope.clone(),
         auth_time: session.auth_time,
         sid: Some(session.sid.clone()),
+        audience: request.audience.clone(),
         created_at: now,
         expires_at: now + policy.refresh_token_absolute_ttl,
     };

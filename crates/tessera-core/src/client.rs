@@ -15,19 +15,28 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// RFC 6749 §2.3.1, credentials in the form body.
     ClientSecretPost,
+    /// A signed JWT assertion with a key the client registered (RFC 7523 §2.2, OIDC Core §9).
+    PrivateKeyJwt,
     /// A public client (RFC 6749 §2.1): no secret.
     None,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+    pub const ALL: [AuthMethod; 4] =
+        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
+    }
+
+    /// Whether the method proves a shared secret (and the client therefore has one).
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -38,6 +47,29 @@ impl AuthMethod {
 impl fmt::Display for AuthMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The form of a client's access tokens (requirements R3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    /// Self-contained JWTs per RFC 9068, verifiable against the JWKS.
+    #[default]
+    Jwt,
+    /// Random reference tokens, stored hashed; resource servers introspect them (RFC 7662).
+    Opaque,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Opaque => "opaque",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Jwt, Self::Opaque].into_iter().find(|f| f.as_str() == raw)
     }
 }
 
@@ -60,6 +92,15 @@ pub struct Client {
     pub audience: Vec<String>,
     /// A first-party client: consent is implied (used by the authorization endpoint).
     pub first_party: bool,
+    /// May call the introspection endpoint (RFC 7662 §2.1: callers must be authorized).
+    pub introspection: bool,
+    pub access_token_format: AccessTokenFormat,
+    /// The client's public keys for `private_key_jwt`, as a JWKS document (RFC 7591 `jwks`).
+    pub jwks: Option<String>,
+    /// Where the client publishes its JWKS (RFC 7591 `jwks_uri`).
+    pub jwks_uri: Option<String>,
+    /// Token-endpoint requests per second allowed to this client; `None`: the server default.
+    pub rate_limit_per_second: Option<u32>,
     pub created_at: i64,
 }
 
@@ -88,6 +129,11 @@ pub struct ClientRegistration {
     pub audience: Vec<String>,
     pub public: bool,
     pub first_party: bool,
+    pub introspection: bool,
+    pub access_token_format: AccessTokenFormat,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub rate_limit_per_second: Option<u32>,
     /// Auth method for confidential clients; `client_secret_basic` when absent.
     pub auth_method: Option<AuthMethod>,
     /// A secret imported from another server instead of a generated one.
@@ -135,10 +181,19 @@ impl ClientRegistration {
                 return Err("a public client authenticates with method `none`".into());
             }
             (AuthMethod::None, None)
+        } else if self.auth_method == Some(AuthMethod::PrivateKeyJwt) {
+            // RFC 7523 §2.2: the client proves possession of a key it registered.
+            if self.jwks.is_none() == self.jwks_uri.is_none() {
+                return Err("private_key_jwt needs exactly one of jwks or jwks_uri".into());
+            }
+            if self.imported_secret.is_some() {
+                return Err("a private_key_jwt client has no secret".into());
+            }
+            (AuthMethod::PrivateKeyJwt, None)
         } else {
             let method = self.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
             if method == AuthMethod::None {
-                return Err("a confidential client needs a secret-based auth method".into());
+                return Err("a confidential client needs an authentication method".into());
             }
             let secret = match self.imported_secret {
                 Some(s) if s.expose().chars().count() < MIN_IMPORTED_SECRET_LEN => {
@@ -168,6 +223,11 @@ impl ClientRegistration {
             default_scope: self.default_scope,
             audience: self.audience,
             first_party: self.first_party,
+            introspection: self.introspection,
+            access_token_format: self.access_token_format,
+            jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
+            rate_limit_per_second: self.rate_limit_per_second,
             created_at: now,
         };
         Ok((client, secret))

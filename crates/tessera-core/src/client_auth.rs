@@ -25,6 +25,8 @@ pub enum PresentedCredentials {
     Post { client_id: ClientId, secret: Secret },
     /// `client_id` alone: a public client (RFC 6749 §2.1).
     ClientIdOnly { client_id: ClientId },
+    /// A JWT assertion (RFC 7523 §2.2), verified by [`crate::client_assertion::verify`].
+    Assertion { client_id: ClientId, assertion: String },
 }
 
 impl PresentedCredentials {
@@ -32,7 +34,8 @@ impl PresentedCredentials {
         match self {
             Self::Basic { client_id, .. }
             | Self::Post { client_id, .. }
-            | Self::ClientIdOnly { client_id } => client_id,
+            | Self::ClientIdOnly { client_id }
+            | Self::Assertion { client_id, .. } => client_id,
         }
     }
 }
@@ -44,13 +47,45 @@ pub fn presented_credentials(
 ) -> Result<PresentedCredentials> {
     let form_id = params.get("client_id");
     let form_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
+    // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
+    // request."
+    let methods = usize::from(authorization.is_some())
+        + usize::from(form_secret.is_some())
+        + usize::from(assertion.is_some());
+    if methods > 1 {
+        return Err(Error::MultipleClientAuthentication);
+    }
+    let parse_id = |raw: &str| {
+        ClientId::parse(raw).map_err(|reason| Error::MalformedParameter {
+            name: "client_id",
+            reason: reason.into(),
+        })
+    };
+    if let Some(assertion) = assertion {
+        if params.get("client_assertion_type")
+            != Some(crate::client_assertion::JWT_BEARER_ASSERTION)
+        {
+            return Err(Error::MalformedParameter {
+                name: "client_assertion_type",
+                reason: "must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            });
+        }
+        // RFC 7523 §3: `sub` is the client_id; a `client_id` parameter, if sent, must agree.
+        let subject = crate::client_assertion::unverified_subject(assertion)
+            .ok_or(Error::ClientAssertionRefused("the assertion has no readable sub"))?;
+        if form_id.is_some_and(|id| id != subject) {
+            return Err(Error::ClientAssertionRefused(
+                "client_id differs from the assertion's sub",
+            ));
+        }
+        return Ok(PresentedCredentials::Assertion {
+            client_id: parse_id(&subject)?,
+            assertion: assertion.to_owned(),
+        });
+    }
     if let Some(header) = authorization {
         let (client_id, secret) = parse_basic(header)?;
-        // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
-        // request."
-        if form_secret.is_some() {
-            return Err(Error::MultipleClientAuthentication);
-        }
         if form_id.is_some_and(|id| id != client_id.as_str()) {
             return Err(Error::MalformedParameter {
                 name: "client_id",
@@ -59,12 +94,6 @@ pub fn presented_credentials(
         }
         return Ok(PresentedCredentials::Basic { client_id, secret });
     }
-    let parse_id = |raw: &str| {
-        ClientId::parse(raw).map_err(|reason| Error::MalformedParameter {
-            name: "client_id",
-            reason: reason.into(),
-        })
-    };
     match (form_id, form_secret) {
         (Some(id), Some(secret)) => Ok(PresentedCredentials::Post {
             client_id: parse_id(id)?,
@@ -109,9 +138,21 @@ impl AuthenticatedClient {
     }
 }
 
+/// Accepts a client whose assertion verified and whose `jti` was not seen before.
+pub fn authenticate_by_assertion(
+    client: Arc<Client>,
+    _verified: crate::client_assertion::AssertionVerified,
+) -> Result<AuthenticatedClient> {
+    if client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt {
+        Ok(AuthenticatedClient(client))
+    } else {
+        Err(Error::ClientAuthenticationFailed)
+    }
+}
+
 /// Checks presented credentials against the registered client (`None` if unknown).
 /// Every failure is the same `invalid_client`, so the answer does not tell an unknown client
-/// from a wrong secret.
+/// from a wrong secret. Assertions go through [`authenticate_by_assertion`] instead.
 pub fn authenticate(
     presented: PresentedCredentials,
     registered: Option<Arc<Client>>,

@@ -18,6 +18,7 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     UnsupportedResponseType,
+    InvalidTarget,
     AccessDenied,
     LoginRequired,
     ConsentRequired,
@@ -36,6 +37,7 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
@@ -70,9 +72,16 @@ pub enum Error {
     /// The description is deliberately the same for every cause so it reveals nothing.
     #[error("client authentication failed")]
     ClientAuthenticationFailed,
+    /// A `private_key_jwt` assertion failed a check of RFC 7523 §3 (or was replayed). The
+    /// reason is safe to show: it names the rule, not the key.
+    #[error("client authentication failed: {0}")]
+    ClientAssertionRefused(&'static str),
     /// The client may not use this grant type (RFC 6749 §5.2 `unauthorized_client`).
     #[error("the client is not allowed to use the `{0}` grant type")]
     GrantTypeNotAllowed(&'static str),
+    /// RFC 7662 §2.1: the authenticated client is not one allowed to introspect tokens.
+    #[error("this client is not allowed to introspect tokens")]
+    IntrospectionNotAllowed,
     /// RFC 6749 §5.2 `unsupported_grant_type`; OAuth 2.1 drops `password` and `implicit`.
     #[error("the grant type `{0}` is not supported")]
     UnsupportedGrantType(String),
@@ -95,6 +104,9 @@ pub enum Error {
     /// RFC 6749 §4.1.2.1: only `response_type=code` is served (OAuth 2.1 drops `token`).
     #[error("the response type `{0}` is not supported; use `code`")]
     UnsupportedResponseType(String),
+    /// RFC 8707 §2: the requested resource is unknown or not allowed for this client.
+    #[error("the resource `{0}` is not allowed for this client")]
+    InvalidTarget(String),
     /// The resource owner denied the request (RFC 6749 §4.1.2.1).
     #[error("the user denied the request")]
     AccessDenied,
@@ -121,10 +133,12 @@ impl Error {
             | Self::MalformedParameter { .. }
             | Self::MalformedRequest(_)
             | Self::MultipleClientAuthentication => ErrorCode::InvalidRequest,
-            Self::ClientAuthenticationMissing | Self::ClientAuthenticationFailed => {
-                ErrorCode::InvalidClient
+            Self::ClientAuthenticationMissing
+            | Self::ClientAuthenticationFailed
+            | Self::ClientAssertionRefused(_) => ErrorCode::InvalidClient,
+            Self::GrantTypeNotAllowed(_) | Self::IntrospectionNotAllowed => {
+                ErrorCode::UnauthorizedClient
             }
-            Self::GrantTypeNotAllowed(_) => ErrorCode::UnauthorizedClient,
             Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
             Self::ScopeNotAllowed(_)
             | Self::ScopeWidened
@@ -132,6 +146,7 @@ impl Error {
             | Self::MalformedScope(_) => ErrorCode::InvalidScope,
             Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
             Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
+            Self::InvalidTarget(_) => ErrorCode::InvalidTarget,
             Self::AccessDenied => ErrorCode::AccessDenied,
             Self::LoginRequired => ErrorCode::LoginRequired,
             Self::ConsentRequired => ErrorCode::ConsentRequired,

@@ -353,7 +353,8 @@ impl KeySet {
 
     /// Verifies a JWT this server signed: the `kid` must be published, the header's `alg` must
     /// be that key's registered algorithm (never chosen by the token), `typ` must match, `iss`
-    /// must be `issuer`, and, with [`Expiry::Enforce`], `exp` must be after `now`.
+    /// must be `issuer`, and, with [`Expiry::Enforce`], `exp` must be after `now`. Returns the
+    /// claims and `exp` (which `T` must not also declare: the envelope reads it).
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -361,7 +362,7 @@ impl KeySet {
         issuer: &str,
         now: i64,
         expiry: Expiry,
-    ) -> Result<T, &'static str> {
+    ) -> Result<(T, i64), &'static str> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| "the token is malformed")?;
         // RFC 9068 §4: `at+jwt` may also be written `application/at+jwt`.
         let header_typ = header.typ.as_deref().unwrap_or_default();
@@ -389,7 +390,18 @@ impl KeySet {
         if expiry == Expiry::Enforce && envelope.exp <= now {
             return Err("the token has expired");
         }
-        Ok(envelope.claims)
+        Ok((envelope.claims, envelope.exp))
+    }
+
+    /// When the newest not-retired key of `alg` starts (or started) signing: the age that
+    /// scheduled rotation looks at. A successor published ahead is newer, so a rotation in
+    /// progress is not repeated.
+    pub fn newest_activation(&self, alg: SigningAlg) -> Option<i64> {
+        self.keys
+            .iter()
+            .filter(|k| k.alg == alg && k.signing_until.is_none())
+            .map(|k| k.activates_at)
+            .max()
     }
 
     /// Whether `alg` has a key that is not retired (active now or waiting to activate).
@@ -447,8 +459,9 @@ mod tests {
             let key = set.signer(alg, 1).unwrap();
             let claims = serde_json::json!({"iss": "https://i", "sub": "s", "exp": 100});
             let jwt = key.sign_jwt("at+jwt", &claims).unwrap();
-            let ok: Sub = set.verify(&jwt, "at+jwt", "https://i", 99, Expiry::Enforce).unwrap();
-            assert_eq!(ok.sub, "s");
+            let (ok, exp): (Sub, i64) =
+                set.verify(&jwt, "at+jwt", "https://i", 99, Expiry::Enforce).unwrap();
+            assert_eq!((ok.sub.as_str(), exp), ("s", 100));
             assert!(set.verify::<Sub>(&jwt, "at+jwt", "https://i", 100, Expiry::Enforce).is_err());
             assert!(set.verify::<Sub>(&jwt, "at+jwt", "https://i", 100, Expiry::Ignore).is_ok());
             assert!(set.verify::<Sub>(&jwt, "JWT", "https://i", 99, Expiry::Enforce).is_err());

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod client;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_id;
 pub mod clock;
@@ -11,11 +12,14 @@ pub mod error;
 pub mod grant_type;
 pub mod grants;
 pub mod id_token;
+pub mod introspection;
 pub mod issuer;
 pub mod keys;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod resource;
+pub mod revocation;
 pub mod scope;
 pub mod secret;
 pub mod store;

@@ -24,12 +24,18 @@ impl Params {
                 continue;
             }
             // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
-            if pairs.iter().any(|(n, _)| *n == name) {
+            // RFC 8707 §2 makes `resource` the exception: it may be repeated.
+            if name != "resource" && pairs.iter().any(|(n, _)| *n == name) {
                 return Err(Error::DuplicateParameter(name));
             }
             pairs.push((name, value));
         }
         Ok(Self(pairs))
+    }
+
+    /// Every value of a repeatable parameter (`resource`, RFC 8707 §2).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The value of a parameter, if present and non-empty.
@@ -58,6 +64,12 @@ mod tests {
     fn rfc6749_3_2_repeated_parameters_are_refused() {
         let err = Params::parse_form(b"grant_type=a&scope=x&scope=y").unwrap_err();
         assert!(matches!(err, Error::DuplicateParameter(ref n) if n == "scope"));
+    }
+
+    #[test]
+    fn rfc8707_2_resource_may_be_repeated() {
+        let p = Params::parse_form(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(p.get_all("resource").collect::<Vec<_>>(), ["https://a", "https://b"]);
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct Grant {
     pub auth_time: i64,
     /// The login session's public id (OIDC `sid`).
     pub sid: Option<String>,
+    /// The resource servers its access tokens are for (RFC 8707); empty: the client's default.
+    pub audience: Vec<String>,
     pub created_at: i64,
     /// Absolute end of the refresh-token family (requirements R1.4).
     pub expires_at: i64,
@@ -196,7 +198,8 @@ pub trait GrantStore: Send + Sync {
         grant_id: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Whether the access token `jti` descends from a revoked grant.
+    /// Whether the access token `jti` was revoked: on its own (the denylist of
+    /// [`TokenStore::revoke_access_token`]) or with its grant.
     fn is_access_token_revoked(
         &self,
         jti: &str,
@@ -266,4 +269,96 @@ pub trait SessionStore: Send + Sync {
         &self,
         id_hash: &SecretHash,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An opaque (reference) access token as stored: its hash and what it stands for (R3.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpaqueAccessToken {
+    pub token_hash: SecretHash,
+    pub jti: String,
+    pub client_id: ClientId,
+    pub sub: String,
+    pub scope: ScopeSet,
+    pub audience: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// A refresh token as stored, with its grant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub grant: Grant,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// Spent by a rotation.
+    pub rotated: bool,
+    /// Its grant was revoked.
+    pub grant_revoked: bool,
+}
+
+/// Token lookups for introspection and revocation, the access-token denylist, assertion
+/// replay records, and pruning.
+pub trait TokenStore: Send + Sync {
+    fn insert_opaque_access_token(
+        &self,
+        token: &OpaqueAccessToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The opaque access token with this hash, whatever its state (expired, revoked).
+    fn find_opaque_access_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> impl Future<Output = Result<Option<OpaqueAccessToken>, StoreError>> + Send;
+    /// The refresh token with this hash, whatever its state.
+    fn find_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> impl Future<Output = Result<Option<RefreshTokenRecord>, StoreError>> + Send;
+    /// Puts an access token's `jti` on the denylist until `expires_at` (RFC 7009 §2.1); JWTs
+    /// are not stored, so this is how a revoked one is recognised. Idempotent.
+    fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a client assertion's `jti` until `expires_at`; `false` if it was seen before
+    /// (a replay, RFC 7523 §3 item 7).
+    fn record_assertion(
+        &self,
+        client_id: &ClientId,
+        jti: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes what has expired by `now`: codes, refresh tokens and grants past their
+    /// lifetime, opaque tokens, access-token records, denylist entries, assertion records and
+    /// sessions. Returns how many rows went.
+    fn prune_expired(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// One audit event (requirements R4.4): never a token value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEvent {
+    pub at: i64,
+    /// What happened: `token_issued`, `token_refused`, `token_revoked`, `login`, `login_failed`,
+    /// `consent_granted`, `consent_denied`, `code_issued`, …
+    pub event: String,
+    pub outcome: String,
+    pub client_id: Option<String>,
+    pub sub: Option<String>,
+    pub grant_type: Option<String>,
+    pub jti: Option<String>,
+    pub reason: Option<String>,
+    pub source: Option<String>,
+}
+
+/// The optional audit table, for `tessera audit tail`.
+pub trait AuditStore: Send + Sync {
+    fn record_audit_event(
+        &self,
+        event: &AuditEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The `limit` most recent events, oldest first.
+    fn recent_audit_events(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
 }

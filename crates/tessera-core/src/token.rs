@@ -4,10 +4,14 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::client::AccessTokenFormat;
+use crate::client_id::ClientId;
 use crate::error::{InternalError, Result};
 use crate::issuer::Issuer;
 use crate::keys::{KeySet, SigningAlg};
 use crate::scope::ScopeSet;
+use crate::secret::Secret;
+use crate::store::{OpaqueAccessToken, TokenStore};
 
 /// Lifetimes and algorithms of what the server issues. All durations in seconds.
 #[derive(Clone, Debug)]
@@ -60,15 +64,15 @@ pub struct AccessTokenGrant<'a> {
     /// The resource owner, or the client itself for the client credentials grant
     /// (RFC 9068 §2.2).
     pub sub: &'a str,
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     pub scope: &'a ScopeSet,
     /// The resource servers the token is meant for (RFC 8707); empty means the issuer itself.
     pub audience: &'a [String],
 }
 
-/// An access token as issued.
+/// An access token as issued: a JWT, or an opaque reference token.
 pub struct IssuedAccessToken {
-    pub jwt: String,
+    pub token: String,
     pub jti: String,
     pub expires_at: i64,
 }
@@ -141,11 +145,43 @@ pub fn mint_access_token(
         exp: expires_at,
         iat: ctx.now,
         jti: &jti,
-        client_id: grant.client_id,
+        client_id: grant.client_id.as_str(),
         scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
     };
-    let jwt = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
-    Ok(IssuedAccessToken { jwt, jti, expires_at })
+    let token = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
+    Ok(IssuedAccessToken { token, jti, expires_at })
+}
+
+/// Mints an access token in the client's format (requirements R3.1): a JWT, or an opaque
+/// token of 256 random bits that is stored only as its hash.
+pub async fn issue_access_token<S: TokenStore>(
+    store: &S,
+    ctx: IssueContext<'_>,
+    format: AccessTokenFormat,
+    grant: AccessTokenGrant<'_>,
+) -> Result<IssuedAccessToken> {
+    match format {
+        AccessTokenFormat::Jwt => mint_access_token(ctx, grant),
+        AccessTokenFormat::Opaque => {
+            let token = Secret::generate();
+            let record = OpaqueAccessToken {
+                token_hash: token.hash(),
+                jti: crate::secret::random_id::<16>(),
+                client_id: grant.client_id.clone(),
+                sub: grant.sub.to_owned(),
+                scope: grant.scope.clone(),
+                audience: grant.audience.to_vec(),
+                issued_at: ctx.now,
+                expires_at: ctx.now + ctx.policy.access_token_ttl,
+            };
+            store.insert_opaque_access_token(&record).await?;
+            Ok(IssuedAccessToken {
+                token: token.expose().to_owned(),
+                jti: record.jti,
+                expires_at: record.expires_at,
+            })
+        }
+    }
 }
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
@@ -160,6 +196,11 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The access token's `jti` and subject, for the audit log; not part of the response.
+    #[serde(skip)]
+    pub jti: String,
+    #[serde(skip)]
+    pub sub: String,
 }
 
 impl fmt::Debug for TokenResponse {

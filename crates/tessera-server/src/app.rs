@@ -18,11 +18,12 @@ use tessera_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::client_cache::ClientCache;
+use crate::client_keys::ClientKeys;
 use crate::config::Settings;
 use crate::endpoints;
 use crate::key_ring::KeyRing;
+use crate::rate_limit::RateLimiter;
 use crate::state::{AppState, Inner};
-use crate::web::throttle::LoginThrottle;
 
 /// How often a running server re-reads signing keys from the store.
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
@@ -31,7 +32,7 @@ pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 pub fn grant_registry(store: &Store) -> GrantRegistry {
     GrantRegistry::default()
         .register(AuthorizationCodeGrant::new(store.clone()))
-        .register(ClientCredentialsGrant)
+        .register(ClientCredentialsGrant::new(store.clone()))
         .register(RefreshTokenGrant::new(store.clone()))
 }
 
@@ -52,6 +53,13 @@ pub async fn build_state(
             .await
             .map_err(|e| tessera_core::InternalError::new("password hashing", e))?
             .map_err(|e| tessera_core::InternalError::new("password hashing", e))?;
+    let rate_limiter = match &settings.redis_url {
+        Some(url) => RateLimiter::redis(url, "tessera:rl:")
+            .await
+            .map_err(|e| tessera_core::InternalError::new("redis", e))?,
+        None => RateLimiter::in_process(),
+    };
+    let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
     Ok(AppState(Arc::new(Inner {
         clients: ClientCache::new(store.clone()),
         settings,
@@ -60,7 +68,8 @@ pub async fn build_state(
         grants,
         clock,
         metadata,
-        throttle: LoginThrottle::default(),
+        rate_limiter,
+        client_keys,
         password_checks: tokio::sync::Semaphore::new(2),
         dummy_password_hash: dummy_password_hash.into(),
     })))
@@ -81,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(endpoints::authorize::login))
         .route("/consent", post(endpoints::authorize::consent))
         .route("/token", post(endpoints::token::token))
+        .route("/revoke", post(endpoints::revoke::revoke_token))
+        .route("/introspect", post(endpoints::introspect::introspect_token))
         .route("/userinfo", get(endpoints::userinfo::userinfo).post(endpoints::userinfo::userinfo))
         .route("/logout", get(endpoints::logout::logout).post(endpoints::logout::logout))
         .route("/assets/tessera.css", get(endpoints::authorize::stylesheet))
@@ -115,15 +126,34 @@ async fn observe(request: Request, next: Next) -> Response {
     response
 }
 
-/// Runs the server until Ctrl-C / SIGTERM, reloading signing keys in the background.
+/// How often expired rows are pruned (requirements: codes, tokens, denylist, sessions).
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs the server until Ctrl-C / SIGTERM, with the background tasks: key reload and
+/// scheduled rotation, and pruning.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let reloader = state.clone();
+    let keys = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
         loop {
             tick.tick().await;
-            if let Err(e) = reloader.reload_keys().await {
+            if let Err(e) = keys.rotate_keys_on_schedule().await {
+                tracing::error!(error = %e, "scheduled key rotation failed");
+            }
+            if let Err(e) = keys.reload_keys().await {
                 tracing::error!(error = %e, "reloading signing keys failed; keeping the current set");
+            }
+        }
+    });
+    let pruner = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+        loop {
+            tick.tick().await;
+            match pruner.prune_expired().await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "pruned expired codes, tokens and sessions"),
+                Err(e) => tracing::warn!(error = %e, "pruning failed"),
             }
         }
     });

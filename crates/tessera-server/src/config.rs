@@ -30,6 +30,11 @@ pub struct RawConfig {
     pub session_ttl_seconds: Option<i64>,
     /// Human descriptions of scopes, shown on the consent page.
     pub scopes: Option<BTreeMap<String, String>>,
+    pub redis_url: Option<String>,
+    pub client_rate_limit_per_second: Option<i64>,
+    pub audit_to_database: Option<bool>,
+    pub key_rotation_days: Option<i64>,
+    pub outbound_allow_private_networks: Option<bool>,
 }
 
 /// Values given on the command line; they win over the file and the environment.
@@ -73,6 +78,17 @@ pub struct Settings {
     pub session_ttl: i64,
     /// Scope descriptions for the consent page (configured ones over the built-in ones).
     pub scope_descriptions: BTreeMap<String, String>,
+    /// Shared rate limits and counters across instances (R4.2, R5.3); in-process when `None`.
+    pub redis_url: Option<String>,
+    /// Requests per second per client at `/token`, `/revoke`, `/introspect`, unless the client
+    /// has its own limit.
+    pub client_rate_limit_per_second: u32,
+    /// Also write audit events to the `audit_events` table.
+    pub audit_to_database: bool,
+    /// Rotate signing keys automatically when the active one is this many days old.
+    pub key_rotation_days: Option<i64>,
+    /// Let outbound fetches (a client's `jwks_uri`) reach loopback and private addresses.
+    pub outbound_allow_private_networks: bool,
     pub dev: bool,
 }
 
@@ -178,6 +194,23 @@ impl Settings {
             300,
             refresh_token_absolute_ttl,
         )?;
+        let client_rate_limit_per_second = ranged(
+            "client_rate_limit_per_second",
+            raw.client_rate_limit_per_second,
+            1000,
+            1,
+            1_000_000,
+        )? as u32;
+        let key_rotation_days = raw
+            .key_rotation_days
+            .map(|d| ranged("key_rotation_days", Some(d), d, 1, 3650))
+            .transpose()?;
+        let redis_url = raw.redis_url.filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return err(format!("`redis_url` = {url:?}: must start with redis:// or rediss://"));
+        }
         let session_ttl =
             ranged("session_ttl_seconds", raw.session_ttl_seconds, 12 * 3600, 300, 30 * 86_400)?;
         let mut scope_descriptions: BTreeMap<String, String> = DEFAULT_SCOPE_DESCRIPTIONS
@@ -228,6 +261,11 @@ impl Settings {
             log_format,
             session_ttl,
             scope_descriptions,
+            redis_url,
+            client_rate_limit_per_second,
+            audit_to_database: raw.audit_to_database.unwrap_or(false),
+            key_rotation_days,
+            outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),
             dev,
         })
     }
@@ -236,6 +274,18 @@ impl Settings {
     /// retired key stays published.
     pub fn max_signed_token_lifetime(&self) -> i64 {
         self.policy.max_signed_lifetime() + 60
+    }
+
+    /// The rate limit of a client at the endpoints that authenticate clients (R4.2): its own,
+    /// or the server's default; unknown client_ids get the default.
+    pub fn client_limit(
+        &self,
+        client: Option<&tessera_core::client::Client>,
+    ) -> crate::rate_limit::Limit {
+        let per_second = client
+            .and_then(|c| c.rate_limit_per_second)
+            .unwrap_or(self.client_rate_limit_per_second);
+        crate::rate_limit::Limit::per_second(per_second)
     }
 
     /// Whether cookies get the `Secure` attribute: always, except for a plain-http issuer
@@ -274,6 +324,22 @@ fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Resul
     set(&mut raw.key_encryption_key, "TESSERA_KEY_ENCRYPTION_KEY");
     set(&mut raw.access_token_signing_alg, "TESSERA_ACCESS_TOKEN_SIGNING_ALG");
     set(&mut raw.log_format, "TESSERA_LOG_FORMAT");
+    set(&mut raw.redis_url, "TESSERA_REDIS_URL");
+    let flag = |name: &str| -> Result<Option<bool>, ConfigError> {
+        var(name)
+            .map(|v| match v.trim() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                other => Err(ConfigError(format!("{name} = {other:?}: must be true or false"))),
+            })
+            .transpose()
+    };
+    if let Some(v) = flag("TESSERA_AUDIT_TO_DATABASE")? {
+        raw.audit_to_database = Some(v);
+    }
+    if let Some(v) = flag("TESSERA_OUTBOUND_ALLOW_PRIVATE_NETWORKS")? {
+        raw.outbound_allow_private_networks = Some(v);
+    }
     if let Some(v) = var("TESSERA_KEY_ENCRYPTION_KEY_FILE") {
         raw.key_encryption_key_file = Some(v.into());
     }
@@ -289,6 +355,8 @@ fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Resul
         (&mut raw.refresh_token_idle_ttl_seconds, "TESSERA_REFRESH_TOKEN_IDLE_TTL_SECONDS"),
         (&mut raw.refresh_token_absolute_ttl_seconds, "TESSERA_REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"),
         (&mut raw.session_ttl_seconds, "TESSERA_SESSION_TTL_SECONDS"),
+        (&mut raw.client_rate_limit_per_second, "TESSERA_CLIENT_RATE_LIMIT_PER_SECOND"),
+        (&mut raw.key_rotation_days, "TESSERA_KEY_ROTATION_DAYS"),
     ] {
         if let Some(v) = int(name)? {
             *slot = Some(v);

@@ -2,11 +2,15 @@
 //! configuration, telemetry and the caches in front of `tessera-store`.
 
 pub mod app;
+pub mod audit;
+pub mod client_authentication;
 pub mod client_cache;
+pub mod client_keys;
 pub mod config;
 pub mod endpoints;
 pub mod key_ring;
 pub mod oauth_error;
+pub mod rate_limit;
 pub mod state;
 pub mod telemetry;
 pub mod web;

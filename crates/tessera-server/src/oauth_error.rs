@@ -33,6 +33,7 @@ fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidScope
         // These travel in redirects from the authorization endpoint; as JSON they are 400s.
         | ErrorCode::UnsupportedResponseType
+        | ErrorCode::InvalidTarget
         | ErrorCode::AccessDenied
         | ErrorCode::LoginRequired
         | ErrorCode::ConsentRequired => StatusCode::BAD_REQUEST,
@@ -80,5 +81,44 @@ impl IntoResponse for OAuthError {
             );
         }
         response
+    }
+}
+
+/// Why an endpoint that authenticates clients refused a request: a protocol error, or the
+/// client's rate limit (R4.2).
+#[derive(Debug)]
+pub enum Refusal {
+    OAuth(Error),
+    RateLimited(crate::rate_limit::Denied),
+}
+
+impl Refusal {
+    /// The label for metrics and the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::OAuth(e) => e.code().as_str(),
+            Self::RateLimited(_) => "rate_limited",
+        }
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        Self::OAuth(e)
+    }
+}
+
+impl From<crate::rate_limit::Denied> for Refusal {
+    fn from(d: crate::rate_limit::Denied) -> Self {
+        Self::RateLimited(d)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::OAuth(e) => OAuthError(e).into_response(),
+            Self::RateLimited(denied) => crate::rate_limit::too_many_requests(&denied),
+        }
     }
 }

@@ -7,9 +7,10 @@ use tessera_core::grants::GrantRegistry;
 use tessera_store::Store;
 
 use crate::client_cache::ClientCache;
+use crate::client_keys::ClientKeys;
 use crate::config::Settings;
 use crate::key_ring::KeyRing;
-use crate::web::throttle::LoginThrottle;
+use crate::rate_limit::RateLimiter;
 
 /// The application state, cheap to clone.
 #[derive(Clone)]
@@ -24,7 +25,8 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     /// The RFC 8414 metadata document, rendered once at start.
     pub metadata: String,
-    pub throttle: LoginThrottle,
+    pub rate_limiter: RateLimiter,
+    pub client_keys: ClientKeys,
     /// Bounds concurrent Argon2id verifications (each costs tens of milliseconds of CPU).
     pub password_checks: tokio::sync::Semaphore,
     /// Verified against for unknown usernames, so timing does not reveal which exist.
@@ -38,6 +40,36 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// Deletes expired rows (the background pruner calls this).
+    pub async fn prune_expired(&self) -> Result<u64, tessera_core::store::StoreError> {
+        use tessera_core::store::TokenStore;
+        self.0.store.prune_expired(self.0.clock.now()).await
+    }
+
+    /// With `key_rotation_days` set, rotates every algorithm whose newest key is that old and
+    /// has no successor yet (R2.5: the successor is published ahead of use).
+    pub async fn rotate_keys_on_schedule(&self) -> Result<(), tessera_core::InternalError> {
+        let inner = &self.0;
+        let Some(days) = inner.settings.key_rotation_days else { return Ok(()) };
+        let now = inner.clock.now();
+        let keys = inner.keys.snapshot();
+        for alg in tessera_core::keys::SigningAlg::ALL {
+            if keys.newest_activation(alg).is_some_and(|t| now - t >= days * 86_400) {
+                let key = crate::key_ring::rotate(
+                    &inner.store,
+                    &inner.settings.key_encryption_key,
+                    alg,
+                    now,
+                    inner.settings.key_publish_ahead,
+                    inner.settings.max_signed_token_lifetime(),
+                )
+                .await?;
+                tracing::info!(alg = %alg, kid = %key.kid, "rotated signing key on schedule");
+            }
+        }
+        Ok(())
     }
 
     /// Re-reads signing keys from the store (the background refresher calls this).

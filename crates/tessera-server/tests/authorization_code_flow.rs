@@ -476,7 +476,8 @@ async fn r4_2_failed_logins_are_generic_and_throttled() {
         html[start..start + 80].to_owned()
     };
     assert_eq!(message(&wrong), message(&unknown), "no user enumeration");
-    for _ in 0..4 {
+    // R4.2: ten attempts per account per 15 minutes; the eleventh is refused.
+    for _ in 0..9 {
         browser.login(&flow.app, &page, "alice", "wrong password").await;
     }
     let locked = browser.login(&flow.app, &page, "alice", PASSWORD).await;

@@ -130,6 +130,7 @@ async fn grant_with_code_and_refresh_token(db: &TestDb) -> (String, String, Stri
         scope: ScopeSet::parse("openid orders:read").unwrap(),
         auth_time: now,
         sid: None,
+        audience: Vec::new(),
         created_at: now,
         expires_at: now + 86_400,
     };

@@ -1,6 +1,6 @@
 //! `clients`: registered OAuth clients.
 
-use tessera_core::client::{AuthMethod, Client};
+use tessera_core::client::{AccessTokenFormat, AuthMethod, Client};
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
 use tessera_core::redirect_uri::RedirectUri;
@@ -17,7 +17,8 @@ macro_rules! select_clients {
     () => {
         "SELECT client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scope, default_scope, audience, first_party, \
-         created_at FROM clients"
+         introspection, access_token_format, jwks, jwks_uri, rate_limit_per_second, created_at \
+         FROM clients"
     };
 }
 
@@ -34,6 +35,11 @@ struct ClientRow {
     default_scope: String,
     audience: String,
     first_party: bool,
+    introspection: bool,
+    access_token_format: String,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    rate_limit_per_second: Option<i64>,
     created_at: i64,
 }
 
@@ -46,6 +52,18 @@ impl ClientRow {
         };
         let scopes = |column: &str, raw: &str| {
             json::decode(TABLE, column, id, raw, Scope::parse).map(ScopeSet::from_scopes)
+        };
+        let access_token_format =
+            AccessTokenFormat::parse(&self.access_token_format).ok_or_else(|| {
+                let raw = &self.access_token_format;
+                bad("access_token_format", &format!("unknown format `{raw}`"))
+            })?;
+        // A stored rate outside u32 is refused, never truncated.
+        let rate_limit_per_second = match self.rate_limit_per_second {
+            None => None,
+            Some(n) => Some(u32::try_from(n).map_err(|_| {
+                bad("rate_limit_per_second", &format!("{n} is out of range (0 to {})", u32::MAX))
+            })?),
         };
         Ok(Client {
             client_id: ClientId::parse(id).map_err(|e| bad("client_id", &e))?,
@@ -76,6 +94,11 @@ impl ClientRow {
                 Ok::<_, &str>(s.to_owned())
             })?,
             first_party: self.first_party,
+            introspection: self.introspection,
+            access_token_format,
+            rate_limit_per_second,
+            jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
             created_at: self.created_at,
             client_name: self.client_name,
         })
@@ -93,8 +116,9 @@ impl ClientStore for Store {
         let audience = json::encode(client.audience.iter().map(String::as_str))?;
         const SQL: &str = "INSERT INTO clients (client_id, client_name, secret_hash, \
             token_endpoint_auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
-            scope, default_scope, audience, first_party, created_at) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+            scope, default_scope, audience, first_party, introspection, access_token_format, \
+            jwks, jwks_uri, rate_limit_per_second, created_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
         with_pool!(self, |pool| {
             sqlx::query(SQL)
                 .bind(client.client_id.as_str())
@@ -108,6 +132,11 @@ impl ClientStore for Store {
                 .bind(default_scope.as_str())
                 .bind(audience.as_str())
                 .bind(client.first_party)
+                .bind(client.introspection)
+                .bind(client.access_token_format.as_str())
+                .bind(client.jwks.as_deref())
+                .bind(client.jwks_uri.as_deref())
+                .bind(client.rate_limit_per_second.map(i64::from))
                 .bind(client.created_at)
                 .execute(pool)
                 .await

@@ -9,33 +9,39 @@ use tessera_core::store::{
     RotationRequest, StoreError,
 };
 
-use crate::{Store, client_id_column, conflict_or_db, db, hash_column, scope_column};
+use crate::{Store, client_id_column, conflict_or_db, db, hash_column, json, scope_column};
 
 /// The `SELECT` every grant read starts with, as a literal for `concat!`.
 macro_rules! select_grants {
     () => {
-        "SELECT id, client_id, user_id, scope, auth_time, sid, created_at, expires_at FROM grants"
+        "SELECT id, client_id, user_id, scope, auth_time, sid, audience, created_at, expires_at \
+         FROM grants"
     };
 }
 
+/// A `grants` row; `tokens` reads it joined with a refresh token.
 #[derive(sqlx::FromRow)]
-struct GrantRow {
+pub(crate) struct GrantRow {
     id: String,
     client_id: String,
     user_id: String,
     scope: String,
     auth_time: i64,
     sid: Option<String>,
+    audience: String,
     created_at: i64,
     expires_at: i64,
 }
 
 impl GrantRow {
-    fn into_grant(self) -> Result<Grant, StoreError> {
+    pub(crate) fn into_grant(self) -> Result<Grant, StoreError> {
         const TABLE: &str = "grants";
         Ok(Grant {
             client_id: client_id_column(TABLE, &self.id, &self.client_id)?,
             scope: scope_column(TABLE, &self.id, &self.scope)?,
+            audience: json::decode(TABLE, "audience", &self.id, &self.audience, |s| {
+                Ok::<_, &str>(s.to_owned())
+            })?,
             user_id: self.user_id,
             auth_time: self.auth_time,
             sid: self.sid,
@@ -97,12 +103,14 @@ impl AuthorizationCodeStore for Store {
         code: &AuthorizationCode,
     ) -> Result<(), StoreError> {
         const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, user_id, scope, \
-            auth_time, sid, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+            auth_time, sid, audience, created_at, expires_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         const INSERT_CODE: &str = "INSERT INTO authorization_codes (code_hash, grant_id, \
             client_id, redirect_uri, code_challenge, nonce, expires_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7)";
         // `""` for an empty scope set.
         let scope = grant.scope.to_string();
+        let audience = json::encode(grant.audience.iter().map(String::as_str))?;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             sqlx::query(INSERT_GRANT)
@@ -112,6 +120,7 @@ impl AuthorizationCodeStore for Store {
                 .bind(scope.as_str())
                 .bind(grant.auth_time)
                 .bind(grant.sid.as_deref())
+                .bind(audience.as_str())
                 .bind(grant.created_at)
                 .bind(grant.expires_at)
                 .execute(&mut *tx)
@@ -308,14 +317,11 @@ impl GrantStore for Store {
     }
 
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        const SQL: &str = "SELECT count(*) FROM grant_access_tokens t \
-            JOIN grants g ON g.id = t.grant_id WHERE t.jti = $1 AND g.revoked_at IS NOT NULL";
-        let revoked: i64 = with_pool!(self, |pool| sqlx::query_scalar(SQL)
-            .bind(jti)
-            .fetch_one(pool)
-            .await
-            .map_err(db)?);
-        Ok(revoked > 0)
+        // On the denylist, or recorded under a revoked grant.
+        const SQL: &str = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
+            OR EXISTS (SELECT 1 FROM grant_access_tokens t JOIN grants g ON g.id = t.grant_id \
+                WHERE t.jti = $1 AND g.revoked_at IS NOT NULL)";
+        with_pool!(self, |pool| sqlx::query_scalar(SQL).bind(jti).fetch_one(pool).await.map_err(db))
     }
 }
 

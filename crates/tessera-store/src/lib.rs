@@ -1,6 +1,7 @@
 //! Tessera's storage: the core's store traits ([`ClientStore`], [`UserStore`],
 //! [`SigningKeyStore`], [`AuthorizationCodeStore`], [`GrantStore`], [`ConsentStore`],
-//! [`SessionStore`]) implemented once, for SQLite (the embedded default) and PostgreSQL.
+//! [`SessionStore`], [`TokenStore`], [`AuditStore`]) implemented once, for SQLite (the
+//! embedded default) and PostgreSQL.
 //!
 //! # Design
 //!
@@ -30,8 +31,13 @@
 //!   `BEGIN IMMEDIATE` on SQLite (writers queue for the database lock), plain `BEGIN` on
 //!   PostgreSQL (whose row lock makes a waiting `UPDATE` re-check its `WHERE` on the committed
 //!   row and match nothing).
-//! - **Hashes only.** Codes, refresh tokens and session ids are stored as their SHA-256, so
-//!   a copy of the database cannot be replayed.
+//! - **Hashes only.** Codes, refresh tokens, opaque access tokens and session ids are stored
+//!   as their SHA-256, so a copy of the database cannot be replayed.
+//! - **Pruning.** [`TokenStore::prune_expired`] deletes, in one transaction, what has expired:
+//!   codes, refresh tokens, grants (once no access token recorded under them is still valid,
+//!   so that a revoked grant's tokens stay revoked), access-token records, opaque tokens,
+//!   denylist entries, assertion records and sessions. The audit trail and signing keys are
+//!   not touched (keys have [`SigningKeyStore::prune_keys`]).
 //! - **Test support.** The `testing` feature adds the `testing` module: fresh, isolated SQLite
 //!   and PostgreSQL databases for this crate's suite and for dependents' tests. Only
 //!   dev-dependencies enable it, so it never reaches the server binary.
@@ -55,6 +61,7 @@ macro_rules! with_pool {
     };
 }
 
+mod audit;
 mod clients;
 mod consents;
 mod grants;
@@ -64,12 +71,13 @@ mod pool;
 mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tokens;
 mod users;
 
 pub use pool::Store;
 pub use tessera_core::store::{
-    AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, SessionStore, SigningKeyStore,
-    UserStore,
+    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, SessionStore,
+    SigningKeyStore, TokenStore, UserStore,
 };
 
 /// Wraps a driver error.

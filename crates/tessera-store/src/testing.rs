@@ -152,6 +152,25 @@ impl TestDb {
         }
     }
 
+    /// How many rows `table` holds, counted on a separate, raw connection.
+    pub async fn raw_count(&self, table: &str) -> i64 {
+        assert!(
+            !table.is_empty() && table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "`{table}` is not a table name"
+        );
+        let sql = AssertSqlSafe(format!("SELECT count(*) FROM {table}"));
+        match self.backend {
+            Backend::Sqlite { .. } => {
+                let mut conn = SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+            Backend::Postgres { .. } => {
+                let mut conn = PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+        }
+    }
+
     /// The SQLite database file, whose bytes (with its `-wal` file) a test may search; `None`
     /// on PostgreSQL.
     pub fn sqlite_path(&self) -> Option<&Path> {

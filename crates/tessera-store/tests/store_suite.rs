@@ -7,8 +7,11 @@
 //! tests run in parallel and can be re-run. When PostgreSQL cannot be reached its tests are
 //! skipped with a note on stderr, or fail when `CI=true`.
 
-use sqlx::{Connection, SqliteConnection};
-use tessera_core::client::{AuthMethod, Client, ClientRegistration};
+use std::path::Path;
+
+use sqlx::migrate::Migrator;
+use sqlx::{Connection, PgConnection, SqliteConnection};
+use tessera_core::client::{AccessTokenFormat, AuthMethod, Client, ClientRegistration};
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg, StoredKey, generate_key};
@@ -17,14 +20,14 @@ use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::ScopeSet;
 use tessera_core::secret::{Secret, SecretHash, random_id};
 use tessera_core::store::{
-    AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RotationRequest, Session,
-    StoreError,
+    AuditEvent, AuthorizationCode, CodeRedemption, Consent, Grant, OpaqueAccessToken,
+    RefreshRotation, RefreshTokenRecord, RotationRequest, Session, StoreError,
 };
 use tessera_core::user::User;
 use tessera_store::testing::{TestDb, remove_sqlite_files, temp_sqlite_path};
 use tessera_store::{
-    AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, SessionStore, SigningKeyStore,
-    Store, UserStore,
+    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, SessionStore,
+    SigningKeyStore, Store, TokenStore, UserStore,
 };
 use tokio::task::JoinSet;
 
@@ -147,6 +150,37 @@ on_both_backends! {
     no_plaintext_codes_or_tokens_in_the_database =>
         no_plaintext_codes_or_tokens_in_the_database_sqlite,
         no_plaintext_codes_or_tokens_in_the_database_postgres;
+    client_round_trip_keeps_private_key_jwt_and_token_format_fields =>
+        client_round_trip_keeps_private_key_jwt_and_token_format_fields_sqlite,
+        client_round_trip_keeps_private_key_jwt_and_token_format_fields_postgres;
+    unreadable_new_columns_are_backend_errors_naming_the_column =>
+        unreadable_new_columns_are_backend_errors_naming_the_column_sqlite,
+        unreadable_new_columns_are_backend_errors_naming_the_column_postgres;
+    rows_written_before_0003_read_with_defaults =>
+        rows_written_before_0003_read_with_defaults_sqlite,
+        rows_written_before_0003_read_with_defaults_postgres, unmigrated;
+    grant_audience_round_trips =>
+        grant_audience_round_trips_sqlite, grant_audience_round_trips_postgres;
+    opaque_token_round_trip_stores_only_the_hash =>
+        opaque_token_round_trip_stores_only_the_hash_sqlite,
+        opaque_token_round_trip_stores_only_the_hash_postgres;
+    denylisted_jti_is_revoked =>
+        denylisted_jti_is_revoked_sqlite, denylisted_jti_is_revoked_postgres;
+    jti_of_revoked_grant_is_revoked =>
+        jti_of_revoked_grant_is_revoked_sqlite, jti_of_revoked_grant_is_revoked_postgres;
+    find_refresh_token_reports_rotation_and_revocation =>
+        find_refresh_token_reports_rotation_and_revocation_sqlite,
+        find_refresh_token_reports_rotation_and_revocation_postgres;
+    assertion_jti_is_accepted_once_per_client =>
+        assertion_jti_is_accepted_once_per_client_sqlite,
+        assertion_jti_is_accepted_once_per_client_postgres;
+    concurrent_assertions_with_one_jti_have_one_winner =>
+        concurrent_assertions_with_one_jti_have_one_winner_sqlite,
+        concurrent_assertions_with_one_jti_have_one_winner_postgres;
+    prune_removes_only_expired_rows =>
+        prune_removes_only_expired_rows_sqlite, prune_removes_only_expired_rows_postgres;
+    audit_events_tail_in_order =>
+        audit_events_tail_in_order_sqlite, audit_events_tail_in_order_postgres;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,6 +219,11 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         audience: vec!["https://api.example.com".into(), "billing".into()],
         public: false,
         first_party: true,
+        introspection: true,
+        access_token_format: AccessTokenFormat::Opaque,
+        jwks: None,
+        jwks_uri: None,
+        rate_limit_per_second: Some(250),
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
     }
@@ -221,6 +260,11 @@ fn assert_same_client(actual: &Client, expected: &Client) {
     assert_eq!(actual.default_scope, expected.default_scope);
     assert_eq!(actual.audience, expected.audience);
     assert_eq!(actual.first_party, expected.first_party);
+    assert_eq!(actual.introspection, expected.introspection);
+    assert_eq!(actual.access_token_format, expected.access_token_format);
+    assert_eq!(actual.jwks, expected.jwks);
+    assert_eq!(actual.jwks_uri, expected.jwks_uri);
+    assert_eq!(actual.rate_limit_per_second, expected.rate_limit_per_second);
     assert_eq!(actual.created_at, expected.created_at);
 }
 
@@ -304,6 +348,7 @@ fn grant(client: &str, user_id: &str) -> Grant {
         scope: ScopeSet::parse("openid orders:read").unwrap(),
         auth_time: NOW - 30,
         sid: Some(random_id::<16>()),
+        audience: vec!["https://api.example.com".into()],
         created_at: NOW,
         expires_at: NOW + 86_400,
     }
@@ -674,7 +719,7 @@ async fn migrations_are_idempotent_and_data_survives_reconnect(db: &TestDb) {
 async fn fresh_database_applies_every_migration_then_none(db: &TestDb) {
     db.store.ping().await.unwrap();
     assert!(matches!(db.store.list_clients().await, Err(StoreError::Backend(_))), "no tables yet");
-    assert_eq!(db.store.migrate().await.unwrap(), 2);
+    assert_eq!(db.store.migrate().await.unwrap(), 3);
     assert_eq!(db.store.migrate().await.unwrap(), 0);
     assert!(db.store.list_clients().await.unwrap().is_empty());
     assert!(db.store.list_consents("alice-sub").await.unwrap().is_empty());
@@ -703,7 +748,12 @@ async fn code_is_redeemed_once_then_reported_as_replay(db: &TestDb) {
 }
 
 async fn grant_with_empty_scope_and_no_sid_round_trips(db: &TestDb) {
-    let g = Grant { scope: ScopeSet::default(), sid: None, ..grant("web", "alice-sub") };
+    let g = Grant {
+        scope: ScopeSet::default(),
+        sid: None,
+        audience: Vec::new(),
+        ..grant("web", "alice-sub")
+    };
     let (code, stored) = code_of(&g);
     let stored = AuthorizationCode { nonce: None, ..stored };
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
@@ -1161,6 +1211,490 @@ async fn no_plaintext_codes_or_tokens_in_the_database(db: &TestDb) {
             assert!(!bytes.windows(plaintext.len()).any(|w| w == plaintext));
         }
     }
+}
+
+/// A `private_key_jwt` client with its keys inline (`jwks`) or by reference (`jwks_uri`).
+fn private_key_jwt_client(id: &str, jwks: Option<&str>, jwks_uri: Option<&str>) -> Client {
+    let (client, secret) = ClientRegistration {
+        client_id: Some(client_id(id)),
+        client_name: format!("{id} (private_key_jwt)"),
+        scope: ScopeSet::parse("orders:read").unwrap(),
+        audience: vec!["https://api.example.com".into()],
+        introspection: true,
+        access_token_format: AccessTokenFormat::Opaque,
+        jwks: jwks.map(str::to_owned),
+        jwks_uri: jwks_uri.map(str::to_owned),
+        rate_limit_per_second: Some(u32::MAX),
+        auth_method: Some(AuthMethod::PrivateKeyJwt),
+        ..Default::default()
+    }
+    .into_client(NOW + 2)
+    .unwrap();
+    assert!(secret.is_none());
+    client
+}
+
+const JWKS: &str = concat!(
+    r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","#,
+    r#""x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","#,
+    r#""y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#
+);
+
+async fn client_round_trip_keeps_private_key_jwt_and_token_format_fields(db: &TestDb) {
+    let inline = private_key_jwt_client("inline-keys", Some(JWKS), None);
+    let by_uri = private_key_jwt_client("remote-keys", None, Some("https://rp.example.com/jwks"));
+    let (confidential, _) = confidential_client("svc");
+    let public = public_client("spa");
+    for c in [&inline, &by_uri, &confidential, &public] {
+        db.store.create_client(c).await.unwrap();
+    }
+
+    let found = db.store.find_client(&inline.client_id).await.unwrap().unwrap();
+    assert_same_client(&found, &inline);
+    assert_eq!(found.token_endpoint_auth_method, AuthMethod::PrivateKeyJwt);
+    assert_eq!((found.secret_hash, found.jwks.as_deref()), (None, Some(JWKS)));
+    assert_eq!(found.rate_limit_per_second, Some(u32::MAX), "the largest rate reads back");
+    let found = db.store.find_client(&by_uri.client_id).await.unwrap().unwrap();
+    assert_same_client(&found, &by_uri);
+    assert_eq!(found.jwks_uri.as_deref(), Some("https://rp.example.com/jwks"));
+    let found = db.store.find_client(&confidential.client_id).await.unwrap().unwrap();
+    assert_same_client(&found, &confidential);
+    assert_eq!(found.access_token_format, AccessTokenFormat::Opaque);
+    assert_eq!(found.rate_limit_per_second, Some(250));
+    // The defaults round-trip too.
+    let found = db.store.find_client(&public.client_id).await.unwrap().unwrap();
+    assert_same_client(&found, &public);
+    assert!(!found.introspection);
+    assert_eq!(found.access_token_format, AccessTokenFormat::Jwt);
+    assert_eq!((found.jwks, found.jwks_uri, found.rate_limit_per_second), (None, None, None));
+
+    let all = db.store.list_clients().await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|c| c.client_id.as_str()).collect();
+    assert_eq!(ids, ["inline-keys", "remote-keys", "spa", "svc"]);
+    assert_same_client(&all[0], &inline);
+    assert_same_client(&all[1], &by_uri);
+}
+
+async fn unreadable_new_columns_are_backend_errors_naming_the_column(db: &TestDb) {
+    let (client, _) = confidential_client("svc");
+    db.store.create_client(&client).await.unwrap();
+    db.raw_execute("UPDATE clients SET access_token_format = 'macaroon'").await;
+    let message = backend_message(db.store.find_client(&client.client_id).await);
+    assert!(message.contains("clients.access_token_format") && message.contains("macaroon"));
+    db.raw_execute("UPDATE clients SET access_token_format = 'jwt'").await;
+
+    // A rate outside u32 on either side is refused, not truncated.
+    db.raw_execute("UPDATE clients SET rate_limit_per_second = 4294967296").await;
+    let message = backend_message(db.store.find_client(&client.client_id).await);
+    assert!(message.contains("clients.rate_limit_per_second"), "{message}");
+    assert!(message.contains("4294967296") && message.contains("svc"), "{message}");
+    db.raw_execute("UPDATE clients SET rate_limit_per_second = -1").await;
+    let message = backend_message(db.store.list_clients().await);
+    assert!(message.contains("clients.rate_limit_per_second"), "{message}");
+    db.raw_execute("UPDATE clients SET rate_limit_per_second = 0").await;
+    let found = db.store.find_client(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(found.rate_limit_per_second, Some(0));
+
+    let g = grant("web", "alice-sub");
+    let code = insert_grant(&db.store, &g).await;
+    db.raw_execute("UPDATE grants SET audience = 'billing'").await;
+    let message = backend_message(db.store.redeem_code(&code, NOW).await);
+    assert!(message.contains("grants.audience") && message.contains(&g.id), "{message}");
+
+    let (_, token) = opaque_token("svc", NOW + 300);
+    db.store.insert_opaque_access_token(&token).await.unwrap();
+    db.raw_execute("UPDATE opaque_access_tokens SET audience = '[1]'").await;
+    let message = backend_message(db.store.find_opaque_access_token(&token.token_hash).await);
+    assert!(message.contains("opaque_access_tokens.audience"), "{message}");
+    assert!(message.contains(&token.jti), "named by its jti: {message}");
+}
+
+async fn rows_written_before_0003_read_with_defaults(db: &TestDb) {
+    // Bring the database to 0002 from the migration files, as an older release left it.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(db.backend_name());
+    let migrator = Migrator::new(dir.as_path()).await.unwrap();
+    if db.backend_name() == "sqlite" {
+        let mut conn = SqliteConnection::connect(&db.url).await.unwrap();
+        migrator.run_to(2, &mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    } else {
+        let mut conn = PgConnection::connect(&db.url).await.unwrap();
+        migrator.run_to(2, &mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+    db.raw_execute(
+        "INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, \
+         redirect_uris, post_logout_redirect_uris, grant_types, scope, default_scope, audience, \
+         first_party, created_at) VALUES ('old-app', 'Old app', NULL, 'none', \
+         '[\"https://old.example.com/cb\"]', '[]', '[\"authorization_code\"]', '[\"openid\"]', \
+         '[]', '[]', FALSE, 1)",
+    )
+    .await;
+    db.raw_execute(
+        "INSERT INTO grants (id, client_id, user_id, scope, auth_time, sid, created_at, \
+         expires_at, revoked_at) VALUES ('old-grant', 'old-app', 'alice-sub', 'openid', 1, NULL, \
+         1, 4000000000, NULL)",
+    )
+    .await;
+
+    // The release with 0003 starts: one migration applies, and the old rows read with the
+    // new columns' defaults.
+    assert_eq!(db.store.migrate().await.unwrap(), 1);
+    let client = db.store.find_client(&client_id("old-app")).await.unwrap().unwrap();
+    assert_eq!(client.token_endpoint_auth_method, AuthMethod::None);
+    assert!(!client.introspection);
+    assert_eq!(client.access_token_format, AccessTokenFormat::Jwt);
+    assert_eq!((client.jwks, client.jwks_uri, client.rate_limit_per_second), (None, None, None));
+    let token = Secret::generate().hash();
+    db.store.insert_refresh_token(&token, "old-grant", NOW, NOW + IDLE_TTL).await.unwrap();
+    let record = db.store.find_refresh_token(&token).await.unwrap().unwrap();
+    assert_eq!(record.grant.id, "old-grant");
+    assert!(record.grant.audience.is_empty());
+    assert_eq!(db.store.migrate().await.unwrap(), 0);
+}
+
+async fn grant_audience_round_trips(db: &TestDb) {
+    let wide = Grant {
+        audience: vec!["https://api.example.com".into(), "billing".into(), "urn:x:é \"q\"".into()],
+        ..grant("web", "alice-sub")
+    };
+    let none = Grant { audience: Vec::new(), ..grant("web", "alice-sub") };
+    let (wide_code, stored) = code_of(&wide);
+    db.store.insert_grant_with_code(&wide, &stored).await.unwrap();
+    let none_token = grant_with_refresh_token(&db.store, &none, NOW + IDLE_TTL).await;
+    let sql = "SELECT count(*) FROM grants WHERE id = $1 AND audience = '[]'";
+    assert_eq!(db.raw_i64(sql, &none.id).await, Some(1), "no audience is stored as []");
+
+    let (_, found) = redeemed(db.store.redeem_code(&wide_code.hash(), NOW).await.unwrap());
+    assert_eq!(found.audience, wide.audience);
+    assert_eq!(found, wide);
+    let (outcome, _) = rotate(&db.store, &none_token, "web", NOW + 1).await;
+    assert_eq!(rotated(outcome), none);
+}
+
+/// A new opaque access token of `client` for alice, issued at `NOW`, and what the store keeps.
+fn opaque_token(client: &str, expires_at: i64) -> (Secret, OpaqueAccessToken) {
+    let token = Secret::generate();
+    let stored = OpaqueAccessToken {
+        token_hash: token.hash(),
+        jti: random_id::<16>(),
+        client_id: client_id(client),
+        sub: "alice-sub".into(),
+        scope: ScopeSet::parse("orders:read orders:write").unwrap(),
+        audience: vec!["https://api.example.com".into(), "billing".into()],
+        issued_at: NOW,
+        expires_at,
+    };
+    (token, stored)
+}
+
+async fn opaque_token_round_trip_stores_only_the_hash(db: &TestDb) {
+    let (token, stored) = opaque_token("svc", NOW + 300);
+    let (bare_token, bare) = opaque_token("svc", NOW - 1);
+    let bare = OpaqueAccessToken { scope: ScopeSet::default(), audience: Vec::new(), ..bare };
+    db.store.insert_opaque_access_token(&stored).await.unwrap();
+    db.store.insert_opaque_access_token(&bare).await.unwrap();
+
+    let found = db.store.find_opaque_access_token(&token.hash()).await.unwrap();
+    assert_eq!(found, Some(stored.clone()));
+    // Found whatever its state: this one has expired.
+    let found = db.store.find_opaque_access_token(&bare_token.hash()).await.unwrap();
+    assert_eq!(found, Some(bare.clone()));
+    assert_eq!(db.store.find_opaque_access_token(&Secret::generate().hash()).await.unwrap(), None);
+
+    // The `jti` is unique; the clash is named by it, never by a token value.
+    let (_, clash) = opaque_token("svc", NOW + 300);
+    let clash = OpaqueAccessToken { jti: stored.jti.clone(), ..clash };
+    match db.store.insert_opaque_access_token(&clash).await {
+        Err(StoreError::Conflict(what)) => {
+            assert_eq!(what, format!("access token `{}`", clash.jti))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+
+    let raw = db
+        .raw_bytes("SELECT token_hash FROM opaque_access_tokens WHERE jti = $1", &stored.jti)
+        .await
+        .expect("a stored hash");
+    assert_eq!(raw.as_slice(), token.hash().as_bytes());
+    assert_ne!(raw.as_slice(), token.expose().as_bytes());
+    if let Some(path) = db.sqlite_path() {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            bytes.extend(std::fs::read(&file).unwrap_or_default());
+        }
+        assert!(bytes.len() > 4096, "the database files were read");
+        for secret in [&token, &bare_token] {
+            let plaintext = secret.expose().as_bytes();
+            assert!(!bytes.windows(plaintext.len()).any(|w| w == plaintext));
+        }
+    }
+}
+
+async fn denylisted_jti_is_revoked(db: &TestDb) {
+    assert!(!db.store.is_access_token_revoked("jwt-1").await.unwrap());
+    db.store.revoke_access_token("jwt-1", NOW + 300).await.unwrap();
+    assert!(db.store.is_access_token_revoked("jwt-1").await.unwrap());
+    assert!(!db.store.is_access_token_revoked("jwt-2").await.unwrap());
+
+    // Idempotent: revoking again is no error and keeps the first entry.
+    db.store.revoke_access_token("jwt-1", NOW + 900).await.unwrap();
+    let sql = "SELECT expires_at FROM revoked_access_tokens WHERE jti = $1";
+    assert_eq!(db.raw_i64(sql, "jwt-1").await, Some(NOW + 300));
+    assert_eq!(db.raw_count("revoked_access_tokens").await, 1);
+
+    // A token of a live grant is revoked on its own, without its grant.
+    let g = grant("web", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    db.store.record_access_token(&g.id, "jwt-3", NOW + 300).await.unwrap();
+    db.store.record_access_token(&g.id, "jwt-4", NOW + 300).await.unwrap();
+    db.store.revoke_access_token("jwt-3", NOW + 300).await.unwrap();
+    assert!(db.store.is_access_token_revoked("jwt-3").await.unwrap());
+    assert!(!db.store.is_access_token_revoked("jwt-4").await.unwrap(), "its sibling is not");
+    assert_eq!(revoked_at(db, &g).await, None);
+}
+
+async fn jti_of_revoked_grant_is_revoked(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let live = grant("web", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    insert_grant(&db.store, &live).await;
+    db.store.record_access_token(&g.id, "of-revoked", NOW + 300).await.unwrap();
+    db.store.record_access_token(&g.id, "of-revoked-and-denylisted", NOW + 300).await.unwrap();
+    db.store.record_access_token(&live.id, "of-live", NOW + 300).await.unwrap();
+    db.store.revoke_access_token("of-revoked-and-denylisted", NOW + 300).await.unwrap();
+    assert!(!db.store.is_access_token_revoked("of-revoked").await.unwrap());
+
+    db.store.revoke_grant(&g.id, NOW + 10).await.unwrap();
+    assert!(db.store.is_access_token_revoked("of-revoked").await.unwrap());
+    assert!(db.store.is_access_token_revoked("of-revoked-and-denylisted").await.unwrap());
+    assert!(!db.store.is_access_token_revoked("of-live").await.unwrap());
+    assert!(!db.store.is_access_token_revoked("unknown").await.unwrap());
+}
+
+async fn find_refresh_token_reports_rotation_and_revocation(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let first = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+    let record = |rotated, grant_revoked, issued_at, expires_at| RefreshTokenRecord {
+        grant: g.clone(),
+        issued_at,
+        expires_at,
+        rotated,
+        grant_revoked,
+    };
+    let find = |hash: SecretHash| async move { db.store.find_refresh_token(&hash).await.unwrap() };
+    assert_eq!(find(first).await, Some(record(false, false, NOW, NOW + IDLE_TTL)));
+    assert_eq!(find(Secret::generate().hash()).await, None);
+
+    let (outcome, second) = rotate(&db.store, &first, "web", NOW + 10).await;
+    rotated(outcome);
+    assert_eq!(find(first).await, Some(record(true, false, NOW, NOW + IDLE_TTL)));
+    let current = record(false, false, NOW + 10, NOW + 10 + IDLE_TTL);
+    assert_eq!(find(second).await, Some(current));
+
+    db.store.revoke_grant(&g.id, NOW + 20).await.unwrap();
+    assert_eq!(find(first).await, Some(record(true, true, NOW, NOW + IDLE_TTL)));
+    assert_eq!(find(second).await, Some(record(false, true, NOW + 10, NOW + 10 + IDLE_TTL)));
+}
+
+async fn assertion_jti_is_accepted_once_per_client(db: &TestDb) {
+    let (a, b) = (client_id("rp-a"), client_id("rp-b"));
+    assert!(db.store.record_assertion(&a, "jti-1", NOW + 60).await.unwrap());
+    assert!(!db.store.record_assertion(&a, "jti-1", NOW + 60).await.unwrap(), "a replay");
+    assert!(!db.store.record_assertion(&a, "jti-1", NOW + 120).await.unwrap(), "still a replay");
+    // Another client's `jti` space is its own.
+    assert!(db.store.record_assertion(&b, "jti-1", NOW + 60).await.unwrap());
+    assert!(db.store.record_assertion(&a, "jti-2", NOW + 60).await.unwrap());
+    let sql = "SELECT expires_at FROM client_assertions WHERE client_id = 'rp-a' AND jti = $1";
+    assert_eq!(db.raw_i64(sql, "jti-1").await, Some(NOW + 60), "the first record is kept");
+    assert_eq!(db.raw_count("client_assertions").await, 3);
+}
+
+async fn concurrent_assertions_with_one_jti_have_one_winner(db: &TestDb) {
+    let other = db.connect_another().await;
+    for round in 0..3 {
+        let jti = format!("jti-{round}");
+        let mut set = JoinSet::new();
+        for i in 0..8 {
+            let store = if i % 2 == 0 { db.store.clone() } else { other.clone() };
+            let jti = jti.clone();
+            set.spawn(async move {
+                store.record_assertion(&client_id("rp"), &jti, NOW + 60).await.unwrap()
+            });
+        }
+        let accepted = set.join_all().await.into_iter().filter(|&accepted| accepted).count();
+        assert_eq!(accepted, 1, "round {round}");
+    }
+    other.close().await;
+}
+
+async fn prune_removes_only_expired_rows(db: &TestDb) {
+    const AT: i64 = NOW + 1000;
+    // Tables and how many rows each must keep.
+    let mut kept: Vec<(&str, i64)> = Vec::new();
+
+    // A live grant: an expired code, one expired and one current refresh token, an access
+    // token record expiring exactly at AT (gone: `expires_at` is inclusive here) and a live one.
+    let live = grant("web", "alice-sub");
+    let (_, code) = code_of(&live);
+    db.store.insert_grant_with_code(&live, &code).await.unwrap();
+    let insert_refresh = |g: &Grant, expires_at| {
+        let (store, id, token) = (db.store.clone(), g.id.clone(), Secret::generate().hash());
+        async move { store.insert_refresh_token(&token, &id, NOW, expires_at).await }
+    };
+    insert_refresh(&live, NOW + 500).await.unwrap();
+    insert_refresh(&live, AT + 1).await.unwrap();
+    db.store.record_access_token(&live.id, "live-at-edge", AT).await.unwrap();
+    db.store.record_access_token(&live.id, "live-current", AT + 1).await.unwrap();
+    // Another live grant whose code is still valid.
+    let fresh = grant("web", "bob-sub");
+    let (_, code) = code_of(&fresh);
+    let code = AuthorizationCode { expires_at: AT + 1, ..code };
+    db.store.insert_grant_with_code(&fresh, &code).await.unwrap();
+    // An expired grant: its own rows go, and what outlived it (a code and a refresh token
+    // valid past AT) cascades with it.
+    let expired = Grant { expires_at: AT, ..grant("web", "carol-sub") };
+    let (_, code) = code_of(&expired);
+    let code = AuthorizationCode { expires_at: AT + 5, ..code };
+    db.store.insert_grant_with_code(&expired, &code).await.unwrap();
+    insert_refresh(&expired, AT + 10).await.unwrap();
+    insert_refresh(&expired, AT - 1).await.unwrap();
+    db.store.record_access_token(&expired.id, "expired-old", AT - 1).await.unwrap();
+    // An expired, revoked grant with an access token still valid: it stays until that token
+    // expires, so that the token still reads as revoked.
+    let lingering = Grant { expires_at: AT - 10, ..grant("web", "dave-sub") };
+    insert_grant(&db.store, &lingering).await;
+    insert_refresh(&lingering, AT - 10).await.unwrap();
+    db.store.record_access_token(&lingering.id, "lingering", AT + 300).await.unwrap();
+    db.store.revoke_grant(&lingering.id, NOW + 5).await.unwrap();
+    // codes: live (NOW + 60), lingering (NOW + 60) go; fresh stays; expired's cascades.
+    kept.push(("authorization_codes", 1));
+    // refresh tokens: live's first, expired's second and lingering's go; expired's first
+    // cascades.
+    kept.push(("refresh_tokens", 1));
+    kept.push(("grant_access_tokens", 2));
+    kept.push(("grants", 3));
+
+    // One row expiring at AT (gone) and one a second later (kept) in each of the others.
+    for (expires_at, kept) in [(AT, false), (AT + 1, true)] {
+        let (_, token) = opaque_token("svc", expires_at);
+        db.store.insert_opaque_access_token(&token).await.unwrap();
+        db.store.revoke_access_token(&format!("denied-{kept}"), expires_at).await.unwrap();
+        let jti = format!("assertion-{kept}");
+        db.store.record_assertion(&client_id("rp"), &jti, expires_at).await.unwrap();
+        db.store.create_session(&session("alice-sub", expires_at).1).await.unwrap();
+    }
+    kept.extend([
+        ("opaque_access_tokens", 1),
+        ("revoked_access_tokens", 1),
+        ("client_assertions", 1),
+        ("sessions", 1),
+    ]);
+
+    // Never pruned here: audit events, signing keys (they have their own prune), consents,
+    // clients, users.
+    let old_event =
+        AuditEvent { at: 0, event: "login".into(), outcome: "ok".into(), ..Default::default() };
+    db.store.record_audit_event(&old_event).await.unwrap();
+    db.store.add_key_retiring_others(&key(SigningAlg::ES256, 0, 0), 1).await.unwrap();
+    db.store.add_key_retiring_others(&key(SigningAlg::ES256, 1, 1), 1).await.unwrap();
+    let consent = Consent {
+        user_id: "alice-sub".into(),
+        client_id: client_id("web"),
+        scope: ScopeSet::default(),
+        granted_at: 0,
+    };
+    db.store.save_consent(&consent).await.unwrap();
+    db.store.create_client(&public_client("web")).await.unwrap();
+    kept.extend([("audit_events", 1), ("signing_keys", 2), ("consents", 1), ("clients", 1)]);
+
+    let mut before = 0;
+    for (table, _) in &kept {
+        before += db.raw_count(table).await;
+    }
+    let after: i64 = kept.iter().map(|(_, n)| n).sum();
+    // Codes 2, refresh tokens 3, access-token records 2, grants 1, and one row of each of the
+    // four other tables. Cascaded rows (expired's code and refresh token that outlived it)
+    // are gone but not counted.
+    let pruned = db.store.prune_expired(AT).await.unwrap();
+    assert_eq!(pruned, 2 + 3 + 2 + 1 + 4);
+    assert_eq!(pruned, (before - after - 2) as u64);
+    for (table, n) in &kept {
+        assert_eq!(db.raw_count(table).await, *n, "{table}");
+    }
+    for sql in [
+        "SELECT count(*) FROM authorization_codes WHERE grant_id = $1",
+        "SELECT count(*) FROM refresh_tokens WHERE grant_id = $1",
+        "SELECT count(*) FROM grant_access_tokens WHERE grant_id = $1",
+        "SELECT count(*) FROM grants WHERE id = $1",
+    ] {
+        assert_eq!(db.raw_i64(sql, &expired.id).await, Some(0), "{sql}");
+    }
+    assert_eq!(
+        db.raw_i64("SELECT count(*) FROM grants WHERE id = $1", &lingering.id).await,
+        Some(1)
+    );
+    assert!(db.store.is_access_token_revoked("lingering").await.unwrap());
+    assert!(db.store.is_access_token_revoked("denied-true").await.unwrap());
+    assert!(!db.store.is_access_token_revoked("denied-false").await.unwrap());
+    // A pruned assertion record no longer blocks its `jti`.
+    assert!(!db.store.record_assertion(&client_id("rp"), "assertion-true", AT + 1).await.unwrap());
+    assert!(db.store.record_assertion(&client_id("rp"), "assertion-false", AT + 1).await.unwrap());
+
+    // Nothing more to prune at AT; the lingering grant goes with its last token.
+    assert_eq!(db.store.prune_expired(AT).await.unwrap(), 0);
+    db.store.prune_expired(AT + 299).await.unwrap();
+    let sql = "SELECT count(*) FROM grants WHERE id = $1";
+    assert_eq!(db.raw_i64(sql, &lingering.id).await, Some(1));
+    assert!(db.store.is_access_token_revoked("lingering").await.unwrap());
+    assert_eq!(db.store.prune_expired(AT + 300).await.unwrap(), 2, "its record, then the grant");
+    assert_eq!(db.raw_i64(sql, &lingering.id).await, Some(0));
+}
+
+async fn audit_events_tail_in_order(db: &TestDb) {
+    assert!(db.store.recent_audit_events(10).await.unwrap().is_empty());
+    let event = |at, event: &str| AuditEvent {
+        at,
+        event: event.into(),
+        outcome: "ok".into(),
+        ..Default::default()
+    };
+    let full = AuditEvent {
+        at: NOW + 2,
+        event: "token_issued".into(),
+        outcome: "success".into(),
+        client_id: Some("web".into()),
+        sub: Some("alice-sub".into()),
+        grant_type: Some("authorization_code".into()),
+        jti: Some("jti-1".into()),
+        reason: Some("—".into()),
+        source: Some("192.0.2.1".into()),
+    };
+    // Recorded out of time order: the tail is by time, then by recording order.
+    let events = [
+        event(NOW, "login"),
+        event(NOW + 1, "consent_granted"),
+        full.clone(),
+        event(NOW + 2, "code_issued"),
+        event(NOW - 5, "late_report"),
+        event(NOW + 3, "token_refused"),
+    ];
+    for e in &events {
+        db.store.record_audit_event(e).await.unwrap();
+    }
+    let tail = db.store.recent_audit_events(3).await.unwrap();
+    assert_eq!(tail, [full.clone(), events[3].clone(), events[5].clone()]);
+    let all = db.store.recent_audit_events(100).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        ["late_report", "login", "consent_granted", "token_issued", "code_issued", "token_refused"]
+    );
+    assert_eq!(all[3], full);
+    assert!(db.store.recent_audit_events(0).await.unwrap().is_empty());
+    assert_eq!(db.store.recent_audit_events(u32::MAX).await.unwrap().len(), events.len());
 }
 
 // ---------------------------------------------------------------------------------------------

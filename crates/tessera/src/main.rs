@@ -29,6 +29,9 @@ enum Command {
     /// List and rotate signing keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// Read the audit table.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
 }
 
 /// Where the database is.
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
             Command::Client(cmd) => commands::client::run(cmd).await,
             Command::User(cmd) => commands::user::run(cmd).await,
             Command::Keys(cmd) => commands::keys::run(cmd).await,
+            Command::Audit(cmd) => commands::audit::run(cmd).await,
         }
     });
     match result {

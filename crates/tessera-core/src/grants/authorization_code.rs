@@ -4,8 +4,9 @@ use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
 use crate::params::Params;
+use crate::resource::requested_audience;
 use crate::secret::SecretHash;
-use crate::store::{AuthorizationCodeStore, CodeRedemption, GrantStore};
+use crate::store::{AuthorizationCodeStore, CodeRedemption, GrantStore, TokenStore};
 use crate::token::{IssueContext, TokenResponse};
 
 use super::tokens_for_grant::{Issue, issue, new_refresh_token};
@@ -22,7 +23,9 @@ impl<S> AuthorizationCodeGrant<S> {
     }
 }
 
-impl<S: AuthorizationCodeStore + GrantStore + 'static> GrantHandler for AuthorizationCodeGrant<S> {
+impl<S: AuthorizationCodeStore + GrantStore + TokenStore + 'static> GrantHandler
+    for AuthorizationCodeGrant<S>
+{
     fn grant_type(&self) -> GrantType {
         GrantType::AuthorizationCode
     }
@@ -37,7 +40,7 @@ impl<S: AuthorizationCodeStore + GrantStore + 'static> GrantHandler for Authoriz
     }
 }
 
-async fn exchange<S: AuthorizationCodeStore + GrantStore>(
+async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
     store: &S,
     client: &AuthenticatedClient,
     params: &Params,
@@ -73,11 +76,11 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore>(
     // RFC 7636 §4.6.
     code.code_challenge.verify(verifier).map_err(|reason| Error::InvalidGrant(reason.into()))?;
     let refresh_token = new_refresh_token(store, client, &grant, ctx).await?;
+    // RFC 8707 §2.2: `resource` at the token endpoint may narrow the audience of the grant.
+    let audience = requested_audience(params, &grant.audience)?;
     let scope = grant.scope.clone();
-    issue(
-        store,
-        ctx,
-        Issue { client, grant: &grant, scope: &scope, refresh_token, nonce: code.nonce.as_deref() },
-    )
-    .await
+    let nonce = code.nonce.as_deref();
+    let issue_args =
+        Issue { client, grant: &grant, scope: &scope, audience: &audience, refresh_token, nonce };
+    issue(store, ctx, issue_args).await
 }

@@ -4,16 +4,25 @@ use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
 use crate::params::Params;
+use crate::resource::requested_audience;
 use crate::scope::ScopeSet;
-use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, mint_access_token};
+use crate::store::TokenStore;
+use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, issue_access_token};
 
 use super::{GrantHandler, HandlerFuture};
 
 /// Issues an access token to a confidential client acting on its own behalf.
-#[derive(Debug, Default)]
-pub struct ClientCredentialsGrant;
+pub struct ClientCredentialsGrant<S> {
+    store: S,
+}
 
-impl GrantHandler for ClientCredentialsGrant {
+impl<S> ClientCredentialsGrant<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+}
+
+impl<S: TokenStore + 'static> GrantHandler for ClientCredentialsGrant<S> {
     fn grant_type(&self) -> GrantType {
         GrantType::ClientCredentials
     }
@@ -24,11 +33,12 @@ impl GrantHandler for ClientCredentialsGrant {
         params: &'a Params,
         ctx: IssueContext<'a>,
     ) -> HandlerFuture<'a> {
-        Box::pin(async move { issue(client, params, ctx) })
+        Box::pin(issue(&self.store, client, params, ctx))
     }
 }
 
-fn issue(
+async fn issue<S: TokenStore>(
+    store: &S,
     client: &AuthenticatedClient,
     params: &Params,
     ctx: IssueContext<'_>,
@@ -41,24 +51,30 @@ fn issue(
         return Err(Error::GrantTypeNotAllowed(GrantType::ClientCredentials.as_str()));
     }
     let scope = granted_scope(params.get("scope"), &client.scope, &client.default_scope)?;
-    let token = mint_access_token(
+    let audience = requested_audience(params, &client.audience)?;
+    let token = issue_access_token(
+        store,
         ctx,
+        client.access_token_format,
         AccessTokenGrant {
             // RFC 9068 §2.2: with no resource owner, `sub` identifies the client.
             sub: client.client_id.as_str(),
-            client_id: client.client_id.as_str(),
+            client_id: &client.client_id,
             scope: &scope,
-            audience: &client.audience,
+            audience: &audience,
         },
-    )?;
+    )
+    .await?;
     // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
     Ok(TokenResponse {
-        access_token: token.jwt,
+        access_token: token.token,
         token_type: "Bearer",
         expires_in: ctx.policy.access_token_ttl,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,
         id_token: None,
+        sub: client.client_id.to_string(),
+        jti: token.jti,
     })
 }
 

@@ -5,9 +5,10 @@ use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
 use crate::params::Params;
+use crate::resource::requested_audience;
 use crate::scope::ScopeSet;
 use crate::secret::{Secret, SecretHash};
-use crate::store::{GrantStore, RefreshRotation, RotationRequest};
+use crate::store::{GrantStore, RefreshRotation, RotationRequest, TokenStore};
 use crate::token::{IssueContext, TokenResponse};
 
 use super::tokens_for_grant::{Issue, issue};
@@ -24,7 +25,7 @@ impl<S> RefreshTokenGrant<S> {
     }
 }
 
-impl<S: GrantStore + 'static> GrantHandler for RefreshTokenGrant<S> {
+impl<S: GrantStore + TokenStore + 'static> GrantHandler for RefreshTokenGrant<S> {
     fn grant_type(&self) -> GrantType {
         GrantType::RefreshToken
     }
@@ -39,7 +40,7 @@ impl<S: GrantStore + 'static> GrantHandler for RefreshTokenGrant<S> {
     }
 }
 
-async fn refresh<S: GrantStore>(
+async fn refresh<S: GrantStore + TokenStore>(
     store: &S,
     client: &AuthenticatedClient,
     params: &Params,
@@ -60,21 +61,35 @@ async fn refresh<S: GrantStore>(
         now: ctx.now,
         idle_ttl: ctx.policy.refresh_token_idle_ttl,
     };
-    // RFC 6749 §6: a requested scope must not exceed the grant's; checked inside the rotation so
-    // that a refused request leaves the presented token usable.
-    let within_grant = |grant: &crate::store::Grant| {
-        requested.as_ref().is_none_or(|r| r.first_outside(&grant.scope).is_none())
+    // RFC 6749 §6: a requested scope must not exceed the grant's, nor (RFC 8707 §2.2) a
+    // requested resource its audience. Both are checked inside the rotation, so that a refused
+    // request leaves the presented token usable.
+    let mut refusal = None;
+    let mut audience = Vec::new();
+    let accept = |grant: &crate::store::Grant| {
+        if requested.as_ref().is_some_and(|r| r.first_outside(&grant.scope).is_some()) {
+            refusal = Some(Error::ScopeWidened);
+            return false;
+        }
+        match requested_audience(params, &grant.audience) {
+            Ok(a) => {
+                audience = a;
+                true
+            }
+            Err(e) => {
+                refusal = Some(e);
+                false
+            }
+        }
     };
-    let grant = match store.rotate_refresh_token(rotation, within_grant).await? {
+    let grant = match store.rotate_refresh_token(rotation, accept).await? {
         RefreshRotation::Rotated(grant) => grant,
         RefreshRotation::Invalid => {
             return Err(Error::InvalidGrant(
                 "the refresh token is invalid, expired or revoked".into(),
             ));
         }
-        RefreshRotation::Refused => {
-            return Err(Error::ScopeWidened);
-        }
+        RefreshRotation::Refused => return Err(refusal.unwrap_or(Error::ScopeWidened)),
         RefreshRotation::Reused { grant_id } => {
             // OAuth 2.1 §4.3.1: a rotated refresh token presented again means one of two
             // parties holds a stolen copy; revoke the whole family.
@@ -85,10 +100,14 @@ async fn refresh<S: GrantStore>(
         }
     };
     let scope = requested.unwrap_or_else(|| grant.scope.clone());
-    issue(
-        store,
-        ctx,
-        Issue { client, grant: &grant, scope: &scope, refresh_token: Some(new_token), nonce: None },
-    )
-    .await
+    let refresh_token = Some(new_token);
+    let issue_args = Issue {
+        client,
+        grant: &grant,
+        scope: &scope,
+        audience: &audience,
+        refresh_token,
+        nonce: None,
+    };
+    issue(store, ctx, issue_args).await
 }

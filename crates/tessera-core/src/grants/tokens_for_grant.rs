@@ -7,8 +7,8 @@ use crate::grant_type::GrantType;
 use crate::id_token::mint_id_token;
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
-use crate::store::{Grant, GrantStore};
-use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, mint_access_token};
+use crate::store::{Grant, GrantStore, TokenStore};
+use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, issue_access_token};
 
 /// What to issue beside the access token.
 pub struct Issue<'a> {
@@ -16,6 +16,8 @@ pub struct Issue<'a> {
     pub grant: &'a Grant,
     /// The scope of this access token: the grant's, or a narrowed subset (RFC 6749 §6).
     pub scope: &'a ScopeSet,
+    /// Its audience: the grant's, or a subset asked for with `resource` (RFC 8707 §2.2).
+    pub audience: &'a [String],
     /// The refresh token to return: already stored by the caller (rotation), or `None`.
     pub refresh_token: Option<Secret>,
     pub nonce: Option<&'a str>,
@@ -23,33 +25,38 @@ pub struct Issue<'a> {
 
 /// Mints the access token (recorded under the grant, so revoking the grant revokes it) and,
 /// when `openid` was granted, the ID token.
-pub async fn issue<S: GrantStore>(
+pub async fn issue<S: GrantStore + TokenStore>(
     store: &S,
     ctx: IssueContext<'_>,
     issue: Issue<'_>,
 ) -> Result<TokenResponse> {
-    let access = mint_access_token(
+    let access = issue_access_token(
+        store,
         ctx,
+        issue.client.access_token_format,
         AccessTokenGrant {
             sub: &issue.grant.user_id,
-            client_id: issue.client.client_id.as_str(),
+            client_id: &issue.client.client_id,
             scope: issue.scope,
-            audience: &issue.client.audience,
+            audience: issue.audience,
         },
-    )?;
+    )
+    .await?;
     store.record_access_token(&issue.grant.id, &access.jti, access.expires_at).await?;
     let id_token = if issue.scope.iter().any(|s| s.as_str() == "openid") {
-        Some(mint_id_token(ctx, issue.grant, issue.nonce, &access.jwt)?)
+        Some(mint_id_token(ctx, issue.grant, issue.nonce, &access.token)?)
     } else {
         None
     };
     Ok(TokenResponse {
-        access_token: access.jwt,
+        access_token: access.token,
         token_type: "Bearer",
         expires_in: ctx.policy.access_token_ttl,
         scope: Some(issue.scope.to_string()),
         refresh_token: issue.refresh_token.map(|s| s.expose().to_owned()),
         id_token,
+        jti: access.jti,
+        sub: issue.grant.user_id.clone(),
     })
 }
 

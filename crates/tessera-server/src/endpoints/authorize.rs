@@ -23,11 +23,13 @@ use tessera_core::store::{
 };
 use tessera_core::user::verify_password;
 
+use crate::audit::{self, AuditEvent};
 use crate::endpoints::token::read_form;
 use crate::state::AppState;
 use crate::web::SourceAddr;
 use crate::web::cookies::{self, CSRF_COOKIE, SESSION_COOKIE};
 use crate::web::pages::{self, ConsentPage, LoginPage, ScopeLine};
+use crate::web::throttle::{LoginLimits, admit_sign_in};
 
 /// A request that failed before its redirect URI was trusted, or after.
 enum Failure {
@@ -217,13 +219,16 @@ async fn proceed(
                 .insert_grant_with_code(&minted.grant, &minted.stored)
                 .await
                 .map_err(|e| fail(e.into()))?;
-            tracing::info!(
-                target: "tessera::audit",
-                event = "code_issued",
-                client_id = %client.client_id,
-                sub = %session.user_id,
-                grant_id = %minted.grant.id,
-                "authorization code issued"
+            audit::emit(
+                state,
+                AuditEvent {
+                    event: "code_issued".into(),
+                    outcome: "issued".into(),
+                    client_id: Some(client.client_id.to_string()),
+                    sub: Some(session.user_id.clone()),
+                    grant_type: Some("authorization_code".into()),
+                    ..Default::default()
+                },
             );
             Ok(redirect_to(
                 state,
@@ -253,13 +258,15 @@ pub async fn login(
         let username = form.get("username").unwrap_or_default().to_owned();
         let password = Secret::from_string(form.get("password").unwrap_or_default().to_owned());
         let source = source.key();
-        if let Err(retry_after) = state.0.throttle.check(&username, &source) {
+        let limits = LoginLimits::default();
+        if let Err(denied) = admit_sign_in(&state.0.rate_limiter, limits, &username, &source).await
+        {
             let mut response = pages::message(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                "Too many failed sign-ins. Wait a few minutes and try again.",
+                "Too many sign-in attempts. Wait a few minutes and try again.",
             );
-            if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+            if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
             return Ok(response);
@@ -268,15 +275,22 @@ pub async fn login(
         let user =
             state.store().find_user_by_username(&username).await.map_err(|e| fail(e.into()))?;
         if !check_password(&state, user.as_ref().map(|u| u.password_hash.clone()), password).await {
-            state.0.throttle.record_failure(&username, &source);
-            tracing::info!(target: "tessera::audit", event = "login_failed", source = %source, "sign-in refused");
+            audit::emit(
+                &state,
+                AuditEvent {
+                    event: "login_failed".into(),
+                    outcome: "refused".into(),
+                    reason: Some("wrong username or password".into()),
+                    source: Some(source.clone()),
+                    ..Default::default()
+                },
+            );
             // One message for an unknown user and a wrong password: no user enumeration.
             let error = Some((username.as_str(), "The username or password is incorrect."));
             return proceed(&state, &request, &query, None, JustDone::default(), &csrf, error)
                 .await;
         }
         let Some(user) = user else { return Err(fail(Error::LoginRequired)) };
-        state.0.throttle.record_success(&username);
         // A new session at every sign-in (no session fixation); the old one ends.
         if let Some(old) = cookies::get(&headers, SESSION_COOKIE) {
             state
@@ -295,7 +309,16 @@ pub async fn login(
             expires_at: now + state.settings().session_ttl,
         };
         state.store().create_session(&session).await.map_err(|e| fail(e.into()))?;
-        tracing::info!(target: "tessera::audit", event = "login", sub = %user.id, source = %source, "signed in");
+        audit::emit(
+            &state,
+            AuditEvent {
+                event: "login".into(),
+                outcome: "success".into(),
+                sub: Some(user.id.clone()),
+                source: Some(source.clone()),
+                ..Default::default()
+            },
+        );
         let just = JustDone { login: true, consent: false };
         let mut response =
             proceed(&state, &request, &query, Some(session), just, &csrf, None).await?;
@@ -349,7 +372,16 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bo
         match form.get("decision") {
             Some("approve") => {}
             Some("deny") => {
-                tracing::info!(target: "tessera::audit", event = "consent_denied", client_id = %client_id, sub = %session.user_id, "consent denied");
+                audit::emit(
+                    &state,
+                    AuditEvent {
+                        event: "consent".into(),
+                        outcome: "denied".into(),
+                        client_id: Some(client_id.to_string()),
+                        sub: Some(session.user_id.clone()),
+                        ..Default::default()
+                    },
+                );
                 return Err(fail(Error::AccessDenied));
             }
             _ => {
@@ -375,7 +407,16 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bo
             granted_at: now,
         };
         state.store().save_consent(&consent).await.map_err(|e| fail(e.into()))?;
-        tracing::info!(target: "tessera::audit", event = "consent_granted", client_id = %client_id, sub = %session.user_id, "consent granted");
+        audit::emit(
+            &state,
+            AuditEvent {
+                event: "consent".into(),
+                outcome: "granted".into(),
+                client_id: Some(client_id.to_string()),
+                sub: Some(session.user_id.clone()),
+                ..Default::default()
+            },
+        );
         // The consent page was shown only after the login checks passed for this request.
         let just = JustDone { login: true, consent: true };
         proceed(&state, &request, &query, Some(session), just, &csrf, None).await

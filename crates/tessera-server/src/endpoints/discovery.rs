@@ -19,18 +19,32 @@ pub fn render(settings: &Settings, grants: &GrantRegistry) -> String {
     let issuer = &settings.issuer;
     let grant_types: Vec<&str> = grants.grant_types().map(|g| g.as_str()).collect();
     let scopes: Vec<&str> = settings.scope_descriptions.keys().map(String::as_str).collect();
+    let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+    let confidential_methods: Vec<&str> =
+        AuthMethod::ALL.iter().filter(|m| **m != AuthMethod::None).map(|m| m.as_str()).collect();
+    let assertion_algs = tessera_core::client_assertion::ALLOWED_NAMES;
     serde_json::json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.endpoint("/authorize"),
         "token_endpoint": issuer.endpoint("/token"),
         "userinfo_endpoint": issuer.endpoint("/userinfo"),
+        "revocation_endpoint": issuer.endpoint("/revoke"),
+        "introspection_endpoint": issuer.endpoint("/introspect"),
         "end_session_endpoint": issuer.endpoint("/logout"),
         "jwks_uri": issuer.endpoint("/jwks.json"),
         "grant_types_supported": grant_types,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        // RFC 7009 §2.1 and RFC 7662 §2.1: the same client authentication as at /token.
+        "revocation_endpoint_auth_methods_supported": confidential_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_methods_supported": confidential_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        // RFC 8707: `resource` is accepted at /authorize and /token (not an RFC 8414 member).
+        "resource_indicators_supported": true,
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [ID_TOKEN_ALG.as_str()],

@@ -11,6 +11,7 @@ use tessera_core::params::Params;
 use tessera_core::secret::SecretHash;
 use tessera_core::store::SessionStore;
 
+use crate::audit::{self, AuditEvent};
 use crate::endpoints::token::read_form;
 use crate::state::AppState;
 use crate::web::cookies::{self, SESSION_COOKIE};
@@ -57,7 +58,7 @@ pub async fn logout(
             inner.clock.now(),
             Expiry::Ignore,
         ) {
-            Ok(h) if client_id.as_ref().is_none_or(|c| *c == h.aud) => client_id = Some(h.aud),
+            Ok((h, _)) if client_id.as_ref().is_none_or(|c| *c == h.aud) => client_id = Some(h.aud),
             Ok(_) => return refuse("client_id does not match the id_token_hint."),
             Err(_) => return refuse("The id_token_hint is not an ID token issued here."),
         }
@@ -91,7 +92,15 @@ pub async fn logout(
         tracing::error!(error = %e, "ending a session failed");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    tracing::info!(target: "tessera::audit", event = "logout", "session ended");
+    audit::emit(
+        &state,
+        AuditEvent {
+            event: "logout".into(),
+            outcome: "success".into(),
+            client_id: client_id.clone(),
+            ..Default::default()
+        },
+    );
     let mut response = match redirect {
         Some(uri) => {
             let location = match params.get("state") {

@@ -3,8 +3,10 @@
 pub mod authorize;
 pub mod discovery;
 pub mod health;
+pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod metrics;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;

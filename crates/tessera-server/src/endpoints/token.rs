@@ -6,12 +6,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::Error;
-use tessera_core::client_auth::{authenticate, presented_credentials};
+use tessera_core::client_auth::presented_credentials;
 use tessera_core::grants::ensure_grant_allowed;
 use tessera_core::params::Params;
 use tessera_core::token::IssueContext;
 
-use crate::oauth_error::{OAuthError, error_response, no_store};
+use crate::audit::{self, AuditEvent};
+use crate::client_authentication::authenticate_client;
+use crate::oauth_error::{OAuthError, Refusal, error_response, no_store};
 use crate::state::AppState;
 
 /// Largest form body accepted at the token endpoint.
@@ -24,9 +26,22 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body
     };
     match issue(&state, &headers, &params).await {
         Ok(response) => response,
-        Err(e) => {
-            metrics::counter!("tessera_token_requests_total", "grant_type" => grant_label(&params), "outcome" => e.0.code().as_str()).increment(1);
-            e.into_response()
+        Err(refusal) => {
+            let grant_type = grant_label(&params);
+            let reason = refusal.code();
+            metrics::counter!("tessera_token_requests_total", "grant_type" => grant_type, "outcome" => reason).increment(1);
+            audit::emit(
+                &state,
+                AuditEvent {
+                    event: "token_refused".into(),
+                    outcome: "refused".into(),
+                    client_id: presented_client_id(&headers, &params),
+                    grant_type: Some(grant_type.into()),
+                    reason: Some(reason.into()),
+                    ..Default::default()
+                },
+            );
+            refusal.into_response()
         }
     }
 }
@@ -35,14 +50,11 @@ async fn issue(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Response, OAuthError> {
+) -> Result<Response, Refusal> {
     let inner = &state.0;
     let grant_type = params.require("grant_type")?;
     let handler = inner.grants.find(grant_type)?;
-    let presented =
-        presented_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()), params)?;
-    let registered = inner.clients.get(presented.client_id()).await?;
-    let client = authenticate(presented, registered)?;
+    let client = authenticate_client(state, headers, params, "/token").await?;
     ensure_grant_allowed(&client, handler.grant_type())?;
     let keys = inner.keys.snapshot();
     let ctx = IssueContext {
@@ -52,17 +64,31 @@ async fn issue(
         now: inner.clock.now(),
     };
     let token = handler.handle(&client, params, ctx).await?;
-    metrics::counter!("tessera_token_requests_total", "grant_type" => handler.grant_type().as_str(), "outcome" => "issued").increment(1);
-    tracing::info!(
-        target: "tessera::audit",
-        event = "token_issued",
-        client_id = %client.client().client_id,
-        grant_type = %handler.grant_type(),
-        "access token issued"
+    let grant = handler.grant_type().as_str();
+    metrics::counter!("tessera_token_requests_total", "grant_type" => grant, "outcome" => "issued")
+        .increment(1);
+    audit::emit(
+        state,
+        AuditEvent {
+            event: "token_issued".into(),
+            outcome: "issued".into(),
+            client_id: Some(client.client().client_id.to_string()),
+            sub: Some(token.sub.clone()),
+            grant_type: Some(grant.into()),
+            jti: Some(token.jti.clone()),
+            ..Default::default()
+        },
     );
     let mut response = axum::Json(token).into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// The client_id a refused request claimed, for the audit log (it may not exist).
+fn presented_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
+    presented_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()), params)
+        .ok()
+        .map(|p| p.client_id().to_string())
 }
 
 /// The metric label for a refused request: only known grant names, so that a caller cannot

@@ -4,21 +4,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use tessera_core::keys::Expiry;
-use tessera_core::store::{GrantStore, UserStore};
-use tessera_core::token::ACCESS_TOKEN_TYP;
+use tessera_core::introspection::validate_access_token;
+use tessera_core::store::UserStore;
 
 use crate::oauth_error::no_store;
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    jti: String,
-    #[serde(default)]
-    scope: String,
-}
 
 /// RFC 6750 §3: the bearer challenge, with an error when a token was presented.
 fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
@@ -57,32 +47,22 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, _body: 
     let inner = &state.0;
     let keys = inner.keys.snapshot();
     let now = inner.clock.now();
-    let claims: Claims = match keys.verify(
-        token,
-        ACCESS_TOKEN_TYP,
-        inner.settings.issuer.as_str(),
-        now,
-        Expiry::Enforce,
-    ) {
-        Ok(c) => c,
-        Err(reason) => return invalid_token(reason),
-    };
-    match state.store().is_access_token_revoked(&claims.jti).await {
-        Ok(false) => {}
-        Ok(true) => return invalid_token("the token has been revoked"),
+    let issuer = inner.settings.issuer.as_str();
+    let token = match validate_access_token(&inner.store, &keys, issuer, token, now).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return invalid_token("the token is invalid, expired or revoked"),
         Err(e) => {
-            tracing::error!(error = %e, "revocation lookup failed");
+            tracing::error!(error = %e, "access token validation failed");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
-    }
-    let scopes: Vec<&str> = claims.scope.split(' ').collect();
-    if !scopes.contains(&"openid") {
+    };
+    if !token.has_scope("openid") {
         return challenge(
             StatusCode::FORBIDDEN,
             Some(("insufficient_scope", "the token lacks the openid scope")),
         );
     }
-    let user = match state.store().find_user_by_id(&claims.sub).await {
+    let user = match state.store().find_user_by_id(&token.sub).await {
         Ok(Some(user)) => user,
         Ok(None) => return invalid_token("the user no longer exists"),
         Err(e) => {
@@ -92,13 +72,13 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, _body: 
     };
     let mut body = serde_json::json!({ "sub": user.id });
     // OIDC Core §5.4: claims by scope.
-    if scopes.contains(&"profile") {
+    if token.has_scope("profile") {
         body["preferred_username"] = user.username.clone().into();
         if let Some(name) = &user.name {
             body["name"] = name.clone().into();
         }
     }
-    if scopes.contains(&"email")
+    if token.has_scope("email")
         && let Some(email) = &user.email
     {
         body["email"] = email.clone().into();

@@ -1,115 +1,77 @@
-//! Throttling of failed sign-ins (requirements R4.2): per account and per source address,
-//! counted in a fixed window, in this process. A success clears the account's count.
+//! Throttling of sign-in attempts (requirements R4.2): per account and per source address,
+//! through the server's [`RateLimiter`] (in process, or shared through Redis). Every attempt
+//! counts, successful or not: the limits are far above what a person signing in needs and far
+//! below what guessing passwords needs.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Failures allowed per window.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tessera_core::secret::SecretHash;
+
+use crate::rate_limit::{Denied, Limit, RateLimiter};
+
+/// Attempts allowed per account and per source.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub per_account: u32,
-    pub per_source: u32,
-    pub window: Duration,
+pub struct LoginLimits {
+    pub per_account: Limit,
+    pub per_source: Limit,
 }
 
-impl Default for Limits {
+impl Default for LoginLimits {
     fn default() -> Self {
-        Self { per_account: 5, per_source: 20, window: Duration::from_secs(15 * 60) }
-    }
-}
-
-/// The failure counters.
-#[derive(Default)]
-pub struct LoginThrottle {
-    limits: Limits,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl LoginThrottle {
-    pub fn new(limits: Limits) -> Self {
-        Self { limits, failures: Mutex::default() }
-    }
-
-    /// `Err(retry_after)` while the account or the source is over its limit.
-    pub fn check(&self, account: &str, source: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let blocked = |key: String, limit: u32| {
-            map.get(&key).and_then(|(count, start)| {
-                let elapsed = now.duration_since(*start);
-                (*count >= limit && elapsed < self.limits.window)
-                    .then(|| self.limits.window - elapsed)
-            })
-        };
-        match blocked(account_key(account), self.limits.per_account)
-            .or_else(|| blocked(source_key(source), self.limits.per_source))
-        {
-            Some(retry) => Err(retry),
-            None => Ok(()),
+        let window = Duration::from_secs(15 * 60);
+        Self {
+            per_account: Limit::per_period(10, window),
+            per_source: Limit::per_period(50, window),
         }
     }
-
-    pub fn record_failure(&self, account: &str, source: &str) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, (_, start)| now.duration_since(*start) < self.limits.window);
-        }
-        for key in [account_key(account), source_key(source)] {
-            let entry = map.entry(key).or_insert((0, now));
-            if now.duration_since(entry.1) >= self.limits.window {
-                *entry = (0, now);
-            }
-            entry.0 += 1;
-        }
-    }
-
-    pub fn record_success(&self, account: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&account_key(account));
-    }
 }
 
-fn account_key(account: &str) -> String {
-    format!("account:{}", account.to_lowercase())
-}
-
-fn source_key(source: &str) -> String {
-    format!("source:{source}")
+/// Takes one sign-in attempt for `account` from `source`; `Err` while either is over its limit.
+/// The account name is hashed into the key, so that usernames are not written to Redis.
+pub async fn admit_sign_in(
+    limiter: &RateLimiter,
+    limits: LoginLimits,
+    account: &str,
+    source: &str,
+) -> Result<(), Denied> {
+    let account_hash = SecretHash::of(account.to_lowercase().as_bytes());
+    let account_key =
+        format!("login-account:{}", URL_SAFE_NO_PAD.encode(&account_hash.as_bytes()[..16]));
+    limiter.check(&account_key, limits.per_account).await?;
+    limiter.check(&format!("login-source:{source}"), limits.per_source).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn r4_2_an_account_is_locked_after_its_failure_limit_and_freed_by_success() {
-        let t = LoginThrottle::new(Limits {
-            per_account: 2,
-            per_source: 100,
-            window: Duration::from_secs(60),
-        });
-        assert!(t.check("alice", "1.2.3.4").is_ok());
-        t.record_failure("alice", "1.2.3.4");
-        t.record_failure("Alice", "5.6.7.8");
-        assert!(t.check("alice", "9.9.9.9").is_err(), "per account, whatever the source");
-        assert!(t.check("bob", "1.2.3.4").is_ok());
-        t.record_success("alice");
-        assert!(t.check("alice", "1.2.3.4").is_ok());
+    fn small() -> LoginLimits {
+        let window = Duration::from_secs(60);
+        LoginLimits {
+            per_account: Limit::per_period(2, window),
+            per_source: Limit::per_period(3, window),
+        }
     }
 
-    #[test]
-    fn r4_2_a_source_is_locked_after_its_failure_limit_across_accounts() {
-        let t = LoginThrottle::new(Limits {
-            per_account: 100,
-            per_source: 3,
-            window: Duration::from_secs(60),
-        });
+    #[tokio::test]
+    async fn r4_2_an_account_is_throttled_whatever_the_source_and_case() {
+        let rl = RateLimiter::in_process();
+        assert!(admit_sign_in(&rl, small(), "alice", "1.1.1.1").await.is_ok());
+        assert!(admit_sign_in(&rl, small(), "Alice", "2.2.2.2").await.is_ok());
+        assert!(admit_sign_in(&rl, small(), "alice", "3.3.3.3").await.is_err());
+        assert!(admit_sign_in(&rl, small(), "bob", "4.4.4.4").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn r4_2_a_source_is_throttled_across_accounts() {
+        let rl = RateLimiter::in_process();
         for user in ["a", "b", "c"] {
-            t.record_failure(user, "1.2.3.4");
+            assert!(admit_sign_in(&rl, small(), user, "1.2.3.4").await.is_ok());
         }
-        let retry = t.check("d", "1.2.3.4").unwrap_err();
-        assert!(retry <= Duration::from_secs(60));
-        assert!(t.check("d", "4.3.2.1").is_ok());
+        let denied = admit_sign_in(&rl, small(), "d", "1.2.3.4").await.unwrap_err();
+        assert!(denied.retry_after <= Duration::from_secs(60));
+        assert!(admit_sign_in(&rl, small(), "d", "4.3.2.1").await.is_ok());
     }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use tessera_core::client::{AuthMethod, Client, ClientRegistration};
+use tessera_core::client::{AccessTokenFormat, AuthMethod, Client, ClientRegistration};
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
 use tessera_core::redirect_uri::RedirectUri;
@@ -15,7 +15,7 @@ use crate::DbArgs;
 #[derive(Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its secret once.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List clients.
     List {
         #[command(flatten)]
@@ -69,9 +69,25 @@ pub struct CreateArgs {
     /// the issuer).
     #[arg(long = "audience", value_name = "URI")]
     audiences: Vec<String>,
-    /// Token endpoint auth method: client_secret_basic (default) or client_secret_post.
+    /// Token endpoint auth method: client_secret_basic (default), client_secret_post, or
+    /// private_key_jwt (with --jwks-file or --jwks-uri).
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<String>,
+    /// The client's public keys (a JWKS JSON file) for private_key_jwt.
+    #[arg(long, value_name = "FILE")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Where the client publishes its JWKS, for private_key_jwt (https).
+    #[arg(long, value_name = "URI")]
+    jwks_uri: Option<String>,
+    /// Issue opaque (reference) access tokens instead of JWTs; resource servers introspect them.
+    #[arg(long)]
+    opaque_access_tokens: bool,
+    /// Allow this client to call the introspection endpoint (a resource server).
+    #[arg(long)]
+    introspection: bool,
+    /// Its own rate limit at /token, /revoke and /introspect, in requests per second.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -88,7 +104,7 @@ pub struct CreateArgs {
 
 pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     match cmd {
-        ClientCommand::Create(args) => create(args).await,
+        ClientCommand::Create(args) => create(*args).await,
         ClientCommand::List { db, json } => {
             let clients = super::open(&db.database_url).await?.list_clients().await?;
             if json {
@@ -174,6 +190,18 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let jwks = match &args.jwks_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            tessera_core::client_assertion::validate_jwks(&text).map_err(anyhow::Error::msg)?;
+            Some(text)
+        }
+        None => None,
+    };
+    if let Some(uri) = &args.jwks_uri {
+        anyhow::ensure!(uri.starts_with("https://"), "--jwks-uri must be an https URL");
+    }
     let registration = ClientRegistration {
         client_id: args.client_id.as_deref().map(parse_id).transpose()?,
         client_name: args.name,
@@ -187,6 +215,15 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         first_party: args.first_party,
         auth_method,
         imported_secret,
+        introspection: args.introspection,
+        access_token_format: if args.opaque_access_tokens {
+            AccessTokenFormat::Opaque
+        } else {
+            AccessTokenFormat::Jwt
+        },
+        jwks,
+        jwks_uri: args.jwks_uri,
+        rate_limit_per_second: args.rate_limit,
     };
     let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
     let store = super::open(&args.db.database_url).await?;
@@ -222,6 +259,11 @@ fn to_json(c: &Client) -> serde_json::Value {
         "default_scope": c.default_scope.to_string(),
         "audience": c.audience,
         "first_party": c.first_party,
+        "introspection": c.introspection,
+        "access_token_format": c.access_token_format.as_str(),
+        "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
+        "jwks_uri": c.jwks_uri,
+        "rate_limit_per_second": c.rate_limit_per_second,
         "created_at": c.created_at,
     })
 }

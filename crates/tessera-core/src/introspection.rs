@@ -1,0 +1,214 @@
+//! What a presented token is worth: validation of access tokens (for `/userinfo`) and token
+//! introspection (RFC 7662).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::keys::{Expiry, KeySet};
+use crate::secret::SecretHash;
+use crate::store::{GrantStore, TokenStore};
+use crate::token::ACCESS_TOKEN_TYP;
+
+/// An access token that is valid now: signature or lookup, expiry and revocation checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveAccessToken {
+    pub sub: String,
+    pub client_id: String,
+    pub scope: String,
+    pub audience: Vec<String>,
+    pub jti: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+impl ActiveAccessToken {
+    pub fn has_scope(&self, wanted: &str) -> bool {
+        self.scope.split(' ').any(|s| s == wanted)
+    }
+}
+
+#[derive(Deserialize)]
+struct JwtClaims {
+    sub: String,
+    client_id: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    aud: Audience,
+    jti: String,
+    iat: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum Audience {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<Audience> for Vec<String> {
+    fn from(a: Audience) -> Self {
+        match a {
+            Audience::None => Vec::new(),
+            Audience::One(one) => vec![one],
+            Audience::Many(many) => many,
+        }
+    }
+}
+
+/// Whether a token has the shape of a JWS compact serialization (three base64url parts).
+fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Validates an access token, JWT or opaque: `Ok(None)` if it is not an active access token
+/// of this server (unknown, malformed, expired, revoked).
+pub async fn validate_access_token<S: GrantStore + TokenStore>(
+    store: &S,
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    now: i64,
+) -> Result<Option<ActiveAccessToken>> {
+    let active = if looks_like_jwt(token) {
+        // One signature verification; the key comes from the published set by `kid`.
+        match keys.verify::<JwtClaims>(token, ACCESS_TOKEN_TYP, issuer, now, Expiry::Enforce) {
+            Ok((c, exp)) => ActiveAccessToken {
+                sub: c.sub,
+                client_id: c.client_id,
+                scope: c.scope,
+                audience: c.aud.into(),
+                jti: c.jti,
+                issued_at: c.iat,
+                expires_at: exp,
+            },
+            Err(_) => return Ok(None),
+        }
+    } else {
+        // One indexed lookup by hash.
+        match store.find_opaque_access_token(&SecretHash::of(token.as_bytes())).await? {
+            Some(t) if t.expires_at > now => ActiveAccessToken {
+                sub: t.sub,
+                client_id: t.client_id.as_str().to_owned(),
+                scope: t.scope.to_string(),
+                audience: t.audience,
+                jti: t.jti,
+                issued_at: t.issued_at,
+                expires_at: t.expires_at,
+            },
+            _ => return Ok(None),
+        }
+    };
+    if store.is_access_token_revoked(&active.jti).await? {
+        return Ok(None);
+    }
+    Ok(Some(active))
+}
+
+/// An introspection response (RFC 7662 §2.2). Anything not active is exactly
+/// `{"active": false}`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<IntrospectionDetails>,
+}
+
+/// The members of an active token's introspection response.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct IntrospectionDetails {
+    pub scope: String,
+    pub client_id: String,
+    pub sub: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    pub iss: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    pub token_type: &'static str,
+}
+
+impl Introspection {
+    pub fn inactive() -> Self {
+        Self { active: false, details: None }
+    }
+}
+
+/// Introspects a token of any kind this server issues (RFC 7662 §2.1). `token_type_hint`
+/// only decides which lookup runs first (§2.1: it is a hint, not a filter).
+pub async fn introspect<S: GrantStore + TokenStore>(
+    store: &S,
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    token_type_hint: Option<&str>,
+    now: i64,
+) -> Result<Introspection> {
+    let refresh_first = token_type_hint == Some("refresh_token") && !looks_like_jwt(token);
+    if refresh_first
+        && let Some(found) = introspect_refresh_token(store, issuer, token, now).await?
+    {
+        return Ok(found);
+    }
+    if let Some(t) = validate_access_token(store, keys, issuer, token, now).await? {
+        let aud = if t.audience.is_empty() { vec![issuer.to_owned()] } else { t.audience };
+        return Ok(Introspection {
+            active: true,
+            details: Some(IntrospectionDetails {
+                scope: t.scope,
+                client_id: t.client_id,
+                sub: t.sub,
+                aud,
+                iss: issuer.to_owned(),
+                exp: t.expires_at,
+                iat: t.issued_at,
+                nbf: t.issued_at,
+                jti: Some(t.jti),
+                token_type: "Bearer",
+            }),
+        });
+    }
+    if !refresh_first
+        && !looks_like_jwt(token)
+        && let Some(found) = introspect_refresh_token(store, issuer, token, now).await?
+    {
+        return Ok(found);
+    }
+    Ok(Introspection::inactive())
+}
+
+async fn introspect_refresh_token<S: TokenStore>(
+    store: &S,
+    issuer: &str,
+    token: &str,
+    now: i64,
+) -> Result<Option<Introspection>> {
+    let Some(r) = store.find_refresh_token(&SecretHash::of(token.as_bytes())).await? else {
+        return Ok(None);
+    };
+    let active = !r.rotated && !r.grant_revoked && r.expires_at > now && r.grant.expires_at > now;
+    if !active {
+        return Ok(Some(Introspection::inactive()));
+    }
+    Ok(Some(Introspection {
+        active: true,
+        details: Some(IntrospectionDetails {
+            scope: r.grant.scope.to_string(),
+            client_id: r.grant.client_id.as_str().to_owned(),
+            sub: r.grant.user_id.clone(),
+            aud: r.grant.audience.clone(),
+            iss: issuer.to_owned(),
+            exp: r.expires_at,
+            iat: r.issued_at,
+            nbf: r.issued_at,
+            jti: None,
+            token_type: "refresh_token",
+        }),
+    }))
+}
