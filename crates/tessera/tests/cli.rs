@@ -313,3 +313,100 @@ fn r5_1_serve_dev_needs_no_setup_and_its_curl_line_gets_a_token() {
         keys.as_array().unwrap().iter().map(|k| k["state"].as_str().unwrap()).collect();
     assert_eq!(states.iter().filter(|s| **s == "next").count(), 1, "{keys}");
 }
+
+#[test]
+fn rfc7523_client_create_private_key_jwt_takes_public_keys_and_no_secret() {
+    let w = Workdir::new();
+    let without = w.tessera(
+        &["client", "create", "--name", "signer", "--auth-method", "private_key_jwt"],
+        None,
+    );
+    assert!(!without.status.success());
+    assert!(stderr(&without).contains("jwks"), "{}", stderr(&without));
+    let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+    std::fs::write(w.0.join("keys.json"), jwks).unwrap();
+    let created = w.ok_json(
+        &[
+            "client",
+            "create",
+            "--name",
+            "signer",
+            "--client-id",
+            "signer",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            "keys.json",
+            "--json",
+        ],
+        None,
+    );
+    assert!(created.get("client_secret").is_none(), "{created}");
+    let shown = w.ok_json(&["client", "show", "signer", "--json"], None);
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(shown["jwks"]["keys"][0]["kid"], "k1");
+
+    let symmetric = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
+    std::fs::write(w.0.join("oct.json"), symmetric).unwrap();
+    let refused = w.tessera(
+        &[
+            "client",
+            "create",
+            "--name",
+            "bad",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            "oct.json",
+        ],
+        None,
+    );
+    assert!(!refused.status.success(), "a symmetric key is not a public key");
+}
+
+#[test]
+fn client_create_records_token_format_introspection_and_rate_limit() {
+    let w = Workdir::new();
+    w.ok_json(
+        &[
+            "client",
+            "create",
+            "--name",
+            "api",
+            "--client-id",
+            "api",
+            "--introspection",
+            "--opaque-access-tokens",
+            "--rate-limit",
+            "25",
+            "--json",
+        ],
+        None,
+    );
+    let shown = w.ok_json(&["client", "show", "api", "--json"], None);
+    assert_eq!(shown["introspection"], true);
+    assert_eq!(shown["access_token_format"], "opaque");
+    assert_eq!(shown["rate_limit_per_second"], 25);
+}
+
+#[test]
+fn r2_1_consent_commands_list_and_refuse_unknown_consents() {
+    let w = Workdir::new();
+    w.ok_json(
+        &["user", "create", "--username", "bob", "--password-stdin", "--json"],
+        Some("long enough pw\n"),
+    );
+    let listed = w.ok_json(&["user", "consents", "bob", "--json"], None);
+    assert_eq!(listed, serde_json::json!([]));
+    let out = w.tessera(&["user", "revoke-consent", "bob", "web"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no consent"), "{}", stderr(&out));
+    assert!(!w.tessera(&["user", "consents", "nobody"], None).status.success());
+}
+
+#[test]
+fn r4_4_audit_tail_reads_the_audit_table() {
+    let w = Workdir::new();
+    let out = w.ok_json(&["audit", "tail", "--json"], None);
+    assert_eq!(out, serde_json::json!([]));
+}
