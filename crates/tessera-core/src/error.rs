@@ -23,6 +23,9 @@ pub enum ErrorCode {
     LoginRequired,
     ConsentRequired,
     InvalidToken,
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
     ServerError,
 }
 
@@ -42,6 +45,9 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InvalidToken => "invalid_token",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
         }
     }
@@ -119,6 +125,15 @@ pub enum Error {
     /// RFC 6750 §3.1: the bearer token is missing, malformed, expired or revoked.
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// RFC 8628 §3.5: the user has not decided yet; poll again after the interval.
+    #[error("the user has not approved the request yet")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled sooner than the interval, which is now 5 seconds longer.
+    #[error("polling too fast; wait 5 seconds longer between requests")]
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired before the user approved.
+    #[error("the device code has expired")]
+    ExpiredToken,
     /// A server fault. Its cause is logged, never sent to the peer.
     #[error("internal error: {0}")]
     Internal(#[from] InternalError),
@@ -151,6 +166,9 @@ impl Error {
             Self::LoginRequired => ErrorCode::LoginRequired,
             Self::ConsentRequired => ErrorCode::ConsentRequired,
             Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::AuthorizationPending => ErrorCode::AuthorizationPending,
+            Self::SlowDown => ErrorCode::SlowDown,
+            Self::ExpiredToken => ErrorCode::ExpiredToken,
             Self::Internal(_) => ErrorCode::ServerError,
         }
     }

@@ -202,7 +202,12 @@ async fn introspect_refresh_token<S: TokenStore>(
             scope: r.grant.scope.to_string(),
             client_id: r.grant.client_id.as_str().to_owned(),
             sub: r.grant.user_id.clone(),
-            aud: r.grant.audience.clone(),
+            // As for access tokens: an empty audience means the issuer itself.
+            aud: if r.grant.audience.is_empty() {
+                vec![issuer.to_owned()]
+            } else {
+                r.grant.audience.clone()
+            },
             iss: issuer.to_owned(),
             exp: r.expires_at,
             iat: r.issued_at,

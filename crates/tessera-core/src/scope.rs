@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::error::{Error, Result};
+
 /// Scope values defined by OpenID Connect Core §5.4 and §11; they are exempt from the
 /// `resource:operation` rule.
 pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "address", "phone"];
@@ -100,6 +102,24 @@ impl fmt::Display for ScopeSet {
         }
         Ok(())
     }
+}
+
+/// RFC 6749 §3.3: the requested scope must lie within the allowed set; an omitted scope means
+/// the client's default set, and with no default the request fails.
+pub fn granted_scope(
+    requested: Option<&str>,
+    allowed: &ScopeSet,
+    default: &ScopeSet,
+) -> Result<ScopeSet> {
+    let scope = match requested {
+        Some(raw) => ScopeSet::parse(raw).map_err(|e| Error::MalformedScope(e.into()))?,
+        None if default.is_empty() => return Err(Error::NoScope),
+        None => return Ok(default.clone()),
+    };
+    if let Some(outside) = scope.first_outside(allowed) {
+        return Err(Error::ScopeNotAllowed(outside.as_str().to_owned()));
+    }
+    Ok(scope)
 }
 
 #[cfg(test)]

@@ -362,3 +362,102 @@ pub trait AuditStore: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
 }
+
+/// Where a device authorization stands (RFC 8628 §3.4–3.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Waiting for the user.
+    Pending,
+    /// The user approved; the device may redeem it once.
+    Approved,
+    /// The user denied.
+    Denied,
+    /// Tokens were issued for it.
+    Redeemed,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Redeemed => "redeemed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Denied, Self::Redeemed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A device authorization (RFC 8628 §3.2) as stored: both codes only as hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    pub device_code_hash: SecretHash,
+    /// The hash of the normalized user code, so that stored codes cannot be read back.
+    pub user_code_hash: SecretHash,
+    pub client_id: ClientId,
+    pub scope: ScopeSet,
+    pub audience: Vec<String>,
+    pub status: DeviceStatus,
+    /// The approving user, with their sign-in time and session (set on approval).
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub sid: Option<String>,
+    /// The polling interval in seconds; `slow_down` adds 5 (RFC 8628 §3.5).
+    pub interval: i64,
+    pub last_polled_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a poll of the token endpoint finds (RFC 8628 §3.5), decided atomically.
+#[derive(Debug)]
+pub enum DevicePoll {
+    /// Unknown device code, or another client's.
+    Unknown,
+    Expired,
+    /// Polled sooner than the interval: the interval is now 5 s longer.
+    SlowDown,
+    Pending,
+    Denied,
+    /// Approved and now redeemed by this poll: the only poll that gets it (invariant 1).
+    Approved(Box<DeviceAuthorization>),
+    /// Already redeemed by an earlier poll.
+    AlreadyRedeemed,
+}
+
+/// Device authorizations.
+pub trait DeviceStore: Send + Sync {
+    fn insert_device_authorization(
+        &self,
+        authorization: &DeviceAuthorization,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The pending, unexpired authorization with this user-code hash.
+    fn find_pending_by_user_code(
+        &self,
+        user_code_hash: &SecretHash,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<DeviceAuthorization>, StoreError>> + Send;
+    /// Records the user's decision on a pending, unexpired authorization: approval with the
+    /// user (`Some((user_id, auth_time, sid))`) or denial (`None`). Returns whether it was
+    /// still pending.
+    fn decide_device_authorization(
+        &self,
+        user_code_hash: &SecretHash,
+        approval: Option<(&str, i64, &str)>,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// One poll by `client_id` at `now`, in one transaction: too soon after the last poll →
+    /// `SlowDown` (interval + 5 s); else records the poll and reports the status, redeeming an
+    /// approved authorization (of concurrent polls exactly one gets `Approved`).
+    fn poll_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+        client_id: &ClientId,
+        now: i64,
+    ) -> impl Future<Output = Result<DevicePoll, StoreError>> + Send;
+}

@@ -34,6 +34,10 @@ fn status(code: ErrorCode) -> StatusCode {
         // These travel in redirects from the authorization endpoint; as JSON they are 400s.
         | ErrorCode::UnsupportedResponseType
         | ErrorCode::InvalidTarget
+        // RFC 8628 §3.5: polling answers are 400s like the other token errors.
+        | ErrorCode::AuthorizationPending
+        | ErrorCode::SlowDown
+        | ErrorCode::ExpiredToken
         | ErrorCode::AccessDenied
         | ErrorCode::LoginRequired
         | ErrorCode::ConsentRequired => StatusCode::BAD_REQUEST,

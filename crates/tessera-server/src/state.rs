@@ -53,6 +53,9 @@ impl AppState {
     pub async fn rotate_keys_on_schedule(&self) -> Result<(), tessera_core::InternalError> {
         let inner = &self.0;
         let Some(days) = inner.settings.key_rotation_days else { return Ok(()) };
+        // Decide on the keys in the store, not on this instance's last reload: a successor made
+        // since (by an earlier call, or by another instance) must not get a successor itself.
+        self.reload_keys().await?;
         let now = inner.clock.now();
         let keys = inner.keys.snapshot();
         for alg in tessera_core::keys::SigningAlg::ALL {

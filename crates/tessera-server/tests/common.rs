@@ -62,13 +62,22 @@ pub fn settings(alg: SigningAlg, db_url: &str) -> Settings {
 /// Like [`settings`] with a given (encoded) key encryption key, as instances sharing a
 /// database share it.
 pub fn settings_with_kek(alg: SigningAlg, db_url: &str, kek: &str) -> Settings {
+    settings_from(alg, db_url, kek, RawConfig::default())
+}
+
+/// Like [`settings_with_kek`], with more configuration in `raw` (its issuer, database URL, key
+/// encryption key and signing algorithm are filled in where unset).
+pub fn settings_from(alg: SigningAlg, db_url: &str, kek: &str, raw: RawConfig) -> Settings {
     Settings::validate(
         RawConfig {
-            issuer: Some(ISSUER.into()),
-            database_url: Some(db_url.into()),
-            key_encryption_key: Some(kek.into()),
-            access_token_signing_alg: Some(alg.as_str().into()),
-            ..Default::default()
+            issuer: raw.issuer.clone().or_else(|| Some(ISSUER.into())),
+            database_url: raw.database_url.clone().or_else(|| Some(db_url.into())),
+            key_encryption_key: raw.key_encryption_key.clone().or_else(|| Some(kek.into())),
+            access_token_signing_alg: raw
+                .access_token_signing_alg
+                .clone()
+                .or_else(|| Some(alg.as_str().into())),
+            ..raw
         },
         false,
     )
@@ -90,6 +99,18 @@ pub async fn spawn_app_with(alg: SigningAlg) -> TestApp {
     let (db_path, url) = temp_db();
     let store = Store::connect(&url).await.expect("store");
     let mut app = TestApp::on_store(store, settings(alg, &url)).await;
+    app.db_path = db_path;
+    app
+}
+
+/// An app (ES256, fresh SQLite file) with more configuration, e.g.
+/// `RawConfig { audit_to_database: Some(true), ..Default::default() }`.
+pub async fn spawn_app_configured(raw: RawConfig) -> TestApp {
+    let (db_path, url) = temp_db();
+    let store = Store::connect(&url).await.expect("store");
+    let settings =
+        settings_from(SigningAlg::ES256, &url, &KeyEncryptionKey::generate_encoded(), raw);
+    let mut app = TestApp::on_store(store, settings).await;
     app.db_path = db_path;
     app
 }
@@ -134,6 +155,35 @@ impl TestApp {
             request = request.header(header::AUTHORIZATION, basic_header(id, secret));
         }
         self.request(request.body(Body::from(form.to_owned())).unwrap()).await
+    }
+
+    /// POSTs a form to `path` (`/token`, `/revoke`, `/introspect`), optionally with Basic
+    /// credentials.
+    pub async fn post_form(&self, path: &str, basic: Option<(&str, &str)>, form: &str) -> Response {
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            request = request.header(header::AUTHORIZATION, basic_header(id, secret));
+        }
+        self.request(request.body(Body::from(form.to_owned())).unwrap()).await
+    }
+
+    /// `GET /userinfo` with a bearer token.
+    pub async fn userinfo(&self, token: &str) -> Response {
+        self.request(
+            Request::get("/userinfo")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Registers a client as given; returns its secret, if it has one.
+    pub async fn register(&self, registration: ClientRegistration) -> Option<String> {
+        let (client, secret) = registration.into_client(t0()).unwrap();
+        self.store.create_client(&client).await.unwrap();
+        secret.map(|s| s.expose().to_owned())
     }
 
     /// Registers a confidential client; returns its secret.
@@ -294,5 +344,255 @@ impl Drop for LiveServer {
     fn drop(&mut self) {
         self.task.abort();
         remove_db(&self.db_path);
+    }
+}
+
+/// Percent-encodes a form value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `TESSERA_TEST_REDIS_URL`, by default the local Redis.
+pub fn redis_url() -> String {
+    std::env::var("TESSERA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Whether the local Redis answers `PING`. Outside CI a test without it is skipped with the
+/// reason; under `CI=true` it must run, so an unreachable Redis fails it.
+pub async fn redis_available(test: &str) -> bool {
+    let url = redis_url();
+    let ping = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    let reason = match tokio::time::timeout(std::time::Duration::from_secs(5), ping).await {
+        Ok(Ok(_)) => return true,
+        Ok(Err(e)) => format!("Redis at {url} is unreachable: {e}"),
+        Err(_) => format!("Redis at {url} did not answer within 5 s"),
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {test} cannot run: {reason}"
+    );
+    eprintln!("skipping {test}: {reason}");
+    false
+}
+
+/// The authorization code flow through the login form: a user, a browser keeping cookies,
+/// first-party web clients (no consent page), the code exchange.
+pub mod flow {
+    use std::collections::HashMap;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tessera_core::client::ClientRegistration;
+    use tessera_core::client_id::ClientId;
+    use tessera_core::grant_type::GrantType;
+    use tessera_core::redirect_uri::RedirectUri;
+    use tessera_core::scope::ScopeSet;
+    use tessera_core::secret::Secret;
+    use tessera_core::store::UserStore;
+    use tessera_core::user::User;
+
+    use super::{Response, TestApp, t0, urlencode};
+
+    pub const REDIRECT: &str = "https://app.example/cb";
+    pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    pub const USERNAME: &str = "alice";
+    pub const PASSWORD: &str = "correct horse battery";
+
+    /// Creates user `alice`; returns her `sub`.
+    pub async fn create_user(app: &TestApp) -> String {
+        let user = User::new(
+            USERNAME,
+            Some("alice@example.com".into()),
+            Some("Alice Example".into()),
+            &Secret::from_string(PASSWORD.into()),
+            t0(),
+        )
+        .unwrap();
+        app.store.create_user(&user).await.unwrap();
+        user.id
+    }
+
+    /// A confidential first-party web client (Basic auth) with the code and refresh grants;
+    /// adjust the other fields with struct update syntax.
+    pub fn web_client(id: &str) -> ClientRegistration {
+        ClientRegistration {
+            client_id: Some(ClientId::parse(id).unwrap()),
+            client_name: id.into(),
+            redirect_uris: vec![RedirectUri::parse_for_registration(REDIRECT).unwrap()],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scope: ScopeSet::parse("openid profile email orders:read").unwrap(),
+            default_scope: ScopeSet::parse("openid").unwrap(),
+            first_party: true,
+            ..Default::default()
+        }
+    }
+
+    /// The query of an authorization request of `client_id` with PKCE; `extra` is appended.
+    pub fn authorize_query(client_id: &str, extra: &str) -> String {
+        format!(
+            "response_type=code&client_id={client_id}&redirect_uri={}&scope=openid+profile+email&state=xyz&nonce=n-0S6&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+            urlencode(REDIRECT)
+        )
+    }
+
+    /// A browser: keeps cookies between requests.
+    #[derive(Default)]
+    pub struct Browser {
+        pub cookies: HashMap<String, String>,
+    }
+
+    impl Browser {
+        pub async fn send(&mut self, app: &TestApp, mut request: Request<Body>) -> Response {
+            let cookie: Vec<String> =
+                self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if !cookie.is_empty() {
+                request.headers_mut().insert(header::COOKIE, cookie.join("; ").parse().unwrap());
+            }
+            let res = app.request(request).await;
+            for set in res.headers.get_all(header::SET_COOKIE) {
+                let (pair, _) = set.to_str().unwrap().split_once(';').unwrap();
+                let (name, value) = pair.split_once('=').unwrap();
+                if value.is_empty() {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+            res
+        }
+
+        pub async fn get(&mut self, app: &TestApp, path: &str) -> Response {
+            self.send(app, Request::get(path).body(Body::empty()).unwrap()).await
+        }
+
+        pub async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
+            let body: String =
+                url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+            let request = Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap();
+            self.send(app, request).await
+        }
+
+        /// Submits the login form of a login page.
+        pub async fn login(
+            &mut self,
+            app: &TestApp,
+            page: &Response,
+            username: &str,
+            password: &str,
+        ) -> Response {
+            let html = page_text(page);
+            let (csrf, request) = (hidden(&html, "csrf_token"), hidden(&html, "request"));
+            self.post(
+                app,
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("request", &request),
+                    ("username", username),
+                    ("password", password),
+                ],
+            )
+            .await
+        }
+
+        /// Submits the consent form of a consent page.
+        pub async fn decide(&mut self, app: &TestApp, page: &Response, decision: &str) -> Response {
+            let html = page_text(page);
+            let (csrf, request) = (hidden(&html, "csrf_token"), hidden(&html, "request"));
+            self.post(
+                app,
+                "/consent",
+                &[("csrf_token", &csrf), ("request", &request), ("decision", decision)],
+            )
+            .await
+        }
+    }
+
+    pub fn page_text(res: &Response) -> String {
+        String::from_utf8_lossy(&res.body).into_owned()
+    }
+
+    /// The value of a hidden form field, with HTML character references (`&#38;` …) decoded.
+    pub fn hidden(html: &str, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap_or_else(|| panic!("no field {name} in {html}"))
+            + marker.len();
+        let end = start + html[start..].find('"').unwrap();
+        let mut out = String::new();
+        let mut rest = &html[start..end];
+        while let Some(i) = rest.find("&#") {
+            out.push_str(&rest[..i]);
+            let semi = rest[i..].find(';').unwrap() + i;
+            out.push(char::from_u32(rest[i + 2..semi].parse().unwrap()).unwrap());
+            rest = &rest[semi + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The query parameters of a redirect's Location.
+    pub fn redirect_params(res: &Response) -> HashMap<String, String> {
+        let location = res
+            .header("location")
+            .unwrap_or_else(|| panic!("no redirect: {} {}", res.status, page_text(res)));
+        let url = url::Url::parse(location).unwrap();
+        url.query_pairs().into_owned().collect()
+    }
+
+    /// A fresh browser signs in as alice for `client_id` (approving consent if asked); returns
+    /// the code. `extra` is appended to the authorization request.
+    pub async fn code_for(app: &TestApp, client_id: &str, extra: &str) -> String {
+        let mut browser = Browser::default();
+        let page =
+            browser.get(app, &format!("/authorize?{}", authorize_query(client_id, extra))).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page_text(&page));
+        let mut done = browser.login(app, &page, USERNAME, PASSWORD).await;
+        if done.status == StatusCode::OK {
+            done = browser.decide(app, &done, "approve").await;
+        }
+        redirect_params(&done)["code"].clone()
+    }
+
+    /// Exchanges a code at `/token` for a client with Basic credentials; `extra` is appended.
+    pub async fn exchange(
+        app: &TestApp,
+        client: (&str, &str),
+        code: &str,
+        extra: &str,
+    ) -> Response {
+        let form = format!(
+            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}{extra}",
+            urlencode(code),
+            urlencode(REDIRECT)
+        );
+        app.token(Some(client), &form).await
+    }
+
+    /// Signs in, exchanges the code, and returns the token response (which must be a 200).
+    pub async fn tokens_for(app: &TestApp, client: (&str, &str)) -> serde_json::Value {
+        let code = code_for(app, client.0, "").await;
+        let res = exchange(app, client, &code, "").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+        res.json()
+    }
+
+    /// A refresh token grant request with Basic credentials; `extra` is appended.
+    pub async fn refresh(
+        app: &TestApp,
+        client: (&str, &str),
+        refresh_token: &str,
+        extra: &str,
+    ) -> Response {
+        let form =
+            format!("grant_type=refresh_token&refresh_token={}{extra}", urlencode(refresh_token));
+        app.token(Some(client), &form).await
     }
 }

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
 use crate::params::Params;
 use crate::resource::requested_audience;
-use crate::scope::ScopeSet;
+use crate::scope::granted_scope;
 use crate::store::TokenStore;
 use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, issue_access_token};
 
@@ -78,27 +78,10 @@ async fn issue<S: TokenStore>(
     })
 }
 
-/// RFC 6749 §3.3: the requested scope must lie within the allowed set; an omitted scope means
-/// the client's default set, and with no default the request fails.
-fn granted_scope(
-    requested: Option<&str>,
-    allowed: &ScopeSet,
-    default: &ScopeSet,
-) -> Result<ScopeSet> {
-    let scope = match requested {
-        Some(raw) => ScopeSet::parse(raw).map_err(|e| Error::MalformedScope(e.into()))?,
-        None if default.is_empty() => return Err(Error::NoScope),
-        None => return Ok(default.clone()),
-    };
-    if let Some(outside) = scope.first_outside(allowed) {
-        return Err(Error::ScopeNotAllowed(outside.as_str().to_owned()));
-    }
-    Ok(scope)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scope::ScopeSet;
 
     fn set(s: &str) -> ScopeSet {
         ScopeSet::parse(s).unwrap()
