@@ -8,6 +8,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod client_id;
 pub mod clock;
+pub mod device;
 pub mod error;
 pub mod grant_type;
 pub mod grants;

@@ -167,6 +167,8 @@ pub trait AuthorizationCodeStore: Send + Sync {
 
 /// Grants, their refresh-token families and the access tokens issued from them.
 pub trait GrantStore: Send + Sync {
+    /// Stores a grant that has no code (the device grant creates it when redeemed).
+    fn insert_grant(&self, grant: &Grant) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Stores a refresh token of a grant, valid until `expires_at` (idle lifetime).
     fn insert_refresh_token(
         &self,

@@ -28,6 +28,10 @@ pub struct TokenPolicy {
     pub refresh_token_idle_ttl: i64,
     /// A refresh-token family ends this long after its grant (R1.4: 30 days, at most 90).
     pub refresh_token_absolute_ttl: i64,
+    /// Device-code lifetime (RFC 8628 §3.2 `expires_in`; 10 minutes by default).
+    pub device_code_ttl: i64,
+    /// The least seconds between two polls (RFC 8628 §3.2 `interval`; 5 by default).
+    pub device_poll_interval: i64,
 }
 
 impl Default for TokenPolicy {
@@ -39,6 +43,8 @@ impl Default for TokenPolicy {
             code_ttl: 60,
             refresh_token_idle_ttl: 14 * 86_400,
             refresh_token_absolute_ttl: 30 * 86_400,
+            device_code_ttl: 600,
+            device_poll_interval: 5,
         }
     }
 }

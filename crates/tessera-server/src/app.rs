@@ -12,6 +12,7 @@ use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::grants::GrantRegistry;
 use tessera_core::grants::authorization_code::AuthorizationCodeGrant;
 use tessera_core::grants::client_credentials::ClientCredentialsGrant;
+use tessera_core::grants::device_code::DeviceCodeGrant;
 use tessera_core::grants::refresh_token::RefreshTokenGrant;
 use tessera_core::secret::Secret;
 use tessera_store::Store;
@@ -34,6 +35,7 @@ pub fn grant_registry(store: &Store) -> GrantRegistry {
         .register(AuthorizationCodeGrant::new(store.clone()))
         .register(ClientCredentialsGrant::new(store.clone()))
         .register(RefreshTokenGrant::new(store.clone()))
+        .register(DeviceCodeGrant::new(store.clone()))
 }
 
 /// Builds the state: signing keys are created on first start.
@@ -89,6 +91,10 @@ pub fn router(state: AppState) -> Router {
         .route("/authorize", get(endpoints::authorize::authorize))
         .route("/login", post(endpoints::authorize::login))
         .route("/consent", post(endpoints::authorize::consent))
+        .route("/device_authorization", post(endpoints::device::device_authorization))
+        .route("/device", get(endpoints::device::entry).post(endpoints::device::submit_code))
+        .route("/device/login", post(endpoints::device::login))
+        .route("/device/decide", post(endpoints::device::decide))
         .route("/token", post(endpoints::token::token))
         .route("/revoke", post(endpoints::revoke::revoke_token))
         .route("/introspect", post(endpoints::introspect::introspect_token))

@@ -35,6 +35,8 @@ pub struct RawConfig {
     pub audit_to_database: Option<bool>,
     pub key_rotation_days: Option<i64>,
     pub outbound_allow_private_networks: Option<bool>,
+    pub device_code_ttl_seconds: Option<i64>,
+    pub device_poll_interval_seconds: Option<i64>,
 }
 
 /// Values given on the command line; they win over the file and the environment.
@@ -211,6 +213,11 @@ impl Settings {
         {
             return err(format!("`redis_url` = {url:?}: must start with redis:// or rediss://"));
         }
+        // RFC 8628 §3.2: how long a device code lives and how often it may be polled.
+        let device_code_ttl =
+            ranged("device_code_ttl_seconds", raw.device_code_ttl_seconds, 600, 60, 3600)?;
+        let device_poll_interval =
+            ranged("device_poll_interval_seconds", raw.device_poll_interval_seconds, 5, 1, 60)?;
         let session_ttl =
             ranged("session_ttl_seconds", raw.session_ttl_seconds, 12 * 3600, 300, 30 * 86_400)?;
         let mut scope_descriptions: BTreeMap<String, String> = DEFAULT_SCOPE_DESCRIPTIONS
@@ -256,6 +263,8 @@ impl Settings {
                 code_ttl,
                 refresh_token_idle_ttl,
                 refresh_token_absolute_ttl,
+                device_code_ttl,
+                device_poll_interval,
             },
             key_publish_ahead,
             log_format,
@@ -357,6 +366,8 @@ fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Resul
         (&mut raw.session_ttl_seconds, "TESSERA_SESSION_TTL_SECONDS"),
         (&mut raw.client_rate_limit_per_second, "TESSERA_CLIENT_RATE_LIMIT_PER_SECOND"),
         (&mut raw.key_rotation_days, "TESSERA_KEY_ROTATION_DAYS"),
+        (&mut raw.device_code_ttl_seconds, "TESSERA_DEVICE_CODE_TTL_SECONDS"),
+        (&mut raw.device_poll_interval_seconds, "TESSERA_DEVICE_POLL_INTERVAL_SECONDS"),
     ] {
         if let Some(v) = int(name)? {
             *slot = Some(v);

@@ -738,7 +738,12 @@ async fn rfc8414_metadata_advertises_the_code_flow_truthfully() {
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+        serde_json::json!([
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
 }

@@ -22,7 +22,12 @@ async fn rfc8414_3_metadata_is_true_to_the_server() {
         assert_eq!(doc["jwks_uri"], format!("{ISSUER}/jwks.json"));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
         );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
@@ -34,7 +39,7 @@ async fn rfc8414_3_metadata_is_true_to_the_server() {
             ])
         );
         // Nothing that is not served is advertised.
-        for absent in ["device_authorization_endpoint", "registration_endpoint"] {
+        for absent in ["registration_endpoint", "pushed_authorization_request_endpoint"] {
             assert!(doc.get(absent).is_none(), "{absent} advertised but not served");
         }
     }

@@ -119,7 +119,7 @@ async fn oauth21_unsupported_grant_types_are_refused() {
     let app = spawn_app().await;
     let secret = app.client("svc", AuthMethod::ClientSecretBasic, "a:r", "a:r").await;
     for grant in
-        ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code", "urn:x:custom"]
+        ["password", "implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:x:custom"]
     {
         let res = app
             .token(Some(("svc", &secret)), &format!("grant_type={grant}&username=a&password=b"))

@@ -95,6 +95,8 @@ struct SpentTokenRow {
 }
 
 const SELECT_GRANT: &str = concat!(select_grants!(), " WHERE id = $1");
+const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, sid, \
+    audience, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 impl AuthorizationCodeStore for Store {
     async fn insert_grant_with_code(
@@ -102,9 +104,6 @@ impl AuthorizationCodeStore for Store {
         grant: &Grant,
         code: &AuthorizationCode,
     ) -> Result<(), StoreError> {
-        const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, user_id, scope, \
-            auth_time, sid, audience, created_at, expires_at) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         const INSERT_CODE: &str = "INSERT INTO authorization_codes (code_hash, grant_id, \
             client_id, redirect_uri, code_challenge, nonce, expires_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -201,6 +200,26 @@ impl AuthorizationCodeStore for Store {
 }
 
 impl GrantStore for Store {
+    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let scope = grant.scope.to_string();
+        let audience = json::encode(grant.audience.iter().map(String::as_str))?;
+        with_pool!(self, |pool| sqlx::query(INSERT_GRANT)
+            .bind(grant.id.as_str())
+            .bind(grant.client_id.as_str())
+            .bind(grant.user_id.as_str())
+            .bind(scope.as_str())
+            .bind(grant.auth_time)
+            .bind(grant.sid.as_deref())
+            .bind(audience.as_str())
+            .bind(grant.created_at)
+            .bind(grant.expires_at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| conflict_or_db(e, || format!("grant `{}`", grant.id)))?);
+        Ok(())
+    }
+
     async fn insert_refresh_token(
         &self,
         token_hash: &SecretHash,

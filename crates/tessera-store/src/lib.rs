@@ -1,7 +1,7 @@
 //! Tessera's storage: the core's store traits ([`ClientStore`], [`UserStore`],
 //! [`SigningKeyStore`], [`AuthorizationCodeStore`], [`GrantStore`], [`ConsentStore`],
-//! [`SessionStore`], [`TokenStore`], [`AuditStore`]) implemented once, for SQLite (the
-//! embedded default) and PostgreSQL.
+//! [`SessionStore`], [`TokenStore`], [`AuditStore`], [`DeviceStore`]) implemented once, for
+//! SQLite (the embedded default) and PostgreSQL.
 //!
 //! # Design
 //!
@@ -9,7 +9,8 @@
 //!   Postgres(PgPool) }`. Each operation is written once, as a single SQL text and a single
 //!   Rust body, and the internal `with_pool!` macro expands that body once per arm, so the
 //!   compiler checks it against both drivers. `$1, $2, …` placeholders work on both (SQLite
-//!   reads `$N` as the N-th argument). SQL differs per backend only in the migrations.
+//!   reads `$N` as the N-th argument). SQL differs per backend only in the migrations and in
+//!   one locking read (below).
 //! - **Portable column types.** Rows are read through `#[derive(sqlx::FromRow)]` structs whose
 //!   fields are only `i64`, `String`, `Vec<u8>`, `bool` and their `Option`s; lists (redirect
 //!   URIs, grant types, a client's scopes, audiences) are JSON text arrays, while the scope of
@@ -30,14 +31,18 @@
 //!   miss does a read tell a replay from an unknown value. Transactions that write open with
 //!   `BEGIN IMMEDIATE` on SQLite (writers queue for the database lock), plain `BEGIN` on
 //!   PostgreSQL (whose row lock makes a waiting `UPDATE` re-check its `WHERE` on the committed
-//!   row and match nothing).
-//! - **Hashes only.** Codes, refresh tokens, opaque access tokens and session ids are stored
-//!   as their SHA-256, so a copy of the database cannot be replayed.
+//!   row and match nothing). A device-code poll must read before it decides (the time since
+//!   the last poll, then the status): it is one write transaction whose read runs under the
+//!   write lock, `BEGIN IMMEDIATE` on SQLite and `SELECT … FOR UPDATE` on PostgreSQL (the one
+//!   statement whose text differs per backend), and it redeems an approval with a conditional
+//!   `UPDATE` all the same.
+//! - **Hashes only.** Codes, refresh tokens, opaque access tokens, session ids, and device and
+//!   user codes are stored as their SHA-256, so a copy of the database cannot be replayed.
 //! - **Pruning.** [`TokenStore::prune_expired`] deletes, in one transaction, what has expired:
 //!   codes, refresh tokens, grants (once no access token recorded under them is still valid,
 //!   so that a revoked grant's tokens stay revoked), access-token records, opaque tokens,
-//!   denylist entries, assertion records and sessions. The audit trail and signing keys are
-//!   not touched (keys have [`SigningKeyStore::prune_keys`]).
+//!   denylist entries, assertion records, sessions and device authorizations. The audit trail
+//!   and signing keys are not touched (keys have [`SigningKeyStore::prune_keys`]).
 //! - **Test support.** The `testing` feature adds the `testing` module: fresh, isolated SQLite
 //!   and PostgreSQL databases for this crate's suite and for dependents' tests. Only
 //!   dev-dependencies enable it, so it never reaches the server binary.
@@ -64,6 +69,7 @@ macro_rules! with_pool {
 mod audit;
 mod clients;
 mod consents;
+mod devices;
 mod grants;
 mod json;
 mod keys;
@@ -76,8 +82,8 @@ mod users;
 
 pub use pool::Store;
 pub use tessera_core::store::{
-    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, GrantStore, SessionStore,
-    SigningKeyStore, TokenStore, UserStore,
+    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore, GrantStore,
+    SessionStore, SigningKeyStore, TokenStore, UserStore,
 };
 
 /// Wraps a driver error.

@@ -159,7 +159,7 @@ impl TokenStore for Store {
         // cascade those records away, and an unexpired token of a revoked grant would read as
         // not revoked. What remains of a pruned grant (a code or refresh token that outlived
         // it) cascades with it and is not counted.
-        const PRUNE: [&str; 8] = [
+        const PRUNE: [&str; 9] = [
             "DELETE FROM authorization_codes WHERE expires_at <= $1",
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
             "DELETE FROM grant_access_tokens WHERE expires_at <= $1",
@@ -170,6 +170,7 @@ impl TokenStore for Store {
             "DELETE FROM revoked_access_tokens WHERE expires_at <= $1",
             "DELETE FROM client_assertions WHERE expires_at <= $1",
             "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM device_authorizations WHERE expires_at <= $1",
         ];
         with_pool!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;

@@ -32,6 +32,11 @@ enum Command {
     /// Read the audit table.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Sign this terminal in with the device flow (RFC 8628) and store the tokens.
+    Login(commands::login::LoginArgs),
+    /// Inspect the tokens that `tessera login` stored.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
 }
 
 /// Where the database is.
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
             Command::User(cmd) => commands::user::run(cmd).await,
             Command::Keys(cmd) => commands::keys::run(cmd).await,
             Command::Audit(cmd) => commands::audit::run(cmd).await,
+            Command::Login(args) => commands::login::run(args).await,
+            Command::Token(cmd) => commands::token::run(cmd).await,
         }
     });
     match result {

@@ -4,8 +4,6 @@
 //! The request travels through the login and consent forms as its original query string and
 //! is validated again, in full, at every step: nothing a form carries is trusted.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,19 +15,16 @@ use tessera_core::authorize::{
 };
 use tessera_core::client_id::ClientId;
 use tessera_core::params::Params;
-use tessera_core::secret::{Secret, SecretHash, random_id};
-use tessera_core::store::{
-    AuthorizationCodeStore, Consent, ConsentStore, Session, SessionStore, UserStore,
-};
-use tessera_core::user::verify_password;
+use tessera_core::secret::Secret;
+use tessera_core::store::{AuthorizationCodeStore, Consent, ConsentStore, Session, UserStore};
 
 use crate::audit::{self, AuditEvent};
 use crate::endpoints::token::read_form;
 use crate::state::AppState;
 use crate::web::SourceAddr;
-use crate::web::cookies::{self, CSRF_COOKIE, SESSION_COOKIE};
-use crate::web::pages::{self, ConsentPage, LoginPage, ScopeLine};
-use crate::web::throttle::{LoginLimits, admit_sign_in};
+use crate::web::cookies::{self, CSRF_COOKIE};
+use crate::web::pages::{self, ConsentPage, LoginPage};
+use crate::web::sign_in::{REFUSED_MESSAGE, STALE_FORM_MESSAGE, SignIn, current_session, sign_in};
 
 /// A request that failed before its redirect URI was trusted, or after.
 enum Failure {
@@ -113,13 +108,6 @@ async fn load_request(state: &AppState, query: &str) -> Result<AuthorizationRequ
     parse_request(target.clone(), &params).map_err(|e| Failure::Redirect(target, e))
 }
 
-/// The session of this browser, if it has a live one.
-async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, Error> {
-    let Some(cookie) = cookies::get(headers, SESSION_COOKIE) else { return Ok(None) };
-    let hash = SecretHash::of(cookie.as_bytes());
-    Ok(state.store().find_session(&hash, state.0.clock.now()).await?)
-}
-
 /// `GET /authorize`.
 pub async fn authorize(
     State(state): State<AppState>,
@@ -180,7 +168,9 @@ async fn proceed(
             let page = LoginPage {
                 client_name: &client.client_name,
                 csrf_token: csrf,
-                request: query,
+                action: "/login",
+                carry_name: "request",
+                carry_value: query,
                 username,
                 error: (!error.is_empty()).then_some(error),
             };
@@ -194,21 +184,16 @@ async fn proceed(
                 .await
                 .map_err(|e| fail(e.into()))?;
             let Some(user) = user else { return Err(fail(Error::LoginRequired)) };
-            let descriptions = &state.settings().scope_descriptions;
-            let scopes = request
-                .scope
-                .iter()
-                .map(|s| ScopeLine {
-                    name: s.as_str().to_owned(),
-                    description: descriptions.get(s.as_str()).cloned(),
-                })
-                .collect();
+            let scopes = pages::scope_lines(&state.settings().scope_descriptions, &request.scope);
             let page = ConsentPage {
                 client_name: &client.client_name,
                 username: &user.username,
                 scopes,
                 csrf_token: csrf,
-                request: query,
+                action: "/consent",
+                carry_name: "request",
+                carry_value: query,
+                user_code: None,
             };
             Ok(pages::render(StatusCode::OK, &page, Some(&request.target.redirect_uri)))
         }
@@ -251,106 +236,32 @@ pub async fn login(
         let form = read_form(&headers, body).await?;
         let query = form.get("request").unwrap_or_default().to_owned();
         if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
-            return Err(Failure::Page(stale_form_message()));
+            return Err(Failure::Page(STALE_FORM_MESSAGE.into()));
         }
         let request = load_request(&state, &query).await?;
         let csrf = form.get("csrf_token").unwrap_or_default().to_owned();
         let username = form.get("username").unwrap_or_default().to_owned();
         let password = Secret::from_string(form.get("password").unwrap_or_default().to_owned());
-        let source = source.key();
-        let limits = LoginLimits::default();
-        if let Err(denied) = admit_sign_in(&state.0.rate_limiter, limits, &username, &source).await
-        {
-            let mut response = pages::message(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                "Too many sign-in attempts. Wait a few minutes and try again.",
-            );
-            if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Ok(response);
-        }
         let fail = |e: Error| Failure::Redirect(request.target.clone(), e);
-        let user =
-            state.store().find_user_by_username(&username).await.map_err(|e| fail(e.into()))?;
-        if !check_password(&state, user.as_ref().map(|u| u.password_hash.clone()), password).await {
-            audit::emit(
-                &state,
-                AuditEvent {
-                    event: "login_failed".into(),
-                    outcome: "refused".into(),
-                    reason: Some("wrong username or password".into()),
-                    source: Some(source.clone()),
-                    ..Default::default()
-                },
-            );
-            // One message for an unknown user and a wrong password: no user enumeration.
-            let error = Some((username.as_str(), "The username or password is incorrect."));
-            return proceed(&state, &request, &query, None, JustDone::default(), &csrf, error)
-                .await;
-        }
-        let Some(user) = user else { return Err(fail(Error::LoginRequired)) };
-        // A new session at every sign-in (no session fixation); the old one ends.
-        if let Some(old) = cookies::get(&headers, SESSION_COOKIE) {
-            state
-                .store()
-                .delete_session(&SecretHash::of(old.as_bytes()))
-                .await
-                .map_err(|e| fail(e.into()))?;
-        }
-        let now = state.0.clock.now();
-        let secret = Secret::generate();
-        let session = Session {
-            id_hash: secret.hash(),
-            sid: random_id::<16>(),
-            user_id: user.id.clone(),
-            auth_time: now,
-            expires_at: now + state.settings().session_ttl,
+        let (session, cookie) = match sign_in(&state, &headers, &username, password, &source.key())
+            .await
+            .map_err(fail)?
+        {
+            SignIn::Signed(session, cookie) => (session, cookie),
+            SignIn::Throttled(response) => return Ok(response),
+            SignIn::Refused => {
+                let error = Some((username.as_str(), REFUSED_MESSAGE));
+                return proceed(&state, &request, &query, None, JustDone::default(), &csrf, error)
+                    .await;
+            }
         };
-        state.store().create_session(&session).await.map_err(|e| fail(e.into()))?;
-        audit::emit(
-            &state,
-            AuditEvent {
-                event: "login".into(),
-                outcome: "success".into(),
-                sub: Some(user.id.clone()),
-                source: Some(source.clone()),
-                ..Default::default()
-            },
-        );
         let just = JustDone { login: true, consent: false };
         let mut response =
             proceed(&state, &request, &query, Some(session), just, &csrf, None).await?;
-        let cookie = cookies::set(
-            SESSION_COOKIE,
-            secret.expose(),
-            state.settings().session_ttl,
-            "Lax",
-            state.settings().secure_cookies(),
-        );
         response.headers_mut().append(header::SET_COOKIE, cookie);
         Ok(response)
     };
     flow.await.unwrap_or_else(|f: Failure| f.into_response(&state, StatusCode::SEE_OTHER))
-}
-
-/// Verifies a password off the async executor, bounded by a semaphore (Argon2id costs tens of
-/// milliseconds by design). For an unknown user a dummy hash is checked, so that timing does
-/// not reveal which usernames exist.
-async fn check_password(state: &AppState, stored: Option<String>, password: Secret) -> bool {
-    let Ok(_permit) = state.0.password_checks.acquire().await else { return false };
-    let dummy = Arc::clone(&state.0.dummy_password_hash);
-    let known = stored.is_some();
-    let hash = stored.unwrap_or_else(|| dummy.to_string());
-    let matched = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    known && matched
-}
-
-fn stale_form_message() -> String {
-    "This form has expired or was not sent from this site. Go back to the application and start again.".into()
 }
 
 /// `POST /consent`: remember the decision and finish the request.
@@ -358,7 +269,7 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bo
     let flow = async {
         let form = read_form(&headers, body).await?;
         if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
-            return Err(Failure::Page(stale_form_message()));
+            return Err(Failure::Page(STALE_FORM_MESSAGE.into()));
         }
         let query = form.get("request").unwrap_or_default().to_owned();
         let csrf = form.get("csrf_token").unwrap_or_default().to_owned();

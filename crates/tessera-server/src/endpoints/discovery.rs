@@ -29,6 +29,7 @@ pub fn render(settings: &Settings, grants: &GrantRegistry) -> String {
         "token_endpoint": issuer.endpoint("/token"),
         "userinfo_endpoint": issuer.endpoint("/userinfo"),
         "revocation_endpoint": issuer.endpoint("/revoke"),
+        "device_authorization_endpoint": issuer.endpoint("/device_authorization"),
         "introspection_endpoint": issuer.endpoint("/introspect"),
         "end_session_endpoint": issuer.endpoint("/logout"),
         "jwks_uri": issuer.endpoint("/jwks.json"),

@@ -1,6 +1,7 @@
 //! One module per endpoint.
 
 pub mod authorize;
+pub mod device;
 pub mod discovery;
 pub mod health;
 pub mod introspect;

@@ -3,6 +3,7 @@
 
 pub mod cookies;
 pub mod pages;
+pub mod sign_in;
 pub mod throttle;
 
 use std::net::SocketAddr;

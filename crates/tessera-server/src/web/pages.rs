@@ -9,9 +9,12 @@ use axum::response::{IntoResponse, Response};
 pub struct LoginPage<'a> {
     pub client_name: &'a str,
     pub csrf_token: &'a str,
-    /// The authorization request's query string, carried through the form untouched and
-    /// validated again when posted.
-    pub request: &'a str,
+    /// Where the form posts: `/login` (authorization flow) or `/device/login`.
+    pub action: &'a str,
+    /// What the form carries through: the authorization request's query string (`request`),
+    /// or the device's user code (`user_code`); validated again when posted.
+    pub carry_name: &'a str,
+    pub carry_value: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
 }
@@ -29,7 +32,35 @@ pub struct ConsentPage<'a> {
     pub username: &'a str,
     pub scopes: Vec<ScopeLine>,
     pub csrf_token: &'a str,
-    pub request: &'a str,
+    /// As for [`LoginPage`]: `/consent` or `/device/decide`, and what the form carries.
+    pub action: &'a str,
+    pub carry_name: &'a str,
+    pub carry_value: &'a str,
+    /// The device's user code, shown so the user can compare it (RFC 8628 §5.4).
+    pub user_code: Option<&'a str>,
+}
+
+/// The consent page's lines for a scope set, with configured descriptions.
+pub fn scope_lines(
+    descriptions: &std::collections::BTreeMap<String, String>,
+    scope: &tessera_core::scope::ScopeSet,
+) -> Vec<ScopeLine> {
+    scope
+        .iter()
+        .map(|s| ScopeLine {
+            name: s.as_str().to_owned(),
+            description: descriptions.get(s.as_str()).cloned(),
+        })
+        .collect()
+}
+
+/// The page where a user enters a device's code (RFC 8628 §3.3).
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    pub csrf_token: &'a str,
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]

@@ -3,8 +3,10 @@
 pub mod audit;
 pub mod client;
 pub mod keys;
+pub mod login;
 pub mod migrate;
 pub mod serve;
+pub mod token;
 pub mod user;
 
 use anyhow::Context;

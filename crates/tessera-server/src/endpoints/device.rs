@@ -1,0 +1,374 @@
+//! The device authorization grant's endpoints (RFC 8628): `POST /device_authorization` for the
+//! device, and the verification pages for the user — `GET`/`POST /device` (enter the code),
+//! `POST /device/login`, `POST /device/decide`.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_core::Error;
+use tessera_core::client::Client;
+use tessera_core::device::{self, normalize_user_code, user_code_hash};
+use tessera_core::secret::Secret;
+use tessera_core::store::{DeviceAuthorization, DeviceStore, Session, StoreError, UserStore};
+
+use crate::audit::{self, AuditEvent};
+use crate::client_authentication::authenticate_client;
+use crate::endpoints::token::read_form;
+use crate::oauth_error::{Refusal, no_store};
+use crate::rate_limit::Limit;
+use crate::state::AppState;
+use crate::web::SourceAddr;
+use crate::web::cookies::{self, CSRF_COOKIE};
+use crate::web::pages::{self, ConsentPage, DevicePage, LoginPage};
+use crate::web::sign_in::{REFUSED_MESSAGE, STALE_FORM_MESSAGE, SignIn, current_session, sign_in};
+
+/// `POST /device_authorization` (RFC 8628 §3.1–3.2).
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let params = match read_form(&headers, body).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let outcome = async {
+        // RFC 8628 §3.1: client authentication as at the token endpoint; public clients by
+        // client_id.
+        let client =
+            authenticate_client(&state, &headers, &params, "/device_authorization").await?;
+        let inner = &state.0;
+        // A new user code may, rarely, equal one still stored (pending or not yet pruned):
+        // draw again.
+        let mut attempts = 0;
+        let (response, record) = loop {
+            let (response, record) = device::start(
+                &client,
+                &params,
+                &inner.settings.issuer,
+                &inner.settings.policy,
+                inner.clock.now(),
+            )?;
+            match inner.store.insert_device_authorization(&record).await {
+                Ok(()) => break (response, record),
+                Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
+                Err(e) => return Err(Error::from(e).into()),
+            }
+        };
+        audit::emit(
+            &state,
+            AuditEvent {
+                event: "device_authorization".into(),
+                outcome: "started".into(),
+                client_id: Some(record.client_id.to_string()),
+                grant_type: Some(tessera_core::grant_type::GrantType::DeviceCode.as_str().into()),
+                ..Default::default()
+            },
+        );
+        Ok::<_, Refusal>(response)
+    };
+    match outcome.await {
+        Ok(body) => {
+            let mut response = axum::Json(body).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct EntryQuery {
+    user_code: Option<String>,
+}
+
+/// `GET /device`: the code entry form, filled from `verification_uri_complete`.
+pub async fn entry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<EntryQuery>,
+) -> Response {
+    let (csrf, new_csrf) = cookies::csrf_token(&headers);
+    let typed = q.user_code.unwrap_or_default();
+    let shown: String = typed.chars().take(16).collect();
+    let page = DevicePage { csrf_token: &csrf, user_code: &shown, error: None };
+    let mut response = pages::render(StatusCode::OK, &page, None);
+    if new_csrf {
+        let cookie =
+            cookies::set(CSRF_COOKIE, &csrf, 3600, "Strict", state.settings().secure_cookies());
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// RFC 8628 §5.1: user-code guesses are limited per source and in total, so that the code
+/// space (2.6 × 10^10) cannot be searched. Every form that looks a code up checks it.
+async fn admit_code_entry(state: &AppState, source: &str) -> Result<(), Response> {
+    let per_source = Limit::per_period(10, std::time::Duration::from_secs(60));
+    let global = Limit::per_period(600, std::time::Duration::from_secs(60));
+    let limiter = &state.0.rate_limiter;
+    let checked = match limiter.check(&format!("device-code-source:{source}"), per_source).await {
+        Ok(()) => limiter.check("device-code-global", global).await,
+        denied => denied,
+    };
+    checked.map_err(|denied| {
+        let mut response = pages::message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Too many codes were tried. Wait a minute and try again.",
+        );
+        if let Ok(v) = denied.retry_after_secs().to_string().parse() {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    })
+}
+
+/// The pending authorization a typed code stands for, with its client.
+async fn pending(
+    state: &AppState,
+    typed: &str,
+) -> Result<Option<(DeviceAuthorization, std::sync::Arc<Client>, String)>, Error> {
+    let Some(normalized) = normalize_user_code(typed) else { return Ok(None) };
+    let found = state
+        .store()
+        .find_pending_by_user_code(&user_code_hash(&normalized), state.0.clock.now())
+        .await?;
+    let Some(authorization) = found else { return Ok(None) };
+    let Some(client) = state.0.clients.get(&authorization.client_id).await? else {
+        return Ok(None);
+    };
+    let display = format!("{}-{}", &normalized[..4], &normalized[4..]);
+    Ok(Some((authorization, client, display)))
+}
+
+fn entry_error(csrf: &str, typed: &str, message: &str) -> Response {
+    let page = DevicePage { csrf_token: csrf, user_code: typed, error: Some(message) };
+    pages::render(StatusCode::BAD_REQUEST, &page, None)
+}
+
+fn server_fault(e: Error) -> Response {
+    tracing::error!(error = %e, "device verification failed");
+    pages::message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Try again in a moment.",
+    )
+}
+
+/// The next page once the code is known: sign-in, or the consent page with the code.
+async fn continue_with(
+    state: &AppState,
+    session: Option<Session>,
+    authorization: &DeviceAuthorization,
+    client: &Client,
+    code: &str,
+    csrf: &str,
+    login_error: Option<(&str, &str)>,
+) -> Result<Response, Error> {
+    let Some(session) = session else {
+        let (username, error) = login_error.unwrap_or(("", ""));
+        let page = LoginPage {
+            client_name: &client.client_name,
+            csrf_token: csrf,
+            action: "/device/login",
+            carry_name: "user_code",
+            carry_value: code,
+            username,
+            error: (!error.is_empty()).then_some(error),
+        };
+        let status = if error.is_empty() { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+        return Ok(pages::render(status, &page, None));
+    };
+    let Some(user) = state.store().find_user_by_id(&session.user_id).await? else {
+        return Ok(pages::message(
+            StatusCode::BAD_REQUEST,
+            "Sign in again",
+            "Your account was not found.",
+        ));
+    };
+    let page = ConsentPage {
+        client_name: &client.client_name,
+        username: &user.username,
+        scopes: pages::scope_lines(&state.settings().scope_descriptions, &authorization.scope),
+        csrf_token: csrf,
+        action: "/device/decide",
+        carry_name: "user_code",
+        carry_value: code,
+        user_code: Some(code),
+    };
+    Ok(pages::render(StatusCode::OK, &page, None))
+}
+
+/// `POST /device`: the user entered a code.
+pub async fn submit_code(
+    State(state): State<AppState>,
+    source: SourceAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let form = match read_form(&headers, body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "This request cannot continue",
+            STALE_FORM_MESSAGE,
+        );
+    }
+    let csrf = form.get("csrf_token").unwrap_or_default();
+    let typed: String = form.get("user_code").unwrap_or_default().chars().take(16).collect();
+    if let Err(response) = admit_code_entry(&state, &source.key()).await {
+        return response;
+    }
+    let flow = async {
+        let Some((authorization, client, code)) = pending(&state, &typed).await? else {
+            return Ok(entry_error(
+                csrf,
+                &typed,
+                "This code is unknown or has expired. Check the code on your device.",
+            ));
+        };
+        let session = current_session(&state, &headers).await?;
+        continue_with(&state, session, &authorization, &client, &code, csrf, None).await
+    };
+    flow.await.unwrap_or_else(server_fault)
+}
+
+/// `POST /device/login`: sign in, then show the consent page with the code.
+pub async fn login(
+    State(state): State<AppState>,
+    source: SourceAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let form = match read_form(&headers, body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "This request cannot continue",
+            STALE_FORM_MESSAGE,
+        );
+    }
+    let csrf = form.get("csrf_token").unwrap_or_default();
+    let typed = form.get("user_code").unwrap_or_default();
+    let username = form.get("username").unwrap_or_default();
+    let password = Secret::from_string(form.get("password").unwrap_or_default().to_owned());
+    // This form looks the code up too (known: a sign-in page; unknown: an error), so it
+    // counts against the same limit as the entry form, or it would be a way around it.
+    if let Err(response) = admit_code_entry(&state, &source.key()).await {
+        return response;
+    }
+    let flow = async {
+        let Some((authorization, client, code)) = pending(&state, typed).await? else {
+            return Ok(entry_error(csrf, typed, "This code is unknown or has expired."));
+        };
+        match sign_in(&state, &headers, username, password, &source.key()).await? {
+            SignIn::Throttled(response) => Ok(response),
+            SignIn::Refused => {
+                let error = Some((username, REFUSED_MESSAGE));
+                continue_with(&state, None, &authorization, &client, &code, csrf, error).await
+            }
+            SignIn::Signed(session, cookie) => {
+                let mut response = continue_with(
+                    &state,
+                    Some(session),
+                    &authorization,
+                    &client,
+                    &code,
+                    csrf,
+                    None,
+                )
+                .await?;
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+                Ok(response)
+            }
+        }
+    };
+    flow.await.unwrap_or_else(server_fault)
+}
+
+/// `POST /device/decide`: approve or deny (RFC 8628 §3.3).
+pub async fn decide(
+    State(state): State<AppState>,
+    source: SourceAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let form = match read_form(&headers, body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "This request cannot continue",
+            STALE_FORM_MESSAGE,
+        );
+    }
+    let csrf = form.get("csrf_token").unwrap_or_default();
+    let typed = form.get("user_code").unwrap_or_default();
+    // As at `/device/login`: a code lookup, limited like code entry.
+    if let Err(response) = admit_code_entry(&state, &source.key()).await {
+        return response;
+    }
+    let flow = async {
+        let Some((authorization, client, code)) = pending(&state, typed).await? else {
+            return Ok(entry_error(csrf, typed, "This code is unknown or has expired."));
+        };
+        let Some(session) = current_session(&state, &headers).await? else {
+            return continue_with(&state, None, &authorization, &client, &code, csrf, None).await;
+        };
+        let approve = match form.get("decision") {
+            Some("approve") => true,
+            Some("deny") => false,
+            _ => {
+                return Ok(pages::message(
+                    StatusCode::BAD_REQUEST,
+                    "This request cannot continue",
+                    "The form did not say whether to allow or deny.",
+                ));
+            }
+        };
+        let approval =
+            approve.then_some((session.user_id.as_str(), session.auth_time, session.sid.as_str()));
+        let decided = state
+            .store()
+            .decide_device_authorization(
+                &authorization.user_code_hash,
+                approval,
+                state.0.clock.now(),
+            )
+            .await?;
+        if !decided {
+            return Ok(entry_error(csrf, typed, "This code is no longer waiting for a decision."));
+        }
+        audit::emit(
+            &state,
+            AuditEvent {
+                event: "consent".into(),
+                outcome: if approve { "granted" } else { "denied" }.into(),
+                client_id: Some(client.client_id.to_string()),
+                sub: Some(session.user_id.clone()),
+                grant_type: Some(tessera_core::grant_type::GrantType::DeviceCode.as_str().into()),
+                ..Default::default()
+            },
+        );
+        Ok(if approve {
+            pages::message(
+                StatusCode::OK,
+                "Device connected",
+                &format!("{} is now connected. You can return to your device.", client.client_name),
+            )
+        } else {
+            pages::message(StatusCode::OK, "Request denied", "The device was not given access.")
+        })
+    };
+    flow.await.unwrap_or_else(server_fault)
+}

@@ -1,0 +1,130 @@
+//! Signing in on the server's own pages, shared by the authorization flow (`POST /login`) and
+//! the device flow (`POST /device/login`): throttling, the Argon2id check, a new session.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use tessera_core::Error;
+use tessera_core::secret::{Secret, SecretHash, random_id};
+use tessera_core::store::{Session, SessionStore, UserStore};
+use tessera_core::user::verify_password;
+
+use crate::audit::{self, AuditEvent};
+use crate::state::AppState;
+use crate::web::cookies::{self, SESSION_COOKIE};
+use crate::web::pages;
+use crate::web::throttle::{LoginLimits, admit_sign_in};
+
+/// The outcome of a sign-in attempt.
+pub enum SignIn {
+    /// A new session, and the `Set-Cookie` value that carries it.
+    Signed(Session, HeaderValue),
+    /// Wrong username or password (one answer for both: no user enumeration).
+    Refused,
+    /// Over the attempt limit: a `429` page with `Retry-After`.
+    Throttled(Response),
+}
+
+/// The message shown for a refused sign-in.
+pub const REFUSED_MESSAGE: &str = "The username or password is incorrect.";
+
+/// Attempts a sign-in from `source`. A success ends the browser's previous session (no
+/// session fixation).
+pub async fn sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    username: &str,
+    password: Secret,
+    source: &str,
+) -> Result<SignIn, Error> {
+    if let Err(denied) =
+        admit_sign_in(&state.0.rate_limiter, LoginLimits::default(), username, source).await
+    {
+        let mut response = pages::message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Too many sign-in attempts. Wait a few minutes and try again.",
+        );
+        if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(SignIn::Throttled(response));
+    }
+    let user = state.store().find_user_by_username(username).await?;
+    let matched =
+        check_password(state, user.as_ref().map(|u| u.password_hash.clone()), password).await;
+    let Some(user) = user.filter(|_| matched) else {
+        audit::emit(
+            state,
+            AuditEvent {
+                event: "login_failed".into(),
+                outcome: "refused".into(),
+                reason: Some("wrong username or password".into()),
+                source: Some(source.to_owned()),
+                ..Default::default()
+            },
+        );
+        return Ok(SignIn::Refused);
+    };
+    if let Some(old) = cookies::get(headers, SESSION_COOKIE) {
+        state.store().delete_session(&SecretHash::of(old.as_bytes())).await?;
+    }
+    let now = state.0.clock.now();
+    let secret = Secret::generate();
+    let session = Session {
+        id_hash: secret.hash(),
+        sid: random_id::<16>(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        expires_at: now + state.settings().session_ttl,
+    };
+    state.store().create_session(&session).await?;
+    audit::emit(
+        state,
+        AuditEvent {
+            event: "login".into(),
+            outcome: "success".into(),
+            sub: Some(user.id.clone()),
+            source: Some(source.to_owned()),
+            ..Default::default()
+        },
+    );
+    let settings = state.settings();
+    let cookie = cookies::set(
+        SESSION_COOKIE,
+        secret.expose(),
+        settings.session_ttl,
+        "Lax",
+        settings.secure_cookies(),
+    );
+    Ok(SignIn::Signed(session, cookie))
+}
+
+/// Verifies a password off the async executor, bounded by a semaphore (Argon2id costs tens of
+/// milliseconds by design). For an unknown user a dummy hash is checked, so that timing does
+/// not reveal which usernames exist.
+async fn check_password(state: &AppState, stored: Option<String>, password: Secret) -> bool {
+    let Ok(_permit) = state.0.password_checks.acquire().await else { return false };
+    let dummy = Arc::clone(&state.0.dummy_password_hash);
+    let known = stored.is_some();
+    let hash = stored.unwrap_or_else(|| dummy.to_string());
+    let matched = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    known && matched
+}
+
+/// The browser's live session, if any.
+pub async fn current_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, Error> {
+    let Some(cookie) = cookies::get(headers, SESSION_COOKIE) else { return Ok(None) };
+    let hash = SecretHash::of(cookie.as_bytes());
+    Ok(state.store().find_session(&hash, state.0.clock.now()).await?)
+}
+
+/// The message for a form whose CSRF token does not match.
+pub const STALE_FORM_MESSAGE: &str =
+    "This form has expired or was not sent from this site. Go back and start again.";

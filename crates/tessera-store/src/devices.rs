@@ -1,0 +1,239 @@
+//! `device_authorizations`: the device authorization grant (RFC 8628), stored by the hashes of
+//! its device code and user code. A user's decision is one conditional write; a poll is one
+//! write transaction that reads the row under the write lock (SQLite's, taken at
+//! `BEGIN IMMEDIATE`; on PostgreSQL the row's, `SELECT … FOR UPDATE`), so concurrent polls are
+//! decided one after the other and exactly one of them redeems an approval.
+
+use tessera_core::client_id::ClientId;
+use tessera_core::secret::SecretHash;
+use tessera_core::store::{DeviceAuthorization, DevicePoll, DeviceStatus, DeviceStore, StoreError};
+
+use crate::pool::Pool;
+use crate::{
+    Store, client_id_column, conflict_or_db, corrupt, db, hash_column, json, scope_column,
+};
+
+/// The `SELECT` every device authorization read starts with, as a literal for `concat!`.
+macro_rules! select_device_authorizations {
+    () => {
+        "SELECT device_code_hash, user_code_hash, client_id, scope, audience, status, user_id, \
+         auth_time, sid, interval, last_polled_at, created_at, expires_at \
+         FROM device_authorizations"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    device_code_hash: Vec<u8>,
+    user_code_hash: Vec<u8>,
+    client_id: String,
+    scope: String,
+    audience: String,
+    status: String,
+    user_id: Option<String>,
+    auth_time: Option<i64>,
+    sid: Option<String>,
+    interval: i64,
+    last_polled_at: Option<i64>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl DeviceRow {
+    /// The row is named by its client: the codes' hashes identify nothing useful to a reader.
+    fn into_authorization(self) -> Result<DeviceAuthorization, StoreError> {
+        const TABLE: &str = "device_authorizations";
+        let row = self.client_id.as_str();
+        Ok(DeviceAuthorization {
+            device_code_hash: hash_column(TABLE, "device_code_hash", row, &self.device_code_hash)?,
+            user_code_hash: hash_column(TABLE, "user_code_hash", row, &self.user_code_hash)?,
+            client_id: client_id_column(TABLE, row, &self.client_id)?,
+            scope: scope_column(TABLE, row, &self.scope)?,
+            audience: json::decode(TABLE, "audience", row, &self.audience, |s| {
+                Ok::<_, &str>(s.to_owned())
+            })?,
+            status: DeviceStatus::parse(&self.status).ok_or_else(|| {
+                corrupt(TABLE, "status", row, format!("`{}` is not a status", self.status))
+            })?,
+            user_id: self.user_id,
+            auth_time: self.auth_time,
+            sid: self.sid,
+            interval: self.interval,
+            last_polled_at: self.last_polled_at,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+const SELECT_BY_DEVICE_CODE: &str =
+    concat!(select_device_authorizations!(), " WHERE device_code_hash = $1");
+/// The same, locking the row until the transaction ends (PostgreSQL; SQLite has no row locks
+/// and its `BEGIN IMMEDIATE` holds the database's write lock instead).
+const SELECT_BY_DEVICE_CODE_FOR_UPDATE: &str =
+    concat!(select_device_authorizations!(), " WHERE device_code_hash = $1 FOR UPDATE");
+
+impl DeviceStore for Store {
+    async fn insert_device_authorization(
+        &self,
+        authorization: &DeviceAuthorization,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO device_authorizations (device_code_hash, user_code_hash, \
+            client_id, scope, audience, status, user_id, auth_time, sid, interval, \
+            last_polled_at, created_at, expires_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+        // `""` for an empty scope set.
+        let scope = authorization.scope.to_string();
+        let audience = json::encode(authorization.audience.iter().map(String::as_str))?;
+        with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(authorization.device_code_hash.as_bytes().as_slice())
+                .bind(authorization.user_code_hash.as_bytes().as_slice())
+                .bind(authorization.client_id.as_str())
+                .bind(scope.as_str())
+                .bind(audience.as_str())
+                .bind(authorization.status.as_str())
+                .bind(authorization.user_id.as_deref())
+                .bind(authorization.auth_time)
+                .bind(authorization.sid.as_deref())
+                .bind(authorization.interval)
+                .bind(authorization.last_polled_at)
+                .bind(authorization.created_at)
+                .bind(authorization.expires_at)
+                .execute(pool)
+                .await
+                // The device code's hash is 256 random bits: a conflict is the user code, which
+                // is short. It is named by the client, never by its value.
+                .map_err(|e| {
+                    conflict_or_db(e, || {
+                        format!(
+                            "user code of a device authorization of client `{}`",
+                            authorization.client_id
+                        )
+                    })
+                })?;
+        });
+        Ok(())
+    }
+
+    async fn find_pending_by_user_code(
+        &self,
+        user_code_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        const SQL: &str = concat!(
+            select_device_authorizations!(),
+            " WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2"
+        );
+        let row: Option<DeviceRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(user_code_hash.as_bytes().as_slice())
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        row.map(DeviceRow::into_authorization).transpose()
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code_hash: &SecretHash,
+        approval: Option<(&str, i64, &str)>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        // The one write that decides: of concurrent decisions, exactly one finds it pending.
+        const SQL: &str = "UPDATE device_authorizations \
+            SET status = $1, user_id = $2, auth_time = $3, sid = $4 \
+            WHERE user_code_hash = $5 AND status = 'pending' AND expires_at > $6";
+        let (status, user_id, auth_time, sid) = match approval {
+            Some((user_id, auth_time, sid)) => {
+                (DeviceStatus::Approved, Some(user_id), Some(auth_time), Some(sid))
+            }
+            None => (DeviceStatus::Denied, None, None, None),
+        };
+        let decided = with_pool!(self, |pool| sqlx::query(SQL)
+            .bind(status.as_str())
+            .bind(user_id)
+            .bind(auth_time)
+            .bind(sid)
+            .bind(user_code_hash.as_bytes().as_slice())
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(decided == 1)
+    }
+
+    async fn poll_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+        client_id: &ClientId,
+        now: i64,
+    ) -> Result<DevicePoll, StoreError> {
+        // `interval + 5`: RFC 8628 §3.5.
+        const SLOW_DOWN: &str = "UPDATE device_authorizations \
+            SET interval = interval + 5, last_polled_at = $1 WHERE device_code_hash = $2";
+        const RECORD_POLL: &str =
+            "UPDATE device_authorizations SET last_polled_at = $1 WHERE device_code_hash = $2";
+        // Conditional although the row is locked: an approval is redeemed at most once
+        // whatever the isolation (design invariant 1).
+        const REDEEM: &str = "UPDATE device_authorizations SET status = 'redeemed' \
+            WHERE device_code_hash = $1 AND status = 'approved'";
+        let load = match self.pool {
+            Pool::Sqlite(_) => SELECT_BY_DEVICE_CODE,
+            Pool::Postgres(_) => SELECT_BY_DEVICE_CODE_FOR_UPDATE,
+        };
+        let hash = device_code_hash.as_bytes().as_slice();
+        // One write transaction: on SQLite `BEGIN IMMEDIATE` takes the write lock before the
+        // read, on PostgreSQL the read locks the row, so each poll sees the previous one's
+        // commit (its `last_polled_at`, interval and status).
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
+            let row: Option<DeviceRow> =
+                sqlx::query_as(load).bind(hash).fetch_optional(&mut *tx).await.map_err(db)?;
+            // Another client's device code is as unknown to this one as a made-up one.
+            let Some(row) = row.filter(|row| row.client_id == client_id.as_str()) else {
+                tx.rollback().await.map_err(db)?;
+                return Ok(DevicePoll::Unknown);
+            };
+            // Read before writing: a row that does not parse changes nothing.
+            let mut authorization = row.into_authorization()?;
+            if authorization.expires_at <= now {
+                tx.rollback().await.map_err(db)?;
+                return Ok(DevicePoll::Expired);
+            }
+            let too_soon = authorization
+                .last_polled_at
+                .is_some_and(|last| now.saturating_sub(last) < authorization.interval);
+            if too_soon {
+                sqlx::query(SLOW_DOWN).bind(now).bind(hash).execute(&mut *tx).await.map_err(db)?;
+                tx.commit().await.map_err(db)?;
+                return Ok(DevicePoll::SlowDown);
+            }
+            sqlx::query(RECORD_POLL).bind(now).bind(hash).execute(&mut *tx).await.map_err(db)?;
+            let outcome = match authorization.status {
+                DeviceStatus::Pending => DevicePoll::Pending,
+                DeviceStatus::Denied => DevicePoll::Denied,
+                DeviceStatus::Redeemed => DevicePoll::AlreadyRedeemed,
+                DeviceStatus::Approved => {
+                    let redeemed = sqlx::query(REDEEM)
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?
+                        .rows_affected();
+                    if redeemed == 1 {
+                        // As it is stored now.
+                        authorization.status = DeviceStatus::Redeemed;
+                        authorization.last_polled_at = Some(now);
+                        DevicePoll::Approved(Box::new(authorization))
+                    } else {
+                        DevicePoll::AlreadyRedeemed
+                    }
+                }
+            };
+            tx.commit().await.map_err(db)?;
+            Ok(outcome)
+        })
+    }
+}

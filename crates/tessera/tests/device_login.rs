@@ -1,0 +1,496 @@
+//! `tessera login` and `tessera token show` as a person uses them: the device flow (RFC 8628)
+//! against `tessera serve --dev`, with headless Chromium (playwright-core) playing the user who
+//! enters the code, signs in and allows or denies.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::Value;
+
+const USERNAME: &str = "alice";
+const PASSWORD: &str = "correct horse battery";
+const CLIENT_ID: &str = "device-cli";
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new() -> Self {
+        let nonce =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("tessera-device-{}-{nonce}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// `XDG_CONFIG_HOME` of the `tessera login` under test.
+    fn config_home(&self) -> PathBuf {
+        self.0.join("config")
+    }
+
+    fn tokens_file(&self) -> PathBuf {
+        self.config_home().join("tessera").join("tokens.json")
+    }
+
+    /// `tessera ARGS` in this directory (database `tessera.db` here, config home under it).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .args(args)
+            .env_remove("TESSERA_DATABASE_URL")
+            .env_remove("TESSERA_ISSUER")
+            .env("XDG_CONFIG_HOME", self.config_home())
+            .env("HOME", &self.0)
+            .current_dir(&self.0);
+        command
+    }
+
+    fn tessera(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok_json(&self, args: &[&str], stdin: Option<&str>) -> Value {
+        let out = self.tessera(args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{args:?}: {}", text(&out.stdout)))
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Kills a child process when the test ends, whatever happens.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.0 GET over a plain socket (no chunked encoding); status and body.
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// `tessera serve --dev --listen 127.0.0.1:PORT` in `w`, once `/healthz` answers 200.
+fn start_server(w: &Workdir) -> (KillOnDrop, u16) {
+    let port = free_port();
+    let log = std::fs::File::create(w.0.join("server.log")).unwrap();
+    let child = w
+        .command(&["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+        .env("TESSERA_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut server = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok((200, _)) = http_get(port, "/healthz") {
+            return (server, port);
+        }
+        let log = || std::fs::read_to_string(w.0.join("server.log")).unwrap_or_default();
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("tessera serve exited with {status}:\n{}", log());
+        }
+        assert!(Instant::now() < deadline, "/healthz never answered:\n{}", log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A server with user `alice` and the public device client `device-cli`; returns alice's sub.
+fn server_with_device_client(w: &Workdir) -> (KillOnDrop, u16, String) {
+    let (server, port) = start_server(w);
+    let user = w.ok_json(
+        &["user", "create", "--username", USERNAME, "--password-stdin", "--json"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let client = w.ok_json(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Device CLI",
+            "--client-id",
+            CLIENT_ID,
+            "--public",
+            "--grant-type",
+            DEVICE_GRANT,
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "openid profile orders:read",
+            "--json",
+        ],
+        None,
+    );
+    assert!(client.get("client_secret").is_none(), "a public client has no secret: {client}");
+    (server, port, user["sub"].as_str().unwrap().to_owned())
+}
+
+/// `tests/js` of the repository.
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
+}
+
+/// Whether node, playwright-core and Chromium are here. Outside CI a test without them is
+/// skipped with the reason; under `CI=true` it must run, so a missing tool fails it.
+fn browser_available(test: &str) -> bool {
+    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let reason = if !node {
+        "node is not installed".to_owned()
+    } else if !js_dir().join("node_modules/playwright-core").exists() {
+        "tests/js/node_modules/playwright-core is missing (run `npm ci --prefix tests/js`)".into()
+    } else if !Path::new(&chromium).exists() {
+        format!("Chromium is not installed at {chromium} (Debian package `chromium`)")
+    } else {
+        return true;
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {test} cannot run: {reason}"
+    );
+    eprintln!("skipping {test}: {reason}");
+    false
+}
+
+/// `node tests/js/device_approve.mjs CONFIG`; the JSON line it prints.
+fn approve_in_browser(config: &Value) -> Value {
+    let output = Command::new("node")
+        .arg(js_dir().join("device_approve.mjs"))
+        .arg(config.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "device_approve.mjs failed:\n{stdout}\n{}",
+        text(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
+}
+
+/// A running `tessera login`, its standard output read line by line on a thread.
+struct Login {
+    child: KillOnDrop,
+    lines: mpsc::Receiver<String>,
+    stdout: Vec<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Login {
+    fn spawn(w: &Workdir, port: u16) -> Login {
+        let issuer = format!("http://127.0.0.1:{port}");
+        let mut child = w
+            .command(&[
+                "login",
+                "--issuer",
+                &issuer,
+                "--client-id",
+                CLIENT_ID,
+                "--scope",
+                "openid",
+                "--scope",
+                "orders:read",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Login { child: KillOnDrop(child), lines, stdout: Vec::new(), stderr }
+    }
+
+    /// Reads standard output up to the line with `verification_uri_complete`; returns that URL.
+    fn verification_uri_complete(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no verification URL from tessera login; stdout so far: {:?}", self.stdout)
+            });
+            self.stdout.push(line.clone());
+            if let Some(url) =
+                line.split_whitespace().find(|w| w.starts_with("http") && w.contains("user_code="))
+            {
+                return url.to_owned();
+            }
+        }
+    }
+
+    /// Waits for the exit (at most 60 s); the status, all of stdout and stderr.
+    fn finish(mut self) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "tessera login still running after 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // The reader thread ends at EOF, which closes the channel.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            self.stdout.push(line);
+        }
+        let stderr = self.stderr.join().unwrap();
+        (status, self.stdout.join("\n"), stderr)
+    }
+}
+
+/// The user code in `…/device?user_code=XXXX-XXXX`.
+fn user_code_of(url: &str) -> String {
+    url.split_once("user_code=").unwrap().1.split('&').next().unwrap().to_owned()
+}
+
+/// Verifies a JWT against the server's published JWKS with jsonwebtoken; returns its claims.
+fn verify(port: u16, jwt: &str, audience: &str) -> Value {
+    let (status, body) = http_get(port, "/jwks.json").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let jwks: JwkSet = serde_json::from_str(&body).unwrap();
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid published in the JWKS");
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[format!("http://127.0.0.1:{port}")]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .expect("the token verifies against the JWKS")
+        .claims
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn rfc8628_tessera_login_polls_until_a_browser_approves() {
+    if !browser_available("rfc8628_tessera_login_polls_until_a_browser_approves") {
+        return;
+    }
+    let w = Workdir::new();
+    let (_server, port, sub) = server_with_device_client(&w);
+    let issuer = format!("http://127.0.0.1:{port}");
+
+    let mut login = Login::spawn(&w, port);
+    let url = login.verification_uri_complete();
+    let user_code = user_code_of(&url);
+    assert!(url.starts_with(&format!("{issuer}/device?user_code=")), "{url}");
+    let shown = login.stdout.join("\n");
+    assert!(shown.contains(&format!("{issuer}/device ")), "verification_uri printed: {shown}");
+    assert!(shown.contains(&user_code), "user_code printed: {shown}");
+
+    let page = approve_in_browser(&serde_json::json!({
+        "url": url,
+        "username": USERNAME,
+        "password": PASSWORD,
+        "expected_user_code": user_code,
+        "screenshot_dir": std::env::var("TESSERA_SCREENSHOT_DIR").ok(),
+    }));
+    assert_eq!(
+        page["entered_code"],
+        user_code.as_str(),
+        "verification_uri_complete fills the code"
+    );
+    assert_eq!(
+        page["consent_code"],
+        user_code.as_str(),
+        "the consent page shows the device's code"
+    );
+    assert_eq!(page["final_heading"], "Device connected");
+
+    let (status, stdout, stderr) = login.finish();
+    assert!(status.success(), "tessera login failed: {stderr}\n{stdout}");
+    let path = w.tokens_file();
+    assert!(stdout.contains(&format!("Signed in; tokens saved to {}", path.display())), "{stdout}");
+    assert_eq!(mode(&path), 0o600, "tokens file readable by its owner only");
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+
+    let stored: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(stored["issuer"], issuer.as_str());
+    assert_eq!(stored["client_id"], CLIENT_ID);
+    assert!(stored["obtained_at"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(stored["token_type"], "Bearer");
+    let access = stored["access_token"].as_str().unwrap();
+    let refresh = stored["refresh_token"].as_str().expect("the client has the refresh_token grant");
+    let id_token = stored["id_token"].as_str().expect("openid was asked for");
+    for secret in [access, refresh, id_token] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "a token was printed");
+    }
+
+    // The access token verifies against the published keys (RFC 9068), and so does the ID token.
+    let claims = verify(port, access, &issuer);
+    assert_eq!(claims["sub"], sub.as_str());
+    assert_eq!(claims["client_id"], CLIENT_ID);
+    let scope: Vec<&str> = claims["scope"].as_str().unwrap().split(' ').collect();
+    assert!(scope.contains(&"orders:read") && scope.contains(&"openid"), "{claims}");
+    let id_claims = verify(port, id_token, CLIENT_ID);
+    assert_eq!(id_claims["sub"], sub.as_str());
+
+    // `token show` decodes the same claims and says it did not verify them.
+    let shown = w.ok_json(&["token", "show", "--json"], None);
+    assert_eq!(shown["claims"], claims);
+    assert_eq!(shown["format"], "jwt");
+    assert_eq!(shown["verified"], false);
+    assert_eq!(shown["expired"], false);
+    assert_eq!(shown["expires_at"], claims["exp"]);
+    assert_eq!(shown["issuer"], issuer.as_str());
+    assert_eq!(shown["refresh_token"], true);
+    assert_eq!(shown["id_token_claims"]["sub"], sub.as_str());
+    let human = w.tessera(&["token", "show"], None);
+    assert!(human.status.success(), "{}", text(&human.stderr));
+    let human = text(&human.stdout);
+    assert!(human.contains("claims (not verified)"), "{human}");
+    assert!(human.contains(&sub) && human.contains("Expires:"), "{human}");
+    assert!(!human.contains(access) && !human.contains(refresh), "token show printed a token");
+}
+
+#[test]
+fn rfc8628_3_5_tessera_login_stops_on_denial() {
+    if !browser_available("rfc8628_3_5_tessera_login_stops_on_denial") {
+        return;
+    }
+    let w = Workdir::new();
+    let (_server, port, _sub) = server_with_device_client(&w);
+    let mut login = Login::spawn(&w, port);
+    let url = login.verification_uri_complete();
+    let user_code = user_code_of(&url);
+    let page = approve_in_browser(&serde_json::json!({
+        "url": url,
+        "username": USERNAME,
+        "password": PASSWORD,
+        "expected_user_code": user_code,
+        "deny": true,
+    }));
+    assert_eq!(page["final_heading"], "Request denied");
+
+    let (status, stdout, stderr) = login.finish();
+    assert!(!status.success(), "tessera login succeeded after a denial: {stdout}");
+    assert!(stderr.contains("denied"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!w.tokens_file().exists(), "nothing saved after a denial");
+}
+
+#[test]
+fn token_show_without_a_login_says_so() {
+    let w = Workdir::new();
+    for args in [&["token", "show"][..], &["token", "show", "--json"]] {
+        let out = w.tessera(args, None);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("not signed in"), "{stderr}");
+        assert!(stderr.contains("tessera login"), "{stderr}");
+        assert!(stderr.contains(&w.tokens_file().display().to_string()), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    // A file that is not ours is named as such, not a panic.
+    std::fs::create_dir_all(w.tokens_file().parent().unwrap()).unwrap();
+    std::fs::write(w.tokens_file(), "<html>").unwrap();
+    let out = w.tessera(&["token", "show"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not a tokens file"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn login_reports_an_unreachable_issuer_and_a_non_oauth_server_clearly() {
+    let w = Workdir::new();
+    // Nothing listens on this port.
+    let port = free_port();
+    let out = w.tessera(
+        &["login", "--issuer", &format!("http://127.0.0.1:{port}"), "--client-id", "x"],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot reach") && !stderr.contains("panicked"), "{stderr}");
+
+    // A web server that answers HTML to everything.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let body = "<html><body>Welcome</body></html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let out = w.tessera(
+        &["login", "--issuer", &format!("http://127.0.0.1:{port}"), "--client-id", "x"],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("not JSON") && !stderr.contains("panicked"), "{stderr}");
+
+    // Plain http to a non-loopback host is refused before any request.
+    let out =
+        w.tessera(&["login", "--issuer", "http://auth.example.com", "--client-id", "x"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("plain http"), "{}", text(&out.stderr));
+    assert!(!w.tokens_file().exists());
+}
