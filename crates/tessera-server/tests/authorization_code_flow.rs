@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::flow::{Browser, hidden, page_text, redirect_params};
 use common::*;
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;
@@ -70,116 +69,6 @@ fn authorize_query(extra: &str) -> String {
         "response_type=code&client_id=web&redirect_uri={}&scope=openid+profile+email&state=st%26ate&nonce=n-0S6&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
         urlencode(REDIRECT)
     )
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A browser: keeps cookies between requests.
-#[derive(Default)]
-struct Browser {
-    cookies: HashMap<String, String>,
-}
-
-impl Browser {
-    async fn send(&mut self, app: &TestApp, mut request: Request<Body>) -> Response {
-        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if !cookie.is_empty() {
-            request.headers_mut().insert(header::COOKIE, cookie.join("; ").parse().unwrap());
-        }
-        let res = app.request(request).await;
-        for set in res.headers.get_all(header::SET_COOKIE) {
-            let (pair, _) = set.to_str().unwrap().split_once(';').unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        res
-    }
-
-    async fn get(&mut self, app: &TestApp, path: &str) -> Response {
-        self.send(app, Request::get(path).body(Body::empty()).unwrap()).await
-    }
-
-    async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
-        let body: String =
-            url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        let request = Request::post(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
-        self.send(app, request).await
-    }
-
-    /// Submits the login form of a login page.
-    async fn login(
-        &mut self,
-        app: &TestApp,
-        page: &Response,
-        username: &str,
-        password: &str,
-    ) -> Response {
-        let html = page_text(page);
-        let (csrf, request) = (hidden(&html, "csrf_token"), hidden(&html, "request"));
-        self.post(
-            app,
-            "/login",
-            &[
-                ("csrf_token", &csrf),
-                ("request", &request),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
-    }
-
-    /// Submits the consent form of a consent page.
-    async fn decide(&mut self, app: &TestApp, page: &Response, decision: &str) -> Response {
-        let html = page_text(page);
-        let (csrf, request) = (hidden(&html, "csrf_token"), hidden(&html, "request"));
-        self.post(
-            app,
-            "/consent",
-            &[("csrf_token", &csrf), ("request", &request), ("decision", decision)],
-        )
-        .await
-    }
-}
-
-fn page_text(res: &Response) -> String {
-    String::from_utf8(res.body.clone()).unwrap()
-}
-
-/// The value of a hidden form field, with HTML character references (`&#38;` …) decoded.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start =
-        html.find(&marker).unwrap_or_else(|| panic!("no field {name} in {html}")) + marker.len();
-    let end = start + html[start..].find('"').unwrap();
-    let mut out = String::new();
-    let mut rest = &html[start..end];
-    while let Some(i) = rest.find("&#") {
-        out.push_str(&rest[..i]);
-        let semi = rest[i..].find(';').unwrap() + i;
-        out.push(char::from_u32(rest[i + 2..semi].parse().unwrap()).unwrap());
-        rest = &rest[semi + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The query parameters of a redirect's Location.
-fn redirect_params(res: &Response) -> HashMap<String, String> {
-    let location = res
-        .header("location")
-        .unwrap_or_else(|| panic!("no redirect: {} {}", res.status, page_text(res)));
-    let url = url::Url::parse(location).unwrap();
-    url.query_pairs().into_owned().collect()
 }
 
 /// Runs login + consent and returns the redirect with the code.

@@ -201,6 +201,27 @@ async fn continue_with(
     Ok(pages::render(StatusCode::OK, &page, None))
 }
 
+/// Reads a form of the verification pages: CSRF checked, and counted against the code-entry
+/// limit. Every form that looks a user code up goes through here (entry, sign-in, decision:
+/// each answers differently for a known code), so none is a way around the limit.
+async fn code_form(
+    state: &AppState,
+    source: &SourceAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<tessera_core::params::Params, Response> {
+    let form = read_form(headers, body).await?;
+    if !cookies::csrf_matches(headers, form.get("csrf_token")) {
+        return Err(pages::message(
+            StatusCode::BAD_REQUEST,
+            "This request cannot continue",
+            STALE_FORM_MESSAGE,
+        ));
+    }
+    admit_code_entry(state, &source.key()).await?;
+    Ok(form)
+}
+
 /// `POST /device`: the user entered a code.
 pub async fn submit_code(
     State(state): State<AppState>,
@@ -208,22 +229,12 @@ pub async fn submit_code(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match read_form(&headers, body).await {
+    let form = match code_form(&state, &source, &headers, body).await {
         Ok(f) => f,
         Err(response) => return response,
     };
-    if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
-        return pages::message(
-            StatusCode::BAD_REQUEST,
-            "This request cannot continue",
-            STALE_FORM_MESSAGE,
-        );
-    }
     let csrf = form.get("csrf_token").unwrap_or_default();
     let typed: String = form.get("user_code").unwrap_or_default().chars().take(16).collect();
-    if let Err(response) = admit_code_entry(&state, &source.key()).await {
-        return response;
-    }
     let flow = async {
         let Some((authorization, client, code)) = pending(&state, &typed).await? else {
             return Ok(entry_error(
@@ -245,26 +256,14 @@ pub async fn login(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match read_form(&headers, body).await {
+    let form = match code_form(&state, &source, &headers, body).await {
         Ok(f) => f,
         Err(response) => return response,
     };
-    if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
-        return pages::message(
-            StatusCode::BAD_REQUEST,
-            "This request cannot continue",
-            STALE_FORM_MESSAGE,
-        );
-    }
     let csrf = form.get("csrf_token").unwrap_or_default();
     let typed = form.get("user_code").unwrap_or_default();
     let username = form.get("username").unwrap_or_default();
     let password = Secret::from_string(form.get("password").unwrap_or_default().to_owned());
-    // This form looks the code up too (known: a sign-in page; unknown: an error), so it
-    // counts against the same limit as the entry form, or it would be a way around it.
-    if let Err(response) = admit_code_entry(&state, &source.key()).await {
-        return response;
-    }
     let flow = async {
         let Some((authorization, client, code)) = pending(&state, typed).await? else {
             return Ok(entry_error(csrf, typed, "This code is unknown or has expired."));
@@ -301,23 +300,12 @@ pub async fn decide(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match read_form(&headers, body).await {
+    let form = match code_form(&state, &source, &headers, body).await {
         Ok(f) => f,
         Err(response) => return response,
     };
-    if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
-        return pages::message(
-            StatusCode::BAD_REQUEST,
-            "This request cannot continue",
-            STALE_FORM_MESSAGE,
-        );
-    }
     let csrf = form.get("csrf_token").unwrap_or_default();
     let typed = form.get("user_code").unwrap_or_default();
-    // As at `/device/login`: a code lookup, limited like code entry.
-    if let Err(response) = admit_code_entry(&state, &source.key()).await {
-        return response;
-    }
     let flow = async {
         let Some((authorization, client, code)) = pending(&state, typed).await? else {
             return Ok(entry_error(csrf, typed, "This code is unknown or has expired."));
