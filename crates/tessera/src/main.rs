@@ -37,6 +37,8 @@ enum Command {
     /// Inspect the tokens that `tessera login` stored.
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
+    /// Load-test an OAuth / OpenID Connect server found through its discovery document.
+    Bench(commands::bench::BenchArgs),
 }
 
 /// Where the database is.
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
             Command::Audit(cmd) => commands::audit::run(cmd).await,
             Command::Login(args) => commands::login::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,
+            Command::Bench(args) => commands::bench::run(args).await,
         }
     });
     match result {
