@@ -3,20 +3,12 @@
 // Usage: node browser_flow.mjs CONFIG_JSON
 //   {issuer, authorize_url, redirect_uri, username, password, client_id, client_secret,
 //    code_verifier, nonce, screenshot_dir?}
-import { chromium } from "playwright-core";
+import { launchChromium, screenshot } from "./chromium.mjs";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 
 const config = JSON.parse(process.argv[2]);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  // Root in CI needs --no-sandbox; the rest keeps Chromium off a network this machine lacks.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const shot = async (page, name) => {
-  if (config.screenshot_dir) await page.screenshot({ path: `${config.screenshot_dir}/${name}.png`, fullPage: true });
-};
+const browser = await launchChromium();
+const shot = (page, name) => screenshot(page, config.screenshot_dir, name);
 try {
   const context = await browser.newContext();
   const page = await context.newPage();

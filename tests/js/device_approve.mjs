@@ -3,19 +3,11 @@
 // then allows or denies. Prints one JSON line with what the pages showed.
 // Usage: node device_approve.mjs CONFIG_JSON
 //   {url, username, password, deny?, screenshot_dir?}
-import { chromium } from "playwright-core";
+import { launchChromium, screenshot } from "./chromium.mjs";
 
 const config = JSON.parse(process.argv[2]);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  // Root in CI needs --no-sandbox; the rest keeps Chromium off a network this machine lacks.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const shot = async (page, name) => {
-  if (config.screenshot_dir) await page.screenshot({ path: `${config.screenshot_dir}/${name}.png`, fullPage: true });
-};
+const browser = await launchChromium();
+const shot = (page, name) => screenshot(page, config.screenshot_dir, name);
 try {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -596,3 +596,41 @@ pub mod flow {
         app.token(Some(client), &form).await
     }
 }
+
+/// Log lines captured during a test binary's run.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log sink of this test binary: the production subscriber (JSON, redacting writer) at
+/// trace level, installed globally — tracing caches per call site whether anyone listens, so a
+/// thread-local subscriber would miss events first hit by another test's thread.
+pub fn captured_logs() -> &'static CapturedLogs {
+    static SINK: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink = CapturedLogs::default();
+        let writer = sink.clone();
+        let subscriber = tessera_server::telemetry::subscriber(
+            tessera_server::config::LogFormat::Json,
+            move || writer.clone(),
+            "trace",
+        );
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        sink
+    })
+}

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use axum::http::StatusCode;
 use common::flow::{self, Browser, page_text};
@@ -18,34 +16,6 @@ use tessera_core::client::{AccessTokenFormat, AuthMethod, ClientRegistration};
 use tessera_core::client_id::ClientId;
 use tessera_core::clock::Clock;
 use tessera_core::scope::ScopeSet;
-use tessera_server::config::LogFormat;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The log sink of this test binary: a global subscriber (tracing caches per call site whether
-/// anyone listens, so a thread-local one would miss events).
-fn captured_logs() -> &'static Captured {
-    static SINK: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    SINK.get_or_init(|| {
-        let sink = Captured::default();
-        let writer = sink.clone();
-        let subscriber =
-            tessera_server::telemetry::subscriber(LogFormat::Json, move || writer.clone(), "trace");
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
-        sink
-    })
-}
 
 /// What must never be logged, with a label for the failure message.
 #[derive(Default)]
@@ -213,7 +183,7 @@ async fn r4_3_no_token_code_secret_assertion_or_password_reaches_the_logs() {
         assert_eq!(app.post_form(path, None, &form).await.status, StatusCode::OK, "{path}");
     }
 
-    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let logs = sink.text();
     for (route, what) in [
         ("\"/login\"", "the login form"),
         ("\"/token\"", "token requests"),

@@ -2,12 +2,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use axum::http::StatusCode;
 use common::*;
 use tessera_core::client::AuthMethod;
-use tessera_server::config::LogFormat;
 
 #[tokio::test]
 async fn rfc8414_3_metadata_is_true_to_the_server() {
@@ -84,34 +81,6 @@ async fn readiness_fails_when_the_database_is_gone() {
     assert_eq!(app.get("/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
-/// The log sink of this test binary. The subscriber is global because tracing caches, per
-/// call site, whether anyone listens: a thread-local subscriber misses events whose call sites
-/// were first hit by another test's thread.
-fn captured_logs() -> &'static Captured {
-    static SINK: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    SINK.get_or_init(|| {
-        let sink = Captured::default();
-        let writer = sink.clone();
-        let subscriber =
-            tessera_server::telemetry::subscriber(LogFormat::Json, move || writer.clone(), "trace");
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
-        sink
-    })
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn r4_3_logs_of_token_requests_contain_no_secret_or_token() {
     let sink = captured_logs();
@@ -126,7 +95,7 @@ async fn r4_3_logs_of_token_requests_contain_no_secret_or_token() {
         app.token(Some(("svc", "not-the-secret-123")), "grant_type=client_credentials").await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 
-    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let logs = sink.text();
     assert!(logs.contains("/token"), "the requests were logged: {logs}");
     assert!(logs.contains("token_issued"), "the issuance was audited: {logs}");
     for secret_text in [secret.as_str(), token.as_str(), "not-the-secret-123"] {

@@ -2,77 +2,11 @@
 //! secret turns every request into an `invalid_client` error that never counts as throughput.
 //! Not a timed assertion: only counts and error kinds are checked.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-struct Workdir(PathBuf);
+mod support;
 
-impl Workdir {
-    fn new() -> Self {
-        let nonce =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("tessera-bench-{}-{nonce}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Kills the server when the test ends, whatever happens.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts `serve --dev` and returns the demo client's secret from the banner.
-fn start_dev_server(w: &Workdir, port: u16) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
-        .env_remove("TESSERA_DATABASE_URL")
-        .env_remove("TESSERA_ISSUER")
-        .env("TESSERA_LOG", "warn")
-        .env("TESSERA_CLIENT_RATE_LIMIT_PER_SECOND", "1000000")
-        .current_dir(&w.0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut secret = None;
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.trim_start().strip_prefix("client secret") {
-            secret = rest.split_whitespace().next().map(str::to_owned);
-        }
-        // The curl line comes last in the banner: the server is listening by then.
-        if line.trim_start().starts_with("curl ") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no banner from serve --dev");
-    }
-    // Keep draining stdout so that the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (server, secret.expect("the banner prints the demo client's secret"))
-}
+use support::{DevServer, Workdir};
 
 fn bench(port: u16, secret: &str) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -105,9 +39,9 @@ fn bench(port: u16, secret: &str) -> serde_json::Value {
 
 #[test]
 fn bench_client_credentials_counts_successes_and_failures_apart() {
-    let w = Workdir::new();
-    let port = free_port();
-    let (_server, secret) = start_dev_server(&w, port);
+    let w = Workdir::new("bench");
+    let server = DevServer::start(&w, &[("TESSERA_CLIENT_RATE_LIMIT_PER_SECOND", "1000000")]);
+    let (port, secret) = (server.port, server.demo_secret.clone());
 
     let good = bench(port, &secret);
     assert_eq!(good["scenario"], "client-credentials");

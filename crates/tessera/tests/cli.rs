@@ -1,58 +1,13 @@
 //! The `tessera` binary as an operator uses it: admin commands against a SQLite file, and
 //! `serve --dev` answering a token request like the README's `curl`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
-struct Workdir(PathBuf);
+mod support;
 
-impl Workdir {
-    fn new() -> Self {
-        let nonce =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let dir = std::env::temp_dir().join(format!("tessera-cli-{}-{nonce}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn db(&self) -> String {
-        format!("sqlite://{}", self.0.join("cli.db").display())
-    }
-
-    fn tessera(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args(args)
-            .env("TESSERA_DATABASE_URL", self.db())
-            .env_remove("TESSERA_ISSUER")
-            .current_dir(&self.0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok_json(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
-        let out = self.tessera(args, stdin);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("{args:?}: {}", String::from_utf8_lossy(&out.stdout)))
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{DevServer, Workdir};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -60,7 +15,7 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn r6_1_client_commands_print_the_secret_once_and_store_only_its_hash() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     let created = w.ok_json(
         &[
             "client",
@@ -88,8 +43,8 @@ fn r6_1_client_commands_print_the_secret_once_and_store_only_its_hash() {
     assert_eq!(shown["default_scope"], "orders:read");
     assert!(!shown.to_string().contains(&secret), "show never prints the secret");
 
-    let db = std::fs::read(w.0.join("cli.db")).unwrap();
-    let wal = std::fs::read(w.0.join("cli.db-wal")).unwrap_or_default();
+    let db = std::fs::read(w.db_file()).unwrap();
+    let wal = std::fs::read(w.0.join("tessera.db-wal")).unwrap_or_default();
     for bytes in [db, wal] {
         assert!(
             !bytes.windows(secret.len()).any(|win| win == secret.as_bytes()),
@@ -108,7 +63,7 @@ fn r6_1_client_commands_print_the_secret_once_and_store_only_its_hash() {
 
 #[test]
 fn r4_1_client_create_refuses_unsafe_redirect_uris() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     for uri in ["http://app.example/cb", "https://app.example/cb#x", "javascript:alert(1)", "/cb"] {
         let out = w.tessera(&["client", "create", "--name", "web", "--redirect-uri", uri], None);
         assert!(!out.status.success(), "{uri} accepted");
@@ -131,7 +86,7 @@ fn r4_1_client_create_refuses_unsafe_redirect_uris() {
 
 #[test]
 fn client_create_imports_a_secret_from_stdin() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     let imported = "an-existing-secret-of-at-least-32-chars";
     let out = w.ok_json(
         &["client", "create", "--name", "old", "--secret-stdin", "--json"],
@@ -145,7 +100,7 @@ fn client_create_imports_a_secret_from_stdin() {
 
 #[test]
 fn r6_1_user_commands_hash_passwords_read_from_stdin() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     let user = w.ok_json(
         &[
             "user",
@@ -170,7 +125,7 @@ fn r6_1_user_commands_hash_passwords_read_from_stdin() {
 
 #[test]
 fn migrate_reports_and_is_idempotent() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     let first = w.tessera(&["migrate"], None);
     assert!(first.status.success(), "{}", stderr(&first));
     let applied: u32 =
@@ -182,26 +137,12 @@ fn migrate_reports_and_is_idempotent() {
 
 #[test]
 fn rfc8414_2_serve_refuses_a_plain_http_issuer_outside_dev() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     let out = w.tessera(&["serve", "--issuer", "http://auth.example.com"], None);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("plain http"), "{}", stderr(&out));
     let out = w.tessera(&["serve", "--issuer", "https://auth.example.com"], None);
     assert!(stderr(&out).contains("key_encryption_key"), "{}", stderr(&out));
-}
-
-/// Kills the server when the test ends, whatever happens.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// One HTTP/1.1 request over a plain socket; returns status and body.
@@ -215,37 +156,12 @@ fn http(port: u16, request: &str) -> (u16, String) {
     (status, body)
 }
 
-fn start_dev_server(dir: &Path, port: u16) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
-        .env_remove("TESSERA_DATABASE_URL")
-        .env("TESSERA_LOG", "warn")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut curl = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if line.trim_start().starts_with("curl ") {
-            curl = Some(line.trim().to_owned());
-            break;
-        }
-        assert!(Instant::now() < deadline, "no banner from serve --dev");
-    }
-    (server, curl.expect("serve --dev prints a curl command"))
-}
-
 #[test]
 fn r5_1_serve_dev_needs_no_setup_and_its_curl_line_gets_a_token() {
-    let w = Workdir::new();
-    let port = free_port();
-    let (_server, curl) = start_dev_server(&w.0, port);
-    assert!(w.0.join("tessera.db").exists(), "SQLite file created on first start");
+    let w = Workdir::new("cli");
+    let server = DevServer::start(&w, &[]);
+    let (port, curl) = (server.port, server.curl.clone());
+    assert!(w.db_file().exists(), "SQLite file created on first start");
     let kek = std::fs::metadata(w.0.join("tessera.kek")).unwrap();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&kek.permissions()) & 0o777, 0o600);
 
@@ -274,41 +190,15 @@ fn r5_1_serve_dev_needs_no_setup_and_its_curl_line_gets_a_token() {
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["issuer"], format!("http://127.0.0.1:{port}"));
 
-    // The same data directory serves again after a restart, with the keys it made.
-    let keys = w.ok_json(
-        &[
-            "keys",
-            "list",
-            "--json",
-            "--database-url",
-            &format!("sqlite://{}", w.0.join("tessera.db").display()),
-        ],
-        None,
-    );
+    // The keys the server made on first start, listed and rotated by the CLI.
+    let keys = w.ok_json(&["keys", "list", "--json", "--database-url", &w.db_url()], None);
     assert_eq!(keys.as_array().unwrap().len(), 3);
     let rotated = w.tessera(
-        &[
-            "keys",
-            "rotate",
-            "--dev",
-            "--alg",
-            "ES256",
-            "--database-url",
-            &format!("sqlite://{}", w.0.join("tessera.db").display()),
-        ],
+        &["keys", "rotate", "--dev", "--alg", "ES256", "--database-url", &w.db_url()],
         None,
     );
     assert!(rotated.status.success(), "{}", stderr(&rotated));
-    let keys = w.ok_json(
-        &[
-            "keys",
-            "list",
-            "--json",
-            "--database-url",
-            &format!("sqlite://{}", w.0.join("tessera.db").display()),
-        ],
-        None,
-    );
+    let keys = w.ok_json(&["keys", "list", "--json", "--database-url", &w.db_url()], None);
     let states: Vec<&str> =
         keys.as_array().unwrap().iter().map(|k| k["state"].as_str().unwrap()).collect();
     assert_eq!(states.iter().filter(|s| **s == "next").count(), 1, "{keys}");
@@ -316,7 +206,7 @@ fn r5_1_serve_dev_needs_no_setup_and_its_curl_line_gets_a_token() {
 
 #[test]
 fn rfc7523_client_create_private_key_jwt_takes_public_keys_and_no_secret() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     let without = w.tessera(
         &["client", "create", "--name", "signer", "--auth-method", "private_key_jwt"],
         None,
@@ -366,7 +256,7 @@ fn rfc7523_client_create_private_key_jwt_takes_public_keys_and_no_secret() {
 
 #[test]
 fn client_create_records_token_format_introspection_and_rate_limit() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     w.ok_json(
         &[
             "client",
@@ -391,7 +281,7 @@ fn client_create_records_token_format_introspection_and_rate_limit() {
 
 #[test]
 fn r2_1_consent_commands_list_and_refuse_unknown_consents() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     w.ok_json(
         &["user", "create", "--username", "bob", "--password-stdin", "--json"],
         Some("long enough pw\n"),
@@ -406,7 +296,7 @@ fn r2_1_consent_commands_list_and_refuse_unknown_consents() {
 
 #[test]
 fn r4_4_audit_tail_reads_the_audit_table() {
-    let w = Workdir::new();
+    let w = Workdir::new("cli");
     let out = w.ok_json(&["audit", "tail", "--json"], None);
     assert_eq!(out, serde_json::json!([]));
 }

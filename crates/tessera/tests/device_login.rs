@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -19,86 +19,9 @@ const PASSWORD: &str = "correct horse battery";
 const CLIENT_ID: &str = "device-cli";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-struct Workdir(PathBuf);
+mod support;
 
-impl Workdir {
-    fn new() -> Self {
-        let nonce =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("tessera-device-{}-{nonce}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    /// `XDG_CONFIG_HOME` of the `tessera login` under test.
-    fn config_home(&self) -> PathBuf {
-        self.0.join("config")
-    }
-
-    fn tokens_file(&self) -> PathBuf {
-        self.config_home().join("tessera").join("tokens.json")
-    }
-
-    /// `tessera ARGS` in this directory (database `tessera.db` here, config home under it).
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-        command
-            .args(args)
-            .env_remove("TESSERA_DATABASE_URL")
-            .env_remove("TESSERA_ISSUER")
-            .env("XDG_CONFIG_HOME", self.config_home())
-            .env("HOME", &self.0)
-            .current_dir(&self.0);
-        command
-    }
-
-    fn tessera(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok_json(&self, args: &[&str], stdin: Option<&str>) -> Value {
-        let out = self.tessera(args, stdin);
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("{args:?}: {}", text(&out.stdout)))
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Kills a child process when the test ends, whatever happens.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::{DevServer, KillOnDrop, Workdir, free_port, text};
 
 /// One HTTP/1.0 GET over a plain socket (no chunked encoding); status and body.
 fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
@@ -112,36 +35,10 @@ fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
-/// `tessera serve --dev --listen 127.0.0.1:PORT` in `w`, once `/healthz` answers 200.
-fn start_server(w: &Workdir) -> (KillOnDrop, u16) {
-    let port = free_port();
-    let log = std::fs::File::create(w.0.join("server.log")).unwrap();
-    let child = w
-        .command(&["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
-        .env("TESSERA_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut server = KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok((200, _)) = http_get(port, "/healthz") {
-            return (server, port);
-        }
-        let log = || std::fs::read_to_string(w.0.join("server.log")).unwrap_or_default();
-        if let Ok(Some(status)) = server.0.try_wait() {
-            panic!("tessera serve exited with {status}:\n{}", log());
-        }
-        assert!(Instant::now() < deadline, "/healthz never answered:\n{}", log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A server with user `alice` and the public device client `device-cli`; returns alice's sub.
-fn server_with_device_client(w: &Workdir) -> (KillOnDrop, u16, String) {
-    let (server, port) = start_server(w);
+fn server_with_device_client(w: &Workdir) -> (DevServer, u16, String) {
+    let server = DevServer::start(w, &[]);
+    let port = server.port;
     let user = w.ok_json(
         &["user", "create", "--username", USERNAME, "--password-stdin", "--json"],
         Some(&format!("{PASSWORD}\n")),
@@ -325,7 +222,7 @@ fn rfc8628_tessera_login_polls_until_a_browser_approves() {
     if !browser_available("rfc8628_tessera_login_polls_until_a_browser_approves") {
         return;
     }
-    let w = Workdir::new();
+    let w = Workdir::new("device");
     let (_server, port, sub) = server_with_device_client(&w);
     let issuer = format!("http://127.0.0.1:{port}");
 
@@ -409,7 +306,7 @@ fn rfc8628_3_5_tessera_login_stops_on_denial() {
     if !browser_available("rfc8628_3_5_tessera_login_stops_on_denial") {
         return;
     }
-    let w = Workdir::new();
+    let w = Workdir::new("device");
     let (_server, port, _sub) = server_with_device_client(&w);
     let mut login = Login::spawn(&w, port);
     let url = login.verification_uri_complete();
@@ -432,7 +329,7 @@ fn rfc8628_3_5_tessera_login_stops_on_denial() {
 
 #[test]
 fn token_show_without_a_login_says_so() {
-    let w = Workdir::new();
+    let w = Workdir::new("device");
     for args in [&["token", "show"][..], &["token", "show", "--json"]] {
         let out = w.tessera(args, None);
         assert!(!out.status.success(), "{args:?}");
@@ -452,7 +349,7 @@ fn token_show_without_a_login_says_so() {
 
 #[test]
 fn login_reports_an_unreachable_issuer_and_a_non_oauth_server_clearly() {
-    let w = Workdir::new();
+    let w = Workdir::new("device");
     // Nothing listens on this port.
     let port = free_port();
     let out = w.tessera(

@@ -1,0 +1,161 @@
+//! What the binary's test files share: a scratch directory that runs `tessera` commands, and
+//! `serve --dev` started in it.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A scratch directory, removed at the end: the database `tessera.db` (and `--dev`'s key file)
+/// live here, and so does the config home of `tessera login`.
+pub struct Workdir(pub PathBuf);
+
+impl Workdir {
+    pub fn new(name: &str) -> Self {
+        let nonce =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("tessera-{name}-{}-{nonce}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn db_file(&self) -> PathBuf {
+        self.0.join("tessera.db")
+    }
+
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.db_file().display())
+    }
+
+    /// `XDG_CONFIG_HOME` of the commands run here.
+    pub fn config_home(&self) -> PathBuf {
+        self.0.join("config")
+    }
+
+    /// Where `tessera login` run here saves its tokens.
+    pub fn tokens_file(&self) -> PathBuf {
+        self.config_home().join("tessera").join("tokens.json")
+    }
+
+    /// `tessera ARGS` in this directory, on its database, with no issuer from the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .args(args)
+            .env("TESSERA_DATABASE_URL", self.db_url())
+            .env_remove("TESSERA_ISSUER")
+            .env("XDG_CONFIG_HOME", self.config_home())
+            .env("HOME", &self.0)
+            .current_dir(&self.0);
+        command
+    }
+
+    /// Runs `tessera ARGS`, feeding `stdin` if given.
+    pub fn tessera(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs `tessera ARGS` that must succeed and print JSON.
+    pub fn ok_json(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+        let out = self.tessera(args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{args:?}: {}", text(&out.stdout)))
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Kills a child process when the test ends, whatever happens.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `tessera serve --dev` in a work directory, listening once its banner is printed.
+pub struct DevServer {
+    _process: KillOnDrop,
+    pub port: u16,
+    /// The banner's `curl` line.
+    pub curl: String,
+    /// The demo client's secret, from the banner.
+    pub demo_secret: String,
+}
+
+impl DevServer {
+    /// Starts `serve --dev` with extra environment variables and reads its banner.
+    pub fn start(w: &Workdir, env: &[(&str, &str)]) -> DevServer {
+        let port = free_port();
+        let mut command = w.command(&["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")]);
+        command.env("TESSERA_LOG", "warn").envs(env.iter().copied());
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let process = KillOnDrop(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut curl, mut secret) = (None, None);
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.trim_start().strip_prefix("client secret") {
+                secret = rest.split_whitespace().next().map(str::to_owned);
+            }
+            // The curl line comes last in the banner: the server is listening by then.
+            if line.trim_start().starts_with("curl ") {
+                curl = Some(line.trim().to_owned());
+                break;
+            }
+            assert!(Instant::now() < deadline, "no banner from serve --dev");
+        }
+        // Keep draining stdout so that the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        DevServer {
+            _process: process,
+            port,
+            curl: curl.expect("serve --dev prints a curl command"),
+            demo_secret: secret.expect("the banner prints the demo client's secret"),
+        }
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
