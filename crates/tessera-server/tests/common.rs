@@ -263,7 +263,12 @@ pub fn basic_header(id: &str, secret: &str) -> String {
 
 /// `tests/js` of the repository: the Node.js tools of the interop and browser tests.
 pub fn js_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
+    // Read at run time: a test binary reused from a build cache shared by several checkouts
+    // must look at the checkout it runs in, not the one it was compiled in.
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
+    )
+    .join("../../tests/js")
 }
 
 /// Whether the Node.js check needing `modules` (and Chromium, if asked) can run. On a

@@ -68,7 +68,10 @@ fn server_with_device_client(w: &Workdir) -> (DevServer, u16, String) {
 
 /// `tests/js` of the repository.
 fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
+    )
+    .join("../../tests/js")
 }
 
 /// Whether node, playwright-core and Chromium are here. Outside CI a test without them is
