@@ -72,39 +72,39 @@ pub async fn validate_access_token<S: GrantStore + TokenStore>(
     token: &str,
     now: i64,
 ) -> Result<Option<ActiveAccessToken>> {
-    let active = if looks_like_jwt(token) {
-        // One signature verification; the key comes from the published set by `kid`.
-        match keys.verify::<JwtClaims>(token, ACCESS_TOKEN_TYP, issuer, now, Expiry::Enforce) {
-            Ok((c, exp)) => ActiveAccessToken {
-                sub: c.sub,
-                client_id: c.client_id,
-                scope: c.scope,
-                audience: c.aud.into(),
-                jti: c.jti,
-                issued_at: c.iat,
-                expires_at: exp,
-            },
-            Err(_) => return Ok(None),
+    if looks_like_jwt(token) {
+        // One signature verification (the key comes from the published set by `kid`), then
+        // one query for revocation.
+        let Ok((c, exp)) =
+            keys.verify::<JwtClaims>(token, ACCESS_TOKEN_TYP, issuer, now, Expiry::Enforce)
+        else {
+            return Ok(None);
+        };
+        if store.is_access_token_revoked(&c.jti).await? {
+            return Ok(None);
         }
+        Ok(Some(ActiveAccessToken {
+            sub: c.sub,
+            client_id: c.client_id,
+            scope: c.scope,
+            audience: c.aud.into(),
+            jti: c.jti,
+            issued_at: c.iat,
+            expires_at: exp,
+        }))
     } else {
-        // One indexed lookup by hash.
-        match store.find_opaque_access_token(&SecretHash::of(token.as_bytes())).await? {
-            Some(t) if t.expires_at > now => ActiveAccessToken {
-                sub: t.sub,
-                client_id: t.client_id.as_str().to_owned(),
-                scope: t.scope.to_string(),
-                audience: t.audience,
-                jti: t.jti,
-                issued_at: t.issued_at,
-                expires_at: t.expires_at,
-            },
-            _ => return Ok(None),
-        }
-    };
-    if store.is_access_token_revoked(&active.jti).await? {
-        return Ok(None);
+        // One indexed lookup by hash, which also checks expiry and revocation.
+        let hash = SecretHash::of(token.as_bytes());
+        Ok(store.find_live_opaque_access_token(&hash, now).await?.map(|t| ActiveAccessToken {
+            sub: t.sub,
+            client_id: t.client_id.as_str().to_owned(),
+            scope: t.scope.to_string(),
+            audience: t.audience,
+            jti: t.jti,
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+        }))
     }
-    Ok(Some(active))
 }
 
 /// An introspection response (RFC 7662 §2.2). Anything not active is exactly

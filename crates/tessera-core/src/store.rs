@@ -310,6 +310,14 @@ pub trait TokenStore: Send + Sync {
         &self,
         token_hash: &SecretHash,
     ) -> impl Future<Output = Result<Option<OpaqueAccessToken>, StoreError>> + Send;
+    /// The opaque access token with this hash if it is live at `now`: not expired, not on the
+    /// denylist, not recorded under a revoked grant. Introspection's one query per opaque
+    /// token.
+    fn find_live_opaque_access_token(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<OpaqueAccessToken>, StoreError>> + Send;
     /// The refresh token with this hash, whatever its state.
     fn find_refresh_token(
         &self,

@@ -67,6 +67,13 @@ pub fn hash_password(password: &Secret) -> Result<String, String> {
     Ok(hash.to_string())
 }
 
+/// What a sign-in for an unknown username is checked against, so that it costs the same
+/// Argon2id work as one for a real account and timing does not reveal which usernames exist.
+/// The hash of a random password that was thrown away, made by [`hash_password`]; a test keeps
+/// it on the parameters `hash_password` uses. A constant rather than a hash made at start-up:
+/// that would add an Argon2id run (tens of milliseconds) to every start.
+pub const UNKNOWN_USER_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$lzuCUzbN+mcFR+iHjiZSDQ$oWpQTxFI3iLwpQp+hDxU6Ls2xMdHQHZcwI1wIBrh+C8";
+
 /// Whether `password` matches a stored PHC hash (constant-time inside argon2).
 pub fn verify_password(password: &Secret, phc: &str) -> bool {
     PasswordHash::new(phc)
@@ -76,6 +83,20 @@ pub fn verify_password(password: &Secret, phc: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r4_6_unknown_user_hash_costs_what_a_real_hash_costs() {
+        let dummy = PasswordHash::new(UNKNOWN_USER_PASSWORD_HASH).unwrap();
+        let real_phc = hash_password(&Secret::generate()).unwrap();
+        let real = PasswordHash::new(&real_phc).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(
+            argon2::Params::try_from(&dummy).unwrap(),
+            argon2::Params::try_from(&real).unwrap()
+        );
+        assert!(!verify_password(&Secret::generate(), UNKNOWN_USER_PASSWORD_HASH));
+    }
 
     #[test]
     fn r4_6_passwords_are_hashed_with_argon2id() {

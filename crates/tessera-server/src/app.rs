@@ -14,7 +14,6 @@ use tessera_core::grants::authorization_code::AuthorizationCodeGrant;
 use tessera_core::grants::client_credentials::ClientCredentialsGrant;
 use tessera_core::grants::device_code::DeviceCodeGrant;
 use tessera_core::grants::refresh_token::RefreshTokenGrant;
-use tessera_core::secret::Secret;
 use tessera_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -49,12 +48,6 @@ pub async fn build_state(
     let keys = KeyRing::bootstrap(&store, &settings.key_encryption_key, clock.now()).await?;
     let grants = grant_registry(&store);
     let metadata = endpoints::discovery::render(&settings, &grants);
-    let dummy = Secret::generate();
-    let dummy_password_hash =
-        tokio::task::spawn_blocking(move || tessera_core::user::hash_password(&dummy))
-            .await
-            .map_err(|e| tessera_core::InternalError::new("password hashing", e))?
-            .map_err(|e| tessera_core::InternalError::new("password hashing", e))?;
     let rate_limiter = match &settings.redis_url {
         Some(url) => RateLimiter::redis(url, "tessera:rl:")
             .await
@@ -73,7 +66,6 @@ pub async fn build_state(
         rate_limiter,
         client_keys,
         password_checks: tokio::sync::Semaphore::new(2),
-        dummy_password_hash: dummy_password_hash.into(),
     })))
 }
 

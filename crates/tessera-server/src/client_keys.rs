@@ -34,20 +34,17 @@ pub enum KeysError {
 }
 
 /// Cached client key sets.
+/// Each fetch builds its own HTTP client pinned to the address that passed the SSRF check, so
+/// there is no shared client (building one at start-up would also load the system's root
+/// certificates, tens of milliseconds of every start).
 pub struct ClientKeys {
-    http: reqwest::Client,
     allow_private: bool,
     cache: RwLock<HashMap<String, (Instant, Arc<JwkSet>)>>,
 }
 
 impl ClientKeys {
     pub fn new(allow_private: bool) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        Self { http, allow_private, cache: RwLock::default() }
+        Self { allow_private, cache: RwLock::default() }
     }
 
     /// The client's keys. `refresh` asks for a new fetch (a `kid` was not found), honoured at
@@ -94,7 +91,7 @@ impl ClientKeys {
             .timeout(Duration::from_secs(5))
             .resolve(&host, SocketAddr::new(address.ip(), port))
             .build()
-            .unwrap_or_else(|_| self.http.clone());
+            .map_err(|e| KeysError::Uri(format!("cannot build an HTTP client: {e}")))?;
         let mut response =
             client.get(url).send().await.map_err(|e| KeysError::Uri(e.to_string()))?;
         if !response.status().is_success() {

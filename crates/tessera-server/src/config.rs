@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tessera_core::issuer::{HttpIssuers, Issuer};
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
 use tessera_core::token::TokenPolicy;
+use tessera_store::SqliteSync;
 
 /// The configuration as written in the file or the environment, before validation.
 #[derive(Debug, Default, Deserialize)]
@@ -17,6 +18,7 @@ pub struct RawConfig {
     pub issuer: Option<String>,
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    pub sqlite_synchronous: Option<String>,
     pub key_encryption_key: Option<String>,
     pub key_encryption_key_file: Option<PathBuf>,
     pub access_token_ttl_seconds: Option<i64>,
@@ -70,6 +72,8 @@ pub struct Settings {
     pub issuer: Issuer,
     pub listen: SocketAddr,
     pub database_url: String,
+    /// When a SQLite commit is durable: `normal` survives `kill -9`, `full` also power loss.
+    pub sqlite_synchronous: SqliteSync,
     pub key_encryption_key: KeyEncryptionKey,
     pub kek_source: KekSource,
     pub policy: TokenPolicy,
@@ -160,6 +164,18 @@ impl Settings {
             Err(e) => return err(format!("`issuer`: {e}")),
         };
         let database_url = raw.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let sqlite_synchronous = match raw.sqlite_synchronous.as_deref() {
+            None => SqliteSync::default(),
+            Some(v) => match SqliteSync::parse(v) {
+                Some(sync) => sync,
+                None => {
+                    return err(format!(
+                        "`sqlite_synchronous` = {v:?}: must be normal (commits survive kill -9) \
+                         or full (they also survive power loss, at one fsync per write)"
+                    ));
+                }
+            },
+        };
         let ranged = |key: &str, value: Option<i64>, default: i64, min: i64, max: i64| {
             let v = value.unwrap_or(default);
             if (min..=max).contains(&v) {
@@ -250,6 +266,7 @@ impl Settings {
             issuer,
             listen,
             database_url,
+            sqlite_synchronous,
             key_encryption_key: kek,
             kek_source,
             policy: TokenPolicy {
@@ -326,6 +343,7 @@ fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Resul
     set(&mut raw.issuer, "TESSERA_ISSUER");
     set(&mut raw.listen, "TESSERA_LISTEN");
     set(&mut raw.database_url, "TESSERA_DATABASE_URL");
+    set(&mut raw.sqlite_synchronous, "TESSERA_SQLITE_SYNCHRONOUS");
     set(&mut raw.key_encryption_key, "TESSERA_KEY_ENCRYPTION_KEY");
     set(&mut raw.access_token_signing_alg, "TESSERA_ACCESS_TOKEN_SIGNING_ALG");
     set(&mut raw.log_format, "TESSERA_LOG_FORMAT");
@@ -464,6 +482,7 @@ mod tests {
         assert_eq!(s.policy.access_token_alg, SigningAlg::ES256);
         assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.sqlite_synchronous, SqliteSync::Normal);
     }
 
     #[test]
@@ -482,6 +501,8 @@ mod tests {
         assert!(m.contains("`issuer` is required"), "{m}");
         let m = message(RawConfig { listen: Some("nope".into()), ..raw_with_kek() });
         assert!(m.contains("`listen`"), "{m}");
+        let m = message(RawConfig { sqlite_synchronous: Some("off".into()), ..raw_with_kek() });
+        assert!(m.contains("`sqlite_synchronous`") && m.contains("normal") && m.contains("full"));
     }
 
     #[test]

@@ -29,8 +29,6 @@ pub(crate) struct Inner {
     pub client_keys: ClientKeys,
     /// Bounds concurrent Argon2id verifications (each costs tens of milliseconds of CPU).
     pub password_checks: tokio::sync::Semaphore,
-    /// Verified against for unknown usernames, so timing does not reveal which exist.
-    pub dummy_password_hash: Arc<str>,
 }
 
 impl AppState {

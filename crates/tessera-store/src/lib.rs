@@ -46,9 +46,10 @@
 //! - **Test support.** The `testing` feature adds the `testing` module: fresh, isolated SQLite
 //!   and PostgreSQL databases for this crate's suite and for dependents' tests. Only
 //!   dev-dependencies enable it, so it never reaches the server binary.
-//! - **Durability.** SQLite runs in WAL mode with `synchronous=FULL`, so a write that was
-//!   acknowledged survives `kill -9` (and power loss); foreign keys are on and writers wait up
-//!   to 5 s for a lock.
+//! - **Durability.** SQLite runs in WAL mode with `synchronous=NORMAL` by default, so a write
+//!   that was acknowledged survives `kill -9` of the server (R5.4) without an fsync per
+//!   commit; [`SqliteSync::Full`] (`sqlite_synchronous = "full"`) fsyncs every commit so that
+//!   it also survives power loss. Foreign keys are on and writers wait up to 5 s for a lock.
 
 use tessera_core::client_id::ClientId;
 use tessera_core::scope::ScopeSet;
@@ -80,7 +81,7 @@ pub mod testing;
 mod tokens;
 mod users;
 
-pub use pool::Store;
+pub use pool::{SqliteSync, Store};
 pub use tessera_core::store::{
     AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore, GrantStore,
     SessionStore, SigningKeyStore, TokenStore, UserStore,

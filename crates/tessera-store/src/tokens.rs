@@ -106,6 +106,28 @@ impl TokenStore for Store {
         row.map(OpaqueTokenRow::into_token).transpose()
     }
 
+    async fn find_live_opaque_access_token(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<OpaqueAccessToken>, StoreError> {
+        // The revocation checks of `GrantStore::is_access_token_revoked`, folded into the
+        // lookup so that introspecting an opaque token is one round trip.
+        const SQL: &str = "SELECT o.token_hash, o.jti, o.client_id, o.sub, o.scope, o.audience, \
+            o.issued_at, o.expires_at FROM opaque_access_tokens o \
+            WHERE o.token_hash = $1 AND o.expires_at > $2 \
+            AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = o.jti) \
+            AND NOT EXISTS (SELECT 1 FROM grant_access_tokens t JOIN grants g \
+                ON g.id = t.grant_id WHERE t.jti = o.jti AND g.revoked_at IS NOT NULL)";
+        let row: Option<OpaqueTokenRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+            .bind(token_hash.as_bytes().as_slice())
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        row.map(OpaqueTokenRow::into_token).transpose()
+    }
+
     async fn find_refresh_token(
         &self,
         token_hash: &SecretHash,

@@ -165,6 +165,9 @@ on_both_backends! {
     opaque_token_round_trip_stores_only_the_hash =>
         opaque_token_round_trip_stores_only_the_hash_sqlite,
         opaque_token_round_trip_stores_only_the_hash_postgres;
+    live_opaque_lookup_skips_expired_and_revoked_tokens =>
+        live_opaque_lookup_skips_expired_and_revoked_tokens_sqlite,
+        live_opaque_lookup_skips_expired_and_revoked_tokens_postgres;
     denylisted_jti_is_revoked =>
         denylisted_jti_is_revoked_sqlite, denylisted_jti_is_revoked_postgres;
     jti_of_revoked_grant_is_revoked =>
@@ -1494,6 +1497,35 @@ async fn denylisted_jti_is_revoked(db: &TestDb) {
     assert!(db.store.is_access_token_revoked("jwt-3").await.unwrap());
     assert!(!db.store.is_access_token_revoked("jwt-4").await.unwrap(), "its sibling is not");
     assert_eq!(revoked_at(db, &g).await, None);
+}
+
+/// RFC 7662 §2.2: introspection reports an expired or revoked token inactive; the live lookup
+/// answers that in the same query as the token itself.
+async fn live_opaque_lookup_skips_expired_and_revoked_tokens(db: &TestDb) {
+    let (live_token, live) = opaque_token("svc", NOW + 300);
+    let (expired_token, expired) = opaque_token("svc", NOW + 10);
+    let (denied_token, denied) = opaque_token("svc", NOW + 300);
+    let (of_grant_token, of_grant) = opaque_token("svc", NOW + 300);
+    for t in [&live, &expired, &denied, &of_grant] {
+        db.store.insert_opaque_access_token(t).await.unwrap();
+    }
+    let g = grant("web", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    db.store.record_access_token(&g.id, &of_grant.jti, NOW + 300).await.unwrap();
+    let find = |hash: SecretHash, now: i64| async move {
+        db.store.find_live_opaque_access_token(&hash, now).await.unwrap()
+    };
+    assert_eq!(find(live_token.hash(), NOW).await, Some(live.clone()));
+    assert_eq!(find(of_grant_token.hash(), NOW).await, Some(of_grant.clone()));
+    assert_eq!(find(expired_token.hash(), NOW + 9).await, Some(expired.clone()));
+    // Expired at exactly `expires_at`.
+    assert_eq!(find(expired_token.hash(), NOW + 10).await, None);
+    db.store.revoke_access_token(&denied.jti, denied.expires_at).await.unwrap();
+    assert_eq!(find(denied_token.hash(), NOW).await, None);
+    db.store.revoke_grant(&g.id, NOW + 1).await.unwrap();
+    assert_eq!(find(of_grant_token.hash(), NOW + 1).await, None);
+    assert_eq!(find(live_token.hash(), NOW + 1).await, Some(live));
+    assert_eq!(find(Secret::generate().hash(), NOW).await, None);
 }
 
 async fn jti_of_revoked_grant_is_revoked(db: &TestDb) {

@@ -1,13 +1,11 @@
 //! The `tessera` binary as an operator uses it: admin commands against a SQLite file, and
 //! `serve --dev` answering a token request like the README's `curl`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Output;
 
 mod support;
 
-use support::{DevServer, Workdir};
+use support::{DevServer, Workdir, http, post_form};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -145,17 +143,6 @@ fn rfc8414_2_serve_refuses_a_plain_http_issuer_outside_dev() {
     assert!(stderr(&out).contains("key_encryption_key"), "{}", stderr(&out));
 }
 
-/// One HTTP/1.1 request over a plain socket; returns status and body.
-fn http(port: u16, request: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
 #[test]
 fn r5_1_serve_dev_needs_no_setup_and_its_curl_line_gets_a_token() {
     let w = Workdir::new("cli");
@@ -169,16 +156,8 @@ fn r5_1_serve_dev_needs_no_setup_and_its_curl_line_gets_a_token() {
     let credentials = curl.split_whitespace().nth(3).unwrap();
     assert!(curl.ends_with(&format!("http://127.0.0.1:{port}/token")), "{curl}");
     let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, credentials);
-    let form = "grant_type=client_credentials";
-    let (status, body) = http(
-        port,
-        &format!(
-            "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-            form.len()
-        ),
-    );
-    assert_eq!(status, 200, "{body}");
-    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (status, token) = post_form(port, "/token", Some(&basic), "grant_type=client_credentials");
+    assert_eq!(status, 200, "{token}");
     assert_eq!(token["token_type"], "Bearer");
     assert_eq!(token["scope"], "demo:read");
 
@@ -299,4 +278,81 @@ fn r4_4_audit_tail_reads_the_audit_table() {
     let w = Workdir::new("cli");
     let out = w.ok_json(&["audit", "tail", "--json"], None);
     assert_eq!(out, serde_json::json!([]));
+}
+
+/// R5.4: what the server acknowledged is still there after `kill -9` (SQLite, default
+/// `sqlite_synchronous = "normal"`): an opaque access token and a pending device authorization,
+/// each written by one committed transaction like refresh tokens and consents.
+#[test]
+fn r5_4_acknowledged_writes_survive_kill_9_of_the_server() {
+    let w = Workdir::new("cli");
+    let created = w.ok_json(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Resource server",
+            "--client-id",
+            "svc",
+            "--scope",
+            "orders:read",
+            "--default-scope",
+            "orders:read",
+            "--opaque-access-tokens",
+            "--introspection",
+            "--json",
+        ],
+        None,
+    );
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let basic =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("svc:{secret}"));
+    let device_grant = "urn:ietf:params:oauth:grant-type:device_code";
+    w.ok_json(
+        &[
+            "client",
+            "create",
+            "--name",
+            "TV",
+            "--client-id",
+            "tv",
+            "--public",
+            "--grant-type",
+            device_grant,
+            "--scope",
+            "orders:read",
+            "--json",
+        ],
+        None,
+    );
+
+    let server = DevServer::start(&w, &[]);
+    let (status, token) =
+        post_form(server.port, "/token", Some(&basic), "grant_type=client_credentials");
+    assert_eq!(status, 200, "{token}");
+    let access_token = token["access_token"].as_str().unwrap().to_owned();
+    let (status, device) =
+        post_form(server.port, "/device_authorization", None, "client_id=tv&scope=orders:read");
+    assert_eq!(status, 200, "{device}");
+    let device_code = device["device_code"].as_str().unwrap().to_owned();
+    // SIGKILL right after the answers: no shutdown, no checkpoint.
+    drop(server);
+
+    let server = DevServer::start(&w, &[]);
+    let (status, answer) =
+        post_form(server.port, "/introspect", Some(&basic), &format!("token={access_token}"));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["active"], true, "the access token was lost: {answer}");
+    // RFC 8628 §3.5: still pending (a lost record would be invalid_grant).
+    let (status, answer) = post_form(
+        server.port,
+        "/token",
+        None,
+        &format!("grant_type={device_grant}&device_code={device_code}&client_id=tv"),
+    );
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("authorization_pending")),
+        "{answer}"
+    );
 }

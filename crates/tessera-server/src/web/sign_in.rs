@@ -1,14 +1,12 @@
 //! Signing in on the server's own pages, shared by the authorization flow (`POST /login`) and
 //! the device flow (`POST /device/login`): throttling, the Argon2id check, a new session.
 
-use std::sync::Arc;
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tessera_core::Error;
 use tessera_core::secret::{Secret, SecretHash, random_id};
 use tessera_core::store::{Session, SessionStore, UserStore};
-use tessera_core::user::verify_password;
+use tessera_core::user::{UNKNOWN_USER_PASSWORD_HASH, verify_password};
 
 use crate::audit::{self, AuditEvent};
 use crate::state::AppState;
@@ -106,9 +104,8 @@ pub async fn sign_in(
 /// not reveal which usernames exist.
 async fn check_password(state: &AppState, stored: Option<String>, password: Secret) -> bool {
     let Ok(_permit) = state.0.password_checks.acquire().await else { return false };
-    let dummy = Arc::clone(&state.0.dummy_password_hash);
     let known = stored.is_some();
-    let hash = stored.unwrap_or_else(|| dummy.to_string());
+    let hash = stored.unwrap_or_else(|| UNKNOWN_USER_PASSWORD_HASH.to_owned());
     let matched = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false);

@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -158,4 +159,37 @@ impl DevServer {
     pub fn issuer(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+}
+
+/// One HTTP/1.1 request over a plain socket (sent as written, `Connection: close`); returns
+/// the status and the body.
+pub fn http(port: u16, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// POSTs a form (already encoded) with optional HTTP Basic credentials (already base64) and
+/// parses the JSON answer.
+pub fn post_form(
+    port: u16,
+    path: &str,
+    basic: Option<&str>,
+    form: &str,
+) -> (u16, serde_json::Value) {
+    let authorization = basic.map(|b| format!("Authorization: Basic {b}\r\n")).unwrap_or_default();
+    let (status, body) = http(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Content-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: {status} {body}"));
+    (status, json)
 }
