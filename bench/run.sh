@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Runs `tessera bench` against a fresh `tessera serve --dev` (SQLite, loopback) and prints a
-# Markdown table. Bounded: every run stops by itself after warm-up + duration.
+# Runs `tessera bench` against a fresh `tessera serve --dev` per run, on SQLite and on
+# PostgreSQL, REPEAT times each, and prints a Markdown table of medians beside the targets of
+# the benchmark issue. Bounded: every run stops by itself after warm-up + duration.
 #
-#   bench/run.sh                      # release build, 32 connections, 15 s after 3 s warm-up
-#   CONNECTIONS=128 DURATION=15s WARMUP=3s bench/run.sh
+#   bench/run.sh                                  # release build, both backends, 3 repeats
+#   BACKENDS=sqlite REPEAT=1 SCENARIOS="es256 opaque" bench/run.sh
+#   CONNECTIONS=128 SCENARIOS=es256 bench/run.sh   # the memory-under-load figure
 #
 # The server is pinned to CPU 0 and the load generator to CPU 1 when `taskset` exists and the
-# machine has at least 2 CPUs (SERVER_CPU / BENCH_CPU override; set PIN=0 to not pin).
+# machine has at least 2 CPUs (SERVER_CPU / BENCH_CPU override; PIN=0 turns pinning off).
+# PostgreSQL is the local server (TESSERA_BENCH_POSTGRES_URL, default the test database's
+# server); each run gets a fresh database, dropped afterwards. PostgreSQL itself is not pinned.
+# Raw results (one JSON object per run) are kept in RESULTS_DIR when it is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +20,17 @@ BIN="${TESSERA_BIN:-$CARGO_TARGET_DIR/release/tessera}"
 CONNECTIONS="${CONNECTIONS:-32}"
 DURATION="${DURATION:-15s}"
 WARMUP="${WARMUP:-3s}"
-SCENARIOS="${SCENARIOS:-es256 rs256 opaque introspect introspect-mix jwks-verify}"
+REPEAT="${REPEAT:-3}"
+BACKENDS="${BACKENDS:-sqlite postgres}"
+SCENARIOS="${SCENARIOS:-es256 rs256 opaque introspect introspect-opaque introspect-mix refresh authorization-code jwks-verify}"
+STARTUP_RUNS="${STARTUP_RUNS:-10}"
+PG_ADMIN_URL="${TESSERA_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 SERVER_CPU="${SERVER_CPU:-0}"
 BENCH_CPU="${BENCH_CPU:-1}"
+# The user of the authorization-code and refresh scenarios (a throwaway password).
+BENCH_USER=bench-user
+BENCH_PASSWORD=bench-password-not-secret
+REDIRECT_URI=http://127.0.0.1:9/callback
 
 [ -x "$BIN" ] || { echo "build first: cargo build --release -p tessera" >&2; exit 1; }
 if [ "${PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
@@ -28,88 +41,202 @@ fi
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
+PG_DB=""
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
   fi
+  if [ -n "$PG_DB" ]; then
+    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+    PG_DB=""
+  fi
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+client() { "$BIN" client create --scope bench:read --default-scope bench:read --json "$@" | json_field client_secret; }
 
-# start_server ALG: a fresh data directory each time, so that every scenario starts alike.
+# fresh_database BACKEND: sets DATA (the server's working directory) and DATABASE_URL.
+fresh_database() {
+  DATA="$WORK/data-$RANDOM$RANDOM"; mkdir -p "$DATA"
+  case "$1" in
+    sqlite) DATABASE_URL="sqlite://$DATA/tessera.db" ;;
+    postgres)
+      PG_DB="tessera_bench_$RANDOM$RANDOM"
+      psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $PG_DB" >/dev/null
+      DATABASE_URL="${PG_ADMIN_URL%/*}/$PG_DB" ;;
+  esac
+  export TESSERA_DATABASE_URL="$DATABASE_URL"
+}
+
+# start_server BACKEND ALG: a fresh database, the bench clients and user, then the server.
 start_server() {
-  local alg="$1"
-  DATA="$WORK/data-$alg-$RANDOM"; mkdir -p "$DATA"
-  PORT="$(free_port)"; ISSUER="http://127.0.0.1:$PORT"
-  export TESSERA_DATABASE_URL="sqlite://$DATA/tessera.db"
-  # Clients go in before the server starts (the CLI writes the same SQLite file).
+  local backend="$1" alg="$2"
+  fresh_database "$backend"
+  # Clients and the user go in before the server starts (the CLI writes the same database).
   "$BIN" migrate >/dev/null
-  CC_SECRET="$("$BIN" client create --name bench-cc --client-id bench-cc --scope bench:read --default-scope bench:read --json | json_field client_secret)"
-  OPAQUE_SECRET="$("$BIN" client create --name bench-opaque --client-id bench-opaque --scope bench:read --default-scope bench:read \
-    --opaque-access-tokens --json | json_field client_secret)"
-  INTRO_SECRET="$("$BIN" client create --name bench-introspect --client-id bench-introspect --scope bench:read --default-scope bench:read \
-    --introspection --json | json_field client_secret)"
+  CC_SECRET="$(client --name bench-cc --client-id bench-cc)"
+  OPAQUE_SECRET="$(client --name bench-opaque --client-id bench-opaque --opaque-access-tokens)"
+  INTRO_SECRET="$(client --name bench-introspect --client-id bench-introspect --introspection)"
+  INTRO_OPAQUE_SECRET="$(client --name bench-introspect-opaque --client-id bench-introspect-opaque \
+    --introspection --opaque-access-tokens)"
+  WEB_SECRET="$(client --name bench-web --client-id bench-web --first-party \
+    --redirect-uri "$REDIRECT_URI" --grant-type authorization_code --grant-type refresh_token \
+    --scope "openid offline_access")"
+  printf '%s\n' "$BENCH_PASSWORD" | "$BIN" user create --username "$BENCH_USER" --password-stdin >/dev/null
+  PORT="$(free_port)"; ISSUER="http://127.0.0.1:$PORT"
   (cd "$DATA" && exec env TESSERA_LOG=warn TESSERA_CLIENT_RATE_LIMIT_PER_SECOND=1000000 \
     TESSERA_ACCESS_TOKEN_SIGNING_ALG="$alg" \
     "${pin_server[@]}" "$BIN" serve --dev --listen "127.0.0.1:$PORT" \
-    --database-url "sqlite://$DATA/tessera.db" >"$DATA/server.log" 2>&1) &
+    --database-url "$DATABASE_URL" >"$DATA/server.log" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
-    curl -sf "$ISSUER/.well-known/openid-configuration" >/dev/null 2>&1 && break
+    curl -sf "$ISSUER/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  curl -sf "$ISSUER/.well-known/openid-configuration" >/dev/null
+  curl -sf "$ISSUER/readyz" >/dev/null
   sleep 1
   IDLE_RSS_KB="$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')"
 }
 
-# bench LABEL SCENARIO CLIENT SECRET: one run, its JSON kept in $WORK/LABEL.json, and the
-# server's RSS sampled half-way through the measured period.
+# bench FILE SCENARIO CLIENT SECRET [ARGS…]: one run; its JSON, with the server's RSS idle and
+# half-way through the measured period added, goes to FILE.
 bench() {
-  local label="$1" scenario="$2" client="$3" secret="$4"
-  local mid; mid="$(python3 -c "import sys; print(${WARMUP%s} + ${DURATION%s}/2)")"
-  ( sleep "$mid"; ps -o rss= -p "$SERVER_PID" | tr -d ' ' >"$WORK/$label.rss" ) &
+  local file="$1" scenario="$2" client="$3" secret="$4"; shift 4
+  local mid; mid="$(python3 -c "print(${WARMUP%s} + ${DURATION%s}/2)")"
+  ( sleep "$mid"; ps -o rss= -p "$SERVER_PID" | tr -d ' ' >"$file.rss" ) &
   local sampler=$!
-  TESSERA_BENCH_CLIENT_SECRET="$secret" "${pin_bench[@]}" "$BIN" bench --issuer "$ISSUER" \
+  TESSERA_BENCH_CLIENT_SECRET="$secret" TESSERA_BENCH_PASSWORD="$BENCH_PASSWORD" \
+    "${pin_bench[@]}" "$BIN" bench --issuer "$ISSUER" \
     --scenario "$scenario" --client-id "$client" --connections "$CONNECTIONS" \
-    --duration "$DURATION" --warmup "$WARMUP" --json >"$WORK/$label.json"
+    --duration "$DURATION" --warmup "$WARMUP" --json "$@" >"$file.out"
   wait "$sampler" || true
-  echo "$label: $(cat "$WORK/$label.json")" >&2
+  python3 - "$file" "$IDLE_RSS_KB" <<'EOF'
+import json, sys
+file, idle = sys.argv[1], int(sys.argv[2])
+r = json.load(open(file + ".out"))
+r["rss_idle_kb"] = idle
+r["rss_load_kb"] = int(open(file + ".rss").read().strip() or 0)
+json.dump(r, open(file, "w"))
+EOF
+  echo "$(basename "$file"): $(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['rps']:.0f}/s p99 {r['latency_ms']['p99']} ms errors {r['errors'] or 'none'}\")" "$file")" >&2
 }
 
-for s in $SCENARIOS; do
+run_scenario() {
+  local backend="$1" s="$2" file="$3"
+  local login=(--username "$BENCH_USER" --redirect-uri "$REDIRECT_URI" --scope "openid offline_access")
   case "$s" in
-    es256) start_server ES256; bench es256 client-credentials bench-cc "$CC_SECRET" ;;
-    rs256) start_server RS256; bench rs256 client-credentials bench-cc "$CC_SECRET" ;;
-    opaque) start_server ES256; bench opaque client-credentials bench-opaque "$OPAQUE_SECRET" ;;
-    introspect) start_server ES256; bench introspect introspect bench-introspect "$INTRO_SECRET" ;;
-    introspect-mix) start_server ES256; bench introspect-mix introspect-mix bench-introspect "$INTRO_SECRET" ;;
-    jwks-verify) start_server ES256; bench jwks-verify jwks-verify bench-cc "$CC_SECRET" ;;
+    es256) start_server "$backend" ES256; bench "$file" client-credentials bench-cc "$CC_SECRET" ;;
+    rs256) start_server "$backend" RS256; bench "$file" client-credentials bench-cc "$CC_SECRET" ;;
+    opaque) start_server "$backend" ES256; bench "$file" client-credentials bench-opaque "$OPAQUE_SECRET" ;;
+    introspect) start_server "$backend" ES256; bench "$file" introspect bench-introspect "$INTRO_SECRET" ;;
+    introspect-opaque) start_server "$backend" ES256
+      bench "$file" introspect bench-introspect-opaque "$INTRO_OPAQUE_SECRET" ;;
+    introspect-mix) start_server "$backend" ES256; bench "$file" introspect-mix bench-introspect "$INTRO_SECRET" ;;
+    refresh) start_server "$backend" ES256; bench "$file" refresh bench-web "$WEB_SECRET" "${login[@]}" ;;
+    authorization-code) start_server "$backend" ES256
+      bench "$file" authorization-code bench-web "$WEB_SECRET" "${login[@]}" ;;
+    jwks-verify) start_server "$backend" ES256; bench "$file" jwks-verify bench-cc "$CC_SECRET" ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
-  echo "$IDLE_RSS_KB" >"$WORK/$s.idle"
   stop_server
-done
+}
 
-# The table.
-python3 - "$WORK" $SCENARIOS <<'EOF'
-import json, sys, os
-work, labels = sys.argv[1], sys.argv[2:]
-print("| run | scenario | conns | req/s (ok) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server RSS idle / load (MB) |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
-def rss(name):
-    try:
-        return f"{int(open(os.path.join(work, name)).read().strip()) / 1024:.1f}"
-    except Exception:
-        return "?"
-for label in labels:
-    r = json.load(open(os.path.join(work, label + ".json")))
-    l = r["latency_ms"]
-    errors = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "none"
-    load = "n/a (no server in loop)" if r["scenario"] == "jwks-verify" else rss(label + ".rss")
-    print(f"| {label} | {r['scenario']} | {r['connections']} | {r['rps']:,.0f} | {l['p50']} | {l['p90']} | {l['p99']} | {l['p999']} | {l['max']} | {errors} | {rss(label + '.idle')} / {load} |")
+# Start-up: spawn `serve --dev` on an existing, migrated SQLite file (pinned like the server)
+# until /readyz answers 200; STARTUP_RUNS times; milliseconds, one per line.
+measure_startup() {
+  fresh_database sqlite
+  "$BIN" migrate >/dev/null
+  python3 - "$BIN" "$DATA" "$DATABASE_URL" "$STARTUP_RUNS" "${pin_server[@]}" <<'EOF' >"$WORK/startup.txt"
+import http.client, os, socket, subprocess, sys, time
+binary, data, url, runs, pin = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
+env = dict(os.environ, TESSERA_LOG="warn")
+for i in range(runs + 1):  # the first start creates the keys: not counted
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    start = time.monotonic()
+    p = subprocess.Popen(pin + [binary, "serve", "--dev", "--listen", f"127.0.0.1:{port}",
+                         "--database-url", url], cwd=data, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/readyz")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            time.sleep(0.001)
+        if time.monotonic() - start > 10:
+            sys.exit("no answer from the server within 10 s")
+    elapsed = (time.monotonic() - start) * 1000
+    p.terminate(); p.wait()
+    if i > 0:
+        print(f"{elapsed:.1f}")
+EOF
+  echo "start-up ms: $(tr '\n' ' ' <"$WORK/startup.txt")" >&2
+}
+
+for backend in $BACKENDS; do
+  for s in $SCENARIOS; do
+    for i in $(seq 1 "$REPEAT"); do
+      run_scenario "$backend" "$s" "$WORK/$backend.$s.$i.json"
+    done
+  done
+done
+[ "$STARTUP_RUNS" -gt 0 ] && measure_startup
+[ -n "${RESULTS_DIR:-}" ] && mkdir -p "$RESULTS_DIR" && cp "$WORK"/*.json "$WORK"/startup.txt "$RESULTS_DIR"/ 2>/dev/null || true
+
+# The table: medians over the repeats; the range of req/s in brackets.
+python3 - "$WORK" "$REPEAT" "$CONNECTIONS" "$BACKENDS" $SCENARIOS <<'EOF'
+import json, os, statistics, sys
+work, repeat, conns, backends, scenarios = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split(), sys.argv[5:]
+targets = {
+    "es256": "≥ 25,000/s, p99 ≤ 5 ms", "rs256": "≥ 3,000/s", "opaque": "≥ 15,000/s",
+    "introspect": "≥ 30,000/s", "introspect-opaque": "≥ 30,000/s", "introspect-mix": "",
+    "refresh": "≥ 10,000/s", "authorization-code": "≥ 90 % of 1 / Argon2id", "jwks-verify": "",
+}
+def runs(backend, s):
+    out = []
+    for i in range(1, repeat + 1):
+        path = os.path.join(work, f"{backend}.{s}.{i}.json")
+        if os.path.exists(path):
+            out.append(json.load(open(path)))
+    return out
+def cell(rs):
+    if not rs:
+        return ["–"] * 4
+    rps = [r["rps"] for r in rs]
+    p99 = statistics.median(r["latency_ms"]["p99"] for r in rs)
+    errors = {}
+    for r in rs:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    err = ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "none"
+    rss = f"{statistics.median(r['rss_idle_kb'] for r in rs) / 1024:.1f} / {statistics.median(r['rss_load_kb'] for r in rs) / 1024:.1f}"
+    return [f"{statistics.median(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f})", f"{p99:g}", err, rss]
+head = ["scenario", "target"]
+for b in backends:
+    head += [f"{b} req/s median (min–max)", f"{b} p99 ms", f"{b} errors", f"{b} RSS idle / load MB"]
+if len(backends) == 2:
+    head.append(f"{backends[1]} / {backends[0]}")
+print(f"{repeat} run(s) per cell, {conns} connections, closed loop; medians.\n")
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for s in scenarios:
+    row = [s, targets.get(s, "")]
+    medians = []
+    for b in backends:
+        rs = runs(b, s)
+        row += cell(rs)
+        medians.append(statistics.median(r["rps"] for r in rs) if rs else None)
+    if len(backends) == 2:
+        row.append(f"{medians[1] / medians[0]:.2f}" if all(medians) else "–")
+    print("| " + " | ".join(row) + " |")
+path = os.path.join(work, "startup.txt")
+if os.path.exists(path):
+    ms = [float(x) for x in open(path).read().split()]
+    if ms:
+        print(f"\nStart-up to ready (existing SQLite file, `serve --dev`, {len(ms)} starts): median {statistics.median(ms):.0f} ms, min {min(ms):.0f}, max {max(ms):.0f} (target ≤ 100 ms).")
 EOF

@@ -11,6 +11,8 @@ use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
 use tessera_core::token::TokenPolicy;
 use tessera_store::SqliteSync;
 
+use crate::web::throttle::LoginLimits;
+
 /// The configuration as written in the file or the environment, before validation.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +36,8 @@ pub struct RawConfig {
     pub scopes: Option<BTreeMap<String, String>>,
     pub redis_url: Option<String>,
     pub client_rate_limit_per_second: Option<i64>,
+    pub login_attempts_per_account: Option<i64>,
+    pub login_attempts_per_source: Option<i64>,
     pub audit_to_database: Option<bool>,
     pub key_rotation_days: Option<i64>,
     pub outbound_allow_private_networks: Option<bool>,
@@ -89,6 +93,8 @@ pub struct Settings {
     /// Requests per second per client at `/token`, `/revoke`, `/introspect`, unless the client
     /// has its own limit.
     pub client_rate_limit_per_second: u32,
+    /// Sign-in attempts allowed per account and per source address in each 15 minutes.
+    pub login_limits: LoginLimits,
     /// Also write audit events to the `audit_events` table.
     pub audit_to_database: bool,
     /// Rotate signing keys automatically when the active one is this many days old.
@@ -215,6 +221,13 @@ impl Settings {
             1,
             1_000_000,
         )? as u32;
+        // R4.2: far above what a person signing in needs, far below what guessing needs.
+        let login_limits = LoginLimits::per_15_minutes(
+            ranged("login_attempts_per_account", raw.login_attempts_per_account, 10, 1, 1_000_000)?
+                as u32,
+            ranged("login_attempts_per_source", raw.login_attempts_per_source, 50, 1, 1_000_000)?
+                as u32,
+        );
         let key_rotation_days = raw
             .key_rotation_days
             .map(|d| ranged("key_rotation_days", Some(d), d, 1, 3650))
@@ -285,6 +298,7 @@ impl Settings {
             scope_descriptions,
             redis_url,
             client_rate_limit_per_second,
+            login_limits,
             audit_to_database: raw.audit_to_database.unwrap_or(false),
             key_rotation_days,
             outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),
@@ -379,6 +393,8 @@ fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Resul
         (&mut raw.refresh_token_absolute_ttl_seconds, "TESSERA_REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"),
         (&mut raw.session_ttl_seconds, "TESSERA_SESSION_TTL_SECONDS"),
         (&mut raw.client_rate_limit_per_second, "TESSERA_CLIENT_RATE_LIMIT_PER_SECOND"),
+        (&mut raw.login_attempts_per_account, "TESSERA_LOGIN_ATTEMPTS_PER_ACCOUNT"),
+        (&mut raw.login_attempts_per_source, "TESSERA_LOGIN_ATTEMPTS_PER_SOURCE"),
         (&mut raw.key_rotation_days, "TESSERA_KEY_ROTATION_DAYS"),
         (&mut raw.device_code_ttl_seconds, "TESSERA_DEVICE_CODE_TTL_SECONDS"),
         (&mut raw.device_poll_interval_seconds, "TESSERA_DEVICE_POLL_INTERVAL_SECONDS"),
@@ -501,6 +517,8 @@ mod tests {
         assert!(m.contains("`issuer` is required"), "{m}");
         let m = message(RawConfig { listen: Some("nope".into()), ..raw_with_kek() });
         assert!(m.contains("`listen`"), "{m}");
+        let m = message(RawConfig { login_attempts_per_account: Some(0), ..raw_with_kek() });
+        assert!(m.contains("login_attempts_per_account") && m.contains("between 1 and"), "{m}");
         let m = message(RawConfig { sqlite_synchronous: Some("off".into()), ..raw_with_kek() });
         assert!(m.contains("`sqlite_synchronous`") && m.contains("normal") && m.contains("full"));
     }

@@ -37,7 +37,7 @@ impl AuditStore for Store {
     async fn record_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO audit_events (at, event, outcome, client_id, sub, \
             grant_type, jti, reason, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(event.at)
                 .bind(event.event.as_str())
@@ -61,7 +61,7 @@ impl AuditStore for Store {
         const SQL: &str = "SELECT at, event, outcome, client_id, sub, grant_type, jti, reason, \
             source FROM (SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1) recent \
             ORDER BY at, id";
-        let rows: Vec<AuditRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let rows: Vec<AuditRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await

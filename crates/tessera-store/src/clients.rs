@@ -119,7 +119,7 @@ impl ClientStore for Store {
             scope, default_scope, audience, first_party, introspection, access_token_format, \
             jwks, jwks_uri, rate_limit_per_second, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(client.client_id.as_str())
                 .bind(client.client_name.as_str())
@@ -147,7 +147,7 @@ impl ClientStore for Store {
 
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         const SQL: &str = concat!(select_clients!(), " WHERE client_id = $1");
-        let row: Option<ClientRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<ClientRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(id.as_str())
             .fetch_optional(pool)
             .await
@@ -158,13 +158,13 @@ impl ClientStore for Store {
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         const SQL: &str = concat!(select_clients!(), " ORDER BY client_id");
         let rows: Vec<ClientRow> =
-            with_pool!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await.map_err(db)?);
+            with_reader!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await.map_err(db)?);
         rows.into_iter().map(ClientRow::into_client).collect()
     }
 
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
         const SQL: &str = "DELETE FROM clients WHERE client_id = $1";
-        let done = with_pool!(self, |pool| sqlx::query(SQL)
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(id.as_str())
             .execute(pool)
             .await

@@ -40,7 +40,7 @@ impl ConsentStore for Store {
         client_id: &ClientId,
     ) -> Result<Option<Consent>, StoreError> {
         const SQL: &str = concat!(select_consents!(), " WHERE user_id = $1 AND client_id = $2");
-        let row: Option<ConsentRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<ConsentRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(user_id)
             .bind(client_id.as_str())
             .fetch_optional(pool)
@@ -55,7 +55,7 @@ impl ConsentStore for Store {
             DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at";
         // `""` for an empty scope set.
         let scope = consent.scope.to_string();
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(consent.user_id.as_str())
                 .bind(consent.client_id.as_str())
@@ -70,7 +70,7 @@ impl ConsentStore for Store {
 
     async fn list_consents(&self, user_id: &str) -> Result<Vec<Consent>, StoreError> {
         const SQL: &str = concat!(select_consents!(), " WHERE user_id = $1 ORDER BY client_id");
-        let rows: Vec<ConsentRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let rows: Vec<ConsentRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(user_id)
             .fetch_all(pool)
             .await
@@ -88,7 +88,7 @@ impl ConsentStore for Store {
         // Grants revoked before keep their time.
         const REVOKE: &str = "UPDATE grants SET revoked_at = $1 \
             WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL";
-        let deleted = with_pool!(self, |pool| {
+        let deleted = with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             let deleted = sqlx::query(DELETE)
                 .bind(user_id)

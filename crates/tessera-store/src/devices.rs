@@ -85,7 +85,7 @@ impl DeviceStore for Store {
         // `""` for an empty scope set.
         let scope = authorization.scope.to_string();
         let audience = json::encode(authorization.audience.iter().map(String::as_str))?;
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(authorization.device_code_hash.as_bytes().as_slice())
                 .bind(authorization.user_code_hash.as_bytes().as_slice())
@@ -125,7 +125,7 @@ impl DeviceStore for Store {
             select_device_authorizations!(),
             " WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2"
         );
-        let row: Option<DeviceRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<DeviceRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(user_code_hash.as_bytes().as_slice())
             .bind(now)
             .fetch_optional(pool)
@@ -150,7 +150,7 @@ impl DeviceStore for Store {
             }
             None => (DeviceStatus::Denied, None, None, None),
         };
-        let decided = with_pool!(self, |pool| sqlx::query(SQL)
+        let decided = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(status.as_str())
             .bind(user_id)
             .bind(auth_time)
@@ -180,14 +180,14 @@ impl DeviceStore for Store {
         const REDEEM: &str = "UPDATE device_authorizations SET status = 'redeemed' \
             WHERE device_code_hash = $1 AND status = 'approved'";
         let load = match self.pool {
-            Pool::Sqlite(_) => SELECT_BY_DEVICE_CODE,
+            Pool::Sqlite { .. } => SELECT_BY_DEVICE_CODE,
             Pool::Postgres(_) => SELECT_BY_DEVICE_CODE_FOR_UPDATE,
         };
         let hash = device_code_hash.as_bytes().as_slice();
         // One write transaction: on SQLite `BEGIN IMMEDIATE` takes the write lock before the
         // read, on PostgreSQL the read locks the row, so each poll sees the previous one's
         // commit (its `last_polled_at`, interval and status).
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             let row: Option<DeviceRow> =
                 sqlx::query_as(load).bind(hash).fetch_optional(&mut *tx).await.map_err(db)?;

@@ -110,7 +110,7 @@ impl AuthorizationCodeStore for Store {
         // `""` for an empty scope set.
         let scope = grant.scope.to_string();
         let audience = json::encode(grant.audience.iter().map(String::as_str))?;
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             sqlx::query(INSERT_GRANT)
                 .bind(grant.id.as_str())
@@ -160,7 +160,7 @@ impl AuthorizationCodeStore for Store {
         let hash = code_hash.as_bytes().as_slice();
         // An explicit transaction also makes the write durable before the answer is used,
         // whatever the driver does with a partly read `RETURNING` statement.
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             let code: Option<CodeRow> = sqlx::query_as(SPEND)
                 .bind(now)
@@ -203,7 +203,7 @@ impl GrantStore for Store {
     async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError> {
         let scope = grant.scope.to_string();
         let audience = json::encode(grant.audience.iter().map(String::as_str))?;
-        with_pool!(self, |pool| sqlx::query(INSERT_GRANT)
+        with_writer!(self, |pool| sqlx::query(INSERT_GRANT)
             .bind(grant.id.as_str())
             .bind(grant.client_id.as_str())
             .bind(grant.user_id.as_str())
@@ -227,7 +227,7 @@ impl GrantStore for Store {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(INSERT_REFRESH_TOKEN)
                 .bind(token_hash.as_bytes().as_slice())
                 .bind(grant_id)
@@ -255,7 +255,7 @@ impl GrantStore for Store {
         const LOOK_UP: &str = "SELECT r.grant_id, g.client_id, r.rotated_at \
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
         let RotationRequest { old, new, client_id, now, idle_ttl } = rotation;
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             let spent: Option<String> = sqlx::query_scalar(SPEND)
                 .bind(now)
@@ -314,7 +314,7 @@ impl GrantStore for Store {
     ) -> Result<(), StoreError> {
         const SQL: &str =
             "INSERT INTO grant_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(jti)
                 .bind(grant_id)
@@ -329,7 +329,7 @@ impl GrantStore for Store {
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         // The first revocation's time is kept.
         const SQL: &str = "UPDATE grants SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL).bind(now).bind(grant_id).execute(pool).await.map_err(db)?;
         });
         Ok(())
@@ -340,7 +340,11 @@ impl GrantStore for Store {
         const SQL: &str = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
             OR EXISTS (SELECT 1 FROM grant_access_tokens t JOIN grants g ON g.id = t.grant_id \
                 WHERE t.jti = $1 AND g.revoked_at IS NOT NULL)";
-        with_pool!(self, |pool| sqlx::query_scalar(SQL).bind(jti).fetch_one(pool).await.map_err(db))
+        with_reader!(self, |pool| sqlx::query_scalar(SQL)
+            .bind(jti)
+            .fetch_one(pool)
+            .await
+            .map_err(db))
     }
 }
 

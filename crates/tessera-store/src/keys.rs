@@ -40,7 +40,7 @@ impl SigningKeyStore for Store {
         const SQL: &str = "SELECT kid, alg, sealed_private_key, public_jwk, created_at, \
             activates_at, signing_until, publish_until FROM signing_keys \
             WHERE publish_until IS NULL OR publish_until > $1 ORDER BY created_at, kid";
-        let rows: Vec<KeyRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let rows: Vec<KeyRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(now)
             .fetch_all(pool)
             .await
@@ -59,7 +59,7 @@ impl SigningKeyStore for Store {
         const INSERT: &str = "INSERT INTO signing_keys (kid, alg, sealed_private_key, \
             public_jwk, created_at, activates_at, signing_until, publish_until) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             let mut tx = pool.begin().await.map_err(db)?;
             sqlx::query(RETIRE)
                 .bind(new.activates_at)
@@ -87,7 +87,7 @@ impl SigningKeyStore for Store {
 
     async fn prune_keys(&self, now: i64) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM signing_keys WHERE publish_until <= $1";
-        Ok(with_pool!(self, |pool| sqlx::query(SQL)
+        Ok(with_writer!(self, |pool| sqlx::query(SQL)
             .bind(now)
             .execute(pool)
             .await

@@ -5,10 +5,12 @@
 //!
 //! # Design
 //!
-//! - **One pool enum, one code base.** [`Store`] wraps `enum Pool { Sqlite(SqlitePool),
+//! - **One pool enum, one code base.** [`Store`] wraps `enum Pool { Sqlite { reads, writes },
 //!   Postgres(PgPool) }`. Each operation is written once, as a single SQL text and a single
-//!   Rust body, and the internal `with_pool!` macro expands that body once per arm, so the
-//!   compiler checks it against both drivers. `$1, $2, …` placeholders work on both (SQLite
+//!   Rust body, and the internal `with_reader!` / `with_writer!` macros expand that body once
+//!   per backend, so the compiler checks it against both drivers. On SQLite, writes go through
+//!   one connection, so writers queue in order in the pool instead of sleeping in SQLite's
+//!   busy handler; reads go to `query_only` connections beside it. `$1, $2, …` placeholders work on both (SQLite
 //!   reads `$N` as the N-th argument). SQL differs per backend only in the migrations and in
 //!   one locking read (below).
 //! - **Portable column types.** Rows are read through `#[derive(sqlx::FromRow)]` structs whose
@@ -56,12 +58,23 @@ use tessera_core::scope::ScopeSet;
 use tessera_core::secret::SecretHash;
 use tessera_core::store::StoreError;
 
-/// Runs `$body` with `$pool` bound to whichever pool `$store` holds. The body is compiled once
-/// per backend, so it must be valid for both `SqlitePool` and `PgPool`.
-macro_rules! with_pool {
+/// Runs `$body`, which only reads, with `$pool` bound to the store's pool for reads. The body
+/// is compiled once per backend, so it must be valid for both `SqlitePool` and `PgPool`.
+macro_rules! with_reader {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.pool {
-            $crate::pool::Pool::Sqlite($pool) => $body,
+            $crate::pool::Pool::Sqlite { reads: $pool, .. } => $body,
+            $crate::pool::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body`, which writes, with `$pool` bound to the store's pool for writes (on SQLite
+/// one connection, so writers queue in order; see [`pool::Pool`]).
+macro_rules! with_writer {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::pool::Pool::Sqlite { writes: $pool, .. } => $body,
             $crate::pool::Pool::Postgres($pool) => $body,
         }
     };

@@ -4,8 +4,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use tessera_core::store::StoreError;
 
@@ -22,6 +22,16 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pool settings shared by every pool. sqlx pings a connection before lending it out by default
+/// (`test_before_acquire`): one more round trip per store call, measured at 16 µs on SQLite and
+/// 75 µs on the local PostgreSQL (bench/README.md), for a check that still cannot stop a
+/// connection from failing right after it. A query on a broken connection fails (the request
+/// gets an error, `/readyz` turns 503) and sqlx closes that connection instead of lending it
+/// out again.
+fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT).test_before_acquire(false)
+}
 
 /// When SQLite makes a commit durable (PostgreSQL decides this on its server, with
 /// `synchronous_commit`).
@@ -53,7 +63,16 @@ impl SqliteSync {
 /// The database behind a [`Store`].
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    /// Reads go to a pool of connections (WAL readers block neither each other nor the
+    /// writer); every write goes to a pool of one connection, so that concurrent writers queue
+    /// here, in order, instead of retrying against SQLite's write lock in its busy handler,
+    /// which sleeps between tries (up to 100 ms each). The read connections are `query_only`,
+    /// so a write sent to them by mistake fails loudly instead of contending. An in-memory
+    /// database has one connection, which is both.
+    Sqlite {
+        reads: SqlitePool,
+        writes: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -88,7 +107,7 @@ impl Store {
 
     async fn open(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
         let pool = if url.starts_with("sqlite:") {
-            Pool::Sqlite(connect_sqlite(url, sync).await?)
+            connect_sqlite(url, sync).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Pool::Postgres(connect_postgres(url).await?)
         } else {
@@ -110,7 +129,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         let mig = |e: MigrateError| StoreError::Backend(Box::new(e));
         match &self.pool {
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite { writes: pool, .. } => {
                 let pending = pending(&mut *pool.acquire().await.map_err(db)?, &SQLITE_MIGRATIONS)
                     .await
                     .map_err(mig)?;
@@ -130,7 +149,7 @@ impl Store {
 
     /// A cheap liveness query (`SELECT 1`), for readiness probes.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
+        with_reader!(self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await.map_err(db)?;
         });
         Ok(())
@@ -144,7 +163,7 @@ impl Store {
     /// `BEGIN`.
     pub(crate) fn begin_write(&self) -> &'static str {
         match self.pool {
-            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+            Pool::Sqlite { .. } => "BEGIN IMMEDIATE",
             Pool::Postgres(_) => "BEGIN",
         }
     }
@@ -152,14 +171,20 @@ impl Store {
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self.pool {
-            Pool::Sqlite(_) => "sqlite",
+            Pool::Sqlite { .. } => "sqlite",
             Pool::Postgres(_) => "postgres",
         }
     }
 
     /// Closes every connection, waiting for those in use to be returned (for shutdown).
     pub async fn close(&self) {
-        with_pool!(self, |pool| pool.close().await)
+        match &self.pool {
+            Pool::Sqlite { reads, writes } => {
+                reads.close().await;
+                writes.close().await;
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 }
 
@@ -174,7 +199,7 @@ async fn pending<C: Migrate>(conn: &mut C, migrator: &Migrator) -> Result<usize,
         .count())
 }
 
-async fn connect_sqlite(url: &str, sync: SqliteSync) -> Result<SqlitePool, StoreError> {
+async fn connect_sqlite(url: &str, sync: SqliteSync) -> Result<Pool, StoreError> {
     let synchronous = match sync {
         SqliteSync::Normal => SqliteSynchronous::Normal,
         SqliteSync::Full => SqliteSynchronous::Full,
@@ -186,24 +211,30 @@ async fn connect_sqlite(url: &str, sync: SqliteSync) -> Result<SqlitePool, Store
         .synchronous(synchronous)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool = if in_memory {
+    if url.contains(":memory:") || url.contains("mode=memory") {
         // An in-memory database lives as long as one connection to it: keep exactly one,
         // forever (several would also contend on shared-cache table locks).
-        SqlitePoolOptions::new()
+        let pool = pool_options()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-    } else {
-        SqlitePoolOptions::new()
-    };
-    pool.acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await.map_err(db)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        return Ok(Pool::Sqlite { reads: pool.clone(), writes: pool });
+    }
+    // The writer first: it creates the file and switches it to WAL.
+    let writes =
+        pool_options().max_connections(1).connect_with(options.clone()).await.map_err(db)?;
+    let reads =
+        pool_options().connect_with(options.pragma("query_only", "ON")).await.map_err(db)?;
+    Ok(Pool::Sqlite { reads, writes })
 }
 
 async fn connect_postgres(url: &str) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url).map_err(db)?;
-    PgPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await.map_err(db)
+    pool_options().connect_with(options).await.map_err(db)
 }
 
 #[cfg(test)]
@@ -222,17 +253,28 @@ mod tests {
         for (sync, expected) in [(SqliteSync::Normal, 1), (SqliteSync::Full, 2)] {
             let (url, path) = temp_sqlite_url();
             let store = Store::connect_with(&url, sync).await.unwrap();
-            let Pool::Sqlite(pool) = &store.pool else { panic!("not sqlite") };
-            let text = |sql: &'static str| async move {
-                sqlx::query_scalar::<_, String>(sql).fetch_one(pool).await.unwrap()
-            };
-            let int = |sql: &'static str| async move {
-                sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap()
-            };
-            assert_eq!(text("PRAGMA journal_mode").await, "wal");
-            assert_eq!(int("PRAGMA synchronous").await, expected, "{sync:?}");
-            assert_eq!(int("PRAGMA foreign_keys").await, 1);
-            assert_eq!(int("PRAGMA busy_timeout").await, 5000);
+            let Pool::Sqlite { reads, writes } = &store.pool else { panic!("not sqlite") };
+            for pool in [reads, writes] {
+                let text = |sql: &'static str| async move {
+                    sqlx::query_scalar::<_, String>(sql).fetch_one(pool).await.unwrap()
+                };
+                let int = |sql: &'static str| async move {
+                    sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap()
+                };
+                assert_eq!(text("PRAGMA journal_mode").await, "wal");
+                assert_eq!(int("PRAGMA synchronous").await, expected, "{sync:?}");
+                assert_eq!(int("PRAGMA foreign_keys").await, 1);
+                assert_eq!(int("PRAGMA busy_timeout").await, 5000);
+            }
+            assert_eq!(
+                sqlx::query_scalar::<_, i64>("PRAGMA query_only").fetch_one(reads).await.unwrap(),
+                1,
+                "reads cannot write"
+            );
+            assert_eq!(
+                sqlx::query_scalar::<_, i64>("PRAGMA query_only").fetch_one(writes).await.unwrap(),
+                0
+            );
             store.close().await;
             let _ = std::fs::remove_file(&path);
         }
@@ -252,7 +294,7 @@ mod tests {
         assert_eq!(store.backend(), "sqlite");
         store.ping().await.unwrap();
         // The migrated tables are still there: the pool did not open a second, empty database.
-        let Pool::Sqlite(pool) = &store.pool else { panic!("not sqlite") };
+        let Pool::Sqlite { reads: pool, .. } = &store.pool else { panic!("not sqlite") };
         for _ in 0..3 {
             let n: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM clients").fetch_one(pool).await.unwrap();

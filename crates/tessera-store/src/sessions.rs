@@ -33,7 +33,7 @@ impl SessionStore for Store {
         // `id_hash` is 256 random bits: a conflict is the `sid`.
         const SQL: &str = "INSERT INTO sessions (id_hash, sid, user_id, auth_time, expires_at) \
             VALUES ($1, $2, $3, $4, $5)";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(session.id_hash.as_bytes().as_slice())
                 .bind(session.sid.as_str())
@@ -54,7 +54,7 @@ impl SessionStore for Store {
     ) -> Result<Option<Session>, StoreError> {
         const SQL: &str = "SELECT id_hash, sid, user_id, auth_time, expires_at FROM sessions \
             WHERE id_hash = $1 AND expires_at > $2";
-        let row: Option<SessionRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<SessionRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(id_hash.as_bytes().as_slice())
             .bind(now)
             .fetch_optional(pool)
@@ -65,7 +65,7 @@ impl SessionStore for Store {
 
     async fn delete_session(&self, id_hash: &SecretHash) -> Result<(), StoreError> {
         const SQL: &str = "DELETE FROM sessions WHERE id_hash = $1";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL).bind(id_hash.as_bytes().as_slice()).execute(pool).await.map_err(db)?;
         });
         Ok(())

@@ -75,7 +75,7 @@ impl TokenStore for Store {
         // `""` for an empty scope set.
         let scope = token.scope.to_string();
         let audience = json::encode(token.audience.iter().map(String::as_str))?;
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(token.token_hash.as_bytes().as_slice())
                 .bind(token.jti.as_str())
@@ -98,7 +98,7 @@ impl TokenStore for Store {
     ) -> Result<Option<OpaqueAccessToken>, StoreError> {
         const SQL: &str = "SELECT token_hash, jti, client_id, sub, scope, audience, issued_at, \
             expires_at FROM opaque_access_tokens WHERE token_hash = $1";
-        let row: Option<OpaqueTokenRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<OpaqueTokenRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(token_hash.as_bytes().as_slice())
             .fetch_optional(pool)
             .await
@@ -119,7 +119,7 @@ impl TokenStore for Store {
             AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = o.jti) \
             AND NOT EXISTS (SELECT 1 FROM grant_access_tokens t JOIN grants g \
                 ON g.id = t.grant_id WHERE t.jti = o.jti AND g.revoked_at IS NOT NULL)";
-        let row: Option<OpaqueTokenRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<OpaqueTokenRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(token_hash.as_bytes().as_slice())
             .bind(now)
             .fetch_optional(pool)
@@ -137,7 +137,7 @@ impl TokenStore for Store {
             g.audience, g.created_at, g.expires_at, g.revoked_at, r.created_at AS issued_at, \
             r.expires_at AS token_expires_at, r.rotated_at \
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
-        let row: Option<RefreshTokenRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<RefreshTokenRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(token_hash.as_bytes().as_slice())
             .fetch_optional(pool)
             .await
@@ -149,7 +149,7 @@ impl TokenStore for Store {
         // Idempotent: a second revocation keeps the first entry.
         const SQL: &str = "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
             ON CONFLICT (jti) DO NOTHING";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL).bind(jti).bind(expires_at).execute(pool).await.map_err(db)?;
         });
         Ok(())
@@ -164,7 +164,7 @@ impl TokenStore for Store {
         // One conditional write decides: of concurrent calls with one `jti`, one inserts.
         const SQL: &str = "INSERT INTO client_assertions (client_id, jti, expires_at) \
             VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING";
-        let inserted = with_pool!(self, |pool| sqlx::query(SQL)
+        let inserted = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(client_id.as_str())
             .bind(jti)
             .bind(expires_at)
@@ -194,7 +194,7 @@ impl TokenStore for Store {
             "DELETE FROM sessions WHERE expires_at <= $1",
             "DELETE FROM device_authorizations WHERE expires_at <= $1",
         ];
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             let mut deleted = 0;
             for sql in PRUNE {

@@ -40,7 +40,7 @@ impl UserStore for Store {
         // Either unique key may clash, but `id` is 128 random bits: a conflict is the username.
         const SQL: &str = "INSERT INTO users (id, username, email, name, password_hash, \
             created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-        with_pool!(self, |pool| {
+        with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(user.id.as_str())
                 .bind(user.username.as_str())
@@ -57,7 +57,7 @@ impl UserStore for Store {
 
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         const SQL: &str = concat!(select_users!(), " WHERE username = $1");
-        let row: Option<UserRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<UserRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(username)
             .fetch_optional(pool)
             .await
@@ -67,7 +67,7 @@ impl UserStore for Store {
 
     async fn find_user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
         const SQL: &str = concat!(select_users!(), " WHERE id = $1");
-        let row: Option<UserRow> = with_pool!(self, |pool| sqlx::query_as(SQL)
+        let row: Option<UserRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(id)
             .fetch_optional(pool)
             .await
@@ -78,13 +78,13 @@ impl UserStore for Store {
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         const SQL: &str = concat!(select_users!(), " ORDER BY username");
         let rows: Vec<UserRow> =
-            with_pool!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await.map_err(db)?);
+            with_reader!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await.map_err(db)?);
         Ok(rows.into_iter().map(User::from).collect())
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
         const SQL: &str = "DELETE FROM users WHERE username = $1";
-        let done = with_pool!(self, |pool| sqlx::query(SQL)
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(username)
             .execute(pool)
             .await

@@ -12,7 +12,7 @@ use crate::audit::{self, AuditEvent};
 use crate::state::AppState;
 use crate::web::cookies::{self, SESSION_COOKIE};
 use crate::web::pages;
-use crate::web::throttle::{LoginLimits, admit_sign_in};
+use crate::web::throttle::admit_sign_in;
 
 /// The outcome of a sign-in attempt.
 pub enum SignIn {
@@ -37,7 +37,7 @@ pub async fn sign_in(
     source: &str,
 ) -> Result<SignIn, Error> {
     if let Err(denied) =
-        admit_sign_in(&state.0.rate_limiter, LoginLimits::default(), username, source).await
+        admit_sign_in(&state.0.rate_limiter, state.0.settings.login_limits, username, source).await
     {
         let mut response = pages::message(
             StatusCode::TOO_MANY_REQUESTS,

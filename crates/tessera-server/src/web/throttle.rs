@@ -18,18 +18,22 @@ pub struct LoginLimits {
     pub per_source: Limit,
 }
 
-impl Default for LoginLimits {
-    fn default() -> Self {
+impl LoginLimits {
+    /// `per_account` and `per_source` attempts in every 15 minutes (configured as
+    /// `login_attempts_per_account` / `login_attempts_per_source`).
+    pub fn per_15_minutes(per_account: u32, per_source: u32) -> Self {
         let window = Duration::from_secs(15 * 60);
         Self {
-            per_account: Limit::per_period(10, window),
-            per_source: Limit::per_period(50, window),
+            per_account: Limit::per_period(per_account, window),
+            per_source: Limit::per_period(per_source, window),
         }
     }
 }
 
 /// Takes one sign-in attempt for `account` from `source`; `Err` while either is over its limit.
-/// The account name is hashed into the key, so that usernames are not written to Redis.
+/// The account name is hashed into the key, so that usernames are not written to Redis. The
+/// source is checked first: a source over its limit spends none of the account's attempts, so
+/// one noisy address cannot use up a user's allowance by itself.
 pub async fn admit_sign_in(
     limiter: &RateLimiter,
     limits: LoginLimits,
@@ -39,8 +43,8 @@ pub async fn admit_sign_in(
     let account_hash = SecretHash::of(account.to_lowercase().as_bytes());
     let account_key =
         format!("login-account:{}", URL_SAFE_NO_PAD.encode(&account_hash.as_bytes()[..16]));
-    limiter.check(&account_key, limits.per_account).await?;
-    limiter.check(&format!("login-source:{source}"), limits.per_source).await
+    limiter.check(&format!("login-source:{source}"), limits.per_source).await?;
+    limiter.check(&account_key, limits.per_account).await
 }
 
 #[cfg(test)]
@@ -73,5 +77,20 @@ mod tests {
         let denied = admit_sign_in(&rl, small(), "d", "1.2.3.4").await.unwrap_err();
         assert!(denied.retry_after <= Duration::from_secs(60));
         assert!(admit_sign_in(&rl, small(), "d", "4.3.2.1").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn r4_2_a_throttled_source_spends_none_of_the_accounts_attempts() {
+        let rl = RateLimiter::in_process();
+        for user in ["a", "b", "c"] {
+            assert!(admit_sign_in(&rl, small(), user, "6.6.6.6").await.is_ok());
+        }
+        // Refused at the source: alice's two attempts are still hers.
+        for _ in 0..5 {
+            assert!(admit_sign_in(&rl, small(), "alice", "6.6.6.6").await.is_err());
+        }
+        assert!(admit_sign_in(&rl, small(), "alice", "1.1.1.1").await.is_ok());
+        assert!(admit_sign_in(&rl, small(), "alice", "1.1.1.1").await.is_ok());
+        assert!(admit_sign_in(&rl, small(), "alice", "1.1.1.1").await.is_err());
     }
 }

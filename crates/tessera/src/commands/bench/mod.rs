@@ -7,19 +7,30 @@
 //! answered. Open loop (`--rate R`): each connection has a fixed schedule (R/N per second, phases
 //! staggered), and latency is measured from the *scheduled* send time, so that a stalled server
 //! is not hidden by the generator waiting for it (coordinated omission).
+//!
+//! Two scenarios go through the server's own pages ([`browser`]): `authorization-code` signs in
+//! with a fresh cookie jar at every iteration, and `refresh` signs in once at set-up to give
+//! every connection its own refresh-token family.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal;
-use std::sync::Arc;
+mod browser;
+mod html_form;
+mod jwks;
+mod report;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
+
+use browser::{Browser, CookieJar};
+use jwks::Jwks;
+use report::{progress_bar, report};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -41,9 +52,21 @@ pub struct BenchArgs {
         hide_env_values = true
     )]
     client_secret: Option<String>,
-    /// Scope to request with client_credentials (default: the client's default scope).
+    /// Scope to request, space-separated (default: the client's default scope). With `openid`,
+    /// the code flow succeeds only if an ID token comes back.
     #[arg(long)]
     scope: Option<String>,
+    /// refresh, authorization-code: the user who signs in on the server's login page.
+    #[arg(long, value_name = "NAME")]
+    username: Option<String>,
+    /// Their password (or the environment variable TESSERA_BENCH_PASSWORD, which keeps it out
+    /// of the process list).
+    #[arg(long, value_name = "PASSWORD", env = "TESSERA_BENCH_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// refresh, authorization-code: one of the client's registered redirect URIs. The code is
+    /// read from the redirect to it, which is never followed: nothing needs to listen there.
+    #[arg(long, value_name = "URI")]
+    redirect_uri: Option<String>,
     /// Concurrent connections (one task each).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
@@ -60,8 +83,9 @@ pub struct BenchArgs {
     /// `introspect-mix` scenario).
     #[arg(long)]
     mix: bool,
-    /// Validate every Nth successful response more deeply (client-credentials: verify the
-    /// access token against the JWKS). 0 turns it off.
+    /// Validate every Nth successful response more deeply (client-credentials, refresh: verify
+    /// the access token against the JWKS; authorization-code: also the ID token, its `aud` and
+    /// `nonce`). 0 turns it off.
     #[arg(long, default_value_t = 100)]
     sample_every: u64,
     /// Print one JSON object instead of a table.
@@ -79,6 +103,12 @@ enum Scenario {
     IntrospectMix,
     /// Verify one JWT locally against the JWKS (no network in the loop).
     JwksVerify,
+    /// POST /token grant_type=refresh_token: each connection keeps its own rotation chain
+    /// (started by one code flow at set-up) and always presents the newest refresh token.
+    Refresh,
+    /// The whole code flow, from a fresh cookie jar through the login (and consent) forms to
+    /// the code exchange: sign-in throughput. One request counts one whole flow.
+    AuthorizationCode,
 }
 
 impl Scenario {
@@ -88,6 +118,8 @@ impl Scenario {
             Self::Introspect => "introspect",
             Self::IntrospectMix => "introspect-mix",
             Self::JwksVerify => "jwks-verify",
+            Self::Refresh => "refresh",
+            Self::AuthorizationCode => "authorization-code",
         }
     }
 }
@@ -111,6 +143,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// The endpoints a scenario needs, from discovery.
 struct Endpoints {
     issuer: String,
+    authorization: Option<String>,
     token: String,
     introspection: Option<String>,
     jwks_uri: Option<String>,
@@ -128,6 +161,7 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> anyhow::Result<Endpoi
                 let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
                 return Ok(Endpoints {
                     issuer: text("issuer").unwrap_or_else(|| base.to_owned()),
+                    authorization: text("authorization_endpoint"),
                     token: text("token_endpoint")
                         .with_context(|| format!("{url} has no token_endpoint"))?,
                     introspection: text("introspection_endpoint"),
@@ -139,63 +173,6 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> anyhow::Result<Endpoi
         }
     }
     bail!("discovery failed: {}", last_error.unwrap_or_default())
-}
-
-/// The issuer's signing keys, by `kid`.
-struct Jwks {
-    issuer: String,
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
-}
-
-impl Jwks {
-    async fn fetch(http: &reqwest::Client, endpoints: &Endpoints) -> anyhow::Result<Self> {
-        let url = endpoints.jwks_uri.as_deref().context("discovery has no jwks_uri")?;
-        let doc: Value = http
-            .get(url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .with_context(|| format!("cannot fetch {url}"))?
-            .json()
-            .await
-            .with_context(|| format!("{url}: not JSON"))?;
-        let mut keys = HashMap::new();
-        // One key at a time, so that a key type this tool does not know does not lose the rest.
-        for raw in doc.get("keys").and_then(Value::as_array).into_iter().flatten() {
-            let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(raw.clone()) else {
-                continue;
-            };
-            let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(&jwk))
-            else {
-                continue;
-            };
-            let alg = raw
-                .get("alg")
-                .and_then(Value::as_str)
-                .and_then(|a| a.parse::<Algorithm>().ok())
-                .unwrap_or(Algorithm::ES256);
-            keys.insert(kid, (key, alg));
-        }
-        anyhow::ensure!(!keys.is_empty(), "{url} holds no usable key");
-        Ok(Self { issuer: endpoints.issuer.clone(), keys })
-    }
-
-    /// Verifies a JWT's signature with the key its `kid` names, and its `iss` and `exp`.
-    fn verify(&self, token: &str) -> Result<(), &'static str> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| "invalid_token")?;
-        let kid = header.kid.as_deref().ok_or("invalid_token")?;
-        let (key, alg) = self.keys.get(kid).ok_or("invalid_token")?;
-        if header.alg != *alg {
-            return Err("invalid_token");
-        }
-        let mut validation = Validation::new(*alg);
-        validation.set_issuer(&[&self.issuer]);
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "iss"]);
-        jsonwebtoken::decode::<Value>(token, key, &validation)
-            .map(drop)
-            .map_err(|_| "invalid_token")
-    }
 }
 
 /// Everything a worker needs; shared read-only.
@@ -210,14 +187,35 @@ struct Plan {
     token: Option<String>,
     jwks: Option<Jwks>,
     sample_every: u64,
+    /// refresh, authorization-code: who signs in, and where.
+    browser: Option<Browser>,
+    /// refresh: a signed-in session that every connection's family set-up reuses, so that one
+    /// sign-in serves them all (servers throttle sign-ins per account and per address).
+    session: Mutex<CookieJar>,
+}
+
+/// What one connection carries from one request to the next.
+#[derive(Default)]
+struct Connection {
+    /// refresh: the newest refresh token of this connection's own family; `None` when the
+    /// chain broke and a new family is needed.
+    refresh_token: Option<String>,
 }
 
 /// How one request ended: `Ok` or an error kind.
 type Outcome = Result<(), String>;
 
+/// What a whole code flow brought back, for the checks made on it.
+struct CodeFlowTokens {
+    access_token: String,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
+    nonce: String,
+}
+
 impl Plan {
     /// One unit of work. `n` counts this worker's requests (sampling and the mix use it).
-    async fn once(&self, n: u64) -> Outcome {
+    async fn once(&self, n: u64, connection: &mut Connection) -> Outcome {
         match self.scenario {
             Scenario::ClientCredentials => {
                 let mut form = vec![("grant_type", "client_credentials")];
@@ -232,13 +230,53 @@ impl Plan {
                 let body = send(request).await?;
                 let token = body.get("access_token").and_then(Value::as_str);
                 let Some(token) = token else { return Err("no_access_token".into()) };
-                if self.sample_every > 0 && n.is_multiple_of(self.sample_every) {
-                    // A JWT (three parts) is checked against the JWKS; an opaque reference
-                    // token cannot be verified locally.
-                    if token.split('.').count() == 3
-                        && let Some(jwks) = &self.jwks
-                    {
-                        jwks.verify(token).map_err(str::to_owned)?;
+                if self.sampled(n) {
+                    self.check_access_token(token)?;
+                }
+                Ok(())
+            }
+            Scenario::Refresh => {
+                let Some(presented) = connection.refresh_token.clone() else {
+                    return Err("no_refresh_token_family".into());
+                };
+                let request = self
+                    .http
+                    .post(&self.endpoints.token)
+                    .basic_auth(&self.client_id, Some(&self.client_secret))
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &presented)]);
+                let body = match send(request).await {
+                    Ok(body) => body,
+                    Err(kind) => {
+                        // The chain is broken (revoked, expired, or a rotated token presented
+                        // again after a lost response): start a new family rather than fail
+                        // every request from now on. Other errors keep the token, which may
+                        // still be good; if it is not, the next answer is invalid_grant.
+                        if kind == "invalid_grant" {
+                            connection.refresh_token = None;
+                        }
+                        return Err(kind);
+                    }
+                };
+                // Keep the rotated token before any other check, so the chain goes on.
+                match body.get("refresh_token").and_then(Value::as_str) {
+                    // A server that does not rotate still accepts the one presented.
+                    None => return Err("no_refresh_token".into()),
+                    Some(new) if new == presented => return Err("refresh_token_not_rotated".into()),
+                    Some(new) => connection.refresh_token = Some(new.to_owned()),
+                }
+                let token = body.get("access_token").and_then(Value::as_str);
+                let Some(token) = token else { return Err("no_access_token".into()) };
+                if self.sampled(n) {
+                    self.check_access_token(token)?;
+                }
+                Ok(())
+            }
+            Scenario::AuthorizationCode => {
+                let tokens = self.code_flow(&mut CookieJar::default()).await?;
+                if self.sampled(n) {
+                    self.check_access_token(&tokens.access_token)?;
+                    if let Some(id_token) = &tokens.id_token {
+                        self.check_id_token(id_token, &tokens.nonce)?;
                     }
                 }
                 Ok(())
@@ -270,12 +308,86 @@ impl Plan {
                 let (Some(jwks), Some(token)) = (&self.jwks, &self.token) else {
                     return Err("no_token".into());
                 };
-                let result = jwks.verify(token).map_err(str::to_owned);
+                let result = jwks.verify(token).map(drop).map_err(str::to_owned);
                 // Verification is CPU work with no await: let the timer and the other workers run.
                 tokio::task::yield_now().await;
                 result
             }
         }
+    }
+
+    /// Whether the `n`th request gets the deeper checks.
+    fn sampled(&self, n: u64) -> bool {
+        self.sample_every > 0 && n.is_multiple_of(self.sample_every)
+    }
+
+    /// A JWT access token (three parts) is checked against the JWKS; an opaque reference token
+    /// cannot be verified locally.
+    fn check_access_token(&self, token: &str) -> Outcome {
+        if token.split('.').count() == 3
+            && let Some(jwks) = &self.jwks
+        {
+            jwks.verify(token).map_err(str::to_owned)?;
+        }
+        Ok(())
+    }
+
+    /// An ID token: signed by the issuer, for this client, with the flow's nonce.
+    fn check_id_token(&self, token: &str, nonce: &str) -> Outcome {
+        let Some(jwks) = &self.jwks else { return Ok(()) };
+        let claims = jwks.verify(token).map_err(|_| "invalid_id_token")?;
+        let for_us = match claims.get("aud") {
+            Some(Value::String(aud)) => *aud == self.client_id,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&self.client_id)),
+            _ => false,
+        };
+        if !for_us {
+            return Err("id_token_audience_mismatch".into());
+        }
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err("id_token_nonce_mismatch".into());
+        }
+        Ok(())
+    }
+
+    /// One whole code flow with `jar`'s cookies: the browser's part, then the code exchange.
+    /// It succeeds only with an access token, and an ID token when `openid` was asked for.
+    async fn code_flow(&self, jar: &mut CookieJar) -> Result<CodeFlowTokens, String> {
+        let browser = self.browser.as_ref().ok_or("no_sign_in_configured")?;
+        let authorized = browser.authorize(&self.http, jar).await?;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", &authorized.code),
+            ("redirect_uri", browser.redirect_uri.as_str()),
+            ("code_verifier", &authorized.code_verifier),
+        ];
+        let request = self
+            .http
+            .post(&self.endpoints.token)
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&form);
+        let body = send(request).await?;
+        let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+        let access_token = text("access_token").ok_or("no_access_token")?;
+        let id_token = text("id_token");
+        if browser.asks_openid() && id_token.is_none() {
+            return Err("no_id_token".into());
+        }
+        Ok(CodeFlowTokens {
+            access_token,
+            id_token,
+            refresh_token: text("refresh_token"),
+            nonce: authorized.nonce,
+        })
+    }
+
+    /// refresh: a new family for one connection, by a code flow in the shared session. Only
+    /// the first flow (or one after the session ended) goes through the login form.
+    async fn new_family(&self) -> Result<String, String> {
+        let mut jar = self.session.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let tokens = self.code_flow(&mut jar).await?;
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = jar;
+        tokens.refresh_token.ok_or_else(|| "no_refresh_token".into())
     }
 }
 
@@ -350,7 +462,13 @@ struct Window {
     connections: u32,
 }
 
-async fn worker(plan: Arc<Plan>, window: Arc<Window>, index: u32, done: Arc<AtomicU64>) -> Tally {
+async fn worker(
+    plan: Arc<Plan>,
+    window: Arc<Window>,
+    index: u32,
+    done: Arc<AtomicU64>,
+    mut connection: Connection,
+) -> Tally {
     let mut tally = Tally::new();
     let start = Instant::now();
     // Open loop: stagger the connections' schedules across one interval.
@@ -362,6 +480,24 @@ async fn worker(plan: Arc<Plan>, window: Arc<Window>, index: u32, done: Arc<Atom
     };
     let mut n: u64 = u64::from(index);
     loop {
+        if plan.scenario == Scenario::Refresh && connection.refresh_token.is_none() {
+            // A broken chain (its failed request was counted): a new family, not measured. In
+            // the open loop the schedule does not wait for it, so a slow set-up shows up as
+            // latency of the requests that follow, as it would for a real client.
+            match tokio::time::timeout_at(window.end, plan.new_family()).await {
+                Err(_) => break,
+                Ok(Ok(token)) => connection.refresh_token = Some(token),
+                Ok(Err(kind)) => {
+                    if Instant::now() >= window.measure_from {
+                        *tally.errors.entry(format!("new_family:{kind}")).or_default() += 1;
+                    }
+                    // Do not spin on a set-up that keeps failing (a throttled sign-in).
+                    let pause = Instant::now() + Duration::from_millis(100);
+                    tokio::time::sleep_until(pause.min(window.end)).await;
+                    continue;
+                }
+            }
+        }
         let scheduled = match window.interval {
             Some(interval) => {
                 let at = next;
@@ -377,7 +513,7 @@ async fn worker(plan: Arc<Plan>, window: Arc<Window>, index: u32, done: Arc<Atom
         if scheduled >= window.end {
             break;
         }
-        let outcome = tokio::time::timeout_at(window.end, plan.once(n)).await;
+        let outcome = tokio::time::timeout_at(window.end, plan.once(n, &mut connection)).await;
         n += 1;
         let finished = Instant::now();
         let Ok(outcome) = outcome else {
@@ -422,21 +558,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .user_agent(concat!("tessera-bench/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot set up the HTTP client")?;
-    let endpoints = discover(&http, &args.issuer).await?;
     let credentials = match (&args.client_id, &args.client_secret) {
         (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
         _ => None,
     };
     let (client_id, client_secret) =
         credentials.context("--client-id and --client-secret are needed by every scenario")?;
+    let sign_in = match scenario {
+        Scenario::Refresh | Scenario::AuthorizationCode => Some(SignInArgs::from(&args)?),
+        _ => None,
+    };
+    let endpoints = discover(&http, &args.issuer).await?;
     if matches!(scenario, Scenario::Introspect | Scenario::IntrospectMix) {
         anyhow::ensure!(
             endpoints.introspection.is_some(),
             "the discovery document has no introspection_endpoint"
         );
     }
+    let browser =
+        sign_in.map(|s| s.browser(&endpoints, &client_id, args.scope.clone())).transpose()?;
     let jwks = match scenario {
-        Scenario::ClientCredentials if args.sample_every > 0 => {
+        Scenario::ClientCredentials | Scenario::Refresh | Scenario::AuthorizationCode
+            if args.sample_every > 0 =>
+        {
             Some(Jwks::fetch(&http, &endpoints).await?)
         }
         Scenario::JwksVerify => Some(Jwks::fetch(&http, &endpoints).await?),
@@ -452,8 +596,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         token: None,
         jwks,
         sample_every: args.sample_every,
+        browser,
+        session: Mutex::new(CookieJar::default()),
     };
-    if scenario != Scenario::ClientCredentials {
+    if matches!(scenario, Scenario::Introspect | Scenario::IntrospectMix | Scenario::JwksVerify) {
         plan.token = Some(first_token(&plan).await?);
         if scenario == Scenario::JwksVerify {
             let token = plan.token.as_deref().unwrap_or_default();
@@ -468,6 +614,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     let connections = args.connections;
+    let plan = Arc::new(plan);
+    let mut families = if scenario == Scenario::Refresh {
+        first_families(&plan, connections, args.username.as_deref().unwrap_or_default()).await?
+    } else {
+        Vec::new()
+    };
     let start = Instant::now();
     let window = Arc::new(Window {
         measure_from: start + args.warmup,
@@ -475,13 +627,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         interval: args.rate.map(|r| Duration::from_secs_f64(f64::from(connections) / r)),
         connections,
     });
-    let plan = Arc::new(plan);
     let done = Arc::new(AtomicU64::new(0));
     let progress = progress_bar(&window, args.warmup + args.duration, done.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..connections {
         let (plan, window, done) = (plan.clone(), window.clone(), done.clone());
-        tasks.spawn(worker(plan, window, index, done));
+        let connection = Connection { refresh_token: families.pop() };
+        tasks.spawn(worker(plan, window, index, done, connection));
     }
     let mut total = Tally::new();
     while let Some(joined) = tasks.join_next().await {
@@ -498,6 +650,100 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     report(&args, scenario, &total);
     Ok(())
+}
+
+/// What the sign-in scenarios need from the arguments, checked before anything is sent.
+struct SignInArgs {
+    username: String,
+    password: String,
+    redirect_uri: url::Url,
+}
+
+impl SignInArgs {
+    fn from(args: &BenchArgs) -> anyhow::Result<Self> {
+        let (Some(username), Some(password)) = (&args.username, &args.password) else {
+            bail!(
+                "--username and --password (or TESSERA_BENCH_PASSWORD) are needed by the {} \
+                 scenario: it signs in on the server's login page",
+                args.scenario.name()
+            );
+        };
+        let redirect_uri = args.redirect_uri.as_deref().with_context(|| {
+            format!(
+                "--redirect-uri (one of the client's registered redirect URIs) is needed by the \
+                 {} scenario",
+                args.scenario.name()
+            )
+        })?;
+        let redirect_uri = url::Url::parse(redirect_uri)
+            .with_context(|| format!("--redirect-uri {redirect_uri:?} is not an absolute URI"))?;
+        Ok(Self { username: username.clone(), password: password.clone(), redirect_uri })
+    }
+
+    /// The browser, once discovery has named the authorization endpoint.
+    fn browser(
+        self,
+        endpoints: &Endpoints,
+        client_id: &str,
+        scope: Option<String>,
+    ) -> anyhow::Result<Browser> {
+        let authorization = endpoints
+            .authorization
+            .as_deref()
+            .context("the discovery document has no authorization_endpoint")?;
+        let authorization_endpoint = url::Url::parse(authorization)
+            .with_context(|| format!("authorization_endpoint {authorization:?} is not a URL"))?;
+        Ok(Browser {
+            authorization_endpoint,
+            redirect_uri: self.redirect_uri,
+            client_id: client_id.to_owned(),
+            username: self.username,
+            password: self.password,
+            scope,
+            issuer: endpoints.issuer.clone(),
+        })
+    }
+}
+
+/// refresh: one family per connection, before the run. The first flow signs in; the others
+/// reuse its session, concurrently.
+async fn first_families(
+    plan: &Arc<Plan>,
+    connections: u32,
+    username: &str,
+) -> anyhow::Result<Vec<String>> {
+    let failed = |kind: String| {
+        let hint = match kind.as_str() {
+            "login_refused" => ": the server refused the username or password",
+            "login_throttled" => {
+                ": the server is throttling sign-ins for this account or address; wait, or \
+                 use another account"
+            }
+            "no_refresh_token" => ": is the refresh_token grant allowed for this client?",
+            "invalid_request" | "invalid_scope" => {
+                ": check --redirect-uri and --scope against the client's registration"
+            }
+            "http_400" => {
+                ": the server showed an error page; check --client-id, --redirect-uri and \
+                 --scope against the client's registration"
+            }
+            "invalid_client" | "unauthorized_client" => {
+                ": check --client-id, --client-secret and the client's grant types"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("cannot start a refresh-token family as `{username}`: {kind}{hint}")
+    };
+    let mut families = vec![plan.new_family().await.map_err(failed)?];
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 1..connections {
+        let plan = plan.clone();
+        tasks.spawn(async move { plan.new_family().await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        families.push(joined.context("a set-up task panicked")?.map_err(failed)?);
+    }
+    Ok(families)
 }
 
 /// Gets the one token that introspect and jwks-verify reuse.
@@ -518,96 +764,4 @@ async fn first_token(plan: &Plan) -> anyhow::Result<String> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .context("the token response has no access_token")
-}
-
-/// A progress bar on standard error, only when it is a terminal. Returns its ticker task.
-fn progress_bar(
-    window: &Window,
-    total: Duration,
-    done: Arc<AtomicU64>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total.as_millis().try_into().unwrap_or(u64::MAX));
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {elapsed}/{duration} {msg}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    let (measure_from, end) = (window.measure_from, window.end);
-    let start = Instant::now();
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        loop {
-            tick.tick().await;
-            let now = Instant::now();
-            bar.set_position(now.duration_since(start).as_millis().try_into().unwrap_or(0));
-            if now < measure_from {
-                bar.set_message("warming up");
-            } else {
-                bar.set_message(format!("{} ok", done.load(Ordering::Relaxed)));
-            }
-            if now >= end {
-                bar.finish_and_clear();
-                break;
-            }
-        }
-    }))
-}
-
-fn report(args: &BenchArgs, scenario: Scenario, total: &Tally) {
-    let seconds = args.duration.as_secs_f64();
-    let rps = if seconds > 0.0 { total.ok as f64 / seconds } else { 0.0 };
-    let h = &total.latency;
-    let ms = |nanos: u64| (nanos as f64 / 1e6 * 1000.0).round() / 1000.0;
-    let (p50, p90, p99, p999, max) = if total.ok == 0 {
-        (0.0, 0.0, 0.0, 0.0, 0.0)
-    } else {
-        (
-            ms(h.value_at_quantile(0.50)),
-            ms(h.value_at_quantile(0.90)),
-            ms(h.value_at_quantile(0.99)),
-            ms(h.value_at_quantile(0.999)),
-            ms(h.max()),
-        )
-    };
-    if args.json {
-        let doc = json!({
-            "scenario": scenario.name(),
-            "connections": args.connections,
-            "mode": if args.rate.is_some() { "open" } else { "closed" },
-            "rate": args.rate,
-            "duration_s": seconds,
-            "warmup_s": args.warmup.as_secs_f64(),
-            "requests_ok": total.ok,
-            "rps": (rps * 10.0).round() / 10.0,
-            "latency_ms": { "p50": p50, "p90": p90, "p99": p99, "p999": p999, "max": max },
-            "errors": total.errors,
-            "unfinished_at_end": total.unfinished,
-        });
-        println!("{doc}");
-        return;
-    }
-    let mode = match args.rate {
-        Some(rate) => format!("open loop, {rate}/s scheduled"),
-        None => "closed loop".to_owned(),
-    };
-    println!("scenario      {}", scenario.name());
-    println!("connections   {} ({mode})", args.connections);
-    println!("duration      {seconds:.2} s after {:.2} s warm-up", args.warmup.as_secs_f64());
-    println!("requests ok   {}", total.ok);
-    println!("throughput    {rps:.1} req/s (successes only)");
-    println!("latency ms    p50 {p50}  p90 {p90}  p99 {p99}  p99.9 {p999}  max {max}");
-    if total.errors.is_empty() {
-        println!("errors        none");
-    } else {
-        println!("errors");
-        for (kind, count) in &total.errors {
-            println!("  {kind:<30} {count}");
-        }
-    }
-    if total.unfinished > 0 {
-        println!("unfinished    {} (in flight when the run ended; not counted)", total.unfinished);
-    }
 }
