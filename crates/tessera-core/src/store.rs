@@ -146,6 +146,11 @@ pub struct RotationRequest<'a> {
     pub client_id: &'a ClientId,
     pub now: i64,
     pub idle_ttl: i64,
+    /// The access token issued with the new refresh token, recorded under the grant in the
+    /// same transaction (as [`GrantStore::record_access_token`] would) so that revoking the
+    /// grant revokes it.
+    pub access_token_jti: &'a str,
+    pub access_token_expires_at: i64,
 }
 
 /// Authorization codes (single use, atomically).

@@ -74,6 +74,14 @@ pub struct AccessTokenGrant<'a> {
     pub scope: &'a ScopeSet,
     /// The resource servers the token is meant for (RFC 8707); empty means the issuer itself.
     pub audience: &'a [String],
+    /// Its `jti` (RFC 9068 §2.2), from [`new_jti`]: chosen by the caller, so that a refresh
+    /// can record it under its grant in the rotation's own transaction.
+    pub jti: &'a str,
+}
+
+/// A fresh access-token `jti`: 128 random bits.
+pub fn new_jti() -> String {
+    crate::secret::random_id::<16>()
 }
 
 /// An access token as issued: a JWT, or an opaque reference token.
@@ -142,7 +150,6 @@ pub fn mint_access_token(
         .keys
         .signer(alg, ctx.now)
         .ok_or_else(|| InternalError::new("signing", format!("no active {alg} signing key")))?;
-    let jti = crate::secret::random_id::<16>();
     let expires_at = ctx.now + ctx.policy.access_token_ttl;
     let claims = AccessTokenClaims {
         iss: ctx.issuer.as_str(),
@@ -150,12 +157,12 @@ pub fn mint_access_token(
         aud: Audience::of(grant.audience, ctx.issuer),
         exp: expires_at,
         iat: ctx.now,
-        jti: &jti,
+        jti: grant.jti,
         client_id: grant.client_id.as_str(),
         scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
     };
     let token = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
-    Ok(IssuedAccessToken { token, jti, expires_at })
+    Ok(IssuedAccessToken { token, jti: grant.jti.to_owned(), expires_at })
 }
 
 /// Mints an access token in the client's format (requirements R3.1): a JWT, or an opaque
@@ -172,7 +179,7 @@ pub async fn issue_access_token<S: TokenStore>(
             let token = Secret::generate();
             let record = OpaqueAccessToken {
                 token_hash: token.hash(),
-                jti: crate::secret::random_id::<16>(),
+                jti: grant.jti.to_owned(),
                 client_id: grant.client_id.clone(),
                 sub: grant.sub.to_owned(),
                 scope: grant.scope.clone(),

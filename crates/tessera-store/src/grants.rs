@@ -254,7 +254,15 @@ impl GrantStore for Store {
             RETURNING grant_id";
         const LOOK_UP: &str = "SELECT r.grant_id, g.client_id, r.rotated_at \
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
-        let RotationRequest { old, new, client_id, now, idle_ttl } = rotation;
+        let RotationRequest {
+            old,
+            new,
+            client_id,
+            now,
+            idle_ttl,
+            access_token_jti,
+            access_token_expires_at,
+        } = rotation;
         with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             let spent: Option<String> = sqlx::query_scalar(SPEND)
@@ -301,6 +309,13 @@ impl GrantStore for Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| refresh_token_conflict(e, &grant.id))?;
+            sqlx::query(RECORD_ACCESS_TOKEN)
+                .bind(access_token_jti)
+                .bind(grant.id.as_str())
+                .bind(access_token_expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_or_db(e, || format!("access token `{access_token_jti}`")))?;
             tx.commit().await.map_err(db)?;
             Ok(RefreshRotation::Rotated(grant))
         })
@@ -312,10 +327,8 @@ impl GrantStore for Store {
         jti: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        const SQL: &str =
-            "INSERT INTO grant_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
         with_writer!(self, |pool| {
-            sqlx::query(SQL)
+            sqlx::query(RECORD_ACCESS_TOKEN)
                 .bind(jti)
                 .bind(grant_id)
                 .bind(expires_at)
@@ -347,6 +360,9 @@ impl GrantStore for Store {
             .map_err(db))
     }
 }
+
+const RECORD_ACCESS_TOKEN: &str =
+    "INSERT INTO grant_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
 
 const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, \
     created_at, expires_at) VALUES ($1, $2, $3, $4)";

@@ -165,6 +165,9 @@ on_both_backends! {
     opaque_token_round_trip_stores_only_the_hash =>
         opaque_token_round_trip_stores_only_the_hash_sqlite,
         opaque_token_round_trip_stores_only_the_hash_postgres;
+    rotation_records_its_access_token_under_the_grant =>
+        rotation_records_its_access_token_under_the_grant_sqlite,
+        rotation_records_its_access_token_under_the_grant_postgres;
     live_opaque_lookup_skips_expired_and_revoked_tokens =>
         live_opaque_lookup_skips_expired_and_revoked_tokens_sqlite,
         live_opaque_lookup_skips_expired_and_revoked_tokens_postgres;
@@ -425,9 +428,31 @@ async fn rotate(
 ) -> (RefreshRotation, SecretHash) {
     let new = Secret::generate().hash();
     let client_id = client_id(client);
-    let rotation =
-        RotationRequest { old, new: &new, client_id: &client_id, now, idle_ttl: IDLE_TTL };
+    let jti = random_id::<16>();
+    let rotation = RotationRequest {
+        idle_ttl: IDLE_TTL,
+        ..rotation_request(old, &new, &client_id, now, &jti)
+    };
     (store.rotate_refresh_token(rotation, |_| true).await.unwrap(), new)
+}
+
+/// A rotation of `old` into `new` at `now` that records the access token `jti`.
+fn rotation_request<'a>(
+    old: &'a SecretHash,
+    new: &'a SecretHash,
+    client_id: &'a ClientId,
+    now: i64,
+    jti: &'a str,
+) -> RotationRequest<'a> {
+    RotationRequest {
+        old,
+        new,
+        client_id,
+        now,
+        idle_ttl: IDLE_TTL,
+        access_token_jti: jti,
+        access_token_expires_at: now + 900,
+    }
 }
 
 fn rotated(outcome: RefreshRotation) -> Grant {
@@ -903,7 +928,7 @@ async fn rotation_refused_by_accept_changes_nothing(db: &TestDb) {
     let new = Secret::generate().hash();
     let client_id = client_id("web");
     let rotation =
-        RotationRequest { old: &old, new: &new, client_id: &client_id, now: NOW, idle_ttl: 60 };
+        RotationRequest { idle_ttl: 60, ..rotation_request(&old, &new, &client_id, NOW, "at-1") };
 
     let mut seen = None;
     let outcome = db
@@ -984,11 +1009,8 @@ async fn new_refresh_token_expiry_is_capped_by_the_grant(db: &TestDb) {
     let new = Secret::generate().hash();
     let client_id = client_id("web");
     let rotation = RotationRequest {
-        old: &old,
-        new: &new,
-        client_id: &client_id,
-        now: NOW,
         idle_ttl: i64::MAX,
+        ..rotation_request(&old, &new, &client_id, NOW, "at-1")
     };
     rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
     assert_eq!(db.raw_i64(CURRENT_EXPIRY, &endless.id).await, Some(i64::MAX));
@@ -1086,7 +1108,7 @@ async fn unreadable_grant_is_a_backend_error_and_spends_nothing(db: &TestDb) {
     let new = Secret::generate().hash();
     let client_id = client_id("web");
     let rotation =
-        RotationRequest { old: &token, new: &new, client_id: &client_id, now: NOW, idle_ttl: 60 };
+        RotationRequest { idle_ttl: 60, ..rotation_request(&token, &new, &client_id, NOW, "at-1") };
     let message = backend_message(db.store.rotate_refresh_token(rotation, |_| true).await);
     assert!(message.contains("grants.scope"), "{message}");
 
@@ -1190,13 +1212,8 @@ async fn no_plaintext_codes_or_tokens_in_the_database(db: &TestDb) {
     db.store.insert_refresh_token(&first.hash(), &g.id, NOW, NOW + IDLE_TTL).await.unwrap();
     let second = Secret::generate();
     let client_id = client_id("web");
-    let rotation = RotationRequest {
-        old: &first.hash(),
-        new: &second.hash(),
-        client_id: &client_id,
-        now: NOW,
-        idle_ttl: IDLE_TTL,
-    };
+    let (first_hash, second_hash) = (first.hash(), second.hash());
+    let rotation = rotation_request(&first_hash, &second_hash, &client_id, NOW, "at-1");
     rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
     let (cookie, s) = session("alice-sub", NOW + 3600);
     db.store.create_session(&s).await.unwrap();
@@ -1497,6 +1514,26 @@ async fn denylisted_jti_is_revoked(db: &TestDb) {
     assert!(db.store.is_access_token_revoked("jwt-3").await.unwrap());
     assert!(!db.store.is_access_token_revoked("jwt-4").await.unwrap(), "its sibling is not");
     assert_eq!(revoked_at(db, &g).await, None);
+}
+
+/// R1.4: the access token issued with a rotated refresh token is recorded in the rotation's
+/// transaction, so revoking the grant (reuse detection, consent revocation) revokes it too; a
+/// refused rotation records nothing.
+async fn rotation_records_its_access_token_under_the_grant(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+    let (new, client_id) = (Secret::generate().hash(), client_id("web"));
+    let refused = rotation_request(&old, &new, &client_id, NOW, "refused-at");
+    let outcome = db.store.rotate_refresh_token(refused, |_| false).await.unwrap();
+    assert!(matches!(outcome, RefreshRotation::Refused), "{outcome:?}");
+    assert_eq!(db.raw_count("grant_access_tokens").await, 0);
+
+    let rotation = rotation_request(&old, &new, &client_id, NOW, "rotated-at");
+    rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
+    assert_eq!(db.raw_count("grant_access_tokens").await, 1);
+    assert!(!db.store.is_access_token_revoked("rotated-at").await.unwrap());
+    db.store.revoke_grant(&g.id, NOW + 1).await.unwrap();
+    assert!(db.store.is_access_token_revoked("rotated-at").await.unwrap());
 }
 
 /// RFC 7662 §2.2: introspection reports an expired or revoked token inactive; the live lookup

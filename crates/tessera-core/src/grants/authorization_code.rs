@@ -7,7 +7,7 @@ use crate::params::Params;
 use crate::resource::requested_audience;
 use crate::secret::SecretHash;
 use crate::store::{AuthorizationCodeStore, CodeRedemption, GrantStore, TokenStore};
-use crate::token::{IssueContext, TokenResponse};
+use crate::token::{IssueContext, TokenResponse, new_jti};
 
 use super::tokens_for_grant::{Issue, issue, new_refresh_token};
 use super::{GrantHandler, HandlerFuture};
@@ -80,7 +80,15 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
     let audience = requested_audience(params, &grant.audience)?;
     let scope = grant.scope.clone();
     let nonce = code.nonce.as_deref();
-    let issue_args =
-        Issue { client, grant: &grant, scope: &scope, audience: &audience, refresh_token, nonce };
+    let issue_args = Issue {
+        client,
+        grant: &grant,
+        scope: &scope,
+        audience: &audience,
+        refresh_token,
+        nonce,
+        jti: &new_jti(),
+        record_jti: true,
+    };
     issue(store, ctx, issue_args).await
 }

@@ -7,7 +7,7 @@ use crate::params::Params;
 use crate::resource::requested_audience;
 use crate::scope::granted_scope;
 use crate::store::TokenStore;
-use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, issue_access_token};
+use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, issue_access_token, new_jti};
 
 use super::{GrantHandler, HandlerFuture};
 
@@ -62,6 +62,7 @@ async fn issue<S: TokenStore>(
             client_id: &client.client_id,
             scope: &scope,
             audience: &audience,
+            jti: &new_jti(),
         },
     )
     .await?;

@@ -6,7 +6,7 @@ use crate::grant_type::GrantType;
 use crate::params::Params;
 use crate::secret::SecretHash;
 use crate::store::{DevicePoll, DeviceStore, Grant, GrantStore, TokenStore};
-use crate::token::{IssueContext, TokenResponse};
+use crate::token::{IssueContext, TokenResponse, new_jti};
 
 use super::tokens_for_grant::{Issue, issue, new_refresh_token};
 use super::{GrantHandler, HandlerFuture};
@@ -86,6 +86,8 @@ async fn redeem<S: DeviceStore + GrantStore + TokenStore>(
         audience: &grant.audience,
         refresh_token,
         nonce: None,
+        jti: &new_jti(),
+        record_jti: true,
     };
     issue(store, ctx, args).await
 }

@@ -21,6 +21,11 @@ pub struct Issue<'a> {
     /// The refresh token to return: already stored by the caller (rotation), or `None`.
     pub refresh_token: Option<Secret>,
     pub nonce: Option<&'a str>,
+    /// The access token's `jti`, from [`new_jti`](crate::token::new_jti).
+    pub jti: &'a str,
+    /// Whether `jti` still has to be recorded under the grant; a refresh recorded it in the
+    /// rotation's transaction already.
+    pub record_jti: bool,
 }
 
 /// Mints the access token (recorded under the grant, so revoking the grant revokes it) and,
@@ -39,10 +44,13 @@ pub async fn issue<S: GrantStore + TokenStore>(
             client_id: &issue.client.client_id,
             scope: issue.scope,
             audience: issue.audience,
+            jti: issue.jti,
         },
     )
     .await?;
-    store.record_access_token(&issue.grant.id, &access.jti, access.expires_at).await?;
+    if issue.record_jti {
+        store.record_access_token(&issue.grant.id, &access.jti, access.expires_at).await?;
+    }
     let id_token = if issue.scope.iter().any(|s| s.as_str() == "openid") {
         Some(mint_id_token(ctx, issue.grant, issue.nonce, &access.token)?)
     } else {
