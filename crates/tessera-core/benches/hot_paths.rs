@@ -9,9 +9,17 @@
 //!   signature. This is what `issue_access_token` runs for a client with JWT access tokens
 //!   (that format touches no store).
 //! - `verify_access_token/{RS256,ES256,EdDSA}`: [`KeySet::verify`] of such a token with the
-//!   claims introspection and `/userinfo` read (header, `kid` lookup, signature, `iss`,
-//!   `exp`), i.e. `validate_access_token` without its revocation lookup.
+//!   claims introspection and `/userinfo` read, i.e. `validate_access_token` without its
+//!   revocation lookup. The same token is verified again and again, so this measures a hit of
+//!   the key set's cache of verified tokens (header, `kid` lookup, digest, cache lookup,
+//!   payload decode, `iss`, `exp`: no signature).
+//! - `verify_access_token_uncached/{RS256,ES256,EdDSA}`: the same, for a token the key set has
+//!   not seen (a fresh one is minted outside the timed part for each verification): the miss
+//!   path, with the signature, and the insertion into the cache.
 //! - `pkce/S256_verify`: checking a `code_verifier` against a stored S256 `code_challenge`.
+//! - `password/argon2id_verify`: checking a password against a stored Argon2id hash
+//!   ([`verify_password`], the server's parameters): the cost that bounds sign-ins per second
+//!   (the `authorization-code` load scenario is compared with 1 / this time).
 //!
 //! Run (from the workspace root):
 //!
@@ -26,7 +34,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
 use tessera_core::client::{AuthMethod, ClientRegistration};
 use tessera_core::client_auth::{authenticate, presented_credentials};
@@ -36,9 +44,11 @@ use tessera_core::keys::{Expiry, KeyEncryptionKey, KeySet, SigningAlg, generate_
 use tessera_core::params::Params;
 use tessera_core::pkce::CodeChallenge;
 use tessera_core::scope::ScopeSet;
+use tessera_core::secret::Secret;
 use tessera_core::token::{
-    ACCESS_TOKEN_TYP, AccessTokenGrant, IssueContext, TokenPolicy, mint_access_token,
+    ACCESS_TOKEN_TYP, AccessTokenGrant, IssueContext, TokenPolicy, mint_access_token, new_jti,
 };
+use tessera_core::user::{hash_password, verify_password};
 
 /// A fixed clock: keys activate at `NOW`, tokens are minted at `NOW` and verified just after.
 const NOW: i64 = 1_700_000_000;
@@ -123,6 +133,7 @@ fn access_tokens(c: &mut Criterion) {
         client_id: &client_id,
         scope: &scope,
         audience: &audience,
+        jti: "Jx3kQ9mB2vL7pN4wR8tY1A",
     };
     let policies: Vec<TokenPolicy> = SigningAlg::ALL
         .iter()
@@ -164,6 +175,34 @@ fn access_tokens(c: &mut Criterion) {
         });
     }
     verify.finish();
+
+    let mut uncached = c.benchmark_group("verify_access_token_uncached");
+    for policy in &policies {
+        uncached.bench_function(policy.access_token_alg.as_str(), |b| {
+            b.iter_batched(
+                // Each token has its own `jti`, so none is in the cache yet (the same claims
+                // would sign to the same RS256 or EdDSA token: those signatures are
+                // deterministic).
+                || {
+                    let jti = new_jti();
+                    let grant = AccessTokenGrant { jti: &jti, ..grant() };
+                    mint_access_token(context(policy), grant).expect("minted").token
+                },
+                |token| {
+                    keys.verify::<AccessTokenClaims>(
+                        black_box(&token),
+                        ACCESS_TOKEN_TYP,
+                        ISSUER,
+                        NOW + 1,
+                        Expiry::Enforce,
+                    )
+                    .expect("valid token")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    uncached.finish();
 }
 
 /// The S256 check at code redemption (RFC 7636 Appendix B's example values).
@@ -179,5 +218,17 @@ fn pkce(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, client_authentication, access_tokens, pkce);
+fn password(c: &mut Criterion) {
+    let password = Secret::generate();
+    let stored = hash_password(&password).expect("hashing works");
+    let mut group = c.benchmark_group("password");
+    // Tens of milliseconds per run: fewer samples keep the run short.
+    group.sample_size(20);
+    group.bench_function("argon2id_verify", |b| {
+        b.iter(|| assert!(verify_password(black_box(&password), black_box(&stored))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, client_authentication, access_tokens, pkce, password);
 criterion_main!(benches);
