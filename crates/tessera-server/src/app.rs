@@ -22,6 +22,7 @@ use crate::client_keys::ClientKeys;
 use crate::config::Settings;
 use crate::endpoints;
 use crate::key_ring::KeyRing;
+use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
 use crate::state::{AppState, Inner};
 
@@ -55,6 +56,8 @@ pub async fn build_state(
         None => RateLimiter::in_process(),
     };
     let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
+    let password_checks = PasswordChecks::start()
+        .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientCache::new(store.clone()),
         settings,
@@ -65,7 +68,7 @@ pub async fn build_state(
         metadata,
         rate_limiter,
         client_keys,
-        password_checks: tokio::sync::Semaphore::new(2),
+        password_checks,
     })))
 }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod endpoints;
 pub mod key_ring;
 pub mod oauth_error;
+pub mod password_checks;
 pub mod rate_limit;
 pub mod state;
 pub mod telemetry;

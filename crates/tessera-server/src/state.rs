@@ -10,6 +10,7 @@ use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
 use crate::config::Settings;
 use crate::key_ring::KeyRing;
+use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
 
 /// The application state, cheap to clone.
@@ -27,8 +28,8 @@ pub(crate) struct Inner {
     pub metadata: String,
     pub rate_limiter: RateLimiter,
     pub client_keys: ClientKeys,
-    /// Bounds concurrent Argon2id verifications (each costs tens of milliseconds of CPU).
-    pub password_checks: tokio::sync::Semaphore,
+    /// Argon2id verifications, on dedicated threads (each costs tens of milliseconds of CPU).
+    pub password_checks: PasswordChecks,
 }
 
 impl AppState {

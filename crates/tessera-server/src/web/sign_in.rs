@@ -6,7 +6,7 @@ use axum::response::Response;
 use tessera_core::Error;
 use tessera_core::secret::{Secret, SecretHash, random_id};
 use tessera_core::store::{Session, SessionStore, UserStore};
-use tessera_core::user::{UNKNOWN_USER_PASSWORD_HASH, verify_password};
+use tessera_core::user::UNKNOWN_USER_PASSWORD_HASH;
 
 use crate::audit::{self, AuditEvent};
 use crate::state::AppState;
@@ -99,16 +99,13 @@ pub async fn sign_in(
     Ok(SignIn::Signed(session, cookie))
 }
 
-/// Verifies a password off the async executor, bounded by a semaphore (Argon2id costs tens of
-/// milliseconds by design). For an unknown user a dummy hash is checked, so that timing does
-/// not reveal which usernames exist.
+/// Verifies a password off the async executor, on the password-check threads (Argon2id costs
+/// tens of milliseconds by design). For an unknown user a dummy hash is checked, so that timing
+/// does not reveal which usernames exist.
 async fn check_password(state: &AppState, stored: Option<String>, password: Secret) -> bool {
-    let Ok(_permit) = state.0.password_checks.acquire().await else { return false };
     let known = stored.is_some();
     let hash = stored.unwrap_or_else(|| UNKNOWN_USER_PASSWORD_HASH.to_owned());
-    let matched = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let matched = state.0.password_checks.verify(password, hash).await;
     known && matched
 }
 
