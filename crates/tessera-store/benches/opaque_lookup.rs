@@ -10,7 +10,7 @@
 //! Each backend first gets [`TOKENS`] tokens, so that the lookups walk a realistic index; every
 //! iteration looks up the next one in turn, one at a time (latency, not throughput). SQLite is
 //! a fresh temp file opened as `Store::connect("sqlite://…")` opens it (WAL, the default
-//! `synchronous`, sqlx's default pool); PostgreSQL is a fresh schema at
+//! `synchronous`, the store's own pools); PostgreSQL is a fresh schema at
 //! `TESSERA_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`), created
 //! through `tessera_store::testing`. When PostgreSQL cannot be reached the reason is printed
 //! and only its cases are skipped. Both databases are removed at the end.
