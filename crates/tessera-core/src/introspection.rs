@@ -63,6 +63,28 @@ fn looks_like_jwt(token: &str) -> bool {
     token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
+/// The JWT half of [`validate_access_token`], without the revocation lookup: RFC 9068 §4's
+/// checks (the key by `kid` from the published set, the algorithm from the key, `typ`, `iss`,
+/// `exp`) and the claims introspection reports. `None` if any check fails.
+pub fn verify_jwt_access_token(
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    now: i64,
+) -> Option<ActiveAccessToken> {
+    let (c, exp) =
+        keys.verify::<JwtClaims>(token, ACCESS_TOKEN_TYP, issuer, now, Expiry::Enforce).ok()?;
+    Some(ActiveAccessToken {
+        sub: c.sub,
+        client_id: c.client_id,
+        scope: c.scope,
+        audience: c.aud.into(),
+        jti: c.jti,
+        issued_at: c.iat,
+        expires_at: exp,
+    })
+}
+
 /// Validates an access token, JWT or opaque: `Ok(None)` if it is not an active access token
 /// of this server (unknown, malformed, expired, revoked).
 pub async fn validate_access_token<S: GrantStore + TokenStore>(
@@ -73,25 +95,14 @@ pub async fn validate_access_token<S: GrantStore + TokenStore>(
     now: i64,
 ) -> Result<Option<ActiveAccessToken>> {
     if looks_like_jwt(token) {
-        // One signature verification (the key comes from the published set by `kid`), then
-        // one query for revocation.
-        let Ok((c, exp)) =
-            keys.verify::<JwtClaims>(token, ACCESS_TOKEN_TYP, issuer, now, Expiry::Enforce)
-        else {
+        // One signature verification, then one query for revocation.
+        let Some(active) = verify_jwt_access_token(keys, issuer, token, now) else {
             return Ok(None);
         };
-        if store.is_access_token_revoked(&c.jti).await? {
+        if store.is_access_token_revoked(&active.jti).await? {
             return Ok(None);
         }
-        Ok(Some(ActiveAccessToken {
-            sub: c.sub,
-            client_id: c.client_id,
-            scope: c.scope,
-            audience: c.aud.into(),
-            jti: c.jti,
-            issued_at: c.iat,
-            expires_at: exp,
-        }))
+        Ok(Some(active))
     } else {
         // One indexed lookup by hash, which also checks expiry and revocation.
         let hash = SecretHash::of(token.as_bytes());

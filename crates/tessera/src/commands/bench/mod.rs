@@ -214,20 +214,23 @@ struct CodeFlowTokens {
 }
 
 impl Plan {
+    /// A client-credentials token request (client_secret_basic, the `--scope` if any).
+    fn client_credentials_request(&self) -> reqwest::RequestBuilder {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &self.scope {
+            form.push(("scope", scope));
+        }
+        self.http
+            .post(&self.endpoints.token)
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&form)
+    }
+
     /// One unit of work. `n` counts this worker's requests (sampling and the mix use it).
     async fn once(&self, n: u64, connection: &mut Connection) -> Outcome {
         match self.scenario {
             Scenario::ClientCredentials => {
-                let mut form = vec![("grant_type", "client_credentials")];
-                if let Some(scope) = &self.scope {
-                    form.push(("scope", scope));
-                }
-                let request = self
-                    .http
-                    .post(&self.endpoints.token)
-                    .basic_auth(&self.client_id, Some(&self.client_secret))
-                    .form(&form);
-                let body = send(request).await?;
+                let body = send(self.client_credentials_request()).await?;
                 let token = body.get("access_token").and_then(Value::as_str);
                 let Some(token) = token else { return Err("no_access_token".into()) };
                 if self.sampled(n) {
@@ -748,16 +751,7 @@ async fn first_families(
 
 /// Gets the one token that introspect and jwks-verify reuse.
 async fn first_token(plan: &Plan) -> anyhow::Result<String> {
-    let mut form = vec![("grant_type", "client_credentials")];
-    if let Some(scope) = &plan.scope {
-        form.push(("scope", scope));
-    }
-    let request = plan
-        .http
-        .post(&plan.endpoints.token)
-        .basic_auth(&plan.client_id, Some(&plan.client_secret))
-        .form(&form);
-    let body = send(request)
+    let body = send(plan.client_credentials_request())
         .await
         .map_err(|kind| anyhow::anyhow!("cannot get a token to start from: {kind}"))?;
     body.get("access_token")
