@@ -107,7 +107,7 @@ fn access_tokens(c: &mut Criterion) {
         client_id: &client_id,
         scope: &scope,
         audience: &audience,
-        jti: "Jx3kQ9mB2vL7pN4wR8tY1A",
+        jti: "Jx3kQ9mB2vL7pN4wR8tY1A".to_owned(),
     };
     let policies: Vec<TokenPolicy> = SigningAlg::ALL
         .iter()
@@ -145,8 +145,7 @@ fn access_tokens(c: &mut Criterion) {
                 // would sign to the same RS256 or EdDSA token: those signatures are
                 // deterministic).
                 || {
-                    let jti = new_jti();
-                    let grant = AccessTokenGrant { jti: &jti, ..grant() };
+                    let grant = AccessTokenGrant { jti: new_jti(), ..grant() };
                     mint_access_token(context(policy), grant).expect("minted").token
                 },
                 |token| {

@@ -76,7 +76,7 @@ pub struct AccessTokenGrant<'a> {
     pub audience: &'a [String],
     /// Its `jti` (RFC 9068 §2.2), from [`new_jti`]: chosen by the caller, so that a refresh
     /// can record it under its grant in the rotation's own transaction.
-    pub jti: &'a str,
+    pub jti: String,
 }
 
 /// A fresh access-token `jti`: 128 random bits.
@@ -157,12 +157,12 @@ pub fn mint_access_token(
         aud: Audience::of(grant.audience, ctx.issuer),
         exp: expires_at,
         iat: ctx.now,
-        jti: grant.jti,
+        jti: &grant.jti,
         client_id: grant.client_id.as_str(),
         scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
     };
     let token = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
-    Ok(IssuedAccessToken { token, jti: grant.jti.to_owned(), expires_at })
+    Ok(IssuedAccessToken { token, jti: grant.jti, expires_at })
 }
 
 /// Mints an access token in the client's format (requirements R3.1): a JWT, or an opaque
@@ -179,7 +179,7 @@ pub async fn issue_access_token<S: TokenStore>(
             let token = Secret::generate();
             let record = OpaqueAccessToken {
                 token_hash: token.hash(),
-                jti: grant.jti.to_owned(),
+                jti: grant.jti,
                 client_id: grant.client_id.clone(),
                 sub: grant.sub.to_owned(),
                 scope: grant.scope.clone(),

@@ -25,7 +25,7 @@ struct Job {
 
 /// A queue of password checks served by dedicated threads.
 pub struct PasswordChecks {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl PasswordChecks {
@@ -51,14 +51,13 @@ impl PasswordChecks {
                 }
             })?;
         }
-        Ok(Self { jobs: Mutex::new(sender) })
+        Ok(Self { jobs: sender })
     }
 
     /// Whether `password` matches the PHC string `phc`; `false` if the threads are gone.
     pub async fn verify(&self, password: Secret, phc: String) -> bool {
         let (answer, result) = oneshot::channel();
-        let sent =
-            self.jobs.lock().unwrap_or_else(|e| e.into_inner()).send(Job { password, phc, answer });
+        let sent = self.jobs.send(Job { password, phc, answer });
         sent.is_ok() && result.await.unwrap_or(false)
     }
 }

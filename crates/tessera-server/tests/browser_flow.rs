@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::node_tools::js_tools_available;
 use common::*;
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;

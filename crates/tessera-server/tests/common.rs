@@ -261,60 +261,13 @@ pub fn basic_header(id: &str, secret: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
 }
 
-/// `tests/js` of the repository: the Node.js tools of the interop and browser tests.
-pub fn js_dir() -> std::path::PathBuf {
-    // Read at run time: a test binary reused from a build cache shared by several checkouts
-    // must look at the checkout it runs in, not the one it was compiled in.
-    std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
-    )
-    .join("../../tests/js")
-}
-
-/// Whether the Node.js check needing `modules` (and Chromium, if asked) can run. On a
-/// developer machine without them the test is skipped with the reason; under `CI=true` it must
-/// run, so a missing tool fails it.
-pub fn js_tools_available(test: &str, modules: &[&str], chromium: bool) -> bool {
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let missing_module = modules.iter().find(|m| !js_dir().join("node_modules").join(m).exists());
-    let chromium_path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let reason = if !node {
-        "node is not installed".to_owned()
-    } else if let Some(m) = missing_module {
-        format!("tests/js/node_modules/{m} is missing (run `npm ci --prefix tests/js`)")
-    } else if chromium && !std::path::Path::new(&chromium_path).exists() {
-        format!("Chromium is not installed at {chromium_path} (Debian package `chromium`)")
-    } else {
-        return true;
-    };
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but {test} cannot run: {reason}"
-    );
-    eprintln!("skipping {test}: {reason}");
-    false
-}
+#[path = "../../../tests/js/node_tools.rs"]
+pub mod node_tools;
 
 /// Runs `node tests/js/SCRIPT ARGS…` off the async executor; returns its stdout, or fails the
 /// test with its output.
-pub async fn run_js(script: &str, args: Vec<String>) -> String {
-    let path = js_dir().join(script);
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node").arg(path).args(args).output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{script} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+pub async fn run_js(script: &'static str, args: Vec<String>) -> String {
+    tokio::task::spawn_blocking(move || node_tools::run_node(script, &args)).await.unwrap()
 }
 
 /// A server listening on a loopback port, with the system clock; stopped when dropped.

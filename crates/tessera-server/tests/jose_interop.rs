@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::node_tools::js_tools_available;
 use common::*;
 use tessera_core::client::AuthMethod;
 use tessera_core::keys::SigningAlg;

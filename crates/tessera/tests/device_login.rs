@@ -5,8 +5,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -66,50 +66,13 @@ fn server_with_device_client(w: &Workdir) -> (DevServer, u16, String) {
     (server, port, user["sub"].as_str().unwrap().to_owned())
 }
 
-/// `tests/js` of the repository.
-fn js_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
-    )
-    .join("../../tests/js")
-}
-
-/// Whether node, playwright-core and Chromium are here. Outside CI a test without them is
-/// skipped with the reason; under `CI=true` it must run, so a missing tool fails it.
-fn browser_available(test: &str) -> bool {
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let reason = if !node {
-        "node is not installed".to_owned()
-    } else if !js_dir().join("node_modules/playwright-core").exists() {
-        "tests/js/node_modules/playwright-core is missing (run `npm ci --prefix tests/js`)".into()
-    } else if !Path::new(&chromium).exists() {
-        format!("Chromium is not installed at {chromium} (Debian package `chromium`)")
-    } else {
-        return true;
-    };
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but {test} cannot run: {reason}"
-    );
-    eprintln!("skipping {test}: {reason}");
-    false
-}
+#[path = "../../../tests/js/node_tools.rs"]
+mod node_tools;
+use node_tools::{js_tools_available, run_node};
 
 /// `node tests/js/device_approve.mjs CONFIG`; the JSON line it prints.
 fn approve_in_browser(config: &Value) -> Value {
-    let output = Command::new("node")
-        .arg(js_dir().join("device_approve.mjs"))
-        .arg(config.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "device_approve.mjs failed:\n{stdout}\n{}",
-        text(&output.stderr)
-    );
+    let stdout = run_node("device_approve.mjs", &[config.to_string()]);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
 }
 
@@ -222,7 +185,11 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn rfc8628_tessera_login_polls_until_a_browser_approves() {
-    if !browser_available("rfc8628_tessera_login_polls_until_a_browser_approves") {
+    if !js_tools_available(
+        "rfc8628_tessera_login_polls_until_a_browser_approves",
+        &["playwright-core"],
+        true,
+    ) {
         return;
     }
     let w = Workdir::new("device");
@@ -306,7 +273,8 @@ fn rfc8628_tessera_login_polls_until_a_browser_approves() {
 
 #[test]
 fn rfc8628_3_5_tessera_login_stops_on_denial() {
-    if !browser_available("rfc8628_3_5_tessera_login_stops_on_denial") {
+    if !js_tools_available("rfc8628_3_5_tessera_login_stops_on_denial", &["playwright-core"], true)
+    {
         return;
     }
     let w = Workdir::new("device");

@@ -87,7 +87,7 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
         audience: &audience,
         refresh_token,
         nonce,
-        jti: &new_jti(),
+        jti: new_jti(),
         record_jti: true,
     };
     issue(store, ctx, issue_args).await

@@ -62,7 +62,7 @@ async fn issue<S: TokenStore>(
             client_id: &client.client_id,
             scope: &scope,
             audience: &audience,
-            jti: &new_jti(),
+            jti: new_jti(),
         },
     )
     .await?;

@@ -86,7 +86,7 @@ async fn redeem<S: DeviceStore + GrantStore + TokenStore>(
         audience: &grant.audience,
         refresh_token,
         nonce: None,
-        jti: &new_jti(),
+        jti: new_jti(),
         record_jti: true,
     };
     issue(store, ctx, args).await

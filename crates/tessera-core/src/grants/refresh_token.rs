@@ -113,7 +113,7 @@ async fn refresh<S: GrantStore + TokenStore>(
         audience: &audience,
         refresh_token,
         nonce: None,
-        jti: &jti,
+        jti,
         record_jti: false,
     };
     issue(store, ctx, issue_args).await

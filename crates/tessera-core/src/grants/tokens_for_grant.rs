@@ -22,7 +22,7 @@ pub struct Issue<'a> {
     pub refresh_token: Option<Secret>,
     pub nonce: Option<&'a str>,
     /// The access token's `jti`, from [`new_jti`](crate::token::new_jti).
-    pub jti: &'a str,
+    pub jti: String,
     /// Whether `jti` still has to be recorded under the grant; a refresh recorded it in the
     /// rotation's transaction already.
     pub record_jti: bool,

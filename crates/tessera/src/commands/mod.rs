@@ -12,11 +12,16 @@ pub mod user;
 
 use anyhow::Context;
 use tessera_core::clock::{Clock, SystemClock};
-use tessera_store::Store;
+use tessera_store::{SqliteSync, Store};
 
 /// Opens the database, applying migrations.
 pub async fn open(database_url: &str) -> anyhow::Result<Store> {
-    Store::connect(database_url)
+    open_with(database_url, SqliteSync::default()).await
+}
+
+/// Like [`open`], choosing when SQLite commits are durable (`serve` reads it from its settings).
+pub async fn open_with(database_url: &str, sync: SqliteSync) -> anyhow::Result<Store> {
+    Store::connect_with(database_url, sync)
         .await
         .with_context(|| format!("cannot open the database {database_url}"))
 }

@@ -24,9 +24,7 @@ pub async fn run(overrides: Overrides) -> anyhow::Result<()> {
              configure key_encryption_key for production"
         );
     }
-    let store = Store::connect_with(&settings.database_url, settings.sqlite_synchronous)
-        .await
-        .with_context(|| format!("cannot open the database {}", settings.database_url))?;
+    let store = super::open_with(&settings.database_url, settings.sqlite_synchronous).await?;
     let demo_secret = if settings.dev { Some(register_demo_client(&store).await?) } else { None };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
