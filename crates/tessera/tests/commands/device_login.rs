@@ -19,9 +19,8 @@ const PASSWORD: &str = "correct horse battery";
 const CLIENT_ID: &str = "device-cli";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-mod support;
 
-use support::{DevServer, KillOnDrop, Workdir, free_port, text};
+use crate::support::{DevServer, KillOnDrop, Workdir, free_port, text};
 
 /// One HTTP/1.0 GET over a plain socket (no chunked encoding); status and body.
 fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {

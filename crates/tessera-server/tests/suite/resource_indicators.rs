@@ -1,11 +1,10 @@
 //! Resource indicators (RFC 8707): `resource` at `/token` and `/authorize` chooses the
 //! audience of access tokens among the client's registered resources.
 
-mod common;
 
 use axum::http::StatusCode;
-use common::flow::{self, page_text, redirect_params};
-use common::*;
+use crate::common::flow::{self, page_text, redirect_params};
+use crate::common::*;
 use serde_json::{Value, json};
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;

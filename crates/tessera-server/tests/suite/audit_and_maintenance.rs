@@ -1,14 +1,13 @@
 //! The audit table (requirements R4.4), scheduled signing-key rotation (R2.5) and pruning of
 //! expired rows.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::flow::{self, page_text};
-use common::*;
+use crate::common::flow::{self, page_text};
+use crate::common::*;
 use jsonwebtoken::jwk::JwkSet;
 use tessera_core::client::{AccessTokenFormat, AuthMethod, ClientRegistration};
 use tessera_core::client_id::ClientId;

@@ -2,10 +2,9 @@
 //! rotation verifies against the JWKS until it expires; the new key is published before it
 //! signs; the old key leaves the JWKS only after its last token expired.
 
-mod common;
 
 use axum::http::StatusCode;
-use common::*;
+use crate::common::*;
 use jsonwebtoken::jwk::JwkSet;
 use tessera_core::client::AuthMethod;
 use tessera_core::clock::Clock;

@@ -3,11 +3,10 @@
 //! (`TESSERA_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`; skipped with a note when
 //! unreachable, except under `CI=true`).
 
-mod common;
 
 use axum::http::StatusCode;
-use common::flow::page_text;
-use common::*;
+use crate::common::flow::page_text;
+use crate::common::*;
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg};

@@ -2,7 +2,6 @@
 //! [`TestApp::on_store`]), driven through `Router::oneshot` (no sockets), with a controllable
 //! clock.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::sync::Arc;
 
@@ -261,7 +260,7 @@ pub fn basic_header(id: &str, secret: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
 }
 
-#[path = "../../../tests/js/node_tools.rs"]
+#[path = "../../../../tests/js/node_tools.rs"]
 pub mod node_tools;
 
 /// Runs `node tests/js/SCRIPT ARGS…` off the async executor; returns its stdout, or fails the

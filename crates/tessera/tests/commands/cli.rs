@@ -3,9 +3,8 @@
 
 use std::process::Output;
 
-mod support;
 
-use support::{DevServer, Workdir, http, post_form};
+use crate::support::{DevServer, Workdir, http, post_form};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -2,10 +2,9 @@
 //! goes through the whole authorization code flow; the code is exchanged and the ID token
 //! verified with panva/jose (OIDC Core §3.1, RFC 7636, RFC 9207).
 
-mod common;
 
-use common::node_tools::js_tools_available;
-use common::*;
+use crate::common::node_tools::js_tools_available;
+use crate::common::*;
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;

@@ -4,10 +4,9 @@
 
 use std::process::{Command, Stdio};
 
-mod support;
 
 use serde_json::{Value, json};
-use support::{DevServer, Workdir};
+use crate::support::{DevServer, Workdir};
 
 /// Runs `tessera bench --issuer … --warmup 0s --json ARGS` and returns its JSON report.
 fn bench(port: u16, args: &[&str]) -> Value {

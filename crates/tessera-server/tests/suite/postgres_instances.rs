@@ -6,10 +6,9 @@
 //! test); when it is unreachable these tests are skipped with a note on stderr, or fail when
 //! `CI=true`.
 
-mod common;
 
 use axum::http::StatusCode;
-use common::*;
+use crate::common::*;
 use tessera_core::client::AuthMethod;
 use tessera_core::client_id::ClientId;
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg};

@@ -1,9 +1,8 @@
 //! Discovery, JWKS, health, metrics, and the promise that logs carry no secret.
 
-mod common;
 
 use axum::http::StatusCode;
-use common::*;
+use crate::common::*;
 use tessera_core::client::AuthMethod;
 
 #[tokio::test]

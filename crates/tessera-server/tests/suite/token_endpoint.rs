@@ -1,10 +1,9 @@
 //! The token endpoint with the client credentials grant, through the HTTP router.
 
-mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::*;
+use crate::common::*;
 use jsonwebtoken::Algorithm;
 use tessera_core::client::AuthMethod;
 use tessera_core::keys::SigningAlg;

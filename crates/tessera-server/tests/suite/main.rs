@@ -1,0 +1,20 @@
+//! The server's integration tests, one module per feature, compiled into one test binary.
+
+#[allow(dead_code)] // not every helper is used by every module
+mod common;
+
+mod audit_and_maintenance;
+mod authorization_code_flow;
+mod browser_flow;
+mod device_flow;
+mod jose_interop;
+mod key_rotation;
+mod logs_no_secrets;
+mod operations;
+mod postgres_instances;
+mod private_key_jwt;
+mod rate_limit_redis;
+mod rate_limits;
+mod resource_indicators;
+mod revocation_introspection;
+mod token_endpoint;

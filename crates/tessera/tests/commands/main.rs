@@ -1,0 +1,8 @@
+//! The binary's integration tests: its commands run as processes, one module per command.
+
+#[allow(dead_code)] // not every helper is used by every module
+mod support;
+
+mod bench_smoke;
+mod cli;
+mod device_login;
