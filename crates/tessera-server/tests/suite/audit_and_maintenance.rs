@@ -1,13 +1,12 @@
 //! The audit table (requirements R4.4), scheduled signing-key rotation (R2.5) and pruning of
 //! expired rows.
 
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use crate::common::flow::{self, page_text};
 use crate::common::*;
+use axum::http::StatusCode;
 use jsonwebtoken::jwk::JwkSet;
 use tessera_core::client::{AccessTokenFormat, AuthMethod, ClientRegistration};
 use tessera_core::client_id::ClientId;

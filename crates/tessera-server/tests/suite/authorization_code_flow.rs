@@ -1,13 +1,12 @@
 //! The authorization code flow with PKCE, login and consent pages, OpenID Connect and refresh
 //! rotation, through the HTTP router (RFC 6749 §4.1, RFC 7636, OIDC Core, RFC 9207).
 
-
+use crate::common::flow::{Browser, hidden, page_text, redirect_params};
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crate::common::flow::{Browser, hidden, page_text, redirect_params};
-use crate::common::*;
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;

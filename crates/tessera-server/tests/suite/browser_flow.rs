@@ -2,7 +2,6 @@
 //! goes through the whole authorization code flow; the code is exchanged and the ID token
 //! verified with panva/jose (OIDC Core §3.1, RFC 7636, RFC 9207).
 
-
 use crate::common::node_tools::js_tools_available;
 use crate::common::*;
 use tessera_core::client::ClientRegistration;

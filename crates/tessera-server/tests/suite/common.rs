@@ -2,7 +2,6 @@
 //! [`TestApp::on_store`]), driven through `Router::oneshot` (no sockets), with a controllable
 //! clock.
 
-
 use std::sync::Arc;
 
 use axum::body::Body;

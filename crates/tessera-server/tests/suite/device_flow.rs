@@ -4,12 +4,11 @@
 //! (§5.1), and the single redemption of an approved device code (design invariant 1), also
 //! with two instances on one PostgreSQL database.
 
-
+use crate::common::flow::{Browser, PASSWORD, USERNAME, create_user, hidden, page_text};
+use crate::common::*;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crate::common::flow::{Browser, PASSWORD, USERNAME, create_user, hidden, page_text};
-use crate::common::*;
 use tessera_core::client::{AuthMethod, ClientRegistration};
 use tessera_core::client_id::ClientId;
 use tessera_core::device::USER_CODE_ALPHABET;

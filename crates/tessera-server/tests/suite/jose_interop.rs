@@ -1,7 +1,6 @@
 //! A token from a real listening server, verified by panva/jose (Node.js) — a JOSE
 //! implementation that shares no code with Tessera — through discovery and the JWKS URI.
 
-
 use crate::common::node_tools::js_tools_available;
 use crate::common::*;
 use tessera_core::client::AuthMethod;

@@ -2,9 +2,8 @@
 //! rotation verifies against the JWKS until it expires; the new key is published before it
 //! signs; the old key leaves the JWKS only after its last token expired.
 
-
-use axum::http::StatusCode;
 use crate::common::*;
+use axum::http::StatusCode;
 use jsonwebtoken::jwk::JwkSet;
 use tessera_core::client::AuthMethod;
 use tessera_core::clock::Clock;

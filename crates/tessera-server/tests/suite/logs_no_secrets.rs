@@ -4,11 +4,10 @@
 //! reaches the logs. One global subscriber captures everything at trace level, so this file
 //! holds a single test.
 
-
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-use axum::http::StatusCode;
 use crate::common::flow::{self, Browser, page_text};
 use crate::common::*;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use axum::http::StatusCode;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tessera_core::client::{AccessTokenFormat, AuthMethod, ClientRegistration};

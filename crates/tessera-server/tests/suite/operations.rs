@@ -1,8 +1,7 @@
 //! Discovery, JWKS, health, metrics, and the promise that logs carry no secret.
 
-
-use axum::http::StatusCode;
 use crate::common::*;
+use axum::http::StatusCode;
 use tessera_core::client::AuthMethod;
 
 #[tokio::test]

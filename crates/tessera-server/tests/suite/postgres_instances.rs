@@ -6,9 +6,8 @@
 //! test); when it is unreachable these tests are skipped with a note on stderr, or fail when
 //! `CI=true`.
 
-
-use axum::http::StatusCode;
 use crate::common::*;
+use axum::http::StatusCode;
 use tessera_core::client::AuthMethod;
 use tessera_core::client_id::ClientId;
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg};

@@ -2,16 +2,15 @@
 //! signs a short-lived JWT with a key whose public half it registered, inline (`jwks`) or at a
 //! URL (`jwks_uri`, fetched behind an SSRF guard).
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::flow::page_text;
+use crate::common::*;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crate::common::flow::page_text;
-use crate::common::*;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};

@@ -3,10 +3,9 @@
 //! (`TESSERA_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`; skipped with a note when
 //! unreachable, except under `CI=true`).
 
-
-use axum::http::StatusCode;
 use crate::common::flow::page_text;
 use crate::common::*;
+use axum::http::StatusCode;
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg};

@@ -1,10 +1,9 @@
 //! Resource indicators (RFC 8707): `resource` at `/token` and `/authorize` chooses the
 //! audience of access tokens among the client's registered resources.
 
-
-use axum::http::StatusCode;
 use crate::common::flow::{self, page_text, redirect_params};
 use crate::common::*;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;

@@ -1,10 +1,9 @@
 //! Token revocation (RFC 7009), token introspection (RFC 7662) and opaque access tokens
 //! (requirements R3.1), through the HTTP router.
 
-
-use axum::http::StatusCode;
 use crate::common::flow::{self, page_text};
 use crate::common::*;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tessera_core::client::{AccessTokenFormat, ClientRegistration};
 use tessera_core::client_id::ClientId;

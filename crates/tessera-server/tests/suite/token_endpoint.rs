@@ -1,9 +1,8 @@
 //! The token endpoint with the client credentials grant, through the HTTP router.
 
-
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use crate::common::*;
 use jsonwebtoken::Algorithm;
 use tessera_core::client::AuthMethod;
 use tessera_core::keys::SigningAlg;

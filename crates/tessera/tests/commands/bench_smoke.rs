@@ -4,9 +4,8 @@
 
 use std::process::{Command, Stdio};
 
-
-use serde_json::{Value, json};
 use crate::support::{DevServer, Workdir};
+use serde_json::{Value, json};
 
 /// Runs `tessera bench --issuer … --warmup 0s --json ARGS` and returns its JSON report.
 fn bench(port: u16, args: &[&str]) -> Value {

@@ -3,7 +3,6 @@
 
 use std::process::Output;
 
-
 use crate::support::{DevServer, Workdir, http, post_form};
 
 fn stderr(out: &Output) -> String {

@@ -19,7 +19,6 @@ const PASSWORD: &str = "correct horse battery";
 const CLIENT_ID: &str = "device-cli";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-
 use crate::support::{DevServer, KillOnDrop, Workdir, free_port, text};
 
 /// One HTTP/1.0 GET over a plain socket (no chunked encoding); status and body.
@@ -65,7 +64,7 @@ fn server_with_device_client(w: &Workdir) -> (DevServer, u16, String) {
     (server, port, user["sub"].as_str().unwrap().to_owned())
 }
 
-#[path = "../../../tests/js/node_tools.rs"]
+#[path = "../../../../tests/js/node_tools.rs"]
 mod node_tools;
 use node_tools::{js_tools_available, run_node};
 

@@ -1,7 +1,6 @@
 //! What the binary's test files share: a scratch directory that runs `tessera` commands, and
 //! `serve --dev` started in it.
 
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

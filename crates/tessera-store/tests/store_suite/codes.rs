@@ -1,0 +1,145 @@
+//! Authorization codes: single redemption, also under concurrency and across pools.
+
+use super::*;
+
+on_both_backends! {
+    code_is_redeemed_once_then_reported_as_replay;
+    grant_with_empty_scope_and_no_sid_round_trips;
+    expired_code_is_unknown;
+    code_of_a_revoked_grant_is_unknown;
+    concurrent_redeems_have_exactly_one_winner;
+    concurrent_redeems_across_two_pools_have_one_winner;
+    grant_audience_round_trips;
+}
+
+async fn code_is_redeemed_once_then_reported_as_replay(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let (code, stored) = code_of(&g);
+    db.store.insert_grant_with_code(&g, &stored).await.unwrap();
+
+    let (found_code, found_grant) =
+        redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap());
+    assert_eq!(found_code, stored);
+    assert_eq!(found_grant, g);
+
+    // Spent: every later presentation is a replay naming the grant, even after expiry.
+    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW + 1).await.unwrap(), &g);
+    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW + 3600).await.unwrap(), &g);
+    // Redeeming the same code again at the same instant changes nothing either.
+    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap(), &g);
+    let redeemed_at =
+        db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
+    assert_eq!(redeemed_at, Some(NOW), "the first redemption's time is kept");
+
+    assert_unknown(db.store.redeem_code(&Secret::generate().hash(), NOW).await.unwrap());
+}
+
+async fn grant_with_empty_scope_and_no_sid_round_trips(db: &TestDb) {
+    let g = Grant {
+        scope: ScopeSet::default(),
+        sid: None,
+        audience: Vec::new(),
+        ..grant("web", "alice-sub")
+    };
+    let (code, stored) = code_of(&g);
+    let stored = AuthorizationCode { nonce: None, ..stored };
+    db.store.insert_grant_with_code(&g, &stored).await.unwrap();
+    let sql = "SELECT count(*) FROM grants WHERE id = $1 AND scope = ''";
+    assert_eq!(db.raw_i64(sql, &g.id).await, Some(1), "an empty scope set is stored as ''");
+
+    let (found_code, found_grant) =
+        redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap());
+    assert_eq!(found_code, stored);
+    assert_eq!(found_grant, g);
+    assert!(found_grant.scope.is_empty());
+}
+
+async fn expired_code_is_unknown(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let (code, stored) = code_of(&g);
+    db.store.insert_grant_with_code(&g, &stored).await.unwrap();
+
+    // `expires_at` is exclusive, and a failed attempt spends nothing.
+    assert_unknown(db.store.redeem_code(&code.hash(), stored.expires_at).await.unwrap());
+    assert_unknown(db.store.redeem_code(&code.hash(), stored.expires_at + 1).await.unwrap());
+    let redeemed_at =
+        db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
+    assert_eq!(redeemed_at, None);
+    redeemed(db.store.redeem_code(&code.hash(), stored.expires_at - 1).await.unwrap());
+}
+
+async fn code_of_a_revoked_grant_is_unknown(db: &TestDb) {
+    // The user withdrew consent between approval and redemption.
+    let g = grant("web", "alice-sub");
+    let code = insert_grant(&db.store, &g).await;
+    assert!(!db.store.revoke_consent("alice-sub", &g.client_id, NOW).await.unwrap());
+    assert_unknown(db.store.redeem_code(&code, NOW + 1).await.unwrap());
+    let redeemed_at =
+        db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
+    assert_eq!(redeemed_at, None, "nothing was spent");
+}
+
+/// Redeems `code` concurrently once per store in `stores`; returns how many calls got
+/// `Redeemed` and how many `AlreadyRedeemed` (anything else fails the test).
+async fn redeem_concurrently(stores: Vec<Store>, code: SecretHash, g: &Grant) -> (usize, usize) {
+    let mut set = JoinSet::new();
+    for store in stores {
+        set.spawn(async move { store.redeem_code(&code, NOW).await.unwrap() });
+    }
+    let (mut won, mut replayed) = (0, 0);
+    while let Some(outcome) = set.join_next().await {
+        match outcome.unwrap() {
+            CodeRedemption::Redeemed(_, found) => {
+                assert_eq!(&found, g);
+                won += 1;
+            }
+            CodeRedemption::AlreadyRedeemed { grant_id } => {
+                assert_eq!(grant_id, g.id);
+                replayed += 1;
+            }
+            CodeRedemption::Unknown => panic!("a concurrent redeem found the code unknown"),
+        }
+    }
+    (won, replayed)
+}
+
+async fn concurrent_redeems_have_exactly_one_winner(db: &TestDb) {
+    for _ in 0..3 {
+        let g = grant("web", "alice-sub");
+        let code = insert_grant(&db.store, &g).await;
+        let stores = vec![db.store.clone(); 8];
+        assert_eq!(redeem_concurrently(stores, code, &g).await, (1, 7));
+    }
+}
+
+async fn concurrent_redeems_across_two_pools_have_one_winner(db: &TestDb) {
+    // Two independent pools: two server instances sharing one database.
+    let other = db.connect_another().await;
+    for _ in 0..3 {
+        let g = grant("web", "alice-sub");
+        let code = insert_grant(&db.store, &g).await;
+        let stores =
+            (0..8).map(|i| if i % 2 == 0 { db.store.clone() } else { other.clone() }).collect();
+        assert_eq!(redeem_concurrently(stores, code, &g).await, (1, 7));
+    }
+    other.close().await;
+}
+
+async fn grant_audience_round_trips(db: &TestDb) {
+    let wide = Grant {
+        audience: vec!["https://api.example.com".into(), "billing".into(), "urn:x:é \"q\"".into()],
+        ..grant("web", "alice-sub")
+    };
+    let none = Grant { audience: Vec::new(), ..grant("web", "alice-sub") };
+    let (wide_code, stored) = code_of(&wide);
+    db.store.insert_grant_with_code(&wide, &stored).await.unwrap();
+    let none_token = grant_with_refresh_token(&db.store, &none, NOW + IDLE_TTL).await;
+    let sql = "SELECT count(*) FROM grants WHERE id = $1 AND audience = '[]'";
+    assert_eq!(db.raw_i64(sql, &none.id).await, Some(1), "no audience is stored as []");
+
+    let (_, found) = redeemed(db.store.redeem_code(&wide_code.hash(), NOW).await.unwrap());
+    assert_eq!(found.audience, wide.audience);
+    assert_eq!(found, wide);
+    let (outcome, _) = rotate(&db.store, &none_token, "web", NOW + 1).await;
+    assert_eq!(rotated(outcome), none);
+}
