@@ -9,9 +9,10 @@
 //!   signature. This is what `issue_access_token` runs for a client with JWT access tokens
 //!   (that format touches no store).
 //! - `verify_access_token/{RS256,ES256,EdDSA}`: [`verify_jwt_access_token`] of such a token:
-//!   `validate_access_token` without its revocation lookup ([`KeySet::verify`] and the claims
-//!   introspection and `/userinfo` read). The same token is verified again and again, so this measures a hit of
-//!   the key set's cache of verified tokens (header, `kid` lookup, digest, cache lookup,
+//!   `validate_access_token` without its revocation lookup (`KeySet::verifier`, that is
+//!   `tessera_jose::Verifier::verify_access_token`, and the claims introspection and `/userinfo`
+//!   read). The same token is verified again and again, so this measures a hit of
+//!   the verifier's cache of verified tokens (header, `kid` lookup, digest, cache lookup,
 //!   payload decode, `iss`, `exp`: no signature).
 //! - `verify_access_token_uncached/{RS256,ES256,EdDSA}`: the same, for a token the key set has
 //!   not seen (a fresh one is minted outside the timed part for each verification): the miss

@@ -1,19 +1,17 @@
 //! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3, OIDC Core §9): the client
-//! signs a short-lived JWT with a key whose public half it registered.
+//! signs a short-lived JWT with a key whose public half it registered. The signature is
+//! checked by `tessera-jose` (asymmetric algorithms only, the key's algorithm, never the
+//! header's); the claims by the rules below.
 
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use tessera_jose::jws::verify_jws;
+use tessera_jose::{Jwks, Typ, VerifyError};
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT assertion.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// The refusal reason when the assertion's `kid` is not among the client's keys (the server
-/// then fetches a `jwks_uri` again once).
-pub const UNKNOWN_KEY: &str = "the assertion's key is not registered";
 
 /// Longest lifetime accepted for an assertion: it is a one-time proof, not a credential.
 pub const MAX_ASSERTION_LIFETIME: i64 = 300;
@@ -21,49 +19,68 @@ pub const MAX_ASSERTION_LIFETIME: i64 = 300;
 /// Leeway for clocks that run a little apart.
 const CLOCK_SKEW: i64 = 30;
 
-/// Asymmetric algorithms only: an HMAC assertion would need a shared secret, and `none` is
-/// no signature at all.
-const ALLOWED: [Algorithm; 7] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+/// The algorithms an assertion may be signed with, for metadata
+/// (`token_endpoint_auth_signing_alg_values_supported`).
+pub const ALLOWED_NAMES: [&str; 7] = tessera_jose::Algorithm::NAMES;
 
-/// [`ALLOWED`] by name, for metadata (`token_endpoint_auth_signing_alg_values_supported`).
-pub const ALLOWED_NAMES: [&str; 7] =
-    ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"];
-
-/// Checks a JWKS a client registers: parseable, and asymmetric public keys only.
-pub fn validate_jwks(json: &str) -> std::result::Result<JwkSet, String> {
-    let set: JwkSet =
-        serde_json::from_str(json).map_err(|e| format!("jwks is not a JWK set: {e}"))?;
-    if set.keys.is_empty() {
-        return Err("jwks has no keys".into());
-    }
-    for key in &set.keys {
-        if matches!(key.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)) {
-            return Err("jwks must hold public keys, not symmetric ones".into());
-        }
-        DecodingKey::from_jwk(key).map_err(|e| format!("a key of jwks is unusable: {e}"))?;
-    }
-    Ok(set)
+/// Why an assertion is refused. Each is `invalid_client` on the wire; [`Self::UnknownKey`] is
+/// told apart because the server then fetches a `jwks_uri` again once (the client may have
+/// rotated its keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssertionError {
+    /// The assertion's `kid` is not among the client's keys.
+    UnknownKey,
+    /// Any other reason, described for `error_description`.
+    Refused(&'static str),
 }
 
-/// Proof that a client assertion verified; the `jti` must still be checked for replay.
+impl AssertionError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::UnknownKey => "the assertion's key is not registered",
+            Self::Refused(reason) => reason,
+        }
+    }
+}
+
+impl From<AssertionError> for Error {
+    fn from(e: AssertionError) -> Self {
+        Error::ClientAssertionRefused(e.reason())
+    }
+}
+
+/// Proof that a client assertion verified for one client; its `jti` must still be checked for
+/// replay. Only [`verify`] makes one.
 #[derive(Debug)]
 pub struct AssertionVerified {
-    pub jti: String,
-    pub expires_at: i64,
+    client_id: String,
+    jti: String,
+    expires_at: i64,
+}
+
+impl AssertionVerified {
+    /// The client the assertion authenticates (its `iss` and `sub`).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+
+    /// When the assertion stops being acceptable: its `jti` must be remembered until then.
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
 }
 
 #[derive(Deserialize)]
 struct AssertionClaims {
     iss: String,
     sub: String,
+    /// Read as any JSON value, to tell an array (refused) from a missing member.
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
     exp: i64,
     #[serde(default)]
     iat: Option<i64>,
@@ -72,8 +89,10 @@ struct AssertionClaims {
     jti: String,
 }
 
-fn refused(reason: &'static str) -> Error {
-    Error::ClientAssertionRefused(reason)
+const CLAIMS_INVALID: &str = "the assertion's signature, audience or claims are invalid";
+
+fn refused(reason: &'static str) -> AssertionError {
+    AssertionError::Refused(reason)
 }
 
 /// The `sub` of an assertion, read without verification, to find which client to verify it
@@ -86,40 +105,37 @@ pub fn unverified_subject(assertion: &str) -> Option<String> {
     jsonwebtoken::dangerous::insecure_decode::<Sub>(assertion).ok().map(|d| d.claims.sub)
 }
 
-/// Verifies a client assertion (RFC 7523 §3): signed by one of the client's keys with an
-/// asymmetric algorithm that matches the key, `iss` and `sub` the client_id, `aud` one of
-/// `audiences` (the issuer or the endpoint URL), `exp` present, in the future and at most
-/// [`MAX_ASSERTION_LIFETIME`] away, `jti` present.
+/// Verifies a client assertion (RFC 7523 §3): signed by one of the client's keys with that
+/// key's algorithm, `iss` and `sub` the client_id, `aud` exactly `issuer` as a single string,
+/// `exp` present, in the future and at most [`MAX_ASSERTION_LIFETIME`] away, `jti` present.
 pub fn verify(
     assertion: &str,
     client: &Client,
-    jwks: &JwkSet,
-    audiences: &[&str],
+    jwks: &Jwks,
+    issuer: &str,
     now: i64,
-) -> Result<AssertionVerified> {
-    let header = jsonwebtoken::decode_header(assertion)
-        .map_err(|_| refused("the assertion is malformed"))?;
-    if !ALLOWED.contains(&header.alg) {
-        return Err(refused("the assertion's algorithm is not allowed"));
+) -> Result<AssertionVerified, AssertionError> {
+    // RFC 7523 does not type assertions, so any `typ` is accepted.
+    let claims: AssertionClaims = verify_jws(jwks, assertion, Typ::Any).map_err(|e| match e {
+        VerifyError::UnknownKey => AssertionError::UnknownKey,
+        VerifyError::Malformed => refused("the assertion is malformed"),
+        VerifyError::AlgorithmNotAllowed => refused("the assertion's algorithm is not allowed"),
+        VerifyError::AlgorithmMismatch => refused("the assertion's algorithm differs from its key's"),
+        VerifyError::NoKey => refused("the assertion names no key and the client has several"),
+        VerifyError::CriticalHeader => refused("the assertion has critical header parameters"),
+        _ => refused(CLAIMS_INVALID),
+    })?;
+    // RFC 7523 §3 item 3, narrowed after the 2025 audience-injection disclosure
+    // (draft-ietf-oauth-rfc7523bis §4): the audience is the issuer identifier, as a single
+    // string. An endpoint URL or an array would let an assertion minted for one server (or one
+    // of its endpoints) be replayed at another that shares the name in its list.
+    match claims.aud {
+        None => return Err(refused(CLAIMS_INVALID)),
+        Some(serde_json::Value::String(aud)) if aud == issuer => {}
+        Some(_) => {
+            return Err(refused("the assertion's aud must be the issuer identifier, as one string"));
+        }
     }
-    let key: &Jwk = match &header.kid {
-        Some(kid) => jwks.find(kid).ok_or(refused(UNKNOWN_KEY))?,
-        None if jwks.keys.len() == 1 => &jwks.keys[0],
-        None => return Err(refused("the assertion names no key and the client has several")),
-    };
-    // `KeyAlgorithm` and `Algorithm` print their variants the same way ("RS256", "EdDSA").
-    if key.common.key_algorithm.is_some_and(|a| a.to_string() != format!("{:?}", header.alg)) {
-        return Err(refused("the assertion's algorithm differs from its key's"));
-    }
-    let decoding =
-        DecodingKey::from_jwk(key).map_err(|_| refused("the registered key is unusable"))?;
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(audiences);
-    validation.validate_exp = false;
-    validation.set_required_spec_claims(&["aud"]);
-    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &decoding, &validation)
-        .map_err(|_| refused("the assertion's signature, audience or claims are invalid"))?
-        .claims;
     let id = client.client_id.as_str();
     if claims.iss != id || claims.sub != id {
         return Err(refused("the assertion's iss and sub must be the client_id"));
@@ -138,5 +154,76 @@ pub fn verify(
     if claims.jti.is_empty() {
         return Err(refused("the assertion has no jti"));
     }
-    Ok(AssertionVerified { jti: claims.jti, expires_at: claims.exp + CLOCK_SKEW })
+    Ok(AssertionVerified {
+        client_id: claims.sub,
+        jti: claims.jti,
+        expires_at: claims.exp + CLOCK_SKEW,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::client::{AuthMethod, ClientRegistration};
+    use crate::client_id::ClientId;
+    use crate::keys::{KeyEncryptionKey, KeySet, SigningAlg, generate_key};
+
+    const ISSUER: &str = "https://issuer.example";
+    const NOW: i64 = 1_000;
+
+    /// A client `pkjwt` and a key pair whose public half is its JWKS.
+    fn client_and_keys() -> (Client, KeySet, Jwks) {
+        let kek = KeyEncryptionKey::from_encoded(&KeyEncryptionKey::generate_encoded()).unwrap();
+        let keys =
+            KeySet::load(&[generate_key(SigningAlg::ES256, &kek, 0, 0).unwrap()], &kek).unwrap();
+        let jwks = Jwks::parse(keys.jwks_json()).unwrap();
+        let (client, _) = ClientRegistration {
+            client_id: Some(ClientId::parse("pkjwt").unwrap()),
+            client_name: "pkjwt".into(),
+            auth_method: Some(AuthMethod::PrivateKeyJwt),
+            jwks: Some(keys.jwks_json().to_owned()),
+            ..Default::default()
+        }
+        .into_client(0)
+        .unwrap();
+        (client, keys, jwks)
+    }
+
+    fn assertion(keys: &KeySet, aud: Value) -> String {
+        let claims = json!({
+            "iss": "pkjwt", "sub": "pkjwt", "aud": aud, "iat": NOW, "exp": NOW + 60, "jti": "j",
+        });
+        keys.signer(SigningAlg::ES256, NOW).unwrap().sign_jwt("JWT", &claims).unwrap()
+    }
+
+    /// RFC 7523 §3 item 3 as narrowed by draft-ietf-oauth-rfc7523bis §4 (the 2025
+    /// audience-injection disclosure): `aud` is the issuer identifier, one string.
+    #[test]
+    fn rfc7523bis_4_client_assertion_aud_must_be_the_issuer_as_a_single_string() {
+        let (client, keys, jwks) = client_and_keys();
+        let verified = verify(&assertion(&keys, ISSUER.into()), &client, &jwks, ISSUER, NOW);
+        let verified = verified.unwrap();
+        assert_eq!((verified.client_id(), verified.jti()), ("pkjwt", "j"));
+        let only_issuer = "the assertion's aud must be the issuer identifier, as one string";
+        for aud in [
+            json!([ISSUER]),
+            json!([ISSUER, "https://other.example"]),
+            json!(format!("{ISSUER}/token")),
+            json!("https://other.example"),
+            json!(1),
+        ] {
+            let refused = verify(&assertion(&keys, aud.clone()), &client, &jwks, ISSUER, NOW);
+            assert_eq!(refused.unwrap_err(), AssertionError::Refused(only_issuer), "{aud}");
+        }
+    }
+
+    #[test]
+    fn rfc7523_3_an_unknown_kid_is_a_typed_error_the_server_can_refetch_on() {
+        let (client, keys, _) = client_and_keys();
+        let (_, _, other_jwks) = client_and_keys();
+        let refused = verify(&assertion(&keys, ISSUER.into()), &client, &other_jwks, ISSUER, NOW);
+        assert_eq!(refused.unwrap_err(), AssertionError::UnknownKey);
+    }
 }

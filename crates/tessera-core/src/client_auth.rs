@@ -141,9 +141,11 @@ impl AuthenticatedClient {
 /// Accepts a client whose assertion verified and whose `jti` was not seen before.
 pub fn authenticate_by_assertion(
     client: Arc<Client>,
-    _verified: crate::client_assertion::AssertionVerified,
+    verified: crate::client_assertion::AssertionVerified,
 ) -> Result<AuthenticatedClient> {
-    if client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt {
+    if client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+        && verified.client_id() == client.client_id.as_str()
+    {
         Ok(AuthenticatedClient(client))
     } else {
         Err(Error::ClientAuthenticationFailed)

@@ -1,13 +1,12 @@
 //! What a presented token is worth: validation of access tokens (for `/userinfo`) and token
 //! introspection (RFC 7662).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::Result;
-use crate::keys::{Expiry, KeySet};
+use crate::keys::KeySet;
 use crate::secret::SecretHash;
 use crate::store::{GrantStore, TokenStore};
-use crate::token::ACCESS_TOKEN_TYP;
 
 /// An access token that is valid now: signature or lookup, expiry and revocation checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,37 +26,6 @@ impl ActiveAccessToken {
     }
 }
 
-#[derive(Deserialize)]
-struct JwtClaims {
-    sub: String,
-    client_id: String,
-    #[serde(default)]
-    scope: String,
-    #[serde(default)]
-    aud: Audience,
-    jti: String,
-    iat: i64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(untagged)]
-enum Audience {
-    #[default]
-    None,
-    One(String),
-    Many(Vec<String>),
-}
-
-impl From<Audience> for Vec<String> {
-    fn from(a: Audience) -> Self {
-        match a {
-            Audience::None => Vec::new(),
-            Audience::One(one) => vec![one],
-            Audience::Many(many) => many,
-        }
-    }
-}
-
 /// Whether a token has the shape of a JWS compact serialization (three base64url parts).
 fn looks_like_jwt(token: &str) -> bool {
     token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
@@ -72,16 +40,15 @@ pub fn verify_jwt_access_token(
     token: &str,
     now: i64,
 ) -> Option<ActiveAccessToken> {
-    let (c, exp) =
-        keys.verify::<JwtClaims>(token, ACCESS_TOKEN_TYP, issuer, now, Expiry::Enforce).ok()?;
+    let c = keys.verifier().verify_access_token(token, issuer, now).ok()?.into_claims();
     Some(ActiveAccessToken {
         sub: c.sub,
         client_id: c.client_id,
-        scope: c.scope,
-        audience: c.aud.into(),
+        scope: c.scope.into_string(),
+        audience: c.aud.into_vec(),
         jti: c.jti,
         issued_at: c.iat,
-        expires_at: exp,
+        expires_at: c.exp,
     })
 }
 

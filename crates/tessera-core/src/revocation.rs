@@ -1,19 +1,12 @@
 //! Token revocation (RFC 7009).
 
-use serde::Deserialize;
-
 use crate::client_auth::AuthenticatedClient;
 use crate::error::Result;
-use crate::keys::{Expiry, KeySet};
+use tessera_jose::{AccessTokenClaims, Expiry, Typ};
+
+use crate::keys::KeySet;
 use crate::secret::SecretHash;
 use crate::store::{GrantStore, TokenStore};
-use crate::token::ACCESS_TOKEN_TYP;
-
-#[derive(Deserialize)]
-struct JwtClaims {
-    client_id: String,
-    jti: String,
-}
 
 /// What a revocation request did, for the audit log. The HTTP answer is `200` in every case
 /// (RFC 7009 §2.2): a client learns nothing about tokens that are not its own.
@@ -40,11 +33,17 @@ pub async fn revoke<S: GrantStore + TokenStore>(
     let client_id = client.client().client_id.as_str();
     // A JWT access token: verify it (expired ones need no revocation) and denylist its jti.
     if token.starts_with("eyJ") && token.matches('.').count() == 2 {
-        let claims = keys.verify::<JwtClaims>(token, ACCESS_TOKEN_TYP, issuer, now, Expiry::Ignore);
-        return Ok(match claims {
+        let verified = keys.verifier().verify::<AccessTokenClaims>(
+            token,
+            Typ::ACCESS_TOKEN,
+            issuer,
+            now,
+            Expiry::Ignore,
+        );
+        return Ok(match verified.map(|v| v.into_claims()) {
             // RFC 7009 §2.1: only the client the token was issued to may revoke it.
-            Ok((c, exp)) if c.client_id == client_id && exp > now => {
-                store.revoke_access_token(&c.jti, exp).await?;
+            Ok(c) if c.client_id == client_id && c.exp > now => {
+                store.revoke_access_token(&c.jti, c.exp).await?;
                 Revoked::AccessToken { jti: c.jti }
             }
             _ => Revoked::Nothing,

@@ -76,6 +76,12 @@ enum Unusable {
 }
 
 impl Jwks {
+    /// A set with no key, under which every token is refused (an issuer with no published key
+    /// yet).
+    pub fn empty() -> Self {
+        Self { keys: Vec::new() }
+    }
+
     /// Parses a JWKS in which every key must be usable: a client's registered keys, our own.
     pub fn parse(json: &str) -> Result<Self, JwksError> {
         Self::parse_with(json, Unusable::Refuse)

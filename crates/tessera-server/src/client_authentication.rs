@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, header};
 use tessera_core::Error;
 use tessera_core::client::AuthMethod;
-use tessera_core::client_assertion;
+use tessera_core::client_assertion::{self, AssertionError};
 use tessera_core::client_auth::{
     AuthenticatedClient, PresentedCredentials, authenticate, authenticate_by_assertion,
     presented_credentials,
@@ -16,13 +16,11 @@ use tessera_core::store::TokenStore;
 use crate::oauth_error::Refusal;
 use crate::state::AppState;
 
-/// Authenticates the client of a request to `endpoint` (a path such as `/token`, whose URL an
-/// assertion may name as its audience).
+/// Authenticates the client of a request.
 pub async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-    endpoint: &str,
 ) -> Result<AuthenticatedClient, Refusal> {
     let inner = &state.0;
     let presented =
@@ -39,28 +37,26 @@ pub async fn authenticate_client(
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
         return Err(Error::ClientAuthenticationFailed.into());
     }
-    let issuer = &inner.settings.issuer;
-    let endpoint_url = issuer.endpoint(endpoint);
-    let audiences = [issuer.as_str(), endpoint_url.as_str()];
+    let issuer = inner.settings.issuer.as_str();
     let now = inner.clock.now();
     let keys_error = |e: crate::client_keys::KeysError| {
         tracing::info!(client_id = %client.client_id, error = %e, "client keys unavailable");
         Error::ClientAuthenticationFailed
     };
     let mut keys = inner.client_keys.for_client(&client, false).await.map_err(keys_error)?;
-    let mut verified = client_assertion::verify(&assertion, &client, &keys, &audiences, now);
-    if matches!(verified, Err(Error::ClientAssertionRefused(r)) if r == client_assertion::UNKNOWN_KEY)
+    let mut verified = client_assertion::verify(&assertion, &client, &keys, issuer, now);
+    if verified.as_ref().is_err_and(|e| *e == AssertionError::UnknownKey)
         && client.jwks_uri.is_some()
     {
         // The client may have rotated its keys: fetch its JWKS again (rate-limited in the cache).
         keys = inner.client_keys.for_client(&client, true).await.map_err(keys_error)?;
-        verified = client_assertion::verify(&assertion, &client, &keys, &audiences, now);
+        verified = client_assertion::verify(&assertion, &client, &keys, issuer, now);
     }
-    let verified = verified?;
+    let verified = verified.map_err(Error::from)?;
     // RFC 7523 §3 item 7: a `jti` is accepted once.
     if !inner
         .store
-        .record_assertion(&client.client_id, &verified.jti, verified.expires_at)
+        .record_assertion(&client.client_id, verified.jti(), verified.expires_at())
         .await
         .map_err(Error::from)?
     {

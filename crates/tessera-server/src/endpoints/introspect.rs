@@ -23,7 +23,7 @@ pub async fn introspect_token(
     };
     let outcome = async {
         // RFC 7662 §2.1: the caller must authenticate, and be allowed to introspect.
-        let client = authenticate_client(&state, &headers, &params, "/introspect").await?;
+        let client = authenticate_client(&state, &headers, &params).await?;
         if !client.client().introspection {
             return Err(Refusal::OAuth(Error::IntrospectionNotAllowed));
         }

@@ -4,23 +4,17 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use tessera_core::client_id::ClientId;
-use tessera_core::keys::Expiry;
 use tessera_core::params::Params;
 use tessera_core::secret::SecretHash;
 use tessera_core::store::SessionStore;
+use tessera_jose::{Expiry, IdTokenClaims, Typ};
 
 use crate::audit::{self, AuditEvent};
 use crate::endpoints::token::read_form;
 use crate::state::AppState;
 use crate::web::cookies::{self, SESSION_COOKIE};
 use crate::web::pages;
-
-#[derive(Deserialize)]
-struct IdTokenHint {
-    aud: String,
-}
 
 fn refuse(message: &str) -> Response {
     pages::message(StatusCode::BAD_REQUEST, "Sign-out request refused", message)
@@ -51,14 +45,19 @@ pub async fn logout(
     let mut client_id = params.get("client_id").map(str::to_owned);
     if let Some(hint) = params.get("id_token_hint") {
         let keys = inner.keys.snapshot();
-        match keys.verify::<IdTokenHint>(
+        let verified = keys.verifier().verify::<IdTokenClaims>(
             hint,
-            "JWT",
+            Typ::Exactly("JWT"),
             inner.settings.issuer.as_str(),
             inner.clock.now(),
             Expiry::Ignore,
-        ) {
-            Ok((h, _)) if client_id.as_ref().is_none_or(|c| *c == h.aud) => client_id = Some(h.aud),
+        );
+        // Our ID tokens have one audience, the client (OIDC Core §2).
+        let hinted = verified.map(|v| v.into_claims().aud.into_vec());
+        match hinted.as_deref() {
+            Ok([aud]) if client_id.as_ref().is_none_or(|c| c == aud) => {
+                client_id = Some(aud.clone());
+            }
             Ok(_) => return refuse("client_id does not match the id_token_hint."),
             Err(_) => return refuse("The id_token_hint is not an ID token issued here."),
         }

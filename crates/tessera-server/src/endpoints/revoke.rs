@@ -23,7 +23,7 @@ pub async fn revoke_token(
     };
     let outcome = async {
         // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-        let client = authenticate_client(&state, &headers, &params, "/revoke").await?;
+        let client = authenticate_client(&state, &headers, &params).await?;
         let token = params.require("token").map_err(Refusal::from)?;
         let inner = &state.0;
         let keys = inner.keys.snapshot();

@@ -54,7 +54,7 @@ async fn issue(
     let inner = &state.0;
     let grant_type = params.require("grant_type")?;
     let handler = inner.grants.find(grant_type)?;
-    let client = authenticate_client(state, headers, params, "/token").await?;
+    let client = authenticate_client(state, headers, params).await?;
     ensure_grant_allowed(&client, handler.grant_type())?;
     let keys = inner.keys.snapshot();
     let ctx = IssueContext {

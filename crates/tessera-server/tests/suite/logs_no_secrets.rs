@@ -150,10 +150,11 @@ async fn r4_3_no_token_code_secret_assertion_or_password_reaches_the_logs() {
         ..Default::default()
     })
     .await;
-    let assertion = |endpoint: &str| {
+    // One assertion per request (a `jti` is accepted once); `aud` is the issuer identifier.
+    let assertion = || {
         let now = app.clock.now();
         let claims = serde_json::json!({
-            "iss": "pkjwt", "sub": "pkjwt", "aud": format!("{ISSUER}{endpoint}"),
+            "iss": "pkjwt", "sub": "pkjwt", "aud": ISSUER,
             "iat": now, "exp": now + 60, "jti": tessera_core::secret::random_id::<16>(),
         });
         let header = Header { kid: Some("k1".into()), ..Header::new(Algorithm::ES256) };
@@ -165,7 +166,7 @@ async fn r4_3_no_token_code_secret_assertion_or_password_reaches_the_logs() {
             urlencode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
         )
     };
-    let at_token = assertion("/token");
+    let at_token = assertion();
     secrets.add("assertion", &at_token);
     let form = format!("grant_type=client_credentials&{}", assertion_form(&at_token));
     let res = app.token(None, &form).await;
@@ -175,7 +176,7 @@ async fn r4_3_no_token_code_secret_assertion_or_password_reaches_the_logs() {
     assert_eq!(app.token(None, &form).await.status, StatusCode::UNAUTHORIZED, "replay");
     let pk_access = pk_tokens["access_token"].as_str().unwrap();
     for path in ["/introspect", "/revoke"] {
-        let a = assertion(path);
+        let a = assertion();
         secrets.add("assertion", &a);
         let form = format!("token={pk_access}&{}", assertion_form(&a));
         assert_eq!(app.post_form(path, None, &form).await.status, StatusCode::OK, "{path}");

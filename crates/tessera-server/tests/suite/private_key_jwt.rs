@@ -51,13 +51,13 @@ fn jwks(keys: &[&ClientKey]) -> String {
     serde_json::to_string(&JwkSet { keys: keys.iter().map(|k| k.jwk.clone()).collect() }).unwrap()
 }
 
-/// Valid claims for `client_id` at `endpoint` (e.g. `/token`), issued now, for 60 s.
-fn claims(app: &TestApp, client_id: &str, endpoint: &str) -> Value {
+/// Valid claims for `client_id`, issued now, for 60 s: `aud` is the issuer identifier.
+fn claims(app: &TestApp, client_id: &str) -> Value {
     let now = app.clock.now();
     json!({
         "iss": client_id,
         "sub": client_id,
-        "aud": format!("{ISSUER}{endpoint}"),
+        "aud": ISSUER,
         "iat": now,
         "exp": now + 60,
         "jti": tessera_core::secret::random_id::<16>(),
@@ -105,42 +105,71 @@ fn assert_invalid_client(res: &Response, case: &str) {
 #[tokio::test]
 async fn rfc7523_2_2_a_valid_assertion_authenticates_the_client() {
     let (app, key) = app_with_key().await;
-    let res = token_with(&app, &key.sign(&claims(&app, CLIENT, "/token"))).await;
+    let res = token_with(&app, &key.sign(&claims(&app, CLIENT))).await;
     assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
     let claims_of_token =
         verify_with_jwks_of(&app, res.json()["access_token"].as_str().unwrap()).await;
     assert_eq!(claims_of_token["client_id"], CLIENT);
     assert_eq!(claims_of_token["sub"], CLIENT);
 
-    // RFC 7523 §3 item 3: the audience may be the issuer itself as well as the endpoint URL.
-    let mut c = claims(&app, CLIENT, "");
-    c["aud"] = ISSUER.into();
-    assert_eq!(token_with(&app, &key.sign(&c)).await.status, StatusCode::OK);
-    // `aud` as an array holding the token endpoint.
-    let mut c = claims(&app, CLIENT, "/token");
-    c["aud"] = json!(["https://other.example", format!("{ISSUER}/token")]);
-    assert_eq!(token_with(&app, &key.sign(&c)).await.status, StatusCode::OK);
     // A `client_id` parameter that agrees with `sub` is fine.
     let form = format!(
         "grant_type=client_credentials&client_id={CLIENT}&{}",
-        assertion_form(&key.sign(&claims(&app, CLIENT, "/token")))
+        assertion_form(&key.sign(&claims(&app, CLIENT)))
     );
     assert_eq!(app.token(None, &form).await.status, StatusCode::OK);
     // No `kid`: the client has a single key, which is used.
     let header = Header::new(Algorithm::ES256);
     let no_kid =
-        jsonwebtoken::encode(&header, &claims(&app, CLIENT, "/token"), &key.encoding).unwrap();
+        jsonwebtoken::encode(&header, &claims(&app, CLIENT), &key.encoding).unwrap();
     assert_eq!(token_with(&app, &no_kid).await.status, StatusCode::OK);
+}
+
+/// RFC 7523 §3 item 3, narrowed by draft-ietf-oauth-rfc7523bis §4 after the 2025
+/// audience-injection disclosure: `aud` is the issuer identifier as one string; an endpoint
+/// URL or an array (even one holding the issuer) is refused, at every endpoint.
+#[tokio::test]
+async fn rfc7523bis_4_client_assertion_aud_must_be_the_issuer_as_a_single_string() {
+    let (app, key) = app_with_key().await;
+    let with_aud = |aud: Value| {
+        let mut c = claims(&app, CLIENT);
+        c["aud"] = aud;
+        key.sign(&c)
+    };
+    for aud in [
+        json!(format!("{ISSUER}/token")),
+        json!([ISSUER]),
+        json!([format!("{ISSUER}/token")]),
+        json!(["https://other.example", ISSUER]),
+        json!(format!("{ISSUER}/")),
+    ] {
+        let res = token_with(&app, &with_aud(aud.clone())).await;
+        assert_invalid_client(&res, &aud.to_string());
+        let description = res.json()["error_description"].as_str().unwrap_or_default().to_owned();
+        assert!(description.contains("aud must be the issuer identifier"), "{aud}: {description}");
+    }
+    let res = token_with(&app, &with_aud(json!(ISSUER))).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+    let token = res.json()["access_token"].as_str().unwrap().to_owned();
+    // The same audience at introspection, where an endpoint URL is refused as well.
+    for (aud, active) in [(json!(format!("{ISSUER}/introspect")), None), (json!(ISSUER), Some(true))] {
+        let form = format!("token={token}&{}", assertion_form(&with_aud(aud.clone())));
+        let res = app.post_form("/introspect", None, &form).await;
+        match active {
+            None => assert_invalid_client(&res, &aud.to_string()),
+            Some(active) => assert_eq!(res.json()["active"], active, "{}", page_text(&res)),
+        }
+    }
 }
 
 #[tokio::test]
 async fn rfc7523_3_7_the_same_jti_is_accepted_once() {
     let (app, key) = app_with_key().await;
-    let assertion = key.sign(&claims(&app, CLIENT, "/token"));
+    let assertion = key.sign(&claims(&app, CLIENT));
     assert_eq!(token_with(&app, &assertion).await.status, StatusCode::OK);
     assert_invalid_client(&token_with(&app, &assertion).await, "replayed assertion");
     // Another assertion with the same jti, later and otherwise valid: still a replay.
-    let mut c = claims(&app, CLIENT, "/token");
+    let mut c = claims(&app, CLIENT);
     c["jti"] = jsonwebtoken::dangerous::insecure_decode::<Value>(&assertion).unwrap().claims["jti"]
         .clone();
     app.clock.advance(10);
@@ -148,7 +177,7 @@ async fn rfc7523_3_7_the_same_jti_is_accepted_once() {
     assert_invalid_client(&token_with(&app, &key.sign(&c)).await, "jti reused");
     // A fresh jti works.
     assert_eq!(
-        token_with(&app, &key.sign(&claims(&app, CLIENT, "/token"))).await.status,
+        token_with(&app, &key.sign(&claims(&app, CLIENT))).await.status,
         StatusCode::OK
     );
 }
@@ -157,7 +186,7 @@ async fn rfc7523_3_7_the_same_jti_is_accepted_once() {
 async fn rfc7523_3_invalid_assertions_are_invalid_client() {
     let (app, key) = app_with_key().await;
     let now = app.clock.now();
-    let valid = || claims(&app, CLIENT, "/token");
+    let valid = || claims(&app, CLIENT);
     let with = |name: &str, value: Value| {
         let mut c = valid();
         c[name] = value;
@@ -192,12 +221,13 @@ async fn rfc7523_3_invalid_assertions_are_invalid_client() {
 
     // The description names why, so each case is refused for its own reason.
     let claims_invalid = "signature, audience or claims are invalid";
+    let only_issuer = "aud must be the issuer identifier";
     let cases: Vec<(&str, String, &str)> = vec![
-        ("aud wrong", key.sign(&with("aud", "https://other.example/token".into())), claims_invalid),
+        ("aud wrong", key.sign(&with("aud", "https://other.example/token".into())), only_issuer),
         (
-            "aud is another endpoint",
+            "aud is an endpoint",
             key.sign(&with("aud", format!("{ISSUER}/introspect").into())),
-            claims_invalid,
+            only_issuer,
         ),
         ("aud missing", key.sign(&without("aud")), claims_invalid),
         ("exp more than 5 minutes ahead", key.sign(&with("exp", (now + 400).into())), "too long"),
@@ -250,7 +280,7 @@ async fn rfc7523_2_2_a_wrong_client_assertion_type_is_invalid_request() {
         let form = format!(
             "grant_type=client_credentials&client_assertion_type={}&client_assertion={}",
             urlencode(assertion_type),
-            key.sign(&claims(&app, CLIENT, "/token"))
+            key.sign(&claims(&app, CLIENT))
         );
         let res = app.token(None, &form).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", page_text(&res));
@@ -258,7 +288,7 @@ async fn rfc7523_2_2_a_wrong_client_assertion_type_is_invalid_request() {
     }
     let form = format!(
         "grant_type=client_credentials&client_assertion={}",
-        key.sign(&claims(&app, CLIENT, "/token"))
+        key.sign(&claims(&app, CLIENT))
     );
     let res = app.token(None, &form).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
@@ -272,7 +302,7 @@ async fn rfc6749_2_3_an_assertion_with_a_secret_is_invalid_request() {
     // An assertion and a client_secret in the form.
     let form = format!(
         "grant_type=client_credentials&client_secret={svc}&{}",
-        assertion_form(&key.sign(&claims(&app, CLIENT, "/token")))
+        assertion_form(&key.sign(&claims(&app, CLIENT)))
     );
     let res = app.token(None, &form).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", page_text(&res));
@@ -280,7 +310,7 @@ async fn rfc6749_2_3_an_assertion_with_a_secret_is_invalid_request() {
     // An assertion and Basic credentials.
     let form = format!(
         "grant_type=client_credentials&{}",
-        assertion_form(&key.sign(&claims(&app, CLIENT, "/token")))
+        assertion_form(&key.sign(&claims(&app, CLIENT)))
     );
     let res = app.token(Some((CLIENT, "whatever")), &form).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
@@ -301,30 +331,27 @@ async fn rfc7523_a_private_key_jwt_client_authenticates_only_with_assertions() {
     // And a secret client cannot switch to an assertion, even one signed with a key it might
     // hold.
     app.client("svc", AuthMethod::ClientSecretBasic, "orders:read", "orders:read").await;
-    let assertion = key.sign(&claims(&app, "svc", "/token"));
+    let assertion = key.sign(&claims(&app, "svc"));
     assert_invalid_client(&token_with(&app, &assertion).await, "secret client with assertion");
 }
 
 #[tokio::test]
 async fn rfc7523_assertions_authenticate_at_introspection_and_revocation() {
     let (app, key) = app_with_key().await;
-    let res = token_with(&app, &key.sign(&claims(&app, CLIENT, "/token"))).await;
+    let res = token_with(&app, &key.sign(&claims(&app, CLIENT))).await;
     let token = res.json()["access_token"].as_str().unwrap().to_owned();
     let post = |path: &'static str, assertion: String| {
         let form = format!("token={token}&{}", assertion_form(&assertion));
         let app = &app;
         async move { app.post_form(path, None, &form).await }
     };
-    let res = post("/introspect", key.sign(&claims(&app, CLIENT, "/introspect"))).await;
+    let res = post("/introspect", key.sign(&claims(&app, CLIENT))).await;
     assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
     assert_eq!(res.json()["active"], true);
     assert_eq!(res.json()["client_id"], CLIENT);
-    // An assertion for the token endpoint is not one for the introspection endpoint.
-    let res = post("/introspect", key.sign(&claims(&app, CLIENT, "/token"))).await;
-    assert_invalid_client(&res, "audience of another endpoint");
-    let res = post("/revoke", key.sign(&claims(&app, CLIENT, "/revoke"))).await;
+    let res = post("/revoke", key.sign(&claims(&app, CLIENT))).await;
     assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
-    let res = post("/introspect", key.sign(&claims(&app, CLIENT, ""))).await;
+    let res = post("/introspect", key.sign(&claims(&app, CLIENT))).await;
     assert_eq!(res.json(), json!({ "active": false }));
 }
 
@@ -372,18 +399,18 @@ async fn rfc7523_keys_at_a_jwks_uri_are_fetched_and_cached() {
     .await;
     app.register(ClientRegistration { jwks_uri: Some(server.url.clone()), ..pkjwt_client(CLIENT) })
         .await;
-    let res = token_with(&app, &key.sign(&claims(&app, CLIENT, "/token"))).await;
+    let res = token_with(&app, &key.sign(&claims(&app, CLIENT))).await;
     assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
     assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
     // Cached: the next request does not fetch again.
-    let res = token_with(&app, &key.sign(&claims(&app, CLIENT, "/token"))).await;
+    let res = token_with(&app, &key.sign(&claims(&app, CLIENT))).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
     // An unknown kid may trigger a refetch, but not within seconds of the last one: a client
     // cannot make the server hammer its (or anyone's) URL.
     let stranger = ClientKey::generate("not-published");
     for _ in 0..3 {
-        let res = token_with(&app, &stranger.sign(&claims(&app, CLIENT, "/token"))).await;
+        let res = token_with(&app, &stranger.sign(&claims(&app, CLIENT))).await;
         assert_invalid_client(&res, "unknown kid at the jwks_uri");
     }
     assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
@@ -405,7 +432,7 @@ async fn ssrf_a_loopback_jwks_uri_is_refused_without_outbound_allow_private_netw
     for (i, uri) in uris.iter().enumerate() {
         let id = format!("client-{i}");
         app.register(ClientRegistration { jwks_uri: Some(uri.clone()), ..pkjwt_client(&id) }).await;
-        let res = token_with(&app, &key.sign(&claims(&app, &id, "/token"))).await;
+        let res = token_with(&app, &key.sign(&claims(&app, &id))).await;
         assert_invalid_client(&res, uri);
     }
     assert_eq!(server.fetches.load(Ordering::SeqCst), 0, "no request left the server");

@@ -194,7 +194,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            tessera_core::client_assertion::validate_jwks(&text).map_err(anyhow::Error::msg)?;
+            tessera_jose::Jwks::parse(&text).map_err(|e| anyhow::anyhow!("--jwks-file: {e}"))?;
             Some(text)
         }
         None => None,

@@ -1,18 +1,23 @@
 //! The issuer's signing keys, for the sampled checks of JWTs (access tokens and ID tokens) and
-//! for the `jwks-verify` scenario.
+//! for the `jwks-verify` scenario: verified by `tessera-jose`, the same code as the server's.
 
-use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::Value;
+use tessera_jose::{BasicClaims, Expiry, IdTokenClaims, Typ, Verifier};
 
 use super::Endpoints;
 
-/// The issuer's signing keys, by `kid`.
+/// The issuer's signing keys.
 pub(super) struct Jwks {
     issuer: String,
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    /// Without the verified-token cache: `jwks-verify` verifies one token again and again
+    /// and is meant to measure the signature, as a first presentation costs.
+    verifier: Verifier,
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Jwks {
@@ -21,51 +26,36 @@ impl Jwks {
         endpoints: &Endpoints,
     ) -> anyhow::Result<Self> {
         let url = endpoints.jwks_uri.as_deref().context("discovery has no jwks_uri")?;
-        let doc: Value = http
+        let text = http
             .get(url)
             .send()
             .await
             .and_then(|r| r.error_for_status())
             .with_context(|| format!("cannot fetch {url}"))?
-            .json()
+            .text()
             .await
-            .with_context(|| format!("{url}: not JSON"))?;
-        let mut keys = HashMap::new();
-        // One key at a time, so that a key type this tool does not know does not lose the rest.
-        for raw in doc.get("keys").and_then(Value::as_array).into_iter().flatten() {
-            let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(raw.clone()) else {
-                continue;
-            };
-            let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(&jwk))
-            else {
-                continue;
-            };
-            let alg = raw
-                .get("alg")
-                .and_then(Value::as_str)
-                .and_then(|a| a.parse::<Algorithm>().ok())
-                .unwrap_or(Algorithm::ES256);
-            keys.insert(kid, (key, alg));
-        }
-        anyhow::ensure!(!keys.is_empty(), "{url} holds no usable key");
-        Ok(Self { issuer: endpoints.issuer.clone(), keys })
+            .with_context(|| format!("cannot read {url}"))?;
+        // Keys this tool cannot verify with (encryption keys, other algorithms) are skipped.
+        let jwks = tessera_jose::Jwks::parse_signing_keys(&text)
+            .with_context(|| format!("{url} holds no usable key"))?;
+        Ok(Self { issuer: endpoints.issuer.clone(), verifier: Verifier::without_cache(jwks) })
     }
 
-    /// Verifies a JWT's signature with the key its `kid` names, and its `iss` and `exp`;
-    /// returns its claims for the caller's own checks (`aud`, `nonce`).
-    pub(super) fn verify(&self, token: &str) -> Result<Value, &'static str> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| "invalid_token")?;
-        let kid = header.kid.as_deref().ok_or("invalid_token")?;
-        let (key, alg) = self.keys.get(kid).ok_or("invalid_token")?;
-        if header.alg != *alg {
-            return Err("invalid_token");
-        }
-        let mut validation = Validation::new(*alg);
-        validation.set_issuer(&[&self.issuer]);
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "iss"]);
-        jsonwebtoken::decode::<Value>(token, key, &validation)
-            .map(|data| data.claims)
+    /// Verifies a JWT access token's signature with the key its `kid` names, and its `iss`
+    /// and `exp` (any `typ`: other servers type their access tokens differently).
+    pub(super) fn verify_access_token(&self, token: &str) -> Result<(), &'static str> {
+        self.verifier
+            .verify::<BasicClaims>(token, Typ::Any, &self.issuer, now(), Expiry::Enforce)
+            .map(drop)
             .map_err(|_| "invalid_token")
+    }
+
+    /// Verifies an ID token as [`Self::verify_access_token`] does; returns its claims for the
+    /// caller's own checks (`aud`, `nonce`).
+    pub(super) fn verify_id_token(&self, token: &str) -> Result<IdTokenClaims, &'static str> {
+        self.verifier
+            .verify::<IdTokenClaims>(token, Typ::Any, &self.issuer, now(), Expiry::Enforce)
+            .map(|v| v.into_claims())
+            .map_err(|_| "invalid_id_token")
     }
 }
