@@ -146,6 +146,8 @@ impl JwksFetcher {
             }
         }
         let text = String::from_utf8(body).map_err(|_| FetchError::Document("not UTF-8".into()))?;
-        Jwks::parse(&text).map_err(|e| FetchError::Document(e.to_string()))
+        // A published JWKS may also hold keys for other uses (encryption): those are skipped;
+        // a private or symmetric key still refuses the whole document.
+        Jwks::parse_signing_keys(&text).map_err(|e| FetchError::Document(e.to_string()))
     }
 }
