@@ -120,7 +120,9 @@ pub fn verify(
         VerifyError::UnknownKey => AssertionError::UnknownKey,
         VerifyError::Malformed => refused("the assertion is malformed"),
         VerifyError::AlgorithmNotAllowed => refused("the assertion's algorithm is not allowed"),
-        VerifyError::AlgorithmMismatch => refused("the assertion's algorithm differs from its key's"),
+        VerifyError::AlgorithmMismatch => {
+            refused("the assertion's algorithm differs from its key's")
+        }
         VerifyError::NoKey => refused("the assertion names no key and the client has several"),
         VerifyError::CriticalHeader => refused("the assertion has critical header parameters"),
         _ => refused(CLAIMS_INVALID),
@@ -133,7 +135,9 @@ pub fn verify(
         None => return Err(refused(CLAIMS_INVALID)),
         Some(serde_json::Value::String(aud)) if aud == issuer => {}
         Some(_) => {
-            return Err(refused("the assertion's aud must be the issuer identifier, as one string"));
+            return Err(refused(
+                "the assertion's aud must be the issuer identifier, as one string",
+            ));
         }
     }
     let id = client.client_id.as_str();

@@ -2,7 +2,9 @@
 //! when a [`super::KeySet`] loads, so that signing costs one signature and nothing else).
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair,
+};
 
 use super::encryption::KeyEncryptionKey;
 use super::{SigningAlg, StoredKey};
@@ -48,7 +50,6 @@ impl KeyPair {
             SigningAlg::EdDSA => Self::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
         })
     }
-
 }
 
 /// Generates a new key of `alg`, sealed under `kek`, that signs from `activates_at` on.

@@ -168,7 +168,6 @@ mod tests {
         assert!(KeySet::load(&[key], &kek).is_err());
     }
 
-
     #[test]
     fn rfc9068_tokens_of_every_algorithm_verify_with_the_published_keys_only() {
         let kek = kek();

@@ -36,8 +36,7 @@ pub async fn device_authorization(
     let outcome = async {
         // RFC 8628 §3.1: client authentication as at the token endpoint; public clients by
         // client_id.
-        let client =
-            authenticate_client(&state, &headers, &params).await?;
+        let client = authenticate_client(&state, &headers, &params).await?;
         let inner = &state.0;
         // A new user code may, rarely, equal one still stored (pending or not yet pruned):
         // draw again.

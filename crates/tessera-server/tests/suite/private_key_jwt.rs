@@ -120,8 +120,7 @@ async fn rfc7523_2_2_a_valid_assertion_authenticates_the_client() {
     assert_eq!(app.token(None, &form).await.status, StatusCode::OK);
     // No `kid`: the client has a single key, which is used.
     let header = Header::new(Algorithm::ES256);
-    let no_kid =
-        jsonwebtoken::encode(&header, &claims(&app, CLIENT), &key.encoding).unwrap();
+    let no_kid = jsonwebtoken::encode(&header, &claims(&app, CLIENT), &key.encoding).unwrap();
     assert_eq!(token_with(&app, &no_kid).await.status, StatusCode::OK);
 }
 
@@ -152,7 +151,9 @@ async fn rfc7523bis_4_client_assertion_aud_must_be_the_issuer_as_a_single_string
     assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
     let token = res.json()["access_token"].as_str().unwrap().to_owned();
     // The same audience at introspection, where an endpoint URL is refused as well.
-    for (aud, active) in [(json!(format!("{ISSUER}/introspect")), None), (json!(ISSUER), Some(true))] {
+    for (aud, active) in
+        [(json!(format!("{ISSUER}/introspect")), None), (json!(ISSUER), Some(true))]
+    {
         let form = format!("token={token}&{}", assertion_form(&with_aud(aud.clone())));
         let res = app.post_form("/introspect", None, &form).await;
         match active {
@@ -176,10 +177,7 @@ async fn rfc7523_3_7_the_same_jti_is_accepted_once() {
     c["exp"] = (app.clock.now() + 60).into();
     assert_invalid_client(&token_with(&app, &key.sign(&c)).await, "jti reused");
     // A fresh jti works.
-    assert_eq!(
-        token_with(&app, &key.sign(&claims(&app, CLIENT))).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(token_with(&app, &key.sign(&claims(&app, CLIENT))).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
