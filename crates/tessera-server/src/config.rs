@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tessera_core::issuer::{HttpIssuers, Issuer};
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
+use tessera_core::secret::SecretHash;
 use tessera_core::token::TokenPolicy;
 use tessera_store::SqliteSync;
 
+use crate::features::Features;
 use crate::web::throttle::LoginLimits;
 
 /// The configuration as written in the file or the environment, before validation.
@@ -43,6 +45,12 @@ pub struct RawConfig {
     pub outbound_allow_private_networks: Option<bool>,
     pub device_code_ttl_seconds: Option<i64>,
     pub device_poll_interval_seconds: Option<i64>,
+    /// Optional features to turn off: unmounted and unadvertised (`crate::features`).
+    pub disabled_features: Option<Vec<String>>,
+    /// A separate listener for `/metrics`, which then leaves the main one.
+    pub metrics_listen: Option<String>,
+    /// A bearer token `/metrics` requires.
+    pub metrics_token: Option<String>,
 }
 
 /// Values given on the command line; they win over the file and the environment.
@@ -101,6 +109,12 @@ pub struct Settings {
     pub key_rotation_days: Option<i64>,
     /// Let outbound fetches (a client's `jwks_uri`) reach loopback and private addresses.
     pub outbound_allow_private_networks: bool,
+    /// The optional features that are on (all but `disabled_features`).
+    pub features: Features,
+    /// Where `/metrics` is served instead of `listen`, if set.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The hash of the bearer token `/metrics` requires, if set.
+    pub metrics_token: Option<SecretHash>,
     pub dev: bool,
 }
 
@@ -120,6 +134,8 @@ const DEFAULT_SCOPE_DESCRIPTIONS: [(&str, &str); 4] = [
 /// The default database of the embedded setup (requirements R5.1).
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tessera.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// A metrics token is a bearer secret: at least this long, so that it cannot be guessed.
+const MIN_METRICS_TOKEN_LEN: usize = 32;
 
 impl Settings {
     /// Loads and validates the configuration from file, environment and flags.
@@ -269,6 +285,31 @@ impl Settings {
             Some("pretty") => LogFormat::Pretty,
             Some(other) => return err(format!("`log_format` = {other:?}: must be json or pretty")),
         };
+        let features = Features::parse_disabled(
+            raw.disabled_features.iter().flatten().map(String::as_str),
+        )
+        .map_err(|e| ConfigError(format!("`disabled_features`: {e}")))?;
+        let metrics_listen = match raw.metrics_listen.as_deref().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => match v.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    return err(format!(
+                        "`metrics_listen` = {v:?} is not an address like 127.0.0.1:9090"
+                    ));
+                }
+            },
+        };
+        let metrics_token = match raw.metrics_token.filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) if t.len() < MIN_METRICS_TOKEN_LEN => {
+                return err(format!(
+                    "`metrics_token` must be at least {MIN_METRICS_TOKEN_LEN} characters of a \
+                     random secret (e.g. `openssl rand -base64 32`)"
+                ));
+            }
+            Some(t) => Some(SecretHash::of(t.as_bytes())),
+        };
         let (kek, kek_source) = key_encryption_key(
             raw.key_encryption_key,
             raw.key_encryption_key_file,
@@ -302,6 +343,9 @@ impl Settings {
             audit_to_database: raw.audit_to_database.unwrap_or(false),
             key_rotation_days,
             outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),
+            features,
+            metrics_listen,
+            metrics_token,
             dev,
         })
     }
@@ -362,6 +406,11 @@ fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Resul
     set(&mut raw.access_token_signing_alg, "TESSERA_ACCESS_TOKEN_SIGNING_ALG");
     set(&mut raw.log_format, "TESSERA_LOG_FORMAT");
     set(&mut raw.redis_url, "TESSERA_REDIS_URL");
+    set(&mut raw.metrics_listen, "TESSERA_METRICS_LISTEN");
+    set(&mut raw.metrics_token, "TESSERA_METRICS_TOKEN");
+    if let Some(v) = var("TESSERA_DISABLED_FEATURES") {
+        raw.disabled_features = Some(v.split(',').map(|f| f.trim().to_owned()).collect());
+    }
     let flag = |name: &str| -> Result<Option<bool>, ConfigError> {
         var(name)
             .map(|v| match v.trim() {
