@@ -13,7 +13,7 @@ use tessera_jose::{Expiry, IdTokenClaims, Typ};
 use crate::audit::{self, AuditEvent};
 use crate::endpoints::token::read_form;
 use crate::state::AppState;
-use crate::web::cookies::{self, SESSION_COOKIE};
+use crate::web::cookies::PageCookie;
 use crate::web::pages;
 
 fn refuse(message: &str) -> Response {
@@ -85,7 +85,7 @@ pub async fn logout(
             Some(uri.to_owned())
         }
     };
-    if let Some(cookie) = cookies::get(&headers, SESSION_COOKIE)
+    if let Some(cookie) = PageCookie::Session.get(state.settings(), &headers)
         && let Err(e) = state.store().delete_session(&SecretHash::of(cookie.as_bytes())).await
     {
         tracing::error!(error = %e, "ending a session failed");
@@ -126,7 +126,7 @@ pub async fn logout(
     };
     response.headers_mut().append(
         header::SET_COOKIE,
-        cookies::clear(SESSION_COOKIE, state.settings().secure_cookies()),
+        PageCookie::Session.clear(state.settings()),
     );
     response
 }

@@ -1,7 +1,7 @@
 //! Signing in on the server's own pages, shared by the authorization flow (`POST /login`) and
 //! the device flow (`POST /device/login`): throttling, the Argon2id check, a new session.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use tessera_core::Error;
 use tessera_core::secret::{Secret, SecretHash, random_id};
@@ -10,7 +10,7 @@ use tessera_core::user::UNKNOWN_USER_PASSWORD_HASH;
 
 use crate::audit::{self, AuditEvent};
 use crate::state::AppState;
-use crate::web::cookies::{self, SESSION_COOKIE};
+use crate::web::cookies::PageCookie;
 use crate::web::pages;
 use crate::web::throttle::admit_sign_in;
 
@@ -39,15 +39,10 @@ pub async fn sign_in(
     if let Err(denied) =
         admit_sign_in(&state.0.rate_limiter, state.0.settings.login_limits, username, source).await
     {
-        let mut response = pages::message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
+        return Ok(SignIn::Throttled(pages::too_many_attempts(
             "Too many sign-in attempts. Wait a few minutes and try again.",
-        );
-        if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(SignIn::Throttled(response));
+            denied.retry_after_secs(),
+        )));
     }
     let user = state.store().find_user_by_username(username).await?;
     let matched =
@@ -65,7 +60,7 @@ pub async fn sign_in(
         );
         return Ok(SignIn::Refused);
     };
-    if let Some(old) = cookies::get(headers, SESSION_COOKIE) {
+    if let Some(old) = PageCookie::Session.get(state.settings(), headers) {
         state.store().delete_session(&SecretHash::of(old.as_bytes())).await?;
     }
     let now = state.0.clock.now();
@@ -89,13 +84,7 @@ pub async fn sign_in(
         },
     );
     let settings = state.settings();
-    let cookie = cookies::set(
-        SESSION_COOKIE,
-        secret.expose(),
-        settings.session_ttl,
-        "Lax",
-        settings.secure_cookies(),
-    );
+    let cookie = PageCookie::Session.set(settings, secret.expose(), settings.session_ttl);
     Ok(SignIn::Signed(session, cookie))
 }
 
@@ -114,11 +103,7 @@ pub async fn current_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, Error> {
-    let Some(cookie) = cookies::get(headers, SESSION_COOKIE) else { return Ok(None) };
+    let Some(cookie) = PageCookie::Session.get(state.settings(), headers) else { return Ok(None) };
     let hash = SecretHash::of(cookie.as_bytes());
     Ok(state.store().find_session(&hash, state.0.clock.now()).await?)
 }
-
-/// The message for a form whose CSRF token does not match.
-pub const STALE_FORM_MESSAGE: &str =
-    "This form has expired or was not sent from this site. Go back and start again.";

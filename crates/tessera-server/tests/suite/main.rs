@@ -6,6 +6,7 @@ mod common;
 mod audit_and_maintenance;
 mod authorization_code_flow;
 mod browser_flow;
+mod csrf;
 mod device_flow;
 mod features;
 mod jose_interop;
