@@ -63,6 +63,20 @@ pub struct DevicePage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The page asking whether to sign out (OIDC RP-Initiated Logout 1.0 §2), when the logout
+/// request does not show that it comes from the user's relying party.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    /// The relying party asking, when it is known.
+    pub client_name: Option<&'a str>,
+    pub csrf_token: &'a str,
+    /// The name of the submit button's field that confirms.
+    pub confirm_field: &'a str,
+    /// The request's parameters the form posts back, checked again there.
+    pub carried: Vec<(&'a str, &'a str)>,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {

@@ -11,6 +11,7 @@ mod device_flow;
 mod features;
 mod jose_interop;
 mod key_rotation;
+mod logout;
 mod logs_no_secrets;
 mod metrics_exposure;
 mod operations;
