@@ -52,8 +52,8 @@ impl Failure {
                 }
                 let mut pairs: Vec<(&str, String)> =
                     vec![("error", error.code().as_str().to_owned())];
-                if let Some(d) = error.description() {
-                    pairs.push(("error_description", d));
+                if let Some(d) = redirect::error_description(&error) {
+                    pairs.push(("error_description", d.into_owned()));
                 }
                 redirect_to(state, &target, pairs, status_for_redirect)
             }

@@ -5,6 +5,7 @@ mod common;
 
 mod audit_and_maintenance;
 mod authorization_code_flow;
+mod authorization_errors;
 mod browser_flow;
 mod csrf;
 mod device_flow;
