@@ -55,11 +55,8 @@ pub async fn build_state(
     crate::telemetry::metrics_handle();
     let keys = KeyRing::bootstrap(&store, &settings.key_encryption_key, clock.now()).await?;
     let grants = grant_registry(&store, &settings.features);
-    let metadata = endpoints::discovery::render(
-        &settings,
-        &grants,
-        routes::advertised(&settings.features),
-    );
+    let metadata =
+        endpoints::discovery::render(&settings, &grants, routes::advertised(&settings.features));
     let rate_limiter = match &settings.redis_url {
         Some(url) => RateLimiter::redis(url, "tessera:rl:")
             .await

@@ -285,10 +285,9 @@ impl Settings {
             Some("pretty") => LogFormat::Pretty,
             Some(other) => return err(format!("`log_format` = {other:?}: must be json or pretty")),
         };
-        let features = Features::parse_disabled(
-            raw.disabled_features.iter().flatten().map(String::as_str),
-        )
-        .map_err(|e| ConfigError(format!("`disabled_features`: {e}")))?;
+        let features =
+            Features::parse_disabled(raw.disabled_features.iter().flatten().map(String::as_str))
+                .map_err(|e| ConfigError(format!("`disabled_features`: {e}")))?;
         let metrics_listen = match raw.metrics_listen.as_deref().filter(|v| !v.is_empty()) {
             None => None,
             Some(v) => match v.parse::<SocketAddr>() {

@@ -70,7 +70,10 @@ impl Features {
             }
             let Some(feature) = Feature::parse(name) else {
                 let valid: Vec<&str> = Feature::ALL.iter().map(|f| f.as_str()).collect();
-                return Err(format!("`{name}` is not a feature; the features are {}", valid.join(", ")));
+                return Err(format!(
+                    "`{name}` is not a feature; the features are {}",
+                    valid.join(", ")
+                ));
             };
             disabled.insert(feature);
         }

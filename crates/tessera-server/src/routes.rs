@@ -155,7 +155,11 @@ pub fn mount(features: &Features) -> Router<AppState> {
 /// What the metadata document advertises: the endpoints whose feature is on.
 pub fn advertised(features: &Features) -> impl Iterator<Item = Advertised> + '_ {
     ENDPOINTS.iter().filter(|e| e.is_on(features)).filter_map(|e| {
-        e.advertised_as.map(|(member, client_auth)| Advertised { member, path: e.path, client_auth })
+        e.advertised_as.map(|(member, client_auth)| Advertised {
+            member,
+            path: e.path,
+            client_auth,
+        })
     })
 }
 

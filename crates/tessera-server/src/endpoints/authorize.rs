@@ -213,7 +213,8 @@ pub async fn login(
     body: Body,
 ) -> Response {
     let flow = async {
-        let form = PageForm::check(state.settings(), &headers, read_form(&headers, body).await?)?;
+        let form = PageForm::check(state.settings(), &headers, read_form(&headers, body).await?)
+            .map_err(IntoResponse::into_response)?;
         let query = form.field("request").to_owned();
         let request = load_request(&state, &query).await?;
         let csrf = form.field("csrf_token").to_owned();
@@ -246,7 +247,8 @@ pub async fn login(
 /// `POST /consent`: remember the decision and finish the request.
 pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let flow = async {
-        let form = PageForm::check(state.settings(), &headers, read_form(&headers, body).await?)?;
+        let form = PageForm::check(state.settings(), &headers, read_form(&headers, body).await?)
+            .map_err(IntoResponse::into_response)?;
         let query = form.field("request").to_owned();
         let csrf = form.field("csrf_token").to_owned();
         let request = load_request(&state, &query).await?;
@@ -256,7 +258,7 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bo
             return proceed(&state, &request, &query, None, JustDone::default(), &csrf, None).await;
         };
         let client_id = &request.target.client.client_id;
-        match form.decision()? {
+        match form.decision().map_err(IntoResponse::into_response)? {
             Decision::Approve => {}
             Decision::Deny => {
                 audit::emit(

@@ -212,7 +212,8 @@ async fn code_form(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<PageForm, Response> {
-    let form = PageForm::check(state.settings(), headers, read_form(headers, body).await?)?;
+    let form = PageForm::check(state.settings(), headers, read_form(headers, body).await?)
+        .map_err(IntoResponse::into_response)?;
     admit_code_entry(state, &source.key()).await?;
     Ok(form)
 }
@@ -312,7 +313,7 @@ pub async fn decide(
         };
         let approve = match form.decision() {
             Ok(decision) => decision == Decision::Approve,
-            Err(page) => return Ok(page),
+            Err(refused) => return Ok(refused.into_response()),
         };
         let approval =
             approve.then_some((session.user_id.as_str(), session.auth_time, session.sid.as_str()));

@@ -96,7 +96,7 @@ pub async fn logout(
     let params: &Params = if confirmed {
         form = match PageForm::check(settings, &headers, raw) {
             Ok(form) => form,
-            Err(page) => return page,
+            Err(refused) => return refused.into_response(),
         };
         &form
     } else {
@@ -230,7 +230,11 @@ async fn end_session(
         },
     );
     let signed_out = || {
-        pages::message(StatusCode::OK, "Signed out", "You are signed out. You can close this window.")
+        pages::message(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out. You can close this window.",
+        )
     };
     let mut response = match redirect {
         // RP-Initiated Logout §3: `state` goes back to the client unchanged.

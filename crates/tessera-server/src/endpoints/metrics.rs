@@ -20,9 +20,10 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .map(|(_, token)| token.trim());
         if !presented.is_some_and(|token| expected.verify(token)) {
             let mut response = StatusCode::UNAUTHORIZED.into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"metrics\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
             return response;
         }
     }

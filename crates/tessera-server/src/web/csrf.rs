@@ -8,8 +8,8 @@
 //! browser's page does not fit this browser, and a planted cookie of the attacker's choosing
 //! is prevented by the `__Host-` prefix on https (`web::cookies`).
 
-use axum::http::{HeaderMap, HeaderValue, header};
 use aws_lc_rs::hmac;
+use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
@@ -91,7 +91,11 @@ pub enum Refused {
 }
 
 /// Checks a form post from one of our pages: sent from this site, with this browser's token.
-pub fn check(settings: &Settings, headers: &HeaderMap, presented: Option<&str>) -> Result<(), Refused> {
+pub fn check(
+    settings: &Settings,
+    headers: &HeaderMap,
+    presented: Option<&str>,
+) -> Result<(), Refused> {
     if !from_this_site(settings, headers) {
         return Err(Refused::CrossSite);
     }

@@ -4,8 +4,8 @@
 
 use std::ops::Deref;
 
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use tessera_core::params::Params;
 
 use crate::config::Settings;
@@ -25,15 +25,19 @@ pub struct PageForm {
 }
 
 impl PageForm {
-    /// Checks a posted form (`web::csrf::check`); refused, the answer is the stale-form page.
-    pub fn check(settings: &Settings, headers: &HeaderMap, params: Params) -> Result<Self, Response> {
+    /// Checks a posted form (`web::csrf::check`).
+    pub fn check(
+        settings: &Settings,
+        headers: &HeaderMap,
+        params: Params,
+    ) -> Result<Self, StaleForm> {
         match csrf::check(settings, headers, params.get("csrf_token")) {
             Ok(()) => Ok(Self { params }),
             Err(refused) => {
                 if refused == Refused::CrossSite {
                     tracing::info!("a page's form was posted from another site; refused");
                 }
-                Err(pages::refused(STALE_FORM_MESSAGE))
+                Err(StaleForm)
             }
         }
     }
@@ -44,17 +48,33 @@ impl PageForm {
     }
 
     /// The user's answer on a consent form (RFC 6749 §4.1.2.1 `access_denied` on deny, RFC
-    /// 8628 §3.3); without one, the page saying so.
-    pub fn decision(&self) -> Result<Decision, Response> {
+    /// 8628 §3.3).
+    pub fn decision(&self) -> Result<Decision, NoDecision> {
         match self.params.get("decision") {
             Some("approve") => Ok(Decision::Approve),
             Some("deny") => Ok(Decision::Deny),
-            _ => Err(pages::message(
-                StatusCode::BAD_REQUEST,
-                pages::REFUSED_TITLE,
-                NO_DECISION_MESSAGE,
-            )),
+            _ => Err(NoDecision),
         }
+    }
+}
+
+/// A page's form refused by the CSRF check; answered with the stale-form page.
+#[derive(Debug)]
+pub struct StaleForm;
+
+impl IntoResponse for StaleForm {
+    fn into_response(self) -> Response {
+        pages::refused(STALE_FORM_MESSAGE)
+    }
+}
+
+/// A decision form that said neither allow nor deny; answered with a page saying so.
+#[derive(Debug)]
+pub struct NoDecision;
+
+impl IntoResponse for NoDecision {
+    fn into_response(self) -> Response {
+        pages::refused(NO_DECISION_MESSAGE)
     }
 }
 

@@ -138,8 +138,7 @@ pub fn refused(message: &str) -> Response {
 /// §10.2.3). A plain function of its inputs, so that whichever layer refuses the attempt can
 /// build this answer.
 pub fn too_many_attempts(message: &str, retry_after_secs: u64) -> Response {
-    let mut response =
-        self::message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
+    let mut response = self::message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     response
 }

@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn rfc6749_3_1_2_the_query_of_a_registered_uri_is_kept() {
-        assert_eq!(append_query("https://a.example/cb", [("state", "a b")]), "https://a.example/cb?state=a+b");
+        assert_eq!(
+            append_query("https://a.example/cb", [("state", "a b")]),
+            "https://a.example/cb?state=a+b"
+        );
         assert_eq!(
             append_query("https://a.example/cb?x=1", [("code", "c"), ("state", "&")]),
             "https://a.example/cb?x=1&code=c&state=%26"

@@ -24,7 +24,12 @@ async fn rfc6749_4_1_2_1_error_description_on_the_redirect_never_echoes_request_
         ("invalid_request", format!("response_type=code&scope=openid&response_mode={planted}")),
         ("invalid_scope", format!("response_type=code&scope={planted}")),
         ("invalid_scope", "response_type=code&scope=orders%3Aread+admin%3A555".to_owned()),
-        ("invalid_target", format!("response_type=code&scope=openid&resource=https%3A%2F%2Fapi.example%2F{planted}")),
+        (
+            "invalid_target",
+            format!(
+                "response_type=code&scope=openid&resource=https%3A%2F%2Fapi.example%2F{planted}"
+            ),
+        ),
     ] {
         let res = app.get(&format!("/authorize?{base}&{attack}")).await;
         assert_eq!(res.status, StatusCode::FOUND, "{attack}: {}", page_text(&res));

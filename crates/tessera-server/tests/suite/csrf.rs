@@ -48,8 +48,8 @@ async fn login_with_headers(
             ("password", PASSWORD),
         ])
         .finish();
-    let mut request = Request::post("/login")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let mut request =
+        Request::post("/login").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     for (name, value) in extra {
         request = request.header(*name, *value);
     }
@@ -72,7 +72,11 @@ async fn csrf_token_from_another_session_is_refused() {
     let request = hidden(&page_text(&victim_page), "request");
     for token in [attackers_token.as_str(), attackers_cookie.as_str()] {
         let res = victim
-            .post(&app, "/consent", &[("csrf_token", token), ("request", &request), ("decision", "approve")])
+            .post(
+                &app,
+                "/consent",
+                &[("csrf_token", token), ("request", &request), ("decision", "approve")],
+            )
             .await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", page_text(&res));
         assert!(res.header("location").is_none(), "no code for a forged approval");
@@ -173,5 +177,8 @@ async fn rfc6265bis_4_1_3_2_page_cookies_carry_the_host_prefix_only_on_https() {
     let mut browser = Browser::default();
     let page = browser.get(&http, &format!("/authorize?{}", authorize_query("web", ""))).await;
     let set_cookie = page.header("set-cookie").unwrap();
-    assert!(set_cookie.starts_with("tessera_csrf=") && !set_cookie.contains("Secure"), "{set_cookie}");
+    assert!(
+        set_cookie.starts_with("tessera_csrf=") && !set_cookie.contains("Secure"),
+        "{set_cookie}"
+    );
 }

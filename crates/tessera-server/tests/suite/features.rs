@@ -10,10 +10,18 @@ use crate::common::*;
 const METADATA_PATHS: [&str; 2] =
     ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"];
 
-/// Each feature: its name, a request to each of its paths, the metadata members it advertises.
-fn features() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Vec<&'static str>)> {
+/// A feature as seen from outside: its configured name, a request to each of its paths, and
+/// the metadata members it advertises.
+struct Exposed {
+    name: &'static str,
+    requests: Vec<(&'static str, &'static str)>,
+    members: Vec<&'static str>,
+}
+
+fn features() -> Vec<Exposed> {
+    let exposed = |name, requests, members| Exposed { name, requests, members };
     vec![
-        (
+        exposed(
             "device_flow",
             vec![
                 ("POST", "/device_authorization"),
@@ -24,7 +32,7 @@ fn features() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Vec<&'sta
             ],
             vec!["device_authorization_endpoint"],
         ),
-        (
+        exposed(
             "introspection",
             vec![("POST", "/introspect")],
             vec![
@@ -33,7 +41,7 @@ fn features() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Vec<&'sta
                 "introspection_endpoint_auth_signing_alg_values_supported",
             ],
         ),
-        (
+        exposed(
             "revocation",
             vec![("POST", "/revoke")],
             vec![
@@ -42,8 +50,16 @@ fn features() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Vec<&'sta
                 "revocation_endpoint_auth_signing_alg_values_supported",
             ],
         ),
-        ("userinfo", vec![("GET", "/userinfo"), ("POST", "/userinfo")], vec!["userinfo_endpoint"]),
-        ("logout", vec![("GET", "/logout"), ("POST", "/logout")], vec!["end_session_endpoint"]),
+        exposed(
+            "userinfo",
+            vec![("GET", "/userinfo"), ("POST", "/userinfo")],
+            vec!["userinfo_endpoint"],
+        ),
+        exposed(
+            "logout",
+            vec![("GET", "/logout"), ("POST", "/logout")],
+            vec!["end_session_endpoint"],
+        ),
     ]
 }
 
@@ -67,23 +83,28 @@ async fn metadata_documents(app: &TestApp) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn a_disabled_feature_answers_404_and_is_absent_from_both_metadata_documents() {
-    for (name, requests, members) in features() {
+    for Exposed { name, requests, members } in features() {
         let app = spawn_app_configured(RawConfig {
             disabled_features: Some(vec![name.to_owned()]),
             ..Default::default()
         })
         .await;
         for (method, path) in &requests {
-            assert_eq!(send(&app, method, path).await, StatusCode::NOT_FOUND, "{name}: {method} {path}");
+            assert_eq!(
+                send(&app, method, path).await,
+                StatusCode::NOT_FOUND,
+                "{name}: {method} {path}"
+            );
         }
         for doc in metadata_documents(&app).await {
             for member in &members {
                 assert!(doc.get(*member).is_none(), "{name}: {member} still advertised");
             }
             // The other features are untouched.
-            for (other, _, other_members) in features() {
-                if other != name {
-                    assert!(doc.get(other_members[0]).is_some(), "{name} off removed {other}");
+            for other in features() {
+                if other.name != name {
+                    let other_name = other.name;
+                    assert!(doc.get(other.members[0]).is_some(), "{name} off removed {other_name}");
                 }
             }
         }
@@ -93,9 +114,13 @@ async fn a_disabled_feature_answers_404_and_is_absent_from_both_metadata_documen
 #[tokio::test]
 async fn enabled_features_are_mounted_and_advertised_in_both_metadata_documents() {
     let app = spawn_app().await;
-    for (name, requests, members) in features() {
+    for Exposed { name, requests, members } in features() {
         for (method, path) in &requests {
-            assert_ne!(send(&app, method, path).await, StatusCode::NOT_FOUND, "{name}: {method} {path}");
+            assert_ne!(
+                send(&app, method, path).await,
+                StatusCode::NOT_FOUND,
+                "{name}: {method} {path}"
+            );
         }
         for doc in metadata_documents(&app).await {
             for member in &members {
@@ -145,5 +170,8 @@ fn an_unknown_feature_name_is_a_configuration_error_naming_the_key() {
         ..Default::default()
     };
     let message = tessera_server::Settings::validate(raw, false).unwrap_err().to_string();
-    assert!(message.contains("`disabled_features`") && message.contains("device_flow"), "{message}");
+    assert!(
+        message.contains("`disabled_features`") && message.contains("device_flow"),
+        "{message}"
+    );
 }

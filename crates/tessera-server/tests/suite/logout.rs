@@ -35,7 +35,12 @@ async fn logout_app() -> (TestApp, String) {
 }
 
 /// A browser signed in as `username`, and the ID token `web` got for that session.
-async fn signed_in(app: &TestApp, secret: &str, username: &str, password: &str) -> (Browser, String) {
+async fn signed_in(
+    app: &TestApp,
+    secret: &str,
+    username: &str,
+    password: &str,
+) -> (Browser, String) {
     let mut browser = Browser::default();
     let page = browser.get(app, &format!("/authorize?{}", authorize_query("web", ""))).await;
     let done = browser.login(app, &page, username, password).await;
@@ -46,7 +51,8 @@ async fn signed_in(app: &TestApp, secret: &str, username: &str, password: &str) 
 
 /// Whether the browser's session is alive: `/authorize` with `prompt=none` issues a code.
 async fn still_signed_in(app: &TestApp, browser: &mut Browser) -> bool {
-    let res = browser.get(app, &format!("/authorize?{}", authorize_query("web", "&prompt=none"))).await;
+    let res =
+        browser.get(app, &format!("/authorize?{}", authorize_query("web", "&prompt=none"))).await;
     redirect_params(&res).contains_key("code")
 }
 
@@ -70,11 +76,12 @@ async fn oidc_rp_logout_2_without_id_token_hint_asks_before_ending_the_session()
 
     // The user confirms on the page: signed out, back to the client with its state.
     let html = page_text(&page);
-    let form: Vec<(String, String)> = ["csrf_token", "client_id", "post_logout_redirect_uri", "state"]
-        .into_iter()
-        .map(|name| (name.to_owned(), hidden(&html, name)))
-        .chain([("confirm".to_owned(), "yes".to_owned())])
-        .collect();
+    let form: Vec<(String, String)> =
+        ["csrf_token", "client_id", "post_logout_redirect_uri", "state"]
+            .into_iter()
+            .map(|name| (name.to_owned(), hidden(&html, name)))
+            .chain([("confirm".to_owned(), "yes".to_owned())])
+            .collect();
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let res = browser.post(&app, "/logout", &pairs).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", page_text(&res));
@@ -91,7 +98,8 @@ async fn oidc_rp_logout_2_a_forged_confirmation_is_refused() {
     let res = browser.post(&app, "/logout", &[("confirm", "yes"), ("client_id", "web")]).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", page_text(&res));
     let page = browser.get(&app, &logout_query("")).await;
-    let body = format!("confirm=yes&csrf_token={}", urlencode(&hidden(&page_text(&page), "csrf_token")));
+    let body =
+        format!("confirm=yes&csrf_token={}", urlencode(&hidden(&page_text(&page), "csrf_token")));
     let cross_site = Request::post("/logout")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ORIGIN, "https://evil.example")

@@ -23,11 +23,9 @@ async fn metrics_with(app: &TestApp, authorization: Option<&str>) -> Response {
 
 #[tokio::test]
 async fn rfc6750_2_1_metrics_token_is_required_when_configured() {
-    let app = spawn_app_configured(RawConfig {
-        metrics_token: Some(TOKEN.into()),
-        ..Default::default()
-    })
-    .await;
+    let app =
+        spawn_app_configured(RawConfig { metrics_token: Some(TOKEN.into()), ..Default::default() })
+            .await;
     for refused in [None, Some("Bearer wrong"), Some(&*format!("Basic {TOKEN}"))] {
         let res = metrics_with(&app, refused).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{refused:?}");
