@@ -57,8 +57,24 @@ pub trait UserStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     /// All users, ordered by username.
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
-    /// Whether a user was deleted.
-    fn delete_user(&self, username: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Deletes a user and, in the same transaction, ends everything they had authorized:
+    /// every grant is revoked (its refresh tokens stop working, its access tokens' `jti`s are
+    /// reported revoked), approved device authorizations not yet redeemed become denied, and
+    /// their sessions and consents are deleted. Whether a user was deleted.
+    fn delete_user(
+        &self,
+        username: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Disables a user (ending everything as [`UserStore::delete_user`] does, in one
+    /// transaction, but keeping the account) or enables them again (which restores nothing).
+    /// Whether the user exists.
+    fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Signing keys, private parts encrypted at rest.
@@ -162,7 +178,8 @@ pub trait AuthorizationCodeStore: Send + Sync {
         code: &AuthorizationCode,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Spends a code in one conditional write: of concurrent calls for one code, exactly one
-    /// gets `Redeemed` (design invariant 1).
+    /// gets `Redeemed` (design invariant 1). A code whose user no longer exists or is disabled
+    /// is `Unknown`.
     fn redeem_code(
         &self,
         code_hash: &SecretHash,
@@ -183,7 +200,8 @@ pub trait GrantStore: Send + Sync {
         expires_at: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Spends `old` and stores `new` in one transaction, if `old` is current, unexpired, of a
-    /// live grant issued to `client_id`, and `accept` approves the grant; otherwise changes
+    /// live grant issued to `client_id` whose user exists and is enabled, and `accept`
+    /// approves the grant; otherwise changes
     /// nothing. Of concurrent calls for one token exactly one rotates (design invariant 1).
     /// The new token expires at `min(now + idle_ttl, grant.expires_at)`.
     fn rotate_refresh_token(
@@ -266,7 +284,8 @@ pub trait SessionStore: Send + Sync {
         &self,
         session: &Session,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The session, if it exists and has not expired at `now`.
+    /// The session, if it exists, has not expired at `now`, and its user exists and is
+    /// enabled.
     fn find_session(
         &self,
         id_hash: &SecretHash,

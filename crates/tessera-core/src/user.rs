@@ -16,6 +16,9 @@ pub struct User {
     /// An Argon2id hash in PHC string format.
     pub password_hash: String,
     pub created_at: i64,
+    /// A disabled account cannot sign in, and its sessions and grants have ended
+    /// (`tessera user disable`).
+    pub disabled: bool,
 }
 
 impl User {
@@ -44,6 +47,7 @@ impl User {
             name,
             password_hash: hash_password(password)?,
             created_at: now,
+            disabled: false,
         })
     }
 }

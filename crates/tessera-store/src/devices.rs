@@ -141,9 +141,12 @@ impl DeviceStore for Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         // The one write that decides: of concurrent decisions, exactly one finds it pending.
+        // An approval needs an enabled user (one deleted or disabled meanwhile approves
+        // nothing).
         const SQL: &str = "UPDATE device_authorizations \
             SET status = $1, user_id = $2, auth_time = $3, sid = $4 \
-            WHERE user_code_hash = $5 AND status = 'pending' AND expires_at > $6";
+            WHERE user_code_hash = $5 AND status = 'pending' AND expires_at > $6 \
+            AND ($2 IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $2 AND disabled = FALSE))";
         let (status, user_id, auth_time, sid) = match approval {
             Some((user_id, auth_time, sid)) => {
                 (DeviceStatus::Approved, Some(user_id), Some(auth_time), Some(sid))
@@ -176,9 +179,11 @@ impl DeviceStore for Store {
         const RECORD_POLL: &str =
             "UPDATE device_authorizations SET last_polled_at = $1 WHERE device_code_hash = $2";
         // Conditional although the row is locked: an approval is redeemed at most once
-        // whatever the isolation (design invariant 1).
+        // whatever the isolation (design invariant 1), and only while the approving user
+        // exists and is enabled.
         const REDEEM: &str = "UPDATE device_authorizations SET status = 'redeemed' \
-            WHERE device_code_hash = $1 AND status = 'approved'";
+            WHERE device_code_hash = $1 AND status = 'approved' \
+            AND user_id IN (SELECT id FROM users WHERE disabled = FALSE)";
         let load = match self.pool {
             Pool::Sqlite { .. } => SELECT_BY_DEVICE_CODE,
             Pool::Postgres(_) => SELECT_BY_DEVICE_CODE_FOR_UPDATE,
@@ -228,7 +233,9 @@ impl DeviceStore for Store {
                         authorization.last_polled_at = Some(now);
                         DevicePoll::Approved(Box::new(authorization))
                     } else {
-                        DevicePoll::AlreadyRedeemed
+                        // The row is locked and was approved: the approving user has been
+                        // deleted or disabled since, which withdraws the approval.
+                        DevicePoll::Denied
                     }
                 }
             };

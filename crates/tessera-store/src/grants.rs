@@ -149,10 +149,12 @@ impl AuthorizationCodeStore for Store {
         now: i64,
     ) -> Result<CodeRedemption, StoreError> {
         // The one write that decides (design invariant 1). A code of a revoked grant (the
-        // user withdrew consent before it was redeemed) cannot be spent either.
+        // user withdrew consent before it was redeemed), or of a user who has since been
+        // deleted or disabled, cannot be spent either.
         const SPEND: &str = "UPDATE authorization_codes SET redeemed_at = $1 \
             WHERE code_hash = $2 AND redeemed_at IS NULL AND expires_at > $1 \
-            AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL) \
+            AND grant_id IN (SELECT g.id FROM grants g JOIN users u ON u.id = g.user_id \
+                WHERE g.revoked_at IS NULL AND u.disabled = FALSE) \
             RETURNING code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, \
             expires_at";
         const LOOK_UP: &str =
@@ -246,11 +248,14 @@ impl GrantStore for Store {
         accept: impl FnOnce(&Grant) -> bool + Send,
     ) -> Result<RefreshRotation, StoreError> {
         // The one write that decides (design invariant 1): it spends the token only if it is
-        // current, unexpired, and of a live grant of this client.
+        // current, unexpired, and of a live grant of this client whose user still exists and
+        // is enabled (a deletion or disabling revokes the grants too; this also covers grants
+        // of users deleted before that was so).
         const SPEND: &str = "UPDATE refresh_tokens SET rotated_at = $1 \
             WHERE token_hash = $2 AND rotated_at IS NULL AND expires_at > $1 \
-            AND grant_id IN (SELECT id FROM grants \
-                WHERE client_id = $3 AND revoked_at IS NULL AND expires_at > $1) \
+            AND grant_id IN (SELECT g.id FROM grants g JOIN users u ON u.id = g.user_id \
+                WHERE g.client_id = $3 AND g.revoked_at IS NULL AND g.expires_at > $1 \
+                AND u.disabled = FALSE) \
             RETURNING grant_id";
         const LOOK_UP: &str = "SELECT r.grant_id, g.client_id, r.rotated_at \
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";

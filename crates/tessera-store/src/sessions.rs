@@ -52,8 +52,12 @@ impl SessionStore for Store {
         id_hash: &SecretHash,
         now: i64,
     ) -> Result<Option<Session>, StoreError> {
-        const SQL: &str = "SELECT id_hash, sid, user_id, auth_time, expires_at FROM sessions \
-            WHERE id_hash = $1 AND expires_at > $2";
+        // A session counts only while its user exists and is enabled: deleting or disabling
+        // a user deletes their sessions, and this join also covers a session opened by a
+        // sign-in that was still running then.
+        const SQL: &str = "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at \
+            FROM sessions s JOIN users u ON u.id = s.user_id \
+            WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = FALSE";
         let row: Option<SessionRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(id_hash.as_bytes().as_slice())
             .bind(now)

@@ -8,7 +8,7 @@ use crate::{Store, conflict_or_db, db};
 /// The `SELECT` every read starts with, as a literal for `concat!`.
 macro_rules! select_users {
     () => {
-        "SELECT id, username, email, name, password_hash, created_at FROM users"
+        "SELECT id, username, email, name, password_hash, created_at, disabled FROM users"
     };
 }
 
@@ -20,6 +20,7 @@ struct UserRow {
     name: Option<String>,
     password_hash: String,
     created_at: i64,
+    disabled: bool,
 }
 
 impl From<UserRow> for User {
@@ -31,6 +32,7 @@ impl From<UserRow> for User {
             name: row.name,
             password_hash: row.password_hash,
             created_at: row.created_at,
+            disabled: row.disabled,
         }
     }
 }
@@ -39,7 +41,7 @@ impl UserStore for Store {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         // Either unique key may clash, but `id` is 128 random bits: a conflict is the username.
         const SQL: &str = "INSERT INTO users (id, username, email, name, password_hash, \
-            created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+            created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7)";
         with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(user.id.as_str())
@@ -48,6 +50,7 @@ impl UserStore for Store {
                 .bind(user.name.as_deref())
                 .bind(user.password_hash.as_str())
                 .bind(user.created_at)
+                .bind(user.disabled)
                 .execute(pool)
                 .await
                 .map_err(|e| conflict_or_db(e, || format!("user `{}`", user.username)))?;
@@ -82,14 +85,87 @@ impl UserStore for Store {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        const SQL: &str = "DELETE FROM users WHERE username = $1";
-        let done = with_writer!(self, |pool| sqlx::query(SQL)
-            .bind(username)
-            .execute(pool)
-            .await
-            .map_err(db)?
-            .rows_affected());
-        Ok(done > 0)
+    async fn delete_user(&self, username: &str, now: i64) -> Result<bool, StoreError> {
+        self.change_user(username, Change::Delete, now).await
+    }
+
+    async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let change = if disabled { Change::Disable } else { Change::Enable };
+        self.change_user(username, change, now).await
+    }
+}
+
+/// What [`Store::change_user`] does to an account.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Delete,
+    Disable,
+    Enable,
+}
+
+impl Store {
+    /// Deletes, disables or enables the user `username` in one transaction; deleting and
+    /// disabling also end everything the user authorized. Whether the user exists.
+    ///
+    /// The user's row is written first: on PostgreSQL its lock makes a concurrent transaction
+    /// that creates a grant for the user (it reads the row `FOR SHARE`) either commit first, so
+    /// that its grant is among those revoked here, or wait and then find the user gone or
+    /// disabled. On SQLite writers are serialized anyway.
+    async fn change_user(
+        &self,
+        username: &str,
+        change: Change,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const DELETE: &str = "DELETE FROM users WHERE username = $1 RETURNING id";
+        const SET_DISABLED: &str =
+            "UPDATE users SET disabled = $2 WHERE username = $1 RETURNING id";
+        // Revoking the grants revokes their refresh tokens and the access tokens recorded
+        // under them (RFC 7009 §2.1 by analogy: everything issued from them); grants revoked
+        // before keep their time.
+        const REVOKE_GRANTS: &str =
+            "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+        // An approval not yet redeemed is withdrawn, so that no poll turns it into tokens: the
+        // device is told `access_denied` (RFC 8628 §3.5).
+        const WITHDRAW_APPROVALS: &str = "UPDATE device_authorizations SET status = 'denied', \
+            user_id = NULL, auth_time = NULL, sid = NULL \
+            WHERE user_id = $1 AND status = 'approved'";
+        const END: [&str; 3] = [
+            WITHDRAW_APPROVALS,
+            "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM consents WHERE user_id = $1",
+        ];
+        with_writer!(self, |pool| {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
+            let first = match change {
+                Change::Delete => sqlx::query_scalar(DELETE).bind(username),
+                Change::Disable | Change::Enable => {
+                    sqlx::query_scalar(SET_DISABLED).bind(username).bind(change == Change::Disable)
+                }
+            };
+            let id: Option<String> = first.fetch_optional(&mut *tx).await.map_err(db)?;
+            let Some(id) = id else {
+                tx.rollback().await.map_err(db)?;
+                return Ok(false);
+            };
+            if change != Change::Enable {
+                sqlx::query(REVOKE_GRANTS)
+                    .bind(id.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                for sql in END {
+                    sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await.map_err(db)?;
+                }
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(true)
+        })
     }
 }

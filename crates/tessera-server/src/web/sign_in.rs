@@ -47,7 +47,8 @@ pub async fn sign_in(
     let user = state.store().find_user_by_username(username).await?;
     let matched =
         check_password(state, user.as_ref().map(|u| u.password_hash.clone()), password).await;
-    let Some(user) = user.filter(|_| matched) else {
+    // A disabled account is refused like a wrong password (no account enumeration).
+    let Some(user) = user.filter(|u| matched && !u.disabled) else {
         audit::emit(
             state,
             AuditEvent {

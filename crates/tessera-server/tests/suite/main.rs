@@ -3,6 +3,7 @@
 #[allow(dead_code)] // not every helper is used by every module
 mod common;
 
+mod accounts;
 mod audit_and_maintenance;
 mod authorization_code_flow;
 mod authorization_errors;

@@ -15,6 +15,7 @@ on_both_backends! {
 async fn code_is_redeemed_once_then_reported_as_replay(db: &TestDb) {
     let g = grant("web", "alice-sub");
     let (code, stored) = code_of(&g);
+    ensure_user(&db.store, &g.user_id).await;
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
 
     let (found_code, found_grant) =
@@ -43,6 +44,7 @@ async fn grant_with_empty_scope_and_no_sid_round_trips(db: &TestDb) {
     };
     let (code, stored) = code_of(&g);
     let stored = AuthorizationCode { nonce: None, ..stored };
+    ensure_user(&db.store, &g.user_id).await;
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
     let sql = "SELECT count(*) FROM grants WHERE id = $1 AND scope = ''";
     assert_eq!(db.raw_i64(sql, &g.id).await, Some(1), "an empty scope set is stored as ''");
@@ -57,6 +59,7 @@ async fn grant_with_empty_scope_and_no_sid_round_trips(db: &TestDb) {
 async fn expired_code_is_unknown(db: &TestDb) {
     let g = grant("web", "alice-sub");
     let (code, stored) = code_of(&g);
+    ensure_user(&db.store, &g.user_id).await;
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
 
     // `expires_at` is exclusive, and a failed attempt spends nothing.
@@ -132,6 +135,7 @@ async fn grant_audience_round_trips(db: &TestDb) {
     };
     let none = Grant { audience: Vec::new(), ..grant("web", "alice-sub") };
     let (wide_code, stored) = code_of(&wide);
+    ensure_user(&db.store, &wide.user_id).await;
     db.store.insert_grant_with_code(&wide, &stored).await.unwrap();
     let none_token = grant_with_refresh_token(&db.store, &none, NOW + IDLE_TTL).await;
     let sql = "SELECT count(*) FROM grants WHERE id = $1 AND audience = '[]'";

@@ -69,7 +69,9 @@ async fn consent_upsert_list_and_revoke_revokes_grants(db: &TestDb) {
 async fn sessions_expire_and_delete(db: &TestDb) {
     let (cookie, s) = session("alice-sub", NOW + 3600);
     let (_, other) = session("bob-sub", NOW + 3600);
+    ensure_user(&db.store, &s.user_id).await;
     db.store.create_session(&s).await.unwrap();
+    ensure_user(&db.store, &other.user_id).await;
     db.store.create_session(&other).await.unwrap();
 
     assert_eq!(db.store.find_session(&cookie.hash(), NOW).await.unwrap(), Some(s.clone()));

@@ -65,10 +65,16 @@ const APPROVAL: (&str, i64, &str) = ("alice-sub", NOW - 30, "sid-1");
 
 /// Approves the authorization with this user code at `now`, as alice (see [`APPROVAL`]).
 async fn approve(store: &Store, user_code: &Secret, now: i64) -> bool {
+    ensure_user(store, APPROVAL.0).await;
     store.decide_device_authorization(&user_code.hash(), Some(APPROVAL), now).await.unwrap()
 }
 
-async fn poll(store: &Store, device_code: &Secret, client: &str, now: i64) -> DevicePoll {
+pub(super) async fn poll(
+    store: &Store,
+    device_code: &Secret,
+    client: &str,
+    now: i64,
+) -> DevicePoll {
     store.poll_device_authorization(&device_code.hash(), &client_id(client), now).await.unwrap()
 }
 
@@ -80,7 +86,7 @@ macro_rules! assert_poll {
     }};
 }
 
-fn approved(outcome: DevicePoll) -> DeviceAuthorization {
+pub(super) fn approved(outcome: DevicePoll) -> DeviceAuthorization {
     match outcome {
         DevicePoll::Approved(authorization) => *authorization,
         other => panic!("expected Approved, got {other:?}"),

@@ -264,8 +264,27 @@ fn code_of(grant: &Grant) -> (Secret, AuthorizationCode) {
     (code, stored)
 }
 
-/// Stores `grant` with a code; returns the code's hash.
+/// Stores the account `id` (also its username) unless it exists: a code, a refresh token, a
+/// session or a device approval counts only while its user exists and is enabled.
+async fn ensure_user(store: &Store, id: &str) {
+    let account = User {
+        id: id.into(),
+        username: id.into(),
+        email: None,
+        name: None,
+        password_hash: tessera_core::user::UNKNOWN_USER_PASSWORD_HASH.into(),
+        created_at: NOW,
+        disabled: false,
+    };
+    match store.create_user(&account).await {
+        Ok(()) | Err(StoreError::Conflict(_)) => {}
+        Err(e) => panic!("creating user {id}: {e}"),
+    }
+}
+
+/// Stores `grant` (and its user) with a code; returns the code's hash.
 async fn insert_grant(store: &Store, grant: &Grant) -> SecretHash {
+    ensure_user(store, &grant.user_id).await;
     let (_, code) = code_of(grant);
     store.insert_grant_with_code(grant, &code).await.unwrap();
     code.code_hash

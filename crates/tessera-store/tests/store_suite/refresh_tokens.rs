@@ -222,6 +222,7 @@ async fn revoking_a_grant_revokes_its_access_tokens(db: &TestDb) {
 async fn unreadable_grant_is_a_backend_error_and_spends_nothing(db: &TestDb) {
     let g = grant("web", "alice-sub");
     let (code, stored) = code_of(&g);
+    ensure_user(&db.store, &g.user_id).await;
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
     let token = Secret::generate().hash();
     db.store.insert_refresh_token(&token, &g.id, NOW, NOW + IDLE_TTL).await.unwrap();

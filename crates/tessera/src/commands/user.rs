@@ -35,8 +35,21 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a user.
+    /// Delete a user; every grant and token of theirs is revoked and every session ended.
     Delete {
+        username: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Disable a user: they cannot sign in, and every grant and token of theirs is revoked and
+    /// every session ended, as on deletion; the account is kept.
+    Disable {
+        username: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Enable a disabled user again: they can sign in (nothing revoked is restored).
+    Enable {
         username: String,
         #[command(flatten)]
         db: DbArgs,
@@ -85,7 +98,9 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 println!("no users");
             } else {
                 for u in &users {
-                    println!("{}\t{}\t{}", u.username, u.id, u.email.as_deref().unwrap_or("-"));
+                    let state = if u.disabled { "disabled" } else { "enabled" };
+                    let email = u.email.as_deref().unwrap_or("-");
+                    println!("{}\t{}\t{}\t{state}", u.username, u.id, email);
                 }
             }
             Ok(())
@@ -124,8 +139,27 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Delete { username, db } => {
-            if super::open(&db.database_url).await?.delete_user(&username).await? {
-                println!("deleted user `{username}`");
+            let store = super::open(&db.database_url).await?;
+            if store.delete_user(&username, super::now()).await? {
+                println!("deleted user `{username}`; their grants, tokens and sessions ended");
+                Ok(())
+            } else {
+                bail!("no user `{username}`")
+            }
+        }
+        UserCommand::Disable { username, db } => {
+            let store = super::open(&db.database_url).await?;
+            if store.set_user_disabled(&username, true, super::now()).await? {
+                println!("disabled user `{username}`; their grants, tokens and sessions ended");
+                Ok(())
+            } else {
+                bail!("no user `{username}`")
+            }
+        }
+        UserCommand::Enable { username, db } => {
+            let store = super::open(&db.database_url).await?;
+            if store.set_user_disabled(&username, false, super::now()).await? {
+                println!("enabled user `{username}`");
                 Ok(())
             } else {
                 bail!("no user `{username}`")
@@ -148,5 +182,6 @@ fn to_json(u: &User) -> serde_json::Value {
         "email": u.email,
         "name": u.name,
         "created_at": u.created_at,
+        "disabled": u.disabled,
     })
 }

@@ -119,6 +119,34 @@ fn r6_1_user_commands_hash_passwords_read_from_stdin() {
     assert!(!w.tessera(&["user", "delete", "alice"], None).status.success());
 }
 
+/// Issue 17 finding 1: `user disable` / `user enable` flip the account's state (a disabled
+/// user cannot sign in; the server suite checks what disabling ends) and name an unknown user.
+#[test]
+fn issue17_user_disable_and_enable_switch_the_account() {
+    let w = Workdir::new("cli");
+    w.ok_json(
+        &["user", "create", "--username", "alice", "--password-stdin", "--json"],
+        Some("correct horse battery\n"),
+    );
+    let disabled =
+        |w: &Workdir| w.ok_json(&["user", "list", "--json"], None)[0]["disabled"].clone();
+    assert_eq!(disabled(&w), false);
+    let out = w.tessera(&["user", "disable", "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("disabled user `alice`"));
+    assert_eq!(disabled(&w), true);
+    let listed = w.tessera(&["user", "list"], None);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("\tdisabled"));
+    let out = w.tessera(&["user", "enable", "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(disabled(&w), false);
+    for command in ["disable", "enable"] {
+        let out = w.tessera(&["user", command, "nobody"], None);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("no user `nobody`"), "{}", stderr(&out));
+    }
+}
+
 #[test]
 fn migrate_reports_and_is_idempotent() {
     let w = Workdir::new("cli");

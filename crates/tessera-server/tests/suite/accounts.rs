@@ -1,0 +1,113 @@
+//! What ends a user's access (issue 17 finding 1: deleting or disabling a user), and what
+//! counts as the user's authentication and consent at the authorization endpoint.
+
+use axum::http::StatusCode;
+use tessera_core::client::ClientRegistration;
+use tessera_core::client_id::ClientId;
+use tessera_core::store::UserStore;
+
+use crate::common::flow::{
+    Browser, PASSWORD, USERNAME, authorize_query, create_user, page_text, redirect_params, refresh,
+    web_client,
+};
+use crate::common::*;
+
+/// An app with user alice, the first-party web client `web` and a resource server `rs` that
+/// may introspect. Returns the app and both clients' secrets.
+async fn accounts_app() -> (TestApp, String, String) {
+    let app = spawn_app().await;
+    create_user(&app).await;
+    let web = app.register(web_client("web")).await.unwrap();
+    let rs = app
+        .register(ClientRegistration {
+            client_id: Some(ClientId::parse("rs").unwrap()),
+            client_name: "rs".into(),
+            introspection: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    (app, web, rs)
+}
+
+/// A browser signs in as alice and obtains a code (`web` is first-party: no consent page).
+async fn signed_in_browser(app: &TestApp) -> (Browser, String) {
+    let mut browser = Browser::default();
+    let page = browser.get(app, &format!("/authorize?{}", authorize_query("web", ""))).await;
+    let done = browser.login(app, &page, USERNAME, PASSWORD).await;
+    let code = redirect_params(&done)["code"].clone();
+    (browser, code)
+}
+
+async fn tokens_from(app: &TestApp, web: &str, code: &str) -> serde_json::Value {
+    let res = crate::common::flow::exchange(app, ("web", web), code, "").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+    res.json()
+}
+
+async fn active(app: &TestApp, rs: &str, token: &str) -> bool {
+    let form = format!("token={}", urlencode(token));
+    let res = app.post_form("/introspect", Some(("rs", rs)), &form).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+    res.json()["active"].as_bool().unwrap()
+}
+
+/// Asserts that alice's old tokens and browser session give nothing any more: the refresh
+/// grant answers `invalid_grant`, introspection and `/userinfo` report the access token
+/// inactive, and the browser is sent to the login page, where her password no longer works.
+async fn assert_access_ended(
+    app: &TestApp,
+    rs: &str,
+    web: &str,
+    tokens: &serde_json::Value,
+    browser: &mut Browser,
+) {
+    let res = refresh(app, ("web", web), tokens["refresh_token"].as_str().unwrap(), "").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", page_text(&res));
+    assert_eq!(res.json()["error"], "invalid_grant");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert!(!active(app, rs, access).await, "the access token is revoked with its grant");
+    assert_eq!(app.userinfo(access).await.status, StatusCode::UNAUTHORIZED);
+
+    let page = browser.get(app, &format!("/authorize?{}", authorize_query("web", ""))).await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the login page, not a code: {:?}",
+        page.header("location")
+    );
+    assert!(page_text(&page).contains("name=\"password\""), "{}", page_text(&page));
+    let refused = browser.login(app, &page, USERNAME, PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", page_text(&refused));
+    assert!(refused.header("location").is_none());
+}
+
+/// Issue 17 finding 1: deleting a user revokes their grants and tokens and ends their
+/// sessions at once (RFC 7009 §2.1 by analogy: everything issued to the account).
+#[tokio::test]
+async fn issue17_deleting_a_user_ends_refresh_tokens_access_tokens_and_sessions() {
+    let (app, web, rs) = accounts_app().await;
+    let (mut browser, code) = signed_in_browser(&app).await;
+    let tokens = tokens_from(&app, &web, &code).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert!(active(&app, &rs, access).await);
+    assert!(app.store.delete_user(USERNAME, t0()).await.unwrap());
+    assert_access_ended(&app, &rs, &web, &tokens, &mut browser).await;
+}
+
+/// Issue 17 finding 1: disabling a user ends access like a deletion and refuses sign-in;
+/// enabling lets the user sign in again, while nothing revoked comes back.
+#[tokio::test]
+async fn issue17_a_disabled_user_cannot_sign_in_and_loses_every_token() {
+    let (app, web, rs) = accounts_app().await;
+    let (mut browser, code) = signed_in_browser(&app).await;
+    let tokens = tokens_from(&app, &web, &code).await;
+    assert!(app.store.set_user_disabled(USERNAME, true, t0()).await.unwrap());
+    assert_access_ended(&app, &rs, &web, &tokens, &mut browser).await;
+
+    assert!(app.store.set_user_disabled(USERNAME, false, t0()).await.unwrap());
+    let (_, code) = signed_in_browser(&app).await;
+    tokens_from(&app, &web, &code).await;
+    let res = refresh(&app, ("web", &web), tokens["refresh_token"].as_str().unwrap(), "").await;
+    assert_eq!(res.json()["error"], "invalid_grant", "revoked stays revoked");
+}

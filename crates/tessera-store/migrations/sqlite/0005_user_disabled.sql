@@ -1,0 +1,11 @@
+-- Disabled accounts, for SQLite. A disabled user cannot sign in; disabling (like deleting)
+-- revokes the user's grants and ends their sessions in the same transaction (see
+-- `UserStore::set_user_disabled`).
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
+
+-- Before this migration, deleting a user removed only the users row: what such a user left
+-- behind is ended now (the same as a deletion does from here on).
+UPDATE grants SET revoked_at = CAST(strftime('%s', 'now') AS INTEGER)
+    WHERE revoked_at IS NULL AND user_id NOT IN (SELECT id FROM users);
+DELETE FROM sessions WHERE user_id NOT IN (SELECT id FROM users);
+DELETE FROM consents WHERE user_id NOT IN (SELECT id FROM users);
