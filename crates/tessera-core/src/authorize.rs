@@ -193,10 +193,13 @@ pub enum Step {
     Issue,
 }
 
-/// What the user did in this very request (so that `prompt=login` or `prompt=consent` is
-/// satisfied by the login or consent that just happened, instead of asking again).
+/// What the user did for this very authorization request (so that `prompt=login` or
+/// `prompt=consent` is satisfied by the sign-in or consent that just happened, instead of
+/// asking again).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JustDone {
+    /// The user signed in for this request: in this HTTP request, or in the sign-in the
+    /// session recorded for it. Never set by a consent form alone (OIDC Core §3.1.2.1).
     pub login: bool,
     pub consent: bool,
 }

@@ -295,6 +295,21 @@ pub trait SessionStore: Send + Sync {
         &self,
         id_hash: &SecretHash,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records that the session's sign-in was made for the authorization request whose hash
+    /// is `request_hash` (replacing any earlier one), so that the consent that follows may
+    /// count that sign-in for that request (OIDC Core §3.1.2.1 `prompt=login`, `max_age`).
+    fn record_sign_in_for(
+        &self,
+        id_hash: &SecretHash,
+        request_hash: &SecretHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether the session's sign-in was made for `request_hash`; the record is spent in the
+    /// same conditional write, so it counts for one consent only.
+    fn take_sign_in_for(
+        &self,
+        id_hash: &SecretHash,
+        request_hash: &SecretHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// An opaque (reference) access token as stored: its hash and what it stands for (R3.1).

@@ -74,4 +74,39 @@ impl SessionStore for Store {
         });
         Ok(())
     }
+
+    async fn record_sign_in_for(
+        &self,
+        id_hash: &SecretHash,
+        request_hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE sessions SET signed_in_for = $1 WHERE id_hash = $2";
+        with_writer!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(request_hash.as_bytes().as_slice())
+                .bind(id_hash.as_bytes().as_slice())
+                .execute(pool)
+                .await
+                .map_err(db)?;
+        });
+        Ok(())
+    }
+
+    async fn take_sign_in_for(
+        &self,
+        id_hash: &SecretHash,
+        request_hash: &SecretHash,
+    ) -> Result<bool, StoreError> {
+        // One conditional write: of two consents posted for one sign-in, one counts it.
+        const SQL: &str = "UPDATE sessions SET signed_in_for = NULL \
+            WHERE id_hash = $1 AND signed_in_for = $2";
+        let taken = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(id_hash.as_bytes().as_slice())
+            .bind(request_hash.as_bytes().as_slice())
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(taken == 1)
+    }
 }

@@ -15,8 +15,10 @@ use tessera_core::authorize::{
 };
 use tessera_core::client_id::ClientId;
 use tessera_core::params::Params;
-use tessera_core::secret::Secret;
-use tessera_core::store::{AuthorizationCodeStore, Consent, ConsentStore, Session, UserStore};
+use tessera_core::secret::{Secret, SecretHash};
+use tessera_core::store::{
+    AuthorizationCodeStore, Consent, ConsentStore, Session, SessionStore, UserStore,
+};
 
 use crate::audit::{self, AuditEvent};
 use crate::endpoints::token::read_form;
@@ -158,6 +160,15 @@ async fn proceed(
             Ok(pages::render(status, &page, Some(&request.target.redirect_uri)))
         }
         (Step::Consent, Some(session)) => {
+            if just.login {
+                // The consent that follows may count this sign-in for this request, and only
+                // for it (OIDC Core §3.1.2.1): the consent form itself proves no sign-in.
+                state
+                    .store()
+                    .record_sign_in_for(&session.id_hash, &SecretHash::of(query.as_bytes()))
+                    .await
+                    .map_err(|e| fail(e.into()))?;
+            }
             let user = state
                 .store()
                 .find_user_by_id(&session.user_id)
@@ -303,8 +314,17 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bo
                 ..Default::default()
             },
         );
-        // The consent page was shown only after the login checks passed for this request.
-        let just = JustDone { login: true, consent: true };
+        // OIDC Core §3.1.2.1: consent is not authentication. A posted consent form counts a
+        // sign-in only if the session's sign-in was made for this very request (recorded by
+        // `POST /login` when it showed the consent page, and spent here); otherwise
+        // `prompt=login` and `max_age` are judged on the session's real `auth_time`, so an
+        // old session gets the login page, never a code.
+        let signed_in_for_this = state
+            .store()
+            .take_sign_in_for(&session.id_hash, &SecretHash::of(query.as_bytes()))
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let just = JustDone { login: signed_in_for_this, consent: true };
         proceed(&state, &request, &query, Some(session), just, &csrf, None).await
     };
     flow.await.unwrap_or_else(|f: Failure| f.into_response(&state, StatusCode::SEE_OTHER))

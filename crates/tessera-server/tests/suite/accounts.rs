@@ -4,11 +4,12 @@
 use axum::http::StatusCode;
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;
+use tessera_core::clock::Clock;
 use tessera_core::store::UserStore;
 
 use crate::common::flow::{
-    Browser, PASSWORD, USERNAME, authorize_query, create_user, page_text, redirect_params, refresh,
-    web_client,
+    Browser, PASSWORD, USERNAME, authorize_query, create_user, exchange, hidden, page_text,
+    redirect_params, refresh, web_client,
 };
 use crate::common::*;
 
@@ -40,7 +41,7 @@ async fn signed_in_browser(app: &TestApp) -> (Browser, String) {
 }
 
 async fn tokens_from(app: &TestApp, web: &str, code: &str) -> serde_json::Value {
-    let res = crate::common::flow::exchange(app, ("web", web), code, "").await;
+    let res = exchange(app, ("web", web), code, "").await;
     assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
     res.json()
 }
@@ -110,4 +111,56 @@ async fn issue17_a_disabled_user_cannot_sign_in_and_loses_every_token() {
     tokens_from(&app, &web, &code).await;
     let res = refresh(&app, ("web", &web), tokens["refresh_token"].as_str().unwrap(), "").await;
     assert_eq!(res.json()["error"], "invalid_grant", "revoked stays revoked");
+}
+
+/// Whether `res` is the login page (and not a redirect with a code).
+fn is_login_page(res: &Response) -> bool {
+    res.status == StatusCode::OK && page_text(res).contains("name=\"password\"")
+}
+
+/// OIDC Core §3.1.2.1: `prompt=login` and `max_age` require the user to authenticate again. A
+/// consent form posted with an old session is no authentication: it gets the login page,
+/// never a code. The sign-in made for the request counts for the one consent that follows,
+/// and the ID token's `auth_time` is the time of that sign-in.
+#[tokio::test]
+async fn oidc_3_1_2_1_a_consent_form_never_counts_as_authentication() {
+    let app = spawn_app().await;
+    create_user(&app).await;
+    let third_party = ClientRegistration { first_party: false, ..web_client("web") };
+    let web = app.register(third_party).await.unwrap();
+    let mut browser = Browser::default();
+    let page = browser.get(&app, &format!("/authorize?{}", authorize_query("web", ""))).await;
+    let consent = browser.login(&app, &page, USERNAME, PASSWORD).await;
+    let done = browser.decide(&app, &consent, "approve").await;
+    assert!(redirect_params(&done).contains_key("code"));
+
+    app.clock.advance(120);
+    for extra in ["&prompt=login", "&max_age=1"] {
+        let query = authorize_query("web", extra);
+        let page = browser.get(&app, &format!("/authorize?{query}")).await;
+        assert!(is_login_page(&page), "{extra}: {}", page_text(&page));
+        let csrf = hidden(&page_text(&page), "csrf_token");
+        let form = [("csrf_token", csrf.as_str()), ("request", &query), ("decision", "approve")];
+        let res = browser.post(&app, "/consent", &form).await;
+        assert!(
+            is_login_page(&res),
+            "{extra}: no code for a consent: {:?}",
+            res.header("location")
+        );
+    }
+
+    let query = authorize_query("web", "&prompt=login+consent");
+    let page = browser.get(&app, &format!("/authorize?{query}")).await;
+    let signed_in_at = app.clock.now();
+    let consent = browser.login(&app, &page, USERNAME, PASSWORD).await;
+    assert!(page_text(&consent).contains("Allow access"), "{}", page_text(&consent));
+    app.clock.advance(5);
+    let done = browser.decide(&app, &consent, "approve").await;
+    let code = redirect_params(&done)["code"].clone();
+    let again = browser.decide(&app, &consent, "approve").await;
+    assert!(is_login_page(&again), "the sign-in counted once: {:?}", again.header("location"));
+    let res = exchange(&app, ("web", &web), &code, "").await;
+    let id_token = res.json()["id_token"].as_str().unwrap().to_owned();
+    let (_, claims) = verify_jwt(&app, &id_token, "web").await;
+    assert_eq!(claims["auth_time"], signed_in_at);
 }

@@ -5,6 +5,7 @@ use super::*;
 on_both_backends! {
     consent_upsert_list_and_revoke_revokes_grants;
     sessions_expire_and_delete;
+    sign_in_recorded_for_a_request_counts_once_for_that_request;
 }
 
 async fn consent_upsert_list_and_revoke_revokes_grants(db: &TestDb) {
@@ -92,4 +93,25 @@ async fn sessions_expire_and_delete(db: &TestDb) {
     assert_eq!(db.store.find_session(&cookie.hash(), NOW).await.unwrap(), None);
     db.store.delete_session(&s.id_hash).await.unwrap();
     assert_eq!(db.store.find_session(&other.id_hash, NOW).await.unwrap(), Some(other));
+}
+
+/// OIDC Core §3.1.2.1: the sign-in a session recorded for one authorization request counts for
+/// one consent to that request only; another request, another session or a second consent
+/// finds nothing.
+async fn sign_in_recorded_for_a_request_counts_once_for_that_request(db: &TestDb) {
+    let (_, s) = session("alice-sub", NOW + 3600);
+    let (_, other) = session("alice-sub", NOW + 3600);
+    for s in [&s, &other] {
+        ensure_user(&db.store, &s.user_id).await;
+        db.store.create_session(s).await.unwrap();
+    }
+    let (request, another) = (SecretHash::of(b"response_type=code&a"), SecretHash::of(b"b"));
+    assert!(!db.store.take_sign_in_for(&s.id_hash, &request).await.unwrap(), "none recorded");
+    db.store.record_sign_in_for(&s.id_hash, &another).await.unwrap();
+    db.store.record_sign_in_for(&s.id_hash, &request).await.unwrap();
+    assert!(!db.store.take_sign_in_for(&s.id_hash, &another).await.unwrap(), "replaced");
+    assert!(!db.store.take_sign_in_for(&other.id_hash, &request).await.unwrap());
+    assert!(db.store.take_sign_in_for(&s.id_hash, &request).await.unwrap());
+    assert!(!db.store.take_sign_in_for(&s.id_hash, &request).await.unwrap(), "spent");
+    assert_eq!(db.store.find_session(&s.id_hash, NOW).await.unwrap(), Some(s));
 }
