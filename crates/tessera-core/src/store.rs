@@ -129,14 +129,22 @@ pub struct AuthorizationCode {
     pub expires_at: i64,
 }
 
-/// The outcome of redeeming a code.
+/// The outcome of redeeming a code; `P` is the proof the caller's check returned.
 #[derive(Debug)]
-pub enum CodeRedemption {
-    /// First use: the code is now spent. The grant is returned with it.
-    Redeemed(Box<AuthorizationCode>, Grant),
-    /// The code was spent before: a replay (RFC 6749 §4.1.2).
+pub enum CodeRedemption<P> {
+    /// First use by its client, and the check passed: the code is now spent. The grant and
+    /// the check's proof are returned with it.
+    Redeemed { code: Box<AuthorizationCode>, grant: Grant, proof: P },
+    /// Current and presented by its client, but the check refused it (another redirect URI,
+    /// a wrong PKCE verifier): nothing was spent.
+    Refused,
+    /// The code was spent before and is presented again by its client: a replay (RFC 6749
+    /// §4.1.2).
     AlreadyRedeemed { grant_id: String },
-    /// No such code, or it expired.
+    /// The code exists but was issued to another client (RFC 6749 §4.1.3): nothing was
+    /// spent, and nothing is revoked (§10.5: only the code's client may cause that).
+    IssuedToAnotherClient,
+    /// No such code, or it expired, or its grant was revoked, or its user is gone.
     Unknown,
 }
 
@@ -177,14 +185,18 @@ pub trait AuthorizationCodeStore: Send + Sync {
         grant: &Grant,
         code: &AuthorizationCode,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Spends a code in one conditional write: of concurrent calls for one code, exactly one
-    /// gets `Redeemed` (design invariant 1). A code whose user no longer exists or is disabled
-    /// is `Unknown`.
-    fn redeem_code(
+    /// Spends a code in one conditional write that also requires it to be issued to
+    /// `client_id`, then runs `check` on it inside the same transaction: `Some(proof)` keeps
+    /// the redemption, `None` undoes it (`Refused`). Of concurrent calls for one code, exactly
+    /// one gets `Redeemed` (design invariant 1); a call by another client spends nothing. A
+    /// code whose user no longer exists or is disabled is `Unknown`.
+    fn redeem_code<P: Send>(
         &self,
         code_hash: &SecretHash,
+        client_id: &ClientId,
         now: i64,
-    ) -> impl Future<Output = Result<CodeRedemption, StoreError>> + Send;
+        check: impl FnOnce(&AuthorizationCode) -> Option<P> + Send,
+    ) -> impl Future<Output = Result<CodeRedemption<P>, StoreError>> + Send;
 }
 
 /// Grants, their refresh-token families and the access tokens issued from them.

@@ -2,6 +2,7 @@
 //! `refresh_tokens` (rotated, reuse detected) and `grant_access_tokens` (revoked with their
 //! grant).
 
+use tessera_core::client_id::ClientId;
 use tessera_core::pkce::CodeChallenge;
 use tessera_core::secret::SecretHash;
 use tessera_core::store::{
@@ -83,6 +84,7 @@ impl CodeRow {
 #[derive(sqlx::FromRow)]
 struct SpentCodeRow {
     grant_id: String,
+    client_id: String,
     redeemed_at: Option<i64>,
 }
 
@@ -143,30 +145,35 @@ impl AuthorizationCodeStore for Store {
         Ok(())
     }
 
-    async fn redeem_code(
+    async fn redeem_code<P: Send>(
         &self,
         code_hash: &SecretHash,
+        client_id: &ClientId,
         now: i64,
-    ) -> Result<CodeRedemption, StoreError> {
-        // The one write that decides (design invariant 1). A code of a revoked grant (the
-        // user withdrew consent before it was redeemed), or of a user who has since been
-        // deleted or disabled, cannot be spent either.
+        check: impl FnOnce(&AuthorizationCode) -> Option<P> + Send,
+    ) -> Result<CodeRedemption<P>, StoreError> {
+        // The one write that decides (design invariant 1), only for the client the code was
+        // issued to (RFC 6749 §4.1.3): another client holding the code cannot spend it. A code
+        // of a revoked grant (the user withdrew consent before it was redeemed), or of a user
+        // who has since been deleted or disabled, cannot be spent either.
         const SPEND: &str = "UPDATE authorization_codes SET redeemed_at = $1 \
-            WHERE code_hash = $2 AND redeemed_at IS NULL AND expires_at > $1 \
+            WHERE code_hash = $2 AND client_id = $3 AND redeemed_at IS NULL AND expires_at > $1 \
             AND grant_id IN (SELECT g.id FROM grants g JOIN users u ON u.id = g.user_id \
                 WHERE g.revoked_at IS NULL AND u.disabled = FALSE) \
             RETURNING code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, \
             expires_at";
-        const LOOK_UP: &str =
-            "SELECT grant_id, redeemed_at FROM authorization_codes WHERE code_hash = $1";
+        const LOOK_UP: &str = "SELECT grant_id, client_id, redeemed_at FROM authorization_codes \
+            WHERE code_hash = $1";
         let hash = code_hash.as_bytes().as_slice();
         // An explicit transaction also makes the write durable before the answer is used,
-        // whatever the driver does with a partly read `RETURNING` statement.
+        // whatever the driver does with a partly read `RETURNING` statement, and lets a
+        // refused check undo the write.
         with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             let code: Option<CodeRow> = sqlx::query_as(SPEND)
                 .bind(now)
                 .bind(hash)
+                .bind(client_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -178,7 +185,16 @@ impl AuthorizationCodeStore for Store {
                         .await
                         .map_err(db)?;
                     // Read before committing: a row that does not parse spends nothing.
-                    CodeRedemption::Redeemed(Box::new(code.into_code()?), grant.into_grant()?)
+                    let (code, grant) = (code.into_code()?, grant.into_grant()?);
+                    match check(&code) {
+                        Some(proof) => {
+                            CodeRedemption::Redeemed { code: Box::new(code), grant, proof }
+                        }
+                        None => {
+                            tx.rollback().await.map_err(db)?;
+                            return Ok(CodeRedemption::Refused);
+                        }
+                    }
                 }
                 None => {
                     let missed: Option<SpentCodeRow> = sqlx::query_as(LOOK_UP)
@@ -187,10 +203,15 @@ impl AuthorizationCodeStore for Store {
                         .await
                         .map_err(db)?;
                     match missed {
-                        Some(SpentCodeRow { grant_id, redeemed_at: Some(_) }) => {
+                        // Another client learns only that: it spends nothing and revokes
+                        // nothing (RFC 6749 §10.5).
+                        Some(row) if row.client_id != client_id.as_str() => {
+                            CodeRedemption::IssuedToAnotherClient
+                        }
+                        Some(SpentCodeRow { grant_id, redeemed_at: Some(_), .. }) => {
                             CodeRedemption::AlreadyRedeemed { grant_id }
                         }
-                        // Never redeemed: unknown, expired, or of a revoked grant.
+                        // Never redeemed: unknown, expired, of a revoked grant or a user gone.
                         _ => CodeRedemption::Unknown,
                     }
                 }

@@ -1,12 +1,16 @@
 //! The authorization code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6).
 
+use crate::client::Client;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
 use crate::params::Params;
+use crate::pkce::PkceVerified;
 use crate::resource::requested_audience;
 use crate::secret::SecretHash;
-use crate::store::{AuthorizationCodeStore, CodeRedemption, GrantStore, TokenStore};
+use crate::store::{
+    AuthorizationCode, AuthorizationCodeStore, CodeRedemption, Grant, GrantStore, TokenStore,
+};
 use crate::token::{IssueContext, TokenResponse, new_jti};
 
 use super::tokens_for_grant::{Issue, issue, new_refresh_token};
@@ -50,43 +54,75 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.require("code_verifier")?;
     let client = client.client();
-    let (code, grant) = match store.redeem_code(&SecretHash::of(code.as_bytes()), ctx.now).await? {
-        CodeRedemption::Redeemed(code, grant) => (code, grant),
+    // The code's bindings are checked inside the redemption's transaction, so that a request
+    // that fails them (a stolen code without its verifier) spends nothing.
+    let mut refusal = None;
+    let check = |code: &AuthorizationCode| match check_bindings(code, redirect_uri, verifier) {
+        Ok(proof) => Some(proof),
+        Err(e) => {
+            refusal = Some(e);
+            None
+        }
+    };
+    let hash = SecretHash::of(code.as_bytes());
+    match store.redeem_code(&hash, &client.client_id, ctx.now, check).await? {
+        CodeRedemption::Redeemed { code, grant, proof } => {
+            mint(store, client, params, ctx, &code, &grant, proof).await
+        }
+        CodeRedemption::Refused => Err(refusal.unwrap_or_else(|| {
+            Error::InvalidGrant("the code does not match this request".into())
+        })),
+        // RFC 6749 §4.1.3: the code was issued to another client; it stays usable by its own.
+        CodeRedemption::IssuedToAnotherClient => {
+            Err(Error::InvalidGrant("the code was issued to another client".into()))
+        }
         CodeRedemption::Unknown => {
-            return Err(Error::InvalidGrant("the code is invalid or has expired".into()));
+            Err(Error::InvalidGrant("the code is invalid or has expired".into()))
         }
         CodeRedemption::AlreadyRedeemed { grant_id } => {
             // RFC 6749 §4.1.2: a code used twice means it leaked; the server "SHOULD revoke
             // (when possible) all tokens previously issued based on that authorization code".
+            // Only its own client gets here (§10.5): another one cannot revoke the grant.
             store.revoke_grant(&grant_id, ctx.now).await?;
-            return Err(Error::InvalidGrant(
+            Err(Error::InvalidGrant(
                 "the code was already used; every token issued from it has been revoked".into(),
-            ));
+            ))
         }
-    };
-    // RFC 6749 §4.1.3: the code was issued to this client, for this redirect URI.
-    if code.client_id != client.client_id {
-        return Err(Error::InvalidGrant("the code was issued to another client".into()));
     }
+}
+
+/// RFC 6749 §4.1.3: the redirect URI of the authorization request; RFC 7636 §4.6: the PKCE
+/// verifier of its challenge. The proof is what [`mint`] requires.
+fn check_bindings(code: &AuthorizationCode, redirect_uri: &str, verifier: &str) -> Result<PkceVerified> {
     if code.redirect_uri != redirect_uri {
         return Err(Error::InvalidGrant(
             "redirect_uri differs from the one of the authorization request".into(),
         ));
     }
-    // RFC 7636 §4.6.
-    code.code_challenge.verify(verifier).map_err(|reason| Error::InvalidGrant(reason.into()))?;
-    let refresh_token = new_refresh_token(store, client, &grant, ctx).await?;
+    code.code_challenge.verify(verifier).map_err(|reason| Error::InvalidGrant(reason.into()))
+}
+
+/// Mints the tokens of a redeemed code. The PKCE proof is required: only a code whose verifier
+/// matched, checked in the redemption's transaction, gets here.
+async fn mint<S: GrantStore + TokenStore>(
+    store: &S,
+    client: &Client,
+    params: &Params,
+    ctx: IssueContext<'_>,
+    code: &AuthorizationCode,
+    grant: &Grant,
+    _pkce: PkceVerified,
+) -> Result<TokenResponse> {
+    let refresh_token = new_refresh_token(store, client, grant, ctx).await?;
     // RFC 8707 §2.2: `resource` at the token endpoint may narrow the audience of the grant.
     let audience = requested_audience(params, &grant.audience)?;
-    let scope = grant.scope.clone();
-    let nonce = code.nonce.as_deref();
     let issue_args = Issue {
         client,
-        grant: &grant,
-        scope: &scope,
+        grant,
+        scope: &grant.scope,
         audience: &audience,
         refresh_token,
-        nonce,
+        nonce: code.nonce.as_deref(),
         jti: new_jti(),
         record_jti: true,
     };

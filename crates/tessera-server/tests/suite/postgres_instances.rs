@@ -121,6 +121,17 @@ async fn grant_with_code_and_refresh_token(db: &TestDb) -> (String, String, Stri
     .into_client(now)
     .unwrap();
     db.store.create_client(&client).await.unwrap();
+    // A code or refresh token counts only while its user exists (issue 17 finding 1).
+    let user = tessera_core::user::User {
+        id: "user-1".into(),
+        username: "user-1".into(),
+        email: None,
+        name: None,
+        password_hash: tessera_core::user::UNKNOWN_USER_PASSWORD_HASH.into(),
+        created_at: now,
+        disabled: false,
+    };
+    tessera_core::store::UserStore::create_user(&db.store, &user).await.unwrap();
     let grant = |id: &str| Grant {
         id: id.into(),
         client_id: client.client_id.clone(),

@@ -10,6 +10,8 @@ on_both_backends! {
     concurrent_redeems_have_exactly_one_winner;
     concurrent_redeems_across_two_pools_have_one_winner;
     grant_audience_round_trips;
+    rfc6749_4_1_3_a_code_presented_by_another_client_spends_and_revokes_nothing;
+    rfc7636_4_6_a_refused_check_spends_nothing;
 }
 
 async fn code_is_redeemed_once_then_reported_as_replay(db: &TestDb) {
@@ -18,21 +20,20 @@ async fn code_is_redeemed_once_then_reported_as_replay(db: &TestDb) {
     ensure_user(&db.store, &g.user_id).await;
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
 
-    let (found_code, found_grant) =
-        redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap());
+    let (found_code, found_grant) = redeemed(redeem(&db.store, &code.hash(), NOW).await);
     assert_eq!(found_code, stored);
     assert_eq!(found_grant, g);
 
     // Spent: every later presentation is a replay naming the grant, even after expiry.
-    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW + 1).await.unwrap(), &g);
-    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW + 3600).await.unwrap(), &g);
+    assert_already_redeemed(redeem(&db.store, &code.hash(), NOW + 1).await, &g);
+    assert_already_redeemed(redeem(&db.store, &code.hash(), NOW + 3600).await, &g);
     // Redeeming the same code again at the same instant changes nothing either.
-    assert_already_redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap(), &g);
+    assert_already_redeemed(redeem(&db.store, &code.hash(), NOW).await, &g);
     let redeemed_at =
         db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
     assert_eq!(redeemed_at, Some(NOW), "the first redemption's time is kept");
 
-    assert_unknown(db.store.redeem_code(&Secret::generate().hash(), NOW).await.unwrap());
+    assert_unknown(redeem(&db.store, &Secret::generate().hash(), NOW).await);
 }
 
 async fn grant_with_empty_scope_and_no_sid_round_trips(db: &TestDb) {
@@ -49,8 +50,7 @@ async fn grant_with_empty_scope_and_no_sid_round_trips(db: &TestDb) {
     let sql = "SELECT count(*) FROM grants WHERE id = $1 AND scope = ''";
     assert_eq!(db.raw_i64(sql, &g.id).await, Some(1), "an empty scope set is stored as ''");
 
-    let (found_code, found_grant) =
-        redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap());
+    let (found_code, found_grant) = redeemed(redeem(&db.store, &code.hash(), NOW).await);
     assert_eq!(found_code, stored);
     assert_eq!(found_grant, g);
     assert!(found_grant.scope.is_empty());
@@ -63,12 +63,12 @@ async fn expired_code_is_unknown(db: &TestDb) {
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
 
     // `expires_at` is exclusive, and a failed attempt spends nothing.
-    assert_unknown(db.store.redeem_code(&code.hash(), stored.expires_at).await.unwrap());
-    assert_unknown(db.store.redeem_code(&code.hash(), stored.expires_at + 1).await.unwrap());
+    assert_unknown(redeem(&db.store, &code.hash(), stored.expires_at).await);
+    assert_unknown(redeem(&db.store, &code.hash(), stored.expires_at + 1).await);
     let redeemed_at =
         db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
     assert_eq!(redeemed_at, None);
-    redeemed(db.store.redeem_code(&code.hash(), stored.expires_at - 1).await.unwrap());
+    redeemed(redeem(&db.store, &code.hash(), stored.expires_at - 1).await);
 }
 
 async fn code_of_a_revoked_grant_is_unknown(db: &TestDb) {
@@ -76,7 +76,7 @@ async fn code_of_a_revoked_grant_is_unknown(db: &TestDb) {
     let g = grant("web", "alice-sub");
     let code = insert_grant(&db.store, &g).await;
     assert!(!db.store.revoke_consent("alice-sub", &g.client_id, NOW).await.unwrap());
-    assert_unknown(db.store.redeem_code(&code, NOW + 1).await.unwrap());
+    assert_unknown(redeem(&db.store, &code, NOW + 1).await);
     let redeemed_at =
         db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
     assert_eq!(redeemed_at, None, "nothing was spent");
@@ -87,12 +87,12 @@ async fn code_of_a_revoked_grant_is_unknown(db: &TestDb) {
 async fn redeem_concurrently(stores: Vec<Store>, code: SecretHash, g: &Grant) -> (usize, usize) {
     let mut set = JoinSet::new();
     for store in stores {
-        set.spawn(async move { store.redeem_code(&code, NOW).await.unwrap() });
+        set.spawn(async move { redeem(&store, &code, NOW).await });
     }
     let (mut won, mut replayed) = (0, 0);
     while let Some(outcome) = set.join_next().await {
         match outcome.unwrap() {
-            CodeRedemption::Redeemed(_, found) => {
+            CodeRedemption::Redeemed { grant: found, .. } => {
                 assert_eq!(&found, g);
                 won += 1;
             }
@@ -100,7 +100,7 @@ async fn redeem_concurrently(stores: Vec<Store>, code: SecretHash, g: &Grant) ->
                 assert_eq!(grant_id, g.id);
                 replayed += 1;
             }
-            CodeRedemption::Unknown => panic!("a concurrent redeem found the code unknown"),
+            other => panic!("a concurrent redeem found the code {other:?}"),
         }
     }
     (won, replayed)
@@ -141,9 +141,44 @@ async fn grant_audience_round_trips(db: &TestDb) {
     let sql = "SELECT count(*) FROM grants WHERE id = $1 AND audience = '[]'";
     assert_eq!(db.raw_i64(sql, &none.id).await, Some(1), "no audience is stored as []");
 
-    let (_, found) = redeemed(db.store.redeem_code(&wide_code.hash(), NOW).await.unwrap());
+    let (_, found) = redeemed(redeem(&db.store, &wide_code.hash(), NOW).await);
     assert_eq!(found.audience, wide.audience);
     assert_eq!(found, wide);
     let (outcome, _) = rotate(&db.store, &none_token, "web", NOW + 1).await;
     assert_eq!(rotated(outcome), none);
+}
+
+/// RFC 6749 §4.1.3, §10.5 (issue 17 finding 8): the client is checked in the conditional
+/// write itself, so another client holding the code neither spends it nor, presenting it again
+/// after its client redeemed it, has it treated as a replay that revokes the grant.
+async fn rfc6749_4_1_3_a_code_presented_by_another_client_spends_and_revokes_nothing(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let code = insert_grant(&db.store, &g).await;
+    let other = client_id("other");
+    let as_other = || db.store.redeem_code(&code, &other, NOW, |_| Some(()));
+    let outcome = as_other().await.unwrap();
+    assert!(matches!(outcome, CodeRedemption::IssuedToAnotherClient), "{outcome:?}");
+    redeemed(redeem(&db.store, &code, NOW).await);
+    let outcome = as_other().await.unwrap();
+    assert!(matches!(outcome, CodeRedemption::IssuedToAnotherClient), "{outcome:?}");
+    assert_eq!(revoked_at(db, &g).await, None, "another client cannot revoke the grant");
+    assert_already_redeemed(redeem(&db.store, &code, NOW + 1).await, &g);
+}
+
+/// RFC 7636 §4.6: the caller's check (redirect URI, PKCE verifier) runs on the code inside the
+/// redemption; when it refuses, nothing is spent and the code's client may still redeem it.
+async fn rfc7636_4_6_a_refused_check_spends_nothing(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let code = insert_grant(&db.store, &g).await;
+    let refuse = |c: &AuthorizationCode| {
+        assert_eq!(c.grant_id, g.id);
+        None::<()>
+    };
+    let outcome = db.store.redeem_code(&code, &client_id("web"), NOW, refuse).await.unwrap();
+    assert!(matches!(outcome, CodeRedemption::Refused), "{outcome:?}");
+    let redeemed_at =
+        db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
+    assert_eq!(redeemed_at, None, "nothing was spent");
+    let outcome = db.store.redeem_code(&code, &client_id("web"), NOW, |_| Some(7)).await.unwrap();
+    assert!(matches!(outcome, CodeRedemption::Redeemed { proof: 7, .. }), "{outcome:?}");
 }

@@ -354,18 +354,23 @@ fn assert_reused(outcome: RefreshRotation, grant: &Grant) {
     }
 }
 
-fn redeemed(outcome: CodeRedemption) -> (AuthorizationCode, Grant) {
+/// Redeems `code` as the client `web` at `now`, accepting whatever the code is bound to.
+async fn redeem(store: &Store, code: &SecretHash, now: i64) -> CodeRedemption<()> {
+    store.redeem_code(code, &client_id("web"), now, |_| Some(())).await.unwrap()
+}
+
+fn redeemed(outcome: CodeRedemption<()>) -> (AuthorizationCode, Grant) {
     match outcome {
-        CodeRedemption::Redeemed(code, grant) => (*code, grant),
+        CodeRedemption::Redeemed { code, grant, proof: () } => (*code, grant),
         other => panic!("expected Redeemed, got {other:?}"),
     }
 }
 
-fn assert_unknown(outcome: CodeRedemption) {
+fn assert_unknown(outcome: CodeRedemption<()>) {
     assert!(matches!(outcome, CodeRedemption::Unknown), "expected Unknown, got {outcome:?}");
 }
 
-fn assert_already_redeemed(outcome: CodeRedemption, grant: &Grant) {
+fn assert_already_redeemed(outcome: CodeRedemption<()>, grant: &Grant) {
     match outcome {
         CodeRedemption::AlreadyRedeemed { grant_id } => assert_eq!(grant_id, grant.id),
         other => panic!("expected AlreadyRedeemed, got {other:?}"),

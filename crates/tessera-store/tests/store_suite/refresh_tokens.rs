@@ -228,7 +228,9 @@ async fn unreadable_grant_is_a_backend_error_and_spends_nothing(db: &TestDb) {
     db.store.insert_refresh_token(&token, &g.id, NOW, NOW + IDLE_TTL).await.unwrap();
 
     db.raw_execute("UPDATE grants SET scope = 'openid  profile'").await;
-    let message = backend_message(db.store.redeem_code(&code.hash(), NOW).await);
+    let message = backend_message(
+        db.store.redeem_code(&code.hash(), &client_id("web"), NOW, |_| Some(())).await,
+    );
     assert!(message.contains("grants.scope") && message.contains(&g.id), "{message}");
     let new = Secret::generate().hash();
     let client_id = client_id("web");
@@ -239,7 +241,7 @@ async fn unreadable_grant_is_a_backend_error_and_spends_nothing(db: &TestDb) {
 
     // Both writes were rolled back with the failure.
     db.raw_execute("UPDATE grants SET scope = 'openid'").await;
-    let (_, found) = redeemed(db.store.redeem_code(&code.hash(), NOW).await.unwrap());
+    let (_, found) = redeemed(redeem(&db.store, &code.hash(), NOW).await);
     assert_eq!(found.scope, ScopeSet::parse("openid").unwrap());
     rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
 }

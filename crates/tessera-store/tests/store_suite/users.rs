@@ -88,7 +88,7 @@ async fn give_holdings(db: &TestDb, user_id: &str, client: &str) -> Holdings {
 
 /// Asserts that none of `h` grants access any more at `now`.
 async fn assert_all_ended(db: &TestDb, h: &Holdings, user_id: &str, client: &str, now: i64) {
-    assert_unknown(db.store.redeem_code(&h.code, now).await.unwrap());
+    assert_unknown(redeem(&db.store, &h.code, now).await);
     assert_invalid(rotate(&db.store, &h.refresh, client, now).await.0);
     assert!(db.store.is_access_token_revoked(&h.jti).await.unwrap());
     assert_eq!(db.store.find_session(&h.cookie.hash(), now).await.unwrap(), None);
@@ -112,7 +112,7 @@ async fn deleting_a_user_ends_every_grant_token_session_and_consent(db: &TestDb)
     assert!(db.store.find_session(&b.cookie.hash(), NOW + 2).await.unwrap().is_some());
     assert!(db.store.find_consent(bob, &client_id("web")).await.unwrap().is_some());
     assert!(!db.store.is_access_token_revoked(&b.jti).await.unwrap());
-    redeemed(db.store.redeem_code(&b.code, NOW + 2).await.unwrap());
+    redeemed(redeem(&db.store, &b.code, NOW + 2).await);
     rotated(rotate(&db.store, &b.refresh, "web", NOW + 2).await.0);
     approved(poll(&db.store, &b.device_code, "web", NOW + 2).await);
     assert!(!db.store.delete_user(alice, NOW + 3).await.unwrap(), "deleted once");
@@ -149,7 +149,7 @@ async fn grants_and_sessions_of_a_missing_user_are_unusable(db: &TestDb) {
     let g = grant("web", "ghost-sub");
     let (_, code) = code_of(&g);
     db.store.insert_grant_with_code(&g, &code).await.unwrap();
-    assert_unknown(db.store.redeem_code(&code.code_hash, NOW).await.unwrap());
+    assert_unknown(redeem(&db.store, &code.code_hash, NOW).await);
     let g = grant("web", "ghost-sub");
     db.store.insert_grant_with_code(&g, &code_of(&g).1).await.unwrap();
     let refresh = Secret::generate().hash();
