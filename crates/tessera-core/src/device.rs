@@ -11,7 +11,7 @@ use crate::params::Params;
 use crate::resource::requested_audience;
 use crate::scope::granted_scope;
 use crate::secret::{Secret, SecretHash, random_bytes};
-use crate::store::{DeviceAuthorization, DeviceStatus};
+use crate::store::{DeviceAuthorization, DeviceState};
 use crate::token::TokenPolicy;
 
 /// RFC 8628 §6.1: an alphabet without vowels (no words) and without look-alikes (0/O, 1/I/L).
@@ -86,10 +86,7 @@ pub fn start(
         client_id: client.client_id.clone(),
         scope,
         audience,
-        status: DeviceStatus::Pending,
-        user_id: None,
-        auth_time: None,
-        sid: None,
+        state: DeviceState::Pending,
         interval: policy.device_poll_interval,
         last_polled_at: None,
         created_at: now,

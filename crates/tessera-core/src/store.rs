@@ -424,33 +424,38 @@ pub trait AuditStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
 }
 
-/// Where a device authorization stands (RFC 8628 §3.4–3.5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceStatus {
+/// The user's approval of a device authorization: who approved it, when they signed in, and
+/// in which session (OIDC `sid`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceApproval {
+    pub user_id: String,
+    pub auth_time: i64,
+    pub sid: String,
+}
+
+/// Where a device authorization stands (RFC 8628 §3.4–3.5). Each state holds what it has:
+/// there is no approval without its user, and no redemption without its grant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceState {
     /// Waiting for the user.
     Pending,
     /// The user approved; the device may redeem it once.
-    Approved,
-    /// The user denied.
+    Approved(DeviceApproval),
+    /// The user denied (or the approving user was deleted or disabled before redemption).
     Denied,
-    /// Tokens were issued for it.
-    Redeemed,
+    /// Tokens were issued for it, under the grant `grant_id`.
+    Redeemed { approval: DeviceApproval, grant_id: String },
 }
 
-impl DeviceStatus {
-    pub fn as_str(self) -> &'static str {
+impl DeviceState {
+    /// The state's name, as stored.
+    pub fn name(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
-            Self::Approved => "approved",
+            Self::Approved(_) => "approved",
             Self::Denied => "denied",
-            Self::Redeemed => "redeemed",
+            Self::Redeemed { .. } => "redeemed",
         }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Denied, Self::Redeemed]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
     }
 }
 
@@ -463,11 +468,7 @@ pub struct DeviceAuthorization {
     pub client_id: ClientId,
     pub scope: ScopeSet,
     pub audience: Vec<String>,
-    pub status: DeviceStatus,
-    /// The approving user, with their sign-in time and session (set on approval).
-    pub user_id: Option<String>,
-    pub auth_time: Option<i64>,
-    pub sid: Option<String>,
+    pub state: DeviceState,
     /// The polling interval in seconds; `slow_down` adds 5 (RFC 8628 §3.5).
     pub interval: i64,
     pub last_polled_at: Option<i64>,
@@ -485,10 +486,16 @@ pub enum DevicePoll {
     SlowDown,
     Pending,
     Denied,
-    /// Approved and now redeemed by this poll: the only poll that gets it (invariant 1).
-    Approved(Box<DeviceAuthorization>),
-    /// Already redeemed by an earlier poll.
-    AlreadyRedeemed,
+    /// Approved and now redeemed by this poll, the only poll that gets it (invariant 1): the
+    /// authorization as it is stored now, and the grant stored with the redemption.
+    Approved {
+        authorization: Box<DeviceAuthorization>,
+        grant: Grant,
+    },
+    /// Redeemed by an earlier poll, under the grant `grant_id`: a replay.
+    AlreadyRedeemed {
+        grant_id: String,
+    },
 }
 
 /// Device authorizations.
@@ -503,22 +510,26 @@ pub trait DeviceStore: Send + Sync {
         user_code_hash: &SecretHash,
         now: i64,
     ) -> impl Future<Output = Result<Option<DeviceAuthorization>, StoreError>> + Send;
-    /// Records the user's decision on a pending, unexpired authorization: approval with the
-    /// user (`Some((user_id, auth_time, sid))`) or denial (`None`). Returns whether it was
-    /// still pending.
+    /// Records the user's decision on a pending, unexpired authorization: approval by an
+    /// existing, enabled user, or denial (`None`). Returns whether it was still pending (and,
+    /// for an approval, the user could approve).
     fn decide_device_authorization(
         &self,
         user_code_hash: &SecretHash,
-        approval: Option<(&str, i64, &str)>,
+        approval: Option<&DeviceApproval>,
         now: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// One poll by `client_id` at `now`, in one transaction: too soon after the last poll →
-    /// `SlowDown` (interval + 5 s); else records the poll and reports the status, redeeming an
-    /// approved authorization (of concurrent polls exactly one gets `Approved`).
+    /// One poll by `client_id` at `now`, in one transaction. An authorization redeemed before
+    /// is `AlreadyRedeemed` whenever it is polled; otherwise too soon after the last poll →
+    /// `SlowDown` (interval + 5 s); else records the poll and reports the state, redeeming an
+    /// approved authorization while its user exists and is enabled: the grant `grant_of`
+    /// builds is stored with the redemption (of concurrent polls exactly one gets
+    /// `Approved`).
     fn poll_device_authorization(
         &self,
         device_code_hash: &SecretHash,
         client_id: &ClientId,
         now: i64,
+        grant_of: impl FnOnce(&DeviceAuthorization, &DeviceApproval) -> Grant + Send,
     ) -> impl Future<Output = Result<DevicePoll, StoreError>> + Send;
 }

@@ -97,7 +97,7 @@ struct SpentTokenRow {
 }
 
 const SELECT_GRANT: &str = concat!(select_grants!(), " WHERE id = $1");
-const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, sid, \
+pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, sid, \
     audience, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 impl AuthorizationCodeStore for Store {

@@ -135,11 +135,8 @@ impl Store {
         const WITHDRAW_APPROVALS: &str = "UPDATE device_authorizations SET status = 'denied', \
             user_id = NULL, auth_time = NULL, sid = NULL \
             WHERE user_id = $1 AND status = 'approved'";
-        const END: [&str; 3] = [
-            WITHDRAW_APPROVALS,
-            "DELETE FROM sessions WHERE user_id = $1",
-            "DELETE FROM consents WHERE user_id = $1",
-        ];
+        const END: [&str; 2] =
+            ["DELETE FROM sessions WHERE user_id = $1", "DELETE FROM consents WHERE user_id = $1"];
         with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
             let first = match change {
@@ -154,6 +151,13 @@ impl Store {
                 return Ok(false);
             };
             if change != Change::Enable {
+                // Approvals before grants: a poll redeeming one of them holds its row, so this
+                // waits for it to commit and then revokes the grant it stored too.
+                sqlx::query(WITHDRAW_APPROVALS)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
                 sqlx::query(REVOKE_GRANTS)
                     .bind(id.as_str())
                     .bind(now)

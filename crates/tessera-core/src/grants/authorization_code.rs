@@ -69,9 +69,8 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
         CodeRedemption::Redeemed { code, grant, proof } => {
             mint(store, client, params, ctx, &code, &grant, proof).await
         }
-        CodeRedemption::Refused => Err(refusal.unwrap_or_else(|| {
-            Error::InvalidGrant("the code does not match this request".into())
-        })),
+        CodeRedemption::Refused => Err(refusal
+            .unwrap_or_else(|| Error::InvalidGrant("the code does not match this request".into()))),
         // RFC 6749 §4.1.3: the code was issued to another client; it stays usable by its own.
         CodeRedemption::IssuedToAnotherClient => {
             Err(Error::InvalidGrant("the code was issued to another client".into()))
@@ -93,7 +92,11 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
 
 /// RFC 6749 §4.1.3: the redirect URI of the authorization request; RFC 7636 §4.6: the PKCE
 /// verifier of its challenge. The proof is what [`mint`] requires.
-fn check_bindings(code: &AuthorizationCode, redirect_uri: &str, verifier: &str) -> Result<PkceVerified> {
+fn check_bindings(
+    code: &AuthorizationCode,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<PkceVerified> {
     if code.redirect_uri != redirect_uri {
         return Err(Error::InvalidGrant(
             "redirect_uri differs from the one of the authorization request".into(),

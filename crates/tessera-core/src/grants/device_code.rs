@@ -4,8 +4,10 @@ use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
 use crate::params::Params;
-use crate::secret::SecretHash;
-use crate::store::{DevicePoll, DeviceStore, Grant, GrantStore, TokenStore};
+use crate::secret::{SecretHash, random_id};
+use crate::store::{
+    DeviceApproval, DeviceAuthorization, DevicePoll, DeviceStore, Grant, GrantStore, TokenStore,
+};
 use crate::token::{IssueContext, TokenResponse, new_jti};
 
 use super::tokens_for_grant::{Issue, issue, new_refresh_token};
@@ -46,38 +48,40 @@ async fn redeem<S: DeviceStore + GrantStore + TokenStore>(
     let device_code = params.require("device_code")?;
     let client = client.client();
     let hash = SecretHash::of(device_code.as_bytes());
-    let approved = match store.poll_device_authorization(&hash, &client.client_id, ctx.now).await? {
-        DevicePoll::Approved(authorization) => authorization,
-        DevicePoll::Pending => return Err(Error::AuthorizationPending),
-        DevicePoll::SlowDown => return Err(Error::SlowDown),
-        DevicePoll::Denied => return Err(Error::AccessDenied),
-        DevicePoll::Expired => return Err(Error::ExpiredToken),
-        DevicePoll::Unknown => {
-            return Err(Error::InvalidGrant("the device code is invalid".into()));
-        }
-        // RFC 8628 §3.5 / invariant 1: a device code is redeemed once.
-        DevicePoll::AlreadyRedeemed => {
-            return Err(Error::InvalidGrant("the device code was already redeemed".into()));
-        }
-    };
-    let (Some(user_id), Some(auth_time)) = (approved.user_id.clone(), approved.auth_time) else {
-        return Err(Error::Internal(crate::InternalError::new(
-            "device authorization",
-            "approved without a user",
-        )));
-    };
-    let grant = Grant {
-        id: crate::secret::random_id::<16>(),
-        client_id: approved.client_id.clone(),
-        user_id,
-        scope: approved.scope.clone(),
-        auth_time,
-        sid: approved.sid.clone(),
-        audience: approved.audience.clone(),
+    // The grant is stored in the poll's transaction, with the redemption that names it.
+    let grant_of = |authorization: &DeviceAuthorization, approval: &DeviceApproval| Grant {
+        id: random_id::<16>(),
+        client_id: authorization.client_id.clone(),
+        user_id: approval.user_id.clone(),
+        scope: authorization.scope.clone(),
+        auth_time: approval.auth_time,
+        sid: Some(approval.sid.clone()),
+        audience: authorization.audience.clone(),
         created_at: ctx.now,
         expires_at: ctx.now + ctx.policy.refresh_token_absolute_ttl,
     };
-    store.insert_grant(&grant).await?;
+    let grant =
+        match store.poll_device_authorization(&hash, &client.client_id, ctx.now, grant_of).await? {
+            DevicePoll::Approved { grant, .. } => grant,
+            DevicePoll::Pending => return Err(Error::AuthorizationPending),
+            DevicePoll::SlowDown => return Err(Error::SlowDown),
+            DevicePoll::Denied => return Err(Error::AccessDenied),
+            DevicePoll::Expired => return Err(Error::ExpiredToken),
+            DevicePoll::Unknown => {
+                return Err(Error::InvalidGrant("the device code is invalid".into()));
+            }
+            // RFC 8628 §3.5 / invariant 1: a device code is redeemed once. Presented again it
+            // has leaked, like a replayed authorization code (RFC 6749 §4.1.2): everything
+            // issued from it is revoked.
+            DevicePoll::AlreadyRedeemed { grant_id } => {
+                store.revoke_grant(&grant_id, ctx.now).await?;
+                return Err(Error::InvalidGrant(
+                    "the device code was already redeemed; every token issued from it has been \
+                     revoked"
+                        .into(),
+                ));
+            }
+        };
     let refresh_token = new_refresh_token(store, client, &grant, ctx).await?;
     let args = Issue {
         client,

@@ -10,7 +10,9 @@ use tessera_core::Error;
 use tessera_core::client::Client;
 use tessera_core::device::{self, normalize_user_code, user_code_hash};
 use tessera_core::secret::Secret;
-use tessera_core::store::{DeviceAuthorization, DeviceStore, Session, StoreError, UserStore};
+use tessera_core::store::{
+    DeviceApproval, DeviceAuthorization, DeviceStore, Session, StoreError, UserStore,
+};
 
 use crate::audit::{self, AuditEvent};
 use crate::client_authentication::authenticate_client;
@@ -315,13 +317,16 @@ pub async fn decide(
             Ok(decision) => decision == Decision::Approve,
             Err(refused) => return Ok(refused.into_response()),
         };
-        let approval =
-            approve.then_some((session.user_id.as_str(), session.auth_time, session.sid.as_str()));
+        let approval = approve.then(|| DeviceApproval {
+            user_id: session.user_id.clone(),
+            auth_time: session.auth_time,
+            sid: session.sid.clone(),
+        });
         let decided = state
             .store()
             .decide_device_authorization(
                 &authorization.user_code_hash,
-                approval,
+                approval.as_ref(),
                 state.0.clock.now(),
             )
             .await?;

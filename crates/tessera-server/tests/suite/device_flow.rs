@@ -366,6 +366,32 @@ async fn rfc8628_3_5_a_second_redemption_after_success_is_invalid_grant() {
     assert_refused(&poll(&app, CLIENT, device_code).await, "invalid_grant", "and later");
 }
 
+/// RFC 8628 §3.5 and, by analogy, RFC 6749 §4.1.2 (issue 17 finding 18): a redeemed device
+/// code polled again, even sooner than the interval, is `invalid_grant` (not `slow_down`), and
+/// having leaked it revokes the tokens issued from it.
+#[tokio::test]
+async fn rfc8628_3_5_a_replayed_device_code_is_invalid_grant_and_revokes_its_tokens() {
+    let (app, _) = device_app().await;
+    let doc = started(&app).await;
+    let mut browser = Browser::default();
+    user_decides(&app, &mut browser, field(&doc, "user_code"), "approve").await;
+    let device_code = field(&doc, "device_code");
+    let res = poll(&app, CLIENT, device_code).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+    let tokens = res.json();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.userinfo(access).await.status, StatusCode::OK);
+
+    app.clock.advance(1);
+    assert_refused(&poll(&app, CLIENT, device_code).await, "invalid_grant", "replay, too soon");
+    assert_eq!(app.userinfo(access).await.status, StatusCode::UNAUTHORIZED, "revoked");
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={CLIENT}",
+        urlencode(tokens["refresh_token"].as_str().unwrap())
+    );
+    assert_refused(&app.token(None, &form).await, "invalid_grant", "the refresh token too");
+}
+
 #[tokio::test]
 async fn rfc8628_3_4_the_device_code_of_another_client_is_invalid_grant() {
     let (app, _) = device_app().await;

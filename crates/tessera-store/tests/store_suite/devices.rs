@@ -38,10 +38,7 @@ fn device_authorization(client: &str) -> (Secret, Secret, DeviceAuthorization) {
         client_id: client_id(client),
         scope: ScopeSet::parse("openid orders:read").unwrap(),
         audience: vec!["https://api.example.com".into(), "billing".into()],
-        status: DeviceStatus::Pending,
-        user_id: None,
-        auth_time: None,
-        sid: None,
+        state: DeviceState::Pending,
         interval: INTERVAL,
         last_polled_at: None,
         created_at: NOW,
@@ -61,21 +58,41 @@ pub(crate) async fn insert_device(
 }
 
 /// The approval `decide_device_authorization` is given in these cases.
-const APPROVAL: (&str, i64, &str) = ("alice-sub", NOW - 30, "sid-1");
-
-/// Approves the authorization with this user code at `now`, as alice (see [`APPROVAL`]).
-async fn approve(store: &Store, user_code: &Secret, now: i64) -> bool {
-    ensure_user(store, APPROVAL.0).await;
-    store.decide_device_authorization(&user_code.hash(), Some(APPROVAL), now).await.unwrap()
+fn approval() -> DeviceApproval {
+    DeviceApproval { user_id: "alice-sub".into(), auth_time: NOW - 30, sid: "sid-1".into() }
 }
 
+/// Approves the authorization with this user code at `now`, as alice (see [`approval`]).
+async fn approve(store: &Store, user_code: &Secret, now: i64) -> bool {
+    let approval = approval();
+    ensure_user(store, &approval.user_id).await;
+    store.decide_device_authorization(&user_code.hash(), Some(&approval), now).await.unwrap()
+}
+
+/// The grant a redemption stores: as the device grant builds it, with a random id.
+fn device_grant(authorization: &DeviceAuthorization, approval: &DeviceApproval) -> Grant {
+    Grant {
+        id: random_id::<16>(),
+        client_id: authorization.client_id.clone(),
+        user_id: approval.user_id.clone(),
+        scope: authorization.scope.clone(),
+        auth_time: approval.auth_time,
+        sid: Some(approval.sid.clone()),
+        audience: authorization.audience.clone(),
+        created_at: NOW,
+        expires_at: NOW + 86_400,
+    }
+}
+
+/// One poll of `device_code` by `client` at `now`.
 pub(super) async fn poll(
     store: &Store,
     device_code: &Secret,
     client: &str,
     now: i64,
 ) -> DevicePoll {
-    store.poll_device_authorization(&device_code.hash(), &client_id(client), now).await.unwrap()
+    let hash = device_code.hash();
+    store.poll_device_authorization(&hash, &client_id(client), now, device_grant).await.unwrap()
 }
 
 macro_rules! assert_poll {
@@ -86,30 +103,42 @@ macro_rules! assert_poll {
     }};
 }
 
+/// The authorization an `Approved` poll redeemed, after checking that the grant it returned is
+/// the one the authorization now names.
 pub(super) fn approved(outcome: DevicePoll) -> DeviceAuthorization {
     match outcome {
-        DevicePoll::Approved(authorization) => *authorization,
+        DevicePoll::Approved { authorization, grant } => {
+            let DeviceState::Redeemed { approval, grant_id } = &authorization.state else {
+                panic!("an approved poll left {:?}", authorization.state);
+            };
+            assert_eq!((grant_id, &grant.user_id), (&grant.id, &approval.user_id));
+            *authorization
+        }
         other => panic!("expected Approved, got {other:?}"),
     }
 }
 
-/// What an approved `stored`, redeemed by a poll at `now`, is.
-fn redeemed_device(stored: &DeviceAuthorization, now: i64) -> DeviceAuthorization {
-    let (user_id, auth_time, sid) = APPROVAL;
+/// What an approved `stored`, redeemed by a poll at `now` into the grant `found` names, is.
+fn redeemed_device(
+    stored: &DeviceAuthorization,
+    now: i64,
+    found: &DeviceAuthorization,
+) -> DeviceAuthorization {
+    let grant_id = match &found.state {
+        DeviceState::Redeemed { grant_id, .. } => grant_id.clone(),
+        other => panic!("expected a redeemed authorization, got {other:?}"),
+    };
     DeviceAuthorization {
-        status: DeviceStatus::Redeemed,
-        user_id: Some(user_id.into()),
-        auth_time: Some(auth_time),
-        sid: Some(sid.into()),
+        state: DeviceState::Redeemed { approval: approval(), grant_id },
         last_polled_at: Some(now),
         ..stored.clone()
     }
 }
 
 /// How many of `client`'s device authorizations have `status`, read raw.
-async fn devices_with_status(db: &TestDb, client: &str, status: DeviceStatus) -> i64 {
+async fn devices_with_status(db: &TestDb, client: &str, status: &str) -> i64 {
     let sql = "SELECT count(*) FROM device_authorizations WHERE client_id || ' ' || status = $1";
-    db.raw_i64(sql, &format!("{client} {}", status.as_str())).await.unwrap()
+    db.raw_i64(sql, &format!("{client} {status}")).await.unwrap()
 }
 
 /// `client`'s (one) device authorization's `last_polled_at`, read raw.
@@ -159,8 +188,8 @@ async fn device_authorization_round_trip_and_user_code_lookup(db: &TestDb) {
     assert!(approve(&db.store, &user_code, NOW + 10).await);
     assert_eq!(find(user_code.hash(), NOW + 10).await, None);
     let found = approved(poll(&db.store, &device_code, "tv", NOW + 20).await);
-    assert_eq!(found, redeemed_device(&stored, NOW + 20));
-    assert_eq!(devices_with_status(db, "tv", DeviceStatus::Redeemed).await, 1);
+    assert_eq!(found, redeemed_device(&stored, NOW + 20, &found));
+    assert_eq!(devices_with_status(db, "tv", "redeemed").await, 1);
     assert_eq!(find(bare_user_code.hash(), NOW + 20).await, Some(bare));
 }
 
@@ -178,7 +207,7 @@ async fn expired_device_authorization_is_expired_and_not_found_by_user_code(db: 
     // Too late to decide.
     assert!(!approve(&db.store, &user_code, end).await);
     assert!(!db.store.decide_device_authorization(&user_code.hash(), None, end).await.unwrap());
-    assert_eq!(devices_with_status(db, "tv", DeviceStatus::Pending).await, 1);
+    assert_eq!(devices_with_status(db, "tv", "pending").await, 1);
     assert_poll!(poll(&db.store, &device_code, "tv", end - 1).await, DevicePoll::Pending);
 
     // Approved in time but polled too late: expired, and not redeemed.
@@ -186,7 +215,7 @@ async fn expired_device_authorization_is_expired_and_not_found_by_user_code(db: 
     assert!(approve(&db.store, &user_code, stored.expires_at - 1).await);
     let outcome = poll(&db.store, &device_code, "kiosk", stored.expires_at).await;
     assert_poll!(outcome, DevicePoll::Expired);
-    assert_eq!(devices_with_status(db, "kiosk", DeviceStatus::Approved).await, 1);
+    assert_eq!(devices_with_status(db, "kiosk", "approved").await, 1);
 }
 
 async fn rfc8628_3_5_polling_faster_than_the_interval_is_slow_down_and_adds_5_seconds(db: &TestDb) {
@@ -214,29 +243,31 @@ async fn rfc8628_3_5_polling_faster_than_the_interval_is_slow_down_and_adds_5_se
     assert_poll!(poll(&db.store, &device_code, "kiosk", NOW).await, DevicePoll::Pending);
     assert!(approve(&db.store, &user_code, NOW + 1).await);
     assert_poll!(poll(&db.store, &device_code, "kiosk", NOW + 2).await, DevicePoll::SlowDown);
-    assert_eq!(devices_with_status(db, "kiosk", DeviceStatus::Approved).await, 1);
+    assert_eq!(devices_with_status(db, "kiosk", "approved").await, 1);
     let at = NOW + 2 + INTERVAL + 5;
     let found = approved(poll(&db.store, &device_code, "kiosk", at).await);
     assert_eq!(
         found,
-        DeviceAuthorization { interval: INTERVAL + 5, ..redeemed_device(&stored, at) }
+        DeviceAuthorization { interval: INTERVAL + 5, ..redeemed_device(&stored, at, &found) }
     );
 }
 
 async fn decision_is_taken_once(db: &TestDb) {
     let (device_code, user_code, stored) = insert_device(&db.store, "tv").await;
-    let decide = |code: &Secret, approval, now| {
+    let decide = |code: &Secret, approval: Option<DeviceApproval>, now| {
         let hash = code.hash();
-        async move { db.store.decide_device_authorization(&hash, approval, now).await.unwrap() }
+        async move { db.store.decide_device_authorization(&hash, approval.as_ref(), now).await.unwrap() }
     };
     let deny = |code, now| decide(code, None, now);
     assert!(approve(&db.store, &user_code, NOW + 1).await);
     assert!(!deny(&user_code, NOW + 2).await, "approved, then denied");
-    let mallory = Some(("mallory-sub", NOW, "sid-2"));
+    ensure_user(&db.store, "mallory-sub").await;
+    let mallory =
+        Some(DeviceApproval { user_id: "mallory-sub".into(), auth_time: NOW, sid: "sid-2".into() });
     assert!(!decide(&user_code, mallory, NOW + 3).await, "approved twice");
     // The first decision stands.
     let found = approved(poll(&db.store, &device_code, "tv", NOW + 4).await);
-    assert_eq!(found, redeemed_device(&stored, NOW + 4));
+    assert_eq!(found, redeemed_device(&stored, NOW + 4, &found));
     assert!(!approve(&db.store, &user_code, NOW + 5).await, "redeemed is decided");
 
     let (device_code, user_code, _) = insert_device(&db.store, "kiosk").await;
@@ -260,29 +291,40 @@ async fn denied_poll_is_denied(db: &TestDb) {
     let at = NOW + INTERVAL;
     assert_poll!(poll(&db.store, &device_code, "tv", at).await, DevicePoll::Denied);
     assert_poll!(poll(&db.store, &device_code, "tv", at + INTERVAL).await, DevicePoll::Denied);
-    assert_eq!(devices_with_status(db, "tv", DeviceStatus::Denied).await, 1);
+    assert_eq!(devices_with_status(db, "tv", "denied").await, 1);
 }
 
 async fn approved_device_code_is_redeemed_once(db: &TestDb) {
     let (device_code, user_code, stored) = insert_device(&db.store, "tv").await;
     assert_poll!(poll(&db.store, &device_code, "tv", NOW).await, DevicePoll::Pending);
     assert!(approve(&db.store, &user_code, NOW + 1).await);
-    assert_eq!(devices_with_status(db, "tv", DeviceStatus::Approved).await, 1);
+    assert_eq!(devices_with_status(db, "tv", "approved").await, 1);
 
     let at = NOW + INTERVAL;
-    assert_eq!(
-        approved(poll(&db.store, &device_code, "tv", at).await),
-        redeemed_device(&stored, at)
-    );
-    assert_eq!(devices_with_status(db, "tv", DeviceStatus::Redeemed).await, 1);
+    let found = approved(poll(&db.store, &device_code, "tv", at).await);
+    assert_eq!(found, redeemed_device(&stored, at, &found));
+    assert_eq!(devices_with_status(db, "tv", "redeemed").await, 1);
+    let DeviceState::Redeemed { grant_id, .. } = &found.state else { unreachable!() };
+    // RFC 8628 §3.5 (issue 17 finding 18): a redeemed device code is a replay, naming its
+    // grant, whenever it comes back: in time, too soon (not `slow_down`) or expired.
     let next = at + INTERVAL;
-    assert_poll!(poll(&db.store, &device_code, "tv", next).await, DevicePoll::AlreadyRedeemed);
-    let outcome = poll(&db.store, &device_code, "tv", next + INTERVAL).await;
-    assert_poll!(outcome, DevicePoll::AlreadyRedeemed);
-    assert_poll!(
-        poll(&db.store, &device_code, "tv", next + INTERVAL + 1).await,
-        DevicePoll::SlowDown
-    );
+    for now in [next, next + 1, stored.expires_at + 1] {
+        match poll(&db.store, &device_code, "tv", now).await {
+            DevicePoll::AlreadyRedeemed { grant_id: replayed } => assert_eq!(&replayed, grant_id),
+            other => panic!("at {now}: expected AlreadyRedeemed, got {other:?}"),
+        }
+    }
+    assert_eq!(interval_of(db, "tv").await, INTERVAL, "no slow_down was counted");
+    let stored_grant = db.raw_i64("SELECT count(*) FROM grants WHERE id = $1", grant_id).await;
+    assert_eq!(stored_grant, Some(1), "the grant is stored with the redemption");
+
+    // Issue 17 finding 1: an approval whose user is gone (removed behind the store's back)
+    // redeems nothing and stores no grant.
+    let (device_code, user_code, _) = insert_device(&db.store, "kiosk").await;
+    assert!(approve(&db.store, &user_code, NOW).await);
+    db.raw_execute("DELETE FROM users").await;
+    assert_poll!(poll(&db.store, &device_code, "kiosk", NOW + 1).await, DevicePoll::Denied);
+    assert_eq!(db.raw_count("grants").await, 1);
 }
 
 async fn another_clients_device_code_is_unknown(db: &TestDb) {
@@ -293,13 +335,13 @@ async fn another_clients_device_code_is_unknown(db: &TestDb) {
     let late = stored.expires_at;
     assert_poll!(poll(&db.store, &device_code, "mallory", late).await, DevicePoll::Unknown);
     assert_eq!(last_polled_at(db, "tv").await, None);
-    assert_eq!(devices_with_status(db, "tv", DeviceStatus::Approved).await, 1);
+    assert_eq!(devices_with_status(db, "tv", "approved").await, 1);
     assert_poll!(poll(&db.store, &Secret::generate(), "tv", NOW + 1).await, DevicePoll::Unknown);
     // A user code is no device code.
     assert_poll!(poll(&db.store, &user_code, "tv", NOW + 1).await, DevicePoll::Unknown);
 
     let found = approved(poll(&db.store, &device_code, "tv", NOW + 2).await);
-    assert_eq!(found, redeemed_device(&stored, NOW + 2));
+    assert_eq!(found, redeemed_device(&stored, NOW + 2, &found));
     assert_poll!(poll(&db.store, &device_code, "mallory", NOW + 20).await, DevicePoll::Unknown);
 }
 
@@ -314,17 +356,19 @@ async fn concurrent_polls_of_an_approved_code_have_one_winner(db: &TestDb) {
         for i in 0..8 {
             let store = if i % 2 == 0 { db.store.clone() } else { other.clone() };
             set.spawn(async move {
-                store.poll_device_authorization(&hash, &client_id("tv"), NOW + 1).await.unwrap()
+                let tv = client_id("tv");
+                store.poll_device_authorization(&hash, &tv, NOW + 1, device_grant).await.unwrap()
             });
         }
         let (mut won, mut lost) = (0, 0);
         for outcome in set.join_all().await {
             match outcome {
-                DevicePoll::Approved(found) => {
-                    assert_eq!(*found, redeemed_device(&stored, NOW + 1));
+                approved @ DevicePoll::Approved { .. } => {
+                    let found = super::devices::approved(approved);
+                    assert_eq!(found, redeemed_device(&stored, NOW + 1, &found));
                     won += 1;
                 }
-                DevicePoll::AlreadyRedeemed | DevicePoll::SlowDown => lost += 1,
+                DevicePoll::AlreadyRedeemed { .. } | DevicePoll::SlowDown => lost += 1,
                 other => panic!("a concurrent poll got {other:?}"),
             }
         }
@@ -338,16 +382,18 @@ async fn unreadable_device_authorization_is_a_backend_error_and_changes_nothing(
     assert!(approve(&db.store, &user_code, NOW).await);
     db.raw_execute("UPDATE device_authorizations SET audience = 'not json'").await;
     let message = backend_message(
-        db.store.poll_device_authorization(&device_code.hash(), &client_id("tv"), NOW + 1).await,
+        db.store
+            .poll_device_authorization(&device_code.hash(), &client_id("tv"), NOW + 1, device_grant)
+            .await,
     );
     assert!(message.contains("device_authorizations.audience") && message.contains("tv"));
     assert_eq!(last_polled_at(db, "tv").await, None, "nothing was recorded");
-    assert_eq!(devices_with_status(db, "tv", DeviceStatus::Approved).await, 1, "nor redeemed");
+    assert_eq!(devices_with_status(db, "tv", "approved").await, 1, "nor redeemed");
 
     db.raw_execute("UPDATE device_authorizations SET audience = '[]'").await;
     let found = approved(poll(&db.store, &device_code, "tv", NOW + 2).await);
     let expected =
-        DeviceAuthorization { audience: Vec::new(), ..redeemed_device(&stored, NOW + 2) };
+        DeviceAuthorization { audience: Vec::new(), ..redeemed_device(&stored, NOW + 2, &found) };
     assert_eq!(found, expected);
 }
 

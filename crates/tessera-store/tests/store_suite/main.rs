@@ -21,9 +21,9 @@ use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::ScopeSet;
 use tessera_core::secret::{Secret, SecretHash, random_bytes, random_id};
 use tessera_core::store::{
-    AuditEvent, AuthorizationCode, CodeRedemption, Consent, DeviceAuthorization, DevicePoll,
-    DeviceStatus, Grant, OpaqueAccessToken, RefreshRotation, RefreshTokenRecord, RotationRequest,
-    Session, StoreError,
+    AuditEvent, AuthorizationCode, CodeRedemption, Consent, DeviceApproval, DeviceAuthorization,
+    DevicePoll, DeviceState, Grant, OpaqueAccessToken, RefreshRotation, RefreshTokenRecord,
+    RotationRequest, Session, StoreError,
 };
 use tessera_core::user::User;
 use tessera_store::testing::{TestDb, remove_sqlite_files, temp_sqlite_path};

@@ -81,8 +81,10 @@ async fn give_holdings(db: &TestDb, user_id: &str, client: &str) -> Holdings {
     };
     db.store.save_consent(&consent).await.unwrap();
     let (device_code, user_code, _) = insert_device(&db.store, client).await;
-    let approval = Some((user_id, NOW, "sid-d"));
-    assert!(db.store.decide_device_authorization(&user_code.hash(), approval, NOW).await.unwrap());
+    let approval = DeviceApproval { user_id: user_id.into(), auth_time: NOW, sid: "sid-d".into() };
+    let hash = user_code.hash();
+    let decided = db.store.decide_device_authorization(&hash, Some(&approval), NOW);
+    assert!(decided.await.unwrap());
     Holdings { code, refresh, jti, cookie, device_code }
 }
 
@@ -132,8 +134,10 @@ async fn disabling_a_user_ends_access_and_enabling_restores_only_sign_in(db: &Te
     assert_eq!(db.store.find_session(&late.hash(), NOW + 2).await.unwrap(), None);
     // Nor can a disabled user approve a device.
     let (_, user_code, _) = insert_device(&db.store, "tv").await;
-    let approval = Some((alice, NOW, "sid-e"));
-    assert!(!db.store.decide_device_authorization(&user_code.hash(), approval, NOW).await.unwrap());
+    let approval = DeviceApproval { user_id: alice.into(), auth_time: NOW, sid: "sid-e".into() };
+    let hash = user_code.hash();
+    let decided = db.store.decide_device_authorization(&hash, Some(&approval), NOW);
+    assert!(!decided.await.unwrap());
 
     assert!(db.store.set_user_disabled(alice, false, NOW + 3).await.unwrap());
     assert!(!db.store.find_user_by_username(alice).await.unwrap().unwrap().disabled);
