@@ -220,10 +220,13 @@ pub fn next_step(
     if needs_login {
         return if request.prompt.none { Err(Error::LoginRequired) } else { Ok(Step::Login) };
     }
+    let client = &request.target.client;
     let remembered = consent.is_some_and(|c| request.scope.first_outside(&c.scope).is_none());
-    let needs_consent = !just.consent
-        && !request.target.client.first_party
-        && (request.prompt.consent || !remembered);
+    // RFC 8252 §8.6: any app on the device can claim a public client's client_id and
+    // loopback redirect, so nothing may answer it without the user's interaction: for a public
+    // client neither a remembered consent nor first-party status skips the consent page.
+    let may_skip_consent = !client.is_public() && (client.first_party || remembered);
+    let needs_consent = !just.consent && (request.prompt.consent || !may_skip_consent);
     if needs_consent {
         return if request.prompt.none { Err(Error::ConsentRequired) } else { Ok(Step::Consent) };
     }
@@ -430,6 +433,34 @@ mod tests {
             next_step(&forced, Some(&s), Some(&wide), JustDone::default(), 1).unwrap(),
             Step::Consent
         );
+    }
+
+    #[test]
+    fn rfc8252_8_6_public_clients_always_get_the_consent_page() {
+        let mut public = (*client(true)).clone();
+        public.token_endpoint_auth_method = crate::client::AuthMethod::None;
+        let public = Arc::new(public);
+        let public_request = |extra: &str| {
+            let p = params(extra);
+            parse_request(check_redirect_target(&p, Some(public.clone())).unwrap(), &p).unwrap()
+        };
+        let req = public_request("");
+        let s = session(0);
+        let remembered = Consent {
+            user_id: "u".into(),
+            client_id: ClientId::parse("web").unwrap(),
+            scope: ScopeSet::parse("openid profile orders:read").unwrap(),
+            granted_at: 0,
+        };
+        let step = next_step(&req, Some(&s), Some(&remembered), JustDone::default(), 1);
+        assert_eq!(step.unwrap(), Step::Consent, "first-party and remembered: still asked");
+        let just_signed_in = JustDone { login: true, consent: false };
+        assert_eq!(next_step(&req, Some(&s), None, just_signed_in, 1).unwrap(), Step::Consent);
+        let consented = JustDone { login: false, consent: true };
+        assert_eq!(next_step(&req, Some(&s), None, consented, 1).unwrap(), Step::Issue);
+        let none = public_request("&prompt=none");
+        let err = next_step(&none, Some(&s), Some(&remembered), JustDone::default(), 1);
+        assert_eq!(err.unwrap_err().code().as_str(), "consent_required");
     }
 
     #[test]

@@ -164,3 +164,34 @@ async fn oidc_3_1_2_1_a_consent_form_never_counts_as_authentication() {
     let (_, claims) = verify_jwt(&app, &id_token, "web").await;
     assert_eq!(claims["auth_time"], signed_in_at);
 }
+
+/// RFC 8252 §8.6 (issue 17 finding 9): any local app can claim a public client's client_id
+/// and redirect URI, so a public client never gets a code without the user's interaction in
+/// that request: a remembered consent and a live session still show the consent page, and
+/// `prompt=none` is `consent_required`.
+#[tokio::test]
+async fn rfc8252_8_6_a_public_client_gets_no_code_without_interaction() {
+    let app = spawn_app().await;
+    create_user(&app).await;
+    let public = ClientRegistration {
+        public: true,
+        first_party: false,
+        grant_types: vec![tessera_core::grant_type::GrantType::AuthorizationCode],
+        ..web_client("cli")
+    };
+    assert!(app.register(public).await.is_none());
+    let mut browser = Browser::default();
+    let authorize = |extra: &str| format!("/authorize?{}", authorize_query("cli", extra));
+    let page = browser.get(&app, &authorize("")).await;
+    let consent = browser.login(&app, &page, USERNAME, PASSWORD).await;
+    let done = browser.decide(&app, &consent, "approve").await;
+    assert!(redirect_params(&done).contains_key("code"));
+
+    let again = browser.get(&app, &authorize("")).await;
+    assert_eq!(again.status, StatusCode::OK, "no code: {:?}", again.header("location"));
+    assert!(page_text(&again).contains("Allow access"), "{}", page_text(&again));
+    let silent = browser.get(&app, &authorize("&prompt=none")).await;
+    assert_eq!(redirect_params(&silent)["error"], "consent_required");
+    let done = browser.decide(&app, &again, "approve").await;
+    assert!(redirect_params(&done).contains_key("code"), "the interaction gives the code");
+}

@@ -497,7 +497,10 @@ async fn public_clients_exchange_codes_with_client_id_and_verifier_only() {
             ),
         )
         .await;
-    let done = browser.login(&flow.app, &page, "alice", PASSWORD).await;
+    let consent = browser.login(&flow.app, &page, "alice", PASSWORD).await;
+    // RFC 8252 §8.6: a public client gets the consent page even when first-party.
+    assert!(page_text(&consent).contains("Allow access"), "{}", page_text(&consent));
+    let done = browser.decide(&flow.app, &consent, "approve").await;
     let code = redirect_params(&done)["code"].clone();
     let form = format!(
         "grant_type=authorization_code&client_id=spa&code={}&redirect_uri={}&code_verifier={VERIFIER}",
