@@ -119,7 +119,24 @@ impl ClientStore for Store {
             scope, default_scope, audience, first_party, introspection, access_token_format, \
             jwks, jwks_uri, rate_limit_per_second, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+        // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
+        // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
+        // in the insert's transaction; `create_user` checks the other way round.
+        const SUB_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)";
         with_writer!(self, |pool| {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
+            let taken: bool = sqlx::query_scalar(SUB_TAKEN)
+                .bind(client.client_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            if taken {
+                tx.rollback().await.map_err(db)?;
+                return Err(StoreError::Conflict(format!(
+                    "a user whose sub is the client_id `{}`",
+                    client.client_id
+                )));
+            }
             sqlx::query(SQL)
                 .bind(client.client_id.as_str())
                 .bind(client.client_name.as_str())
@@ -138,9 +155,10 @@ impl ClientStore for Store {
                 .bind(client.jwks_uri.as_deref())
                 .bind(client.rate_limit_per_second.map(i64::from))
                 .bind(client.created_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_or_db(e, || format!("client `{}`", client.client_id)))?;
+            tx.commit().await.map_err(db)?;
         });
         Ok(())
     }

@@ -42,7 +42,24 @@ impl UserStore for Store {
         // Either unique key may clash, but `id` is 128 random bits: a conflict is the username.
         const SQL: &str = "INSERT INTO users (id, username, email, name, password_hash, \
             created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        // RFC 9700 §4.15: a `sub` equal to a client_id would make that client's
+        // client-credentials tokens (`sub` = client_id) pass for this user's. Checked in the
+        // insert's transaction; `create_client` checks the other way round.
+        const CLIENT_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM clients WHERE client_id = $1)";
         with_writer!(self, |pool| {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
+            let taken: bool = sqlx::query_scalar(CLIENT_TAKEN)
+                .bind(user.id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            if taken {
+                tx.rollback().await.map_err(db)?;
+                return Err(StoreError::Conflict(format!(
+                    "a client whose client_id is the sub `{}`",
+                    user.id
+                )));
+            }
             sqlx::query(SQL)
                 .bind(user.id.as_str())
                 .bind(user.username.as_str())
@@ -51,9 +68,10 @@ impl UserStore for Store {
                 .bind(user.password_hash.as_str())
                 .bind(user.created_at)
                 .bind(user.disabled)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_or_db(e, || format!("user `{}`", user.username)))?;
+            tx.commit().await.map_err(db)?;
         });
         Ok(())
     }

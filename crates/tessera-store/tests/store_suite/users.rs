@@ -10,6 +10,7 @@ on_both_backends! {
     deleting_a_user_ends_every_grant_token_session_and_consent;
     disabling_a_user_ends_access_and_enabling_restores_only_sign_in;
     grants_and_sessions_of_a_missing_user_are_unusable;
+    rfc9700_4_15_a_client_id_never_equals_a_users_sub;
 }
 
 async fn users_round_trip(db: &TestDb) {
@@ -162,4 +163,27 @@ async fn grants_and_sessions_of_a_missing_user_are_unusable(db: &TestDb) {
     let (cookie, s) = session("ghost-sub", NOW + 3600);
     db.store.create_session(&s).await.unwrap();
     assert_eq!(db.store.find_session(&cookie.hash(), NOW).await.unwrap(), None);
+}
+
+/// RFC 9700 §4.15 (issue 17 finding 17): a client whose client_id is a user's `sub` could pass
+/// its client-credentials tokens (`sub` = client_id) for that user's, so neither side may be
+/// created over the other.
+async fn rfc9700_4_15_a_client_id_never_equals_a_users_sub(db: &TestDb) {
+    let alice = user("alice");
+    db.store.create_user(&alice).await.unwrap();
+    let (impostor, _) = confidential_client(&alice.id);
+    match db.store.create_client(&impostor).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains(&alice.id), "{what}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(db.store.find_client(&impostor.client_id).await.unwrap().is_none());
+
+    let (client, _) = confidential_client("svc");
+    db.store.create_client(&client).await.unwrap();
+    let shadow = User { id: "svc".into(), ..another_user(&alice, "bob") };
+    match db.store.create_user(&shadow).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains("svc"), "{what}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(db.store.find_user_by_username("bob").await.unwrap().is_none());
 }

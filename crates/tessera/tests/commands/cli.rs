@@ -147,6 +147,25 @@ fn issue17_user_disable_and_enable_switch_the_account() {
     }
 }
 
+/// RFC 9700 §4.15 (issue 17 finding 17): a client_id equal to a user's `sub` is refused.
+#[test]
+fn rfc9700_4_15_a_client_id_equal_to_a_users_sub_is_refused() {
+    let w = Workdir::new("cli");
+    let user = w.ok_json(
+        &["user", "create", "--username", "alice", "--password-stdin", "--json"],
+        Some("correct horse battery\n"),
+    );
+    let sub = user["sub"].as_str().unwrap();
+    let out = w.tessera(&["client", "create", "--name", "Impostor", "--client-id", sub], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("a user whose sub is the client_id `{sub}`")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.ok_json(&["client", "list", "--json"], None), serde_json::json!([]));
+}
+
 #[test]
 fn migrate_reports_and_is_idempotent() {
     let w = Workdir::new("cli");
