@@ -20,14 +20,37 @@ use crate::store::{AuthorizationCode, Consent, Grant, Session};
 use crate::token::TokenPolicy;
 
 /// Proof that the client exists and the redirect URI is one of its registered ones: errors
-/// may now be redirected there.
+/// may now be redirected there. Only [`check_redirect_target`] makes one; its fields are read
+/// through accessors, so a target cannot be built or changed after the check:
+///
+/// ```compile_fail
+/// # use tessera_core::authorize::RedirectTarget;
+/// # fn forge(client: std::sync::Arc<tessera_core::client::Client>) -> RedirectTarget {
+/// RedirectTarget { client, redirect_uri: "https://evil.example/cb".into(), state: None }
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RedirectTarget {
-    pub client: Arc<Client>,
-    /// The redirect URI exactly as requested (and matched).
-    pub redirect_uri: String,
+    client: Arc<Client>,
+    redirect_uri: String,
+    state: Option<String>,
+}
+
+impl RedirectTarget {
+    /// The registered client that sent the request.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// The redirect URI exactly as requested, and matched against the client's registration.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
     /// `state`, echoed untouched in every redirect (RFC 6749 §4.1.2).
-    pub state: Option<String>,
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
 }
 
 /// Longest `state` and `nonce` accepted.

@@ -61,7 +61,12 @@ impl CodeChallenge {
     }
 }
 
-/// Proof that the PKCE verifier matched.
+/// Proof that the PKCE verifier matched: only [`CodeChallenge::verify`] makes one, and minting
+/// the tokens of a code requires it.
+///
+/// ```compile_fail
+/// let forged = tessera_core::pkce::PkceVerified(());
+/// ```
 #[derive(Debug)]
 pub struct PkceVerified(());
 

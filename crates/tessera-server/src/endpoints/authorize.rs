@@ -71,12 +71,14 @@ fn redirect_to(
     mut pairs: Vec<(&str, String)>,
     status: StatusCode,
 ) -> Response {
-    if let Some(s) = &target.state {
-        pairs.push(("state", s.clone()));
+    if let Some(s) = target.state() {
+        pairs.push(("state", s.to_owned()));
     }
     pairs.push(("iss", state.settings().issuer.as_str().to_owned()));
-    let location =
-        redirect::append_query(&target.redirect_uri, pairs.iter().map(|(k, v)| (*k, v.as_str())));
+    let location = redirect::append_query(
+        target.redirect_uri(),
+        pairs.iter().map(|(k, v)| (*k, v.as_str())),
+    );
     redirect::to(status, &location)
         .unwrap_or_else(|| pages::refused("The redirect URI cannot be used."))
 }
@@ -130,7 +132,7 @@ async fn proceed(
     login_error: Option<(&str, &str)>,
 ) -> Result<Response, Failure> {
     let fail = |e: Error| Failure::Redirect(request.target.clone(), e);
-    let client = &request.target.client;
+    let client = request.target.client();
     let consent = match &session {
         Some(s) => state
             .store()
@@ -157,7 +159,7 @@ async fn proceed(
                 error: (!error.is_empty()).then_some(error),
             };
             let status = if error.is_empty() { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
-            Ok(pages::render(status, &page, Some(&request.target.redirect_uri)))
+            Ok(pages::render(status, &page, Some(request.target.redirect_uri())))
         }
         (Step::Consent, Some(session)) => {
             if just.login {
@@ -186,7 +188,7 @@ async fn proceed(
                 carry_value: query,
                 user_code: None,
             };
-            Ok(pages::render(StatusCode::OK, &page, Some(&request.target.redirect_uri)))
+            Ok(pages::render(StatusCode::OK, &page, Some(request.target.redirect_uri())))
         }
         (Step::Issue, Some(session)) => {
             let minted = mint_code(request, &session, &state.settings().policy, now);
@@ -268,7 +270,7 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bo
         let Some(session) = session else {
             return proceed(&state, &request, &query, None, JustDone::default(), &csrf, None).await;
         };
-        let client_id = &request.target.client.client_id;
+        let client_id = &request.target.client().client_id;
         match form.decision().map_err(IntoResponse::into_response)? {
             Decision::Approve => {}
             Decision::Deny => {
