@@ -130,10 +130,12 @@ impl Store {
     /// Deletes, disables or enables the user `username` in one transaction; deleting and
     /// disabling also end everything the user authorized. Whether the user exists.
     ///
-    /// The user's row is written first: on PostgreSQL its lock makes a concurrent transaction
-    /// that creates a grant for the user (it reads the row `FOR SHARE`) either commit first, so
-    /// that its grant is among those revoked here, or wait and then find the user gone or
-    /// disabled. On SQLite writers are serialized anyway.
+    /// On SQLite writers are serialized anyway. On PostgreSQL the order matters: the user's
+    /// row first, then the device approvals, then the grants. A poll redeeming an approval
+    /// holds that approval's row (`FOR UPDATE`) while it stores its grant, so this waits for it
+    /// and then, in a later statement, revokes that grant too; a code redemption or refresh
+    /// rotation checks the user in its own conditional write, and what it issues is recorded
+    /// under a grant revoked here.
     async fn change_user(
         &self,
         username: &str,
