@@ -101,6 +101,10 @@ pub struct Client {
     pub jwks_uri: Option<String>,
     /// Token-endpoint requests per second allowed to this client; `None`: the server default.
     pub rate_limit_per_second: Option<u32>,
+    /// For this many seconds after a refresh token was rotated, this client may present it
+    /// again and get new tokens instead of having the grant revoked as a reuse: two requests
+    /// of one app that refreshed at once (0: none, the default).
+    pub refresh_token_grace_seconds: u32,
     pub created_at: i64,
 }
 
@@ -134,11 +138,16 @@ pub struct ClientRegistration {
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
     pub rate_limit_per_second: Option<u32>,
+    pub refresh_token_grace_seconds: u32,
     /// Auth method for confidential clients; `client_secret_basic` when absent.
     pub auth_method: Option<AuthMethod>,
     /// A secret imported from another server instead of a generated one.
     pub imported_secret: Option<Secret>,
 }
+
+/// Longest refresh-token grace window: it is for requests sent at the same moment, and every
+/// second of it is a second in which a stolen refresh token is not detected as reused.
+pub const MAX_REFRESH_TOKEN_GRACE_SECONDS: u32 = 30;
 
 /// Shortest secret accepted on import: 32 characters.
 pub const MIN_IMPORTED_SECRET_LEN: usize = 32;
@@ -206,6 +215,14 @@ impl ClientRegistration {
             };
             (method, Some(secret))
         };
+        if self.refresh_token_grace_seconds > MAX_REFRESH_TOKEN_GRACE_SECONDS {
+            return Err(format!(
+                "the refresh-token grace window is at most {MAX_REFRESH_TOKEN_GRACE_SECONDS} seconds"
+            ));
+        }
+        if self.refresh_token_grace_seconds > 0 && !grant_types.contains(&GrantType::RefreshToken) {
+            return Err("a refresh-token grace window needs the refresh_token grant".into());
+        }
         let client_id = match self.client_id {
             Some(id) => id,
             None => ClientId::parse(&crate::secret::random_id::<16>())
@@ -228,6 +245,7 @@ impl ClientRegistration {
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             rate_limit_per_second: self.rate_limit_per_second,
+            refresh_token_grace_seconds: self.refresh_token_grace_seconds,
             created_at: now,
         };
         Ok((client, secret))
@@ -240,6 +258,21 @@ mod tests {
 
     fn registration() -> ClientRegistration {
         ClientRegistration { client_name: "svc".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn refresh_token_grace_window_is_short_and_needs_the_refresh_grant() {
+        let registration = |grace, grant_types: Vec<GrantType>| ClientRegistration {
+            client_name: "app".into(),
+            grant_types,
+            refresh_token_grace_seconds: grace,
+            ..Default::default()
+        };
+        let refreshing = || vec![GrantType::ClientCredentials, GrantType::RefreshToken];
+        let (client, _) = registration(30, refreshing()).into_client(0).unwrap();
+        assert_eq!(client.refresh_token_grace_seconds, 30);
+        assert!(registration(31, refreshing()).into_client(0).is_err());
+        assert!(registration(5, vec![GrantType::ClientCredentials]).into_client(0).is_err());
     }
 
     #[test]

@@ -153,7 +153,8 @@ pub enum CodeRedemption<P> {
 pub enum RefreshRotation {
     /// The presented token is now spent and the new one is stored.
     Rotated(Grant),
-    /// The presented token was rotated before: reuse (requirements R1.4).
+    /// The presented token was rotated before, longer ago than the client's grace window:
+    /// reuse (requirements R1.4).
     Reused { grant_id: String },
     /// Unknown, expired, of a revoked or expired grant, or issued to another client.
     Invalid,
@@ -175,6 +176,9 @@ pub struct RotationRequest<'a> {
     /// grant revokes it.
     pub access_token_jti: &'a str,
     pub access_token_expires_at: i64,
+    /// The client's refresh-token grace window in seconds (0: none): within it after its
+    /// rotation, `old` presented again by its client rotates again instead of being `Reused`.
+    pub grace_seconds: i64,
 }
 
 /// Authorization codes (single use, atomically).

@@ -17,7 +17,8 @@ macro_rules! select_clients {
     () => {
         "SELECT client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scope, default_scope, audience, first_party, \
-         introspection, access_token_format, jwks, jwks_uri, rate_limit_per_second, created_at \
+         introspection, access_token_format, jwks, jwks_uri, rate_limit_per_second, \
+         refresh_token_grace_seconds, created_at \
          FROM clients"
     };
 }
@@ -40,6 +41,7 @@ struct ClientRow {
     jwks: Option<String>,
     jwks_uri: Option<String>,
     rate_limit_per_second: Option<i64>,
+    refresh_token_grace_seconds: i64,
     created_at: i64,
 }
 
@@ -65,6 +67,13 @@ impl ClientRow {
                 bad("rate_limit_per_second", &format!("{n} is out of range (0 to {})", u32::MAX))
             })?),
         };
+        let grace = self.refresh_token_grace_seconds;
+        let refresh_token_grace_seconds = u32::try_from(grace).map_err(|_| {
+            bad(
+                "refresh_token_grace_seconds",
+                &format!("{grace} is out of range (0 to {})", u32::MAX),
+            )
+        })?;
         Ok(Client {
             client_id: ClientId::parse(id).map_err(|e| bad("client_id", &e))?,
             secret_hash: match &self.secret_hash {
@@ -97,6 +106,7 @@ impl ClientRow {
             introspection: self.introspection,
             access_token_format,
             rate_limit_per_second,
+            refresh_token_grace_seconds,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             created_at: self.created_at,
@@ -117,8 +127,9 @@ impl ClientStore for Store {
         const SQL: &str = "INSERT INTO clients (client_id, client_name, secret_hash, \
             token_endpoint_auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
             scope, default_scope, audience, first_party, introspection, access_token_format, \
-            jwks, jwks_uri, rate_limit_per_second, created_at) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+            jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, created_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+            $18)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -154,6 +165,7 @@ impl ClientStore for Store {
                 .bind(client.jwks.as_deref())
                 .bind(client.jwks_uri.as_deref())
                 .bind(client.rate_limit_per_second.map(i64::from))
+                .bind(i64::from(client.refresh_token_grace_seconds))
                 .bind(client.created_at)
                 .execute(&mut *tx)
                 .await

@@ -280,6 +280,12 @@ impl GrantStore for Store {
             RETURNING grant_id";
         const LOOK_UP: &str = "SELECT r.grant_id, g.client_id, r.rotated_at \
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
+        // Within the client's grace window, a token rotated moments ago by a concurrent
+        // request of the same client is as good as current, as long as its grant is live.
+        const WITHIN_GRACE: &str = "SELECT g.id FROM refresh_tokens r \
+            JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
+            WHERE r.token_hash = $1 AND r.rotated_at >= $2 AND g.client_id = $3 \
+            AND g.revoked_at IS NULL AND g.expires_at > $4 AND u.disabled = FALSE";
         let RotationRequest {
             old,
             new,
@@ -288,6 +294,7 @@ impl GrantStore for Store {
             idle_ttl,
             access_token_jti,
             access_token_expires_at,
+            grace_seconds,
         } = rotation;
         with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
@@ -298,6 +305,18 @@ impl GrantStore for Store {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
+            let spent = match spent {
+                Some(grant_id) => Some(grant_id),
+                None if grace_seconds > 0 => sqlx::query_scalar(WITHIN_GRACE)
+                    .bind(old.as_bytes().as_slice())
+                    .bind(now.saturating_sub(grace_seconds))
+                    .bind(client_id.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?,
+                None => None,
+            };
             let Some(grant_id) = spent else {
                 let missed: Option<SpentTokenRow> = sqlx::query_as(LOOK_UP)
                     .bind(old.as_bytes().as_slice())

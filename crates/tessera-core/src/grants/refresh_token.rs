@@ -65,6 +65,7 @@ async fn refresh<S: GrantStore + TokenStore>(
         idle_ttl: ctx.policy.refresh_token_idle_ttl,
         access_token_jti: &jti,
         access_token_expires_at: ctx.now + ctx.policy.access_token_ttl,
+        grace_seconds: i64::from(client.refresh_token_grace_seconds),
     };
     // RFC 6749 §6: a requested scope must not exceed the grant's, nor (RFC 8707 §2.2) a
     // requested resource its audience. Both are checked inside the rotation, so that a refused

@@ -22,6 +22,7 @@ mod postgres_instances;
 mod private_key_jwt;
 mod rate_limit_redis;
 mod rate_limits;
+mod refresh_grace;
 mod resource_indicators;
 mod revocation_introspection;
 mod token_endpoint;

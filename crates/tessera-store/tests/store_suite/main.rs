@@ -119,6 +119,7 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         jwks: None,
         jwks_uri: None,
         rate_limit_per_second: Some(250),
+        refresh_token_grace_seconds: 5,
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
     }
@@ -160,6 +161,7 @@ fn assert_same_client(actual: &Client, expected: &Client) {
     assert_eq!(actual.jwks, expected.jwks);
     assert_eq!(actual.jwks_uri, expected.jwks_uri);
     assert_eq!(actual.rate_limit_per_second, expected.rate_limit_per_second);
+    assert_eq!(actual.refresh_token_grace_seconds, expected.refresh_token_grace_seconds);
     assert_eq!(actual.created_at, expected.created_at);
 }
 
@@ -333,6 +335,7 @@ fn rotation_request<'a>(
         idle_ttl: IDLE_TTL,
         access_token_jti: jti,
         access_token_expires_at: now + 900,
+        grace_seconds: 0,
     }
 }
 

@@ -15,6 +15,7 @@ on_both_backends! {
     unreadable_grant_is_a_backend_error_and_spends_nothing;
     rotation_records_its_access_token_under_the_grant;
     find_refresh_token_reports_rotation_and_revocation;
+    oauth21_4_3_1_a_grace_window_lets_its_client_present_a_just_rotated_token_again;
 }
 
 async fn refresh_rotation_spends_the_old_token_and_detects_reuse(db: &TestDb) {
@@ -289,4 +290,34 @@ async fn find_refresh_token_reports_rotation_and_revocation(db: &TestDb) {
     db.store.revoke_grant(&g.id, NOW + 20).await.unwrap();
     assert_eq!(find(first).await, Some(record(true, true, NOW, NOW + IDLE_TTL)));
     assert_eq!(find(second).await, Some(record(false, true, NOW + 10, NOW + 10 + IDLE_TTL)));
+}
+
+/// OAuth 2.1 §4.3.1 (issue 17 finding 18, optional part): with a grace window, a token its
+/// client rotated moments ago (two requests that refreshed at once) rotates again instead of
+/// revoking the grant; another client gets nothing, and after the window it is reuse.
+async fn oauth21_4_3_1_a_grace_window_lets_its_client_present_a_just_rotated_token_again(
+    db: &TestDb,
+) {
+    let g = grant("web", "alice-sub");
+    let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+    rotated(rotate(&db.store, &old, "web", NOW).await.0);
+    let with_grace = |client: &'static str, now: i64| async move {
+        let new = Secret::generate().hash();
+        let client_id = client_id(client);
+        let jti = random_id::<16>();
+        let rotation = RotationRequest {
+            grace_seconds: 5,
+            ..rotation_request(&old, &new, &client_id, now, &jti)
+        };
+        db.store.rotate_refresh_token(rotation, |_| true).await.unwrap()
+    };
+    assert_eq!(rotated(with_grace("web", NOW + 5).await), g, "within the window");
+    assert_invalid(with_grace("other", NOW + 1).await);
+    assert_eq!(revoked_at(db, &g).await, None);
+    assert_reused(with_grace("web", NOW + 6).await, &g);
+    // Without a window (the default) the same presentation is reuse at once.
+    let g = grant("web", "alice-sub");
+    let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+    rotated(rotate(&db.store, &old, "web", NOW).await.0);
+    assert_reused(rotate(&db.store, &old, "web", NOW + 1).await.0, &g);
 }

@@ -88,6 +88,11 @@ pub struct CreateArgs {
     /// Its own rate limit at /token, /revoke and /introspect, in requests per second.
     #[arg(long, value_name = "N")]
     rate_limit: Option<u32>,
+    /// Seconds after a rotation during which the client may present the old refresh token
+    /// again (two requests that refreshed at once) without its grant being revoked as a
+    /// reuse; at most 30 (default 0: none).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    refresh_grace_seconds: u32,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -224,6 +229,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         jwks,
         jwks_uri: args.jwks_uri,
         rate_limit_per_second: args.rate_limit,
+        refresh_token_grace_seconds: args.refresh_grace_seconds,
     };
     let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
     let store = super::open(&args.db.database_url).await?;
@@ -264,6 +270,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
         "jwks_uri": c.jwks_uri,
         "rate_limit_per_second": c.rate_limit_per_second,
+        "refresh_token_grace_seconds": c.refresh_token_grace_seconds,
         "created_at": c.created_at,
     })
 }
