@@ -75,10 +75,8 @@ fn redirect_to(
         pairs.push(("state", s.to_owned()));
     }
     pairs.push(("iss", state.settings().issuer.as_str().to_owned()));
-    let location = redirect::append_query(
-        target.redirect_uri(),
-        pairs.iter().map(|(k, v)| (*k, v.as_str())),
-    );
+    let location =
+        redirect::append_query(target.redirect_uri(), pairs.iter().map(|(k, v)| (*k, v.as_str())));
     redirect::to(status, &location)
         .unwrap_or_else(|| pages::refused("The redirect URI cannot be used."))
 }
