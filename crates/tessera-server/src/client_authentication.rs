@@ -29,7 +29,10 @@ pub async fn authenticate_client(
     // R4.2: the limit applies per presented client_id, before any secret is checked, so that
     // guessing secrets is throttled too.
     let limit = inner.settings.client_limit(registered.as_deref());
-    inner.rate_limiter.check(&format!("client:{}", presented.client_id()), limit).await?;
+    inner
+        .rate_limiter
+        .check_throughput(&format!("client:{}", presented.client_id()), limit)
+        .await?;
     let PresentedCredentials::Assertion { assertion, .. } = presented else {
         return Ok(authenticate(presented, registered)?);
     };

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tessera_core::issuer::{HttpIssuers, Issuer};
@@ -180,9 +181,18 @@ settings_table! {
         Rule::OptionalInt { min: 1, max: 3650 };
     outbound_allow_private_networks: bool, OUTBOUND_ALLOW_PRIVATE_NETWORKS, Some("TESSERA_OUTBOUND_ALLOW_PRIVATE_NETWORKS"),
         Rule::Other { default: "false (--dev: true)", allowed: "true or false" };
-    login_attempts_per_account: i64, LOGIN_ATTEMPTS_PER_ACCOUNT, Some("TESSERA_LOGIN_ATTEMPTS_PER_ACCOUNT"),
-        int(10, 1, 1_000_000);
-    login_attempts_per_source: i64, LOGIN_ATTEMPTS_PER_SOURCE, Some("TESSERA_LOGIN_ATTEMPTS_PER_SOURCE"),
+    /// Failed sign-ins of one account from one source before each further attempt waits
+    /// (1 s, then doubling).
+    login_failures_before_delay: i64, LOGIN_FAILURES_BEFORE_DELAY, Some("TESSERA_LOGIN_FAILURES_BEFORE_DELAY"),
+        int(5, 1, 1000);
+    /// The longest of those delays.
+    login_max_delay_seconds: i64, LOGIN_MAX_DELAY_SECONDS, Some("TESSERA_LOGIN_MAX_DELAY_SECONDS"),
+        int(900, 1, 86_400);
+    /// Failed sign-ins of one account, from all sources together, in 15 minutes.
+    login_failures_per_account: i64, LOGIN_FAILURES_PER_ACCOUNT, Some("TESSERA_LOGIN_FAILURES_PER_ACCOUNT"),
+        int(100, 1, 1_000_000);
+    /// Failed sign-ins from one source, for all accounts together, in 15 minutes.
+    login_failures_per_source: i64, LOGIN_FAILURES_PER_SOURCE, Some("TESSERA_LOGIN_FAILURES_PER_SOURCE"),
         int(50, 1, 1_000_000);
 }
 
@@ -284,7 +294,7 @@ pub struct Settings {
     /// Requests per second per client at `/token`, `/revoke`, `/introspect`, unless the client
     /// has its own limit.
     pub client_rate_limit_per_second: u32,
-    /// Sign-in attempts allowed per account and per source address in each 15 minutes.
+    /// Failed sign-ins: growing delays per account and source, ceilings per account and source.
     pub login_limits: LoginLimits,
     /// Also write audit events to the `audit_events` table.
     pub audit_to_database: bool,
@@ -362,10 +372,15 @@ impl Settings {
         }
         let client_rate_limit_per_second =
             keys::CLIENT_RATE_LIMIT_PER_SECOND.int(raw.client_rate_limit_per_second)? as u32;
-        // R4.2: far above what a person signing in needs, far below what guessing needs.
-        let login_limits = LoginLimits::per_15_minutes(
-            keys::LOGIN_ATTEMPTS_PER_ACCOUNT.int(raw.login_attempts_per_account)? as u32,
-            keys::LOGIN_ATTEMPTS_PER_SOURCE.int(raw.login_attempts_per_source)? as u32,
+        // R4.2, issue 17 finding 3: failures only, growing delays per account and source, and
+        // ceilings per account and per source far above what people mistyping need.
+        let login_limits = LoginLimits::new(
+            keys::LOGIN_FAILURES_BEFORE_DELAY.int(raw.login_failures_before_delay)? as u32,
+            Duration::from_secs(
+                keys::LOGIN_MAX_DELAY_SECONDS.int(raw.login_max_delay_seconds)? as u64
+            ),
+            keys::LOGIN_FAILURES_PER_ACCOUNT.int(raw.login_failures_per_account)? as u32,
+            keys::LOGIN_FAILURES_PER_SOURCE.int(raw.login_failures_per_source)? as u32,
         );
         let key_rotation_days = keys::KEY_ROTATION_DAYS.optional_int(raw.key_rotation_days)?;
         let redis_url = raw.redis_url.filter(|u| !u.is_empty());
@@ -608,8 +623,8 @@ mod tests {
         assert!(m.contains("`issuer` is required"), "{m}");
         let m = message(RawConfig { listen: Some("nope".into()), ..raw_with_kek() });
         assert!(m.contains("`listen`"), "{m}");
-        let m = message(RawConfig { login_attempts_per_account: Some(0), ..raw_with_kek() });
-        assert!(m.contains("login_attempts_per_account") && m.contains("between 1 and"), "{m}");
+        let m = message(RawConfig { login_failures_per_account: Some(0), ..raw_with_kek() });
+        assert!(m.contains("login_failures_per_account") && m.contains("between 1 and"), "{m}");
         let m = message(RawConfig { sqlite_synchronous: Some("off".into()), ..raw_with_kek() });
         assert!(m.contains("`sqlite_synchronous`") && m.contains("normal") && m.contains("full"));
     }

@@ -36,19 +36,22 @@ pub async fn sign_in(
     password: Secret,
     source: &str,
 ) -> Result<SignIn, Error> {
-    if let Err(denied) =
-        admit_sign_in(&state.0.rate_limiter, state.0.settings.login_limits, username, source).await
-    {
-        let mut response = pages::message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "Too many sign-in attempts. Wait a few minutes and try again.",
-        );
-        if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(SignIn::Throttled(response));
-    }
+    let limiter = &state.0.rate_limiter;
+    let attempt =
+        match admit_sign_in(limiter, state.0.settings.login_limits, username, source).await {
+            Ok(attempt) => attempt,
+            Err(denied) => {
+                let mut response = pages::message(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts",
+                    "Too many failed sign-in attempts. Wait a moment and try again.",
+                );
+                if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return Ok(SignIn::Throttled(response));
+            }
+        };
     let user = state.store().find_user_by_username(username).await?;
     let matched =
         check_password(state, user.as_ref().map(|u| u.password_hash.clone()), password).await;
@@ -63,8 +66,10 @@ pub async fn sign_in(
                 ..Default::default()
             },
         );
+        // The attempt stays counted: only failures use up the limits.
         return Ok(SignIn::Refused);
     };
+    attempt.succeeded(limiter).await;
     if let Some(old) = cookies::get(headers, SESSION_COOKIE) {
         state.store().delete_session(&SecretHash::of(old.as_bytes())).await?;
     }
