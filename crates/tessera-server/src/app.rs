@@ -56,7 +56,7 @@ pub async fn build_state(
         None => RateLimiter::in_process(),
     };
     let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
-    let password_checks = PasswordChecks::start()
+    let password_checks = PasswordChecks::start(settings.password_check_queue)
         .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientCache::new(store.clone()),

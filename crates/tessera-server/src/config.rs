@@ -12,6 +12,7 @@ use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
 use tessera_core::token::TokenPolicy;
 use tessera_store::SqliteSync;
 
+use crate::source_address::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::web::throttle::LoginLimits;
 
 /// How a key is validated: its default and the values it allows. The one description of each
@@ -185,6 +186,9 @@ settings_table! {
     /// (1 s, then doubling).
     login_failures_before_delay: i64, LOGIN_FAILURES_BEFORE_DELAY, Some("TESSERA_LOGIN_FAILURES_BEFORE_DELAY"),
         int(5, 1, 1000);
+    /// The first of those delays; each further failure doubles it.
+    login_first_delay_seconds: i64, LOGIN_FIRST_DELAY_SECONDS, Some("TESSERA_LOGIN_FIRST_DELAY_SECONDS"),
+        int(1, 1, 3600);
     /// The longest of those delays.
     login_max_delay_seconds: i64, LOGIN_MAX_DELAY_SECONDS, Some("TESSERA_LOGIN_MAX_DELAY_SECONDS"),
         int(900, 1, 86_400);
@@ -194,6 +198,15 @@ settings_table! {
     /// Failed sign-ins from one source, for all accounts together, in 15 minutes.
     login_failures_per_source: i64, LOGIN_FAILURES_PER_SOURCE, Some("TESSERA_LOGIN_FAILURES_PER_SOURCE"),
         int(50, 1, 1_000_000);
+    /// Reverse proxies whose forwarding header names the client (CIDR blocks).
+    trusted_proxies: Vec<String>, TRUSTED_PROXIES, Some("TESSERA_TRUSTED_PROXIES"),
+        Rule::Other { default: "none: the socket peer is the source", allowed: "CIDR blocks, e.g. [\"10.0.0.0/8\", \"fd00::/8\"] (comma-separated in the environment)" };
+    /// The header those proxies write.
+    forwarded_header: String, FORWARDED_HEADER, Some("TESSERA_FORWARDED_HEADER"),
+        Rule::OneOf { default: "x-forwarded-for", values: &["x-forwarded-for", "forwarded"] };
+    /// Sign-ins waiting for or in a password check; more are answered 503.
+    password_check_queue: i64, PASSWORD_CHECK_QUEUE, Some("TESSERA_PASSWORD_CHECK_QUEUE"),
+        int(32, 1, 100_000);
 }
 
 impl Key {
@@ -296,6 +309,10 @@ pub struct Settings {
     pub client_rate_limit_per_second: u32,
     /// Failed sign-ins: growing delays per account and source, ceilings per account and source.
     pub login_limits: LoginLimits,
+    /// Proxies whose forwarding header names the source of a request (issue 17 finding 4).
+    pub trusted_proxies: TrustedProxies,
+    /// How many sign-ins may wait for or be in a password check; more are answered 503.
+    pub password_check_queue: usize,
     /// Also write audit events to the `audit_events` table.
     pub audit_to_database: bool,
     /// Rotate signing keys automatically when the active one is this many days old.
@@ -377,11 +394,29 @@ impl Settings {
         let login_limits = LoginLimits::new(
             keys::LOGIN_FAILURES_BEFORE_DELAY.int(raw.login_failures_before_delay)? as u32,
             Duration::from_secs(
+                keys::LOGIN_FIRST_DELAY_SECONDS.int(raw.login_first_delay_seconds)? as u64,
+            ),
+            Duration::from_secs(
                 keys::LOGIN_MAX_DELAY_SECONDS.int(raw.login_max_delay_seconds)? as u64
             ),
             keys::LOGIN_FAILURES_PER_ACCOUNT.int(raw.login_failures_per_account)? as u32,
             keys::LOGIN_FAILURES_PER_SOURCE.int(raw.login_failures_per_source)? as u32,
         );
+        let blocks = raw
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .map(|b| Cidr::parse(b).map_err(|why| keys::TRUSTED_PROXIES.error(format!(": {why}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let header = match keys::FORWARDED_HEADER
+            .one_of(raw.forwarded_header.as_deref(), "x-forwarded-for")?
+        {
+            "forwarded" => ForwardedHeader::Forwarded,
+            _ => ForwardedHeader::XForwardedFor,
+        };
+        let trusted_proxies = TrustedProxies { blocks, header };
+        let password_check_queue =
+            keys::PASSWORD_CHECK_QUEUE.int(raw.password_check_queue)? as usize;
         let key_rotation_days = keys::KEY_ROTATION_DAYS.optional_int(raw.key_rotation_days)?;
         let redis_url = raw.redis_url.filter(|u| !u.is_empty());
         if let Some(url) = &redis_url
@@ -443,6 +478,8 @@ impl Settings {
             redis_url,
             client_rate_limit_per_second,
             login_limits,
+            trusted_proxies,
+            password_check_queue,
             audit_to_database: keys::AUDIT_TO_DATABASE.bool(raw.audit_to_database),
             key_rotation_days,
             outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),

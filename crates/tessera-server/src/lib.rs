@@ -12,6 +12,7 @@ pub mod key_ring;
 pub mod oauth_error;
 pub mod password_checks;
 pub mod rate_limit;
+pub mod source_address;
 pub mod state;
 pub mod telemetry;
 pub mod web;

@@ -27,9 +27,6 @@ pub const CEILING_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long failures of one account from one source are remembered after the last attempt.
 pub const BACKOFF_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
-/// The first delay once the free failures are spent; each further failure doubles it.
-pub const FIRST_DELAY: Duration = Duration::from_secs(1);
-
 /// The sign-in limits.
 #[derive(Clone, Copy, Debug)]
 pub struct LoginLimits {
@@ -42,13 +39,19 @@ pub struct LoginLimits {
 }
 
 impl LoginLimits {
-    /// `free` failures before delays start (delays then double up to `max_delay`);
+    /// `free` failures before delays start (`first_delay`, then doubling up to `max_delay`);
     /// `per_account` and `per_source` failures in every [`CEILING_WINDOW`].
-    pub fn new(free: u32, max_delay: Duration, per_account: u32, per_source: u32) -> Self {
+    pub fn new(
+        free: u32,
+        first_delay: Duration,
+        max_delay: Duration,
+        per_account: u32,
+        per_source: u32,
+    ) -> Self {
         Self {
             per_account_and_source: Backoff {
                 free,
-                base: FIRST_DELAY,
+                base: first_delay,
                 max: max_delay,
                 forget_after: BACKOFF_MEMORY,
             },
@@ -116,7 +119,7 @@ mod tests {
 
     /// 2 free failures, then 1 s, 2 s, …; 4 per account, 6 per source.
     fn small() -> LoginLimits {
-        LoginLimits::new(2, Duration::from_secs(60), 4, 6)
+        LoginLimits::new(2, Duration::from_secs(1), Duration::from_secs(60), 4, 6)
     }
 
     /// The server's defaults.
@@ -166,7 +169,7 @@ mod tests {
     #[tokio::test]
     async fn issue17_3_failures_from_one_source_bring_growing_delays_not_a_lockout() {
         let rl = RateLimiter::in_process();
-        let limits = LoginLimits::new(2, Duration::from_secs(60), 100, 100);
+        let limits = LoginLimits::new(2, Duration::from_secs(1), Duration::from_secs(60), 100, 100);
         assert!(fail(&rl, limits, "alice", "a").await);
         assert!(fail(&rl, limits, "alice", "a").await);
         let first = admit_sign_in(&rl, limits, "alice", "a").await.err().unwrap();

@@ -17,4 +17,5 @@ mod rate_limit_redis;
 mod rate_limits;
 mod resource_indicators;
 mod revocation_introspection;
+mod security_limits;
 mod token_endpoint;
