@@ -12,6 +12,7 @@ use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
 use tessera_core::token::TokenPolicy;
 use tessera_store::SqliteSync;
 
+use crate::rate_limit::Limit;
 use crate::source_address::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::web::throttle::LoginLimits;
 
@@ -176,6 +177,9 @@ settings_table! {
         Rule::Other { default: "unset (limits in process)", allowed: "redis:// or rediss://" };
     client_rate_limit_per_second: i64, CLIENT_RATE_LIMIT_PER_SECOND, Some("TESSERA_CLIENT_RATE_LIMIT_PER_SECOND"),
         int(1000, 1, 1_000_000);
+    /// Failed client authentications (wrong secrets, unknown client_ids) per source per minute.
+    client_auth_failures_per_source: i64, CLIENT_AUTH_FAILURES_PER_SOURCE, Some("TESSERA_CLIENT_AUTH_FAILURES_PER_SOURCE"),
+        int(60, 1, 1_000_000);
     audit_to_database: bool, AUDIT_TO_DATABASE, Some("TESSERA_AUDIT_TO_DATABASE"),
         Rule::Bool { default: false };
     key_rotation_days: i64, KEY_ROTATION_DAYS, Some("TESSERA_KEY_ROTATION_DAYS"),
@@ -307,6 +311,8 @@ pub struct Settings {
     /// Requests per second per client at `/token`, `/revoke`, `/introspect`, unless the client
     /// has its own limit.
     pub client_rate_limit_per_second: u32,
+    /// Failed client authentications allowed per source (issue 17 finding 5).
+    pub client_auth_failure_limit: Limit,
     /// Failed sign-ins: growing delays per account and source, ceilings per account and source.
     pub login_limits: LoginLimits,
     /// Proxies whose forwarding header names the source of a request (issue 17 finding 4).
@@ -389,6 +395,11 @@ impl Settings {
         }
         let client_rate_limit_per_second =
             keys::CLIENT_RATE_LIMIT_PER_SECOND.int(raw.client_rate_limit_per_second)? as u32;
+        // Issue 17 finding 5: failures and unknown clients are limited per source.
+        let client_auth_failure_limit = Limit::per_period(
+            keys::CLIENT_AUTH_FAILURES_PER_SOURCE.int(raw.client_auth_failures_per_source)? as u32,
+            Duration::from_secs(60),
+        );
         // R4.2, issue 17 finding 3: failures only, growing delays per account and source, and
         // ceilings per account and per source far above what people mistyping need.
         let login_limits = LoginLimits::new(
@@ -477,6 +488,7 @@ impl Settings {
             scope_descriptions,
             redis_url,
             client_rate_limit_per_second,
+            client_auth_failure_limit,
             login_limits,
             trusted_proxies,
             password_check_queue,
@@ -493,16 +505,10 @@ impl Settings {
         self.policy.max_signed_lifetime() + 60
     }
 
-    /// The rate limit of a client at the endpoints that authenticate clients (R4.2): its own,
-    /// or the server's default; unknown client_ids get the default.
-    pub fn client_limit(
-        &self,
-        client: Option<&tessera_core::client::Client>,
-    ) -> crate::rate_limit::Limit {
-        let per_second = client
-            .and_then(|c| c.rate_limit_per_second)
-            .unwrap_or(self.client_rate_limit_per_second);
-        crate::rate_limit::Limit::per_second(per_second)
+    /// The rate limit of an authenticated client at the endpoints that authenticate clients
+    /// (R4.2): its own, or the server's default.
+    pub fn client_limit(&self, client: &tessera_core::client::Client) -> Limit {
+        Limit::per_second(client.rate_limit_per_second.unwrap_or(self.client_rate_limit_per_second))
     }
 
     /// Whether cookies get the `Secure` attribute: always, except for a plain-http issuer

@@ -219,6 +219,23 @@ impl RateLimiter {
         }
     }
 
+    /// A security throttle, looked at without counting: `Err(Denied)` if a [`Self::check`]
+    /// of `key` under `limit` would be denied now. For limits on failures, checked before the
+    /// work whose failure [`Self::check`] then counts.
+    pub async fn peek(&self, key: &str, limit: Limit) -> Result<(), Denied> {
+        let limit = limit.normalized();
+        match &self.0 {
+            Backend::InProcess(p) => p.gcra_step(&limit.bucket(key), limit, false),
+            Backend::Redis(r, fallback) => match r.gcra_step(key, limit, false).await {
+                Ok(decision) => decision,
+                Err(failure) => {
+                    failure.log("falling back to in-process buckets");
+                    fallback.gcra_step(&limit.bucket(key), limit, false)
+                }
+            },
+        }
+    }
+
     /// Gives back one event taken by [`Self::check`] (e.g. a sign-in that succeeded).
     pub async fn refund(&self, key: &str, limit: Limit) {
         let limit = limit.normalized();
@@ -312,6 +329,11 @@ impl InProcess {
     }
 
     fn gcra(&self, bucket: &str, limit: Limit) -> Result<(), Denied> {
+        self.gcra_step(bucket, limit, true)
+    }
+
+    /// One GCRA step; with `take` false only whether a take would pass (nothing counted).
+    fn gcra_step(&self, bucket: &str, limit: Limit, take: bool) -> Result<(), Denied> {
         let now = Instant::now();
         self.with_shard(bucket, |map| {
             let tat = match map.get(bucket) {
@@ -327,7 +349,9 @@ impl InProcess {
                     retry_after: (ahead - capacity).max(Duration::from_millis(1)),
                 });
             }
-            map.insert(bucket.to_owned(), Bucket::Gcra { tat: new_tat });
+            if take {
+                map.insert(bucket.to_owned(), Bucket::Gcra { tat: new_tat });
+            }
             Ok(())
         })
     }
@@ -388,8 +412,8 @@ impl InProcess {
     }
 }
 
-/// GCRA in one atomic script. KEYS[1]: the bucket; ARGV[1]: the interval in ms; ARGV[2]: burst.
-/// Returns 0 when allowed, else the milliseconds until an event would be allowed (at least 1).
+/// GCRA in one atomic script. KEYS[1]: the bucket; ARGV[1]: the interval in ms; ARGV[2]: burst;
+/// ARGV[3]: 1 to take an event, 0 only to look. Returns 0 when allowed, else the milliseconds until an event would be allowed (at least 1).
 /// The TAT is stored in milliseconds with a microsecond fraction: Lua numbers are doubles and
 /// `tostring` keeps only 14 digits, so integer microseconds since the epoch would lose precision.
 const GCRA_LUA: &str = r"
@@ -405,7 +429,9 @@ local allow_at = new_tat - burst * interval
 if allow_at > now then
   return math.max(1, math.ceil(allow_at - now))
 end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+end
 return 0
 ";
 
@@ -509,11 +535,21 @@ impl RedisLimiter {
     }
 
     async fn gcra(&self, key: &str, limit: Limit) -> Result<Result<(), Denied>, RedisFailure> {
+        self.gcra_step(key, limit, true).await
+    }
+
+    async fn gcra_step(
+        &self,
+        key: &str,
+        limit: Limit,
+        take: bool,
+    ) -> Result<Result<(), Denied>, RedisFailure> {
         let mut invocation = self.gcra.prepare_invoke();
         invocation
             .key(format!("{}{}", self.prefix, limit.bucket(key)))
             .arg(limit.interval.as_secs_f64() * 1000.0)
-            .arg(limit.burst);
+            .arg(limit.burst)
+            .arg(u8::from(take));
         self.run(invocation).await.map(Self::decision)
     }
 
@@ -670,6 +706,18 @@ mod tests {
         assert!(rl.check("login-source:a", two).await.is_err());
         rl.refund("login-source:a", two).await;
         assert!(rl.check("login-source:a", two).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn r4_2_a_peek_counts_nothing() {
+        let rl = limiter();
+        let one = Limit::per_period(1, Duration::from_secs(60));
+        for _ in 0..3 {
+            assert!(rl.peek("client-auth-failures:a", one).await.is_ok());
+        }
+        assert!(rl.check("client-auth-failures:a", one).await.is_ok());
+        assert!(rl.peek("client-auth-failures:a", one).await.is_err());
+        assert!(rl.peek("client-auth-failures:b", one).await.is_ok());
     }
 
     const BACKOFF: Backoff = Backoff {
