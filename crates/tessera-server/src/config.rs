@@ -12,6 +12,7 @@ use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
 use tessera_core::token::TokenPolicy;
 use tessera_store::SqliteSync;
 
+use crate::app::ListenerLimits;
 use crate::rate_limit::Limit;
 use crate::source_address::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::web::throttle::LoginLimits;
@@ -177,6 +178,15 @@ settings_table! {
         Rule::Other { default: "unset (limits in process)", allowed: "redis:// or rediss://" };
     client_rate_limit_per_second: i64, CLIENT_RATE_LIMIT_PER_SECOND, Some("TESSERA_CLIENT_RATE_LIMIT_PER_SECOND"),
         int(1000, 1, 1_000_000);
+    /// A client must send a request's whole header within this (slowloris).
+    header_read_timeout_seconds: i64, HEADER_READ_TIMEOUT_SECONDS, Some("TESSERA_HEADER_READ_TIMEOUT_SECONDS"),
+        int(10, 1, 300);
+    /// A request, body included, must be answered within this (else 408).
+    request_timeout_seconds: i64, REQUEST_TIMEOUT_SECONDS, Some("TESSERA_REQUEST_TIMEOUT_SECONDS"),
+        int(30, 1, 3600);
+    /// Connections served at once; more wait in the kernel's backlog.
+    max_connections: i64, MAX_CONNECTIONS, Some("TESSERA_MAX_CONNECTIONS"),
+        int(10_000, 1, 1_000_000);
     /// Failed client authentications (wrong secrets, unknown client_ids) per source per minute.
     client_auth_failures_per_source: i64, CLIENT_AUTH_FAILURES_PER_SOURCE, Some("TESSERA_CLIENT_AUTH_FAILURES_PER_SOURCE"),
         int(60, 1, 1_000_000);
@@ -319,6 +329,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// How many sign-ins may wait for or be in a password check; more are answered 503.
     pub password_check_queue: usize,
+    /// Header-read and request timeouts, and the connection cap (issue 17 finding 13).
+    pub listener: ListenerLimits,
     /// Also write audit events to the `audit_events` table.
     pub audit_to_database: bool,
     /// Rotate signing keys automatically when the active one is this many days old.
@@ -428,6 +440,15 @@ impl Settings {
         let trusted_proxies = TrustedProxies { blocks, header };
         let password_check_queue =
             keys::PASSWORD_CHECK_QUEUE.int(raw.password_check_queue)? as usize;
+        let listener = ListenerLimits {
+            header_read_timeout: Duration::from_secs(
+                keys::HEADER_READ_TIMEOUT_SECONDS.int(raw.header_read_timeout_seconds)? as u64,
+            ),
+            request_timeout: Duration::from_secs(
+                keys::REQUEST_TIMEOUT_SECONDS.int(raw.request_timeout_seconds)? as u64,
+            ),
+            max_connections: keys::MAX_CONNECTIONS.int(raw.max_connections)? as usize,
+        };
         let key_rotation_days = keys::KEY_ROTATION_DAYS.optional_int(raw.key_rotation_days)?;
         let redis_url = raw.redis_url.filter(|u| !u.is_empty());
         if let Some(url) = &redis_url
@@ -492,6 +513,7 @@ impl Settings {
             login_limits,
             trusted_proxies,
             password_check_queue,
+            listener,
             audit_to_database: keys::AUDIT_TO_DATABASE.bool(raw.audit_to_database),
             key_rotation_days,
             outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),

@@ -9,6 +9,7 @@ mod browser_flow;
 mod device_flow;
 mod jose_interop;
 mod key_rotation;
+mod listener_limits;
 mod logs_no_secrets;
 mod operations;
 mod postgres_instances;
