@@ -540,15 +540,35 @@ impl Settings {
     }
 }
 
+/// Keys that were replaced, with their replacement: a configuration that still sets one is
+/// refused with a hint, instead of running with a different meaning.
+pub const REPLACED: [(&str, &str); 2] = [
+    ("login_attempts_per_account", "login_failures_per_account (only failures count now)"),
+    ("login_attempts_per_source", "login_failures_per_source (only failures count now)"),
+];
+
+fn refuse_replaced(is_set: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+    for (old, new) in REPLACED {
+        if is_set(old) {
+            return Err(ConfigError(format!("`{old}` was replaced by {new}")));
+        }
+    }
+    Ok(())
+}
+
 fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(table) = text.parse::<toml::Table>() {
+        refuse_replaced(|key| table.contains_key(key))?;
+    }
     toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
 }
 
 /// Applies `TESSERA_<KEY>` variables, one per key of [`TABLE`]. Other `TESSERA_*` names (such
 /// as the test suite's) are not configuration and are left alone.
 fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    refuse_replaced(|key| var(&format!("TESSERA_{}", key.to_uppercase())).is_some())?;
     for key in TABLE {
         let Some(name) = key.env else { continue };
         if let Some(value) = var(name) {
@@ -791,6 +811,20 @@ mod tests {
         let flags = Overrides { listen: Some("127.0.0.1:2".into()), ..Default::default() };
         apply_flags(&mut raw, &flags).unwrap();
         assert_eq!(raw.listen.as_deref(), Some("127.0.0.1:2"));
+    }
+
+    #[test]
+    fn issue17_3_the_replaced_sign_in_keys_are_refused_with_their_replacement() {
+        let env = |name: &str| (name == "TESSERA_LOGIN_ATTEMPTS_PER_ACCOUNT").then(|| "10".into());
+        let m = apply_env(&mut raw_with_kek(), env).unwrap_err().to_string();
+        assert!(m.contains("login_failures_per_account"), "{m}");
+        let dir = std::env::temp_dir().join(format!("tessera-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tessera.toml");
+        std::fs::write(&file, "login_attempts_per_source = 50\n").unwrap();
+        let m = read_file(&file).unwrap_err().to_string();
+        assert!(m.contains("login_failures_per_source"), "{m}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

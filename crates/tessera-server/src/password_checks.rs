@@ -27,7 +27,7 @@ struct Job {
     phc: String,
     answer: oneshot::Sender<bool>,
     /// Held until the check is done (or skipped): the place in the queue.
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 }
 
 /// A queue of password checks served by dedicated threads.
@@ -70,9 +70,12 @@ impl PasswordChecks {
                         metrics::counter!("tessera_password_checks_skipped_total").increment(1);
                         continue;
                     }
-                    let matched = verifier.verify(&job.password, &job.phc);
+                    let Job { password, phc, answer, slot } = job;
+                    let matched = verifier.verify(&password, &phc);
+                    // The place is free once the check is done, before the answer is read.
+                    drop(slot);
                     // The requester may have gone away meanwhile: nothing to do.
-                    let _ = job.answer.send(matched);
+                    let _ = answer.send(matched);
                 }
             })?;
         }
@@ -87,7 +90,7 @@ impl PasswordChecks {
     /// Whether `password` matches the PHC string `phc`; `false` if the threads are gone.
     pub async fn verify(&self, slot: Slot, password: Secret, phc: String) -> bool {
         let (answer, result) = oneshot::channel();
-        let sent = self.jobs.send(Job { password, phc, answer, _slot: slot.0 });
+        let sent = self.jobs.send(Job { password, phc, answer, slot: slot.0 });
         sent.is_ok() && result.await.unwrap_or(false)
     }
 
