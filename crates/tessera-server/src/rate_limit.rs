@@ -256,13 +256,28 @@ impl RateLimiter {
     pub async fn backoff(&self, key: &str, backoff: Backoff) -> Result<(), Denied> {
         match &self.0 {
             Backend::InProcess(p) => p.backoff(&Backoff::bucket(key), backoff),
-            Backend::Redis(r, fallback) => match r.backoff(key, backoff).await {
+            Backend::Redis(r, fallback) => match r.backoff(key, backoff, true).await {
                 Ok(decision) => decision,
                 Err(failure) => {
                     failure.log("falling back to in-process buckets");
                     fallback.backoff(&Backoff::bucket(key), backoff)
                 }
             },
+        }
+    }
+
+    /// Restarts the delay imposed by the last attempt of `key` from now (that attempt has just
+    /// failed): the wait runs from the failure, not from when the attempt was admitted, however
+    /// long it took to find out.
+    pub async fn restart_delay(&self, key: &str, backoff: Backoff) {
+        match &self.0 {
+            Backend::InProcess(p) => p.restart_delay(&Backoff::bucket(key), backoff),
+            Backend::Redis(r, fallback) => {
+                if let Err(failure) = r.backoff(key, backoff, false).await {
+                    failure.log("restarting the delay in process only");
+                }
+                fallback.restart_delay(&Backoff::bucket(key), backoff);
+            }
         }
     }
 
@@ -393,6 +408,15 @@ impl InProcess {
         })
     }
 
+    fn restart_delay(&self, bucket: &str, backoff: Backoff) {
+        let now = Instant::now();
+        self.with_shard(bucket, |map| {
+            if let Some(Bucket::Backoff { attempts, not_before, .. }) = map.get_mut(bucket) {
+                *not_before = now + backoff.delay_after(*attempts);
+            }
+        });
+    }
+
     fn remove(&self, bucket: &str) {
         self.with_shard(bucket, |map| map.remove(bucket));
     }
@@ -453,8 +477,9 @@ return 0
 ";
 
 /// Growing delays. KEYS[1]: the bucket; ARGV: free attempts, base delay ms, max delay ms,
-/// forget-after ms. Returns 0 when allowed (and counts the attempt), else the milliseconds to
-/// wait. The same arithmetic as [`Backoff::delay_after`].
+/// forget-after ms, and 1 to take an attempt or 0 to restart the current delay from now.
+/// Returns 0 when allowed (and counts the attempt), else the milliseconds to wait. The same
+/// arithmetic as [`Backoff::delay_after`].
 const BACKOFF_LUA: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local free = math.max(1, tonumber(ARGV[1]))
@@ -466,10 +491,14 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local state = redis.call('HMGET', KEYS[1], 'n', 'at')
 local n = tonumber(state[1]) or 0
 local at = tonumber(state[2]) or 0
-if at > now then
-  return math.max(1, math.ceil(at - now))
+if ARGV[5] == '1' then
+  if at > now then
+    return math.max(1, math.ceil(at - now))
+  end
+  n = n + 1
+elseif n == 0 then
+  return 0
 end
-n = n + 1
 local delay = 0
 if n >= free then delay = math.min(base * 2 ^ math.min(n - free, 20), max) end
 redis.call('HSET', KEYS[1], 'n', n, 'at', string.format('%.3f', now + delay))
@@ -561,14 +590,20 @@ impl RedisLimiter {
         self.run(invocation).await.map(drop)
     }
 
-    async fn backoff(&self, key: &str, b: Backoff) -> Result<Result<(), Denied>, RedisFailure> {
+    async fn backoff(
+        &self,
+        key: &str,
+        b: Backoff,
+        take: bool,
+    ) -> Result<Result<(), Denied>, RedisFailure> {
         let mut invocation = self.backoff.prepare_invoke();
         invocation
             .key(format!("{}{}", self.prefix, Backoff::bucket(key)))
             .arg(b.free)
             .arg(b.base.as_millis() as u64)
             .arg(b.max.as_millis() as u64)
-            .arg(b.forget_after.as_millis() as u64);
+            .arg(b.forget_after.as_millis() as u64)
+            .arg(u8::from(take));
         self.run(invocation).await.map(Self::decision)
     }
 
@@ -747,6 +782,13 @@ mod tests {
         // Never a lockout: after at most `max`, one more attempt.
         tokio::time::sleep(Duration::from_millis(105)).await;
         assert!(rl.backoff("k", BACKOFF).await.is_ok());
+        // A restarted delay runs from now.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        rl.restart_delay("k", BACKOFF).await;
+        let denied = rl.backoff("k", BACKOFF).await.unwrap_err();
+        assert!(denied.retry_after > Duration::from_millis(60), "{denied:?}");
+        rl.restart_delay("never-seen", BACKOFF).await;
+        assert!(rl.backoff("never-seen", BACKOFF).await.is_ok());
         // Other keys are unaffected, and forgiving starts over.
         assert!(rl.backoff("other", BACKOFF).await.is_ok());
         rl.forgive("k").await;

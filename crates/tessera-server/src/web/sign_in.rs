@@ -85,6 +85,7 @@ pub async fn sign_in(
             },
         );
         // The attempt stays counted: only failures use up the limits.
+        attempt.failed(limiter).await;
         return Ok(SignIn::Refused);
     };
     attempt.succeeded(limiter).await;

@@ -62,8 +62,8 @@ impl LoginLimits {
 }
 
 /// An admitted sign-in attempt, counted as a failure until [`Attempt::succeeded`] says
-/// otherwise.
-#[must_use = "an attempt that succeeded must be given back with `succeeded`"]
+/// otherwise (an attempt dropped without either, e.g. by a closed connection, stays counted).
+#[must_use = "an attempt ends with `succeeded` or `failed`"]
 pub struct Attempt {
     limits: LoginLimits,
     account_key: String,
@@ -72,6 +72,12 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// The password was wrong: the attempt stays counted, and the delay it brings runs from
+    /// now (the check may have waited in the password-check queue).
+    pub async fn failed(self, limiter: &RateLimiter) {
+        limiter.restart_delay(&self.pair_key, self.limits.per_account_and_source).await;
+    }
+
     /// The password was right: the attempt is not a failure, and the earlier failures of this
     /// account from this source are forgotten.
     pub async fn succeeded(self, limiter: &RateLimiter) {
@@ -133,7 +139,13 @@ mod tests {
     }
 
     async fn fail(rl: &RateLimiter, limits: LoginLimits, account: &str, source: &str) -> bool {
-        admit_sign_in(rl, limits, account, source).await.is_ok()
+        match admit_sign_in(rl, limits, account, source).await {
+            Ok(attempt) => {
+                attempt.failed(rl).await;
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     async fn succeed(rl: &RateLimiter, limits: LoginLimits, account: &str, source: &str) -> bool {

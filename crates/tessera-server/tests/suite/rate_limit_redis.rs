@@ -134,6 +134,13 @@ async fn issue17_3_redis_refunds_and_growing_delays_are_shared_by_instances() {
     assert_eq!(b.backoff("login-pair:x", backoff).await, Ok(()));
     let denied = a.backoff("login-pair:x", backoff).await.unwrap_err();
     assert!(denied.retry_after > Duration::from_secs(1), "{denied:?}: the delay grew");
+    // A failure restarts the current delay from now, for both instances.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.restart_delay("login-pair:x", backoff).await;
+    let denied = a.backoff("login-pair:x", backoff).await.unwrap_err();
+    assert!(denied.retry_after > Duration::from_millis(1900), "{denied:?}: restarted");
+    b.restart_delay("login-pair:unseen", backoff).await;
+    assert_eq!(a.backoff("login-pair:unseen", backoff).await, Ok(()));
     // Forgiving on one instance forgets for both.
     b.forgive("login-pair:x").await;
     assert_eq!(a.backoff("login-pair:x", backoff).await, Ok(()));
