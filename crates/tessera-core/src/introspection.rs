@@ -26,8 +26,11 @@ impl ActiveAccessToken {
     }
 }
 
-/// Whether a token has the shape of a JWS compact serialization (three base64url parts).
-fn looks_like_jwt(token: &str) -> bool {
+/// Whether a token has the shape of a JWS compact serialization (RFC 7515 §7.1: three
+/// base64url parts, the header a JSON object, so `eyJ`): a JWT access token rather than an
+/// opaque one or a refresh token. Shape only; nothing is verified. The one copy of this test
+/// (introspection and revocation).
+pub fn looks_like_jwt(token: &str) -> bool {
     token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
 }
 

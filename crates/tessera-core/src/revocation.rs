@@ -2,6 +2,7 @@
 
 use crate::client_auth::AuthenticatedClient;
 use crate::error::Result;
+use crate::introspection::looks_like_jwt;
 use tessera_jose::{AccessTokenClaims, Expiry, Typ};
 
 use crate::keys::KeySet;
@@ -32,7 +33,7 @@ pub async fn revoke<S: GrantStore + TokenStore>(
 ) -> Result<Revoked> {
     let client_id = client.client().client_id.as_str();
     // A JWT access token: verify it (expired ones need no revocation) and denylist its jti.
-    if token.starts_with("eyJ") && token.matches('.').count() == 2 {
+    if looks_like_jwt(token) {
         let verified = keys.verifier().verify::<AccessTokenClaims>(
             token,
             Typ::ACCESS_TOKEN,

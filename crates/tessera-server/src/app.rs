@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -30,21 +30,28 @@ use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
 use crate::config::Settings;
 use crate::endpoints;
+use crate::features::{Feature, Features};
 use crate::key_ring::KeyRing;
 use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
+use crate::routes;
 use crate::state::{AppState, Inner};
 
 /// How often a running server re-reads signing keys from the store.
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The grants this server serves. Adding a grant means adding its module and a line here.
-pub fn grant_registry(store: &Store) -> GrantRegistry {
-    GrantRegistry::default()
+/// The grants this server serves. Adding a grant means adding its module and a line here; a
+/// grant of a disabled feature is not registered, so `/token` refuses it and metadata omits it.
+pub fn grant_registry(store: &Store, features: &Features) -> GrantRegistry {
+    let grants = GrantRegistry::default()
         .register(AuthorizationCodeGrant::new(store.clone()))
         .register(ClientCredentialsGrant::new(store.clone()))
-        .register(RefreshTokenGrant::new(store.clone()))
-        .register(DeviceCodeGrant::new(store.clone()))
+        .register(RefreshTokenGrant::new(store.clone()));
+    if features.is_on(Feature::DeviceFlow) {
+        grants.register(DeviceCodeGrant::new(store.clone()))
+    } else {
+        grants
+    }
 }
 
 /// Builds the state: signing keys are created on first start.
@@ -56,8 +63,9 @@ pub async fn build_state(
     // Install the metrics recorder before the first request records anything.
     crate::telemetry::metrics_handle();
     let keys = KeyRing::bootstrap(&store, &settings.key_encryption_key, clock.now()).await?;
-    let grants = grant_registry(&store);
-    let metadata = endpoints::discovery::render(&settings, &grants);
+    let grants = grant_registry(&store, &settings.features);
+    let metadata =
+        endpoints::discovery::render(&settings, &grants, routes::advertised(&settings.features));
     let rate_limiter = match &settings.redis_url {
         Some(url) => RateLimiter::redis(url, "tessera:rl:")
             .await
@@ -89,28 +97,25 @@ pub async fn build_state_now(
     build_state(settings, store, Arc::new(SystemClock)).await
 }
 
-/// The HTTP routes (paths as advertised in metadata).
+/// The HTTP routes of the main listener: the endpoints of the features that are on (as
+/// advertised in metadata, both from `routes::ENDPOINTS`), and `/metrics` unless it has a
+/// listener of its own (`metrics_listen`).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/authorize", get(endpoints::authorize::authorize))
-        .route("/login", post(endpoints::authorize::login))
-        .route("/consent", post(endpoints::authorize::consent))
-        .route("/device_authorization", post(endpoints::device::device_authorization))
-        .route("/device", get(endpoints::device::entry).post(endpoints::device::submit_code))
-        .route("/device/login", post(endpoints::device::login))
-        .route("/device/decide", post(endpoints::device::decide))
-        .route("/token", post(endpoints::token::token))
-        .route("/revoke", post(endpoints::revoke::revoke_token))
-        .route("/introspect", post(endpoints::introspect::introspect_token))
-        .route("/userinfo", get(endpoints::userinfo::userinfo).post(endpoints::userinfo::userinfo))
-        .route("/logout", get(endpoints::logout::logout).post(endpoints::logout::logout))
-        .route("/assets/tessera.css", get(endpoints::authorize::stylesheet))
-        .route("/jwks.json", get(endpoints::jwks::jwks))
-        .route("/.well-known/oauth-authorization-server", get(endpoints::discovery::metadata))
-        .route("/.well-known/openid-configuration", get(endpoints::discovery::metadata))
-        .route("/healthz", get(endpoints::health::healthz))
-        .route("/readyz", get(endpoints::health::readyz))
-        .route("/metrics", get(endpoints::metrics::metrics))
+    let settings = state.settings();
+    let mut routes = routes::mount(&settings.features);
+    if settings.metrics_listen.is_none() {
+        routes = routes.route("/metrics", get(endpoints::metrics::metrics));
+    }
+    with_layers(routes, state)
+}
+
+/// The routes of the `metrics_listen` listener: `/metrics` alone.
+pub fn metrics_router(state: AppState) -> Router {
+    with_layers(Router::new().route("/metrics", get(endpoints::metrics::metrics)), state)
+}
+
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .layer(middleware::from_fn(observe))
         // A bug that panics answers this one request with a bare 500; the server keeps serving.
         .layer(CatchPanicLayer::new())
@@ -142,6 +147,26 @@ pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 /// Runs the server until Ctrl-C / SIGTERM, with the background tasks: key reload and
 /// scheduled rotation, and pruning.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    // Bound first, so that a taken address stops the start before anything else runs.
+    let metrics_listener = match state.settings().metrics_listen {
+        Some(address) => Some(tokio::net::TcpListener::bind(address).await?),
+        None => None,
+    };
+    let limits = state.settings().listener;
+    if let Some(metrics_listener) = metrics_listener {
+        tracing::info!(listen = ?metrics_listener.local_addr().ok(), "serving /metrics on its own listener");
+        let metrics = metrics_router(state.clone()).layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ));
+        tokio::spawn(async move {
+            let stopped =
+                serve_connections(metrics_listener, metrics, limits, shutdown_signal()).await;
+            if let Err(e) = stopped {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let keys = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
@@ -167,7 +192,6 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
             }
         }
     });
-    let limits = state.settings().listener;
     // Issue 17 finding 13: a request (body included) that takes longer is answered 408.
     let app = router(state)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout));

@@ -9,10 +9,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use tessera_core::issuer::{HttpIssuers, Issuer};
 use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
+use tessera_core::secret::SecretHash;
 use tessera_core::token::TokenPolicy;
 use tessera_store::SqliteSync;
 
 use crate::app::ListenerLimits;
+use crate::features::Features;
 use crate::rate_limit::Limit;
 use crate::source_address::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::web::throttle::LoginLimits;
@@ -221,6 +223,15 @@ settings_table! {
     /// Sign-ins waiting for or in a password check; more are answered 503.
     password_check_queue: i64, PASSWORD_CHECK_QUEUE, Some("TESSERA_PASSWORD_CHECK_QUEUE"),
         int(32, 1, 100_000);
+    /// Optional features to turn off: unmounted and unadvertised (`crate::features`).
+    disabled_features: Vec<String>, DISABLED_FEATURES, Some("TESSERA_DISABLED_FEATURES"),
+        Rule::Other { default: "none", allowed: "device_flow, introspection, revocation, userinfo, logout (comma-separated in the environment)" };
+    /// A separate listener for `/metrics`, which then leaves the main one.
+    metrics_listen: String, METRICS_LISTEN, Some("TESSERA_METRICS_LISTEN"),
+        Rule::Other { default: "unset: /metrics on the main listener", allowed: "an address such as 127.0.0.1:9090" };
+    /// A bearer token `/metrics` requires.
+    metrics_token: String, METRICS_TOKEN, Some("TESSERA_METRICS_TOKEN"),
+        Rule::Other { default: "unset: /metrics is open", allowed: "a random secret of at least 32 characters" };
 }
 
 impl Key {
@@ -337,6 +348,12 @@ pub struct Settings {
     pub key_rotation_days: Option<i64>,
     /// Let outbound fetches (a client's `jwks_uri`) reach loopback and private addresses.
     pub outbound_allow_private_networks: bool,
+    /// The optional features that are on (all but `disabled_features`).
+    pub features: Features,
+    /// Where `/metrics` is served instead of `listen`, if set.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The hash of the bearer token `/metrics` requires, if set.
+    pub metrics_token: Option<SecretHash>,
     pub dev: bool,
 }
 
@@ -356,6 +373,8 @@ const DEFAULT_SCOPE_DESCRIPTIONS: [(&str, &str); 4] = [
 /// The default database of the embedded setup (requirements R5.1).
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tessera.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// A metrics token is a bearer secret: at least this long, so that it cannot be guessed.
+const MIN_METRICS_TOKEN_LEN: usize = 32;
 
 impl Settings {
     /// Loads and validates the configuration from file, environment and flags.
@@ -480,6 +499,26 @@ impl Settings {
             "pretty" => LogFormat::Pretty,
             _ => LogFormat::Json,
         };
+        let features =
+            Features::parse_disabled(raw.disabled_features.iter().flatten().map(String::as_str))
+                .map_err(|e| keys::DISABLED_FEATURES.error(format!(": {e}")))?;
+        let metrics_listen = match raw.metrics_listen.as_deref().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => Some(v.parse::<SocketAddr>().map_err(|_| {
+                keys::METRICS_LISTEN
+                    .error(format!(" = {v:?} is not an address like 127.0.0.1:9090"))
+            })?),
+        };
+        let metrics_token = match raw.metrics_token.filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) if t.len() < MIN_METRICS_TOKEN_LEN => {
+                return Err(keys::METRICS_TOKEN.error(format!(
+                    " must be at least {MIN_METRICS_TOKEN_LEN} characters of a random secret \
+                     (e.g. `openssl rand -base64 32`)"
+                )));
+            }
+            Some(t) => Some(SecretHash::of(t.as_bytes())),
+        };
         let (kek, kek_source) = key_encryption_key(
             raw.key_encryption_key,
             raw.key_encryption_key_file,
@@ -517,6 +556,9 @@ impl Settings {
             audit_to_database: keys::AUDIT_TO_DATABASE.bool(raw.audit_to_database),
             key_rotation_days,
             outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),
+            features,
+            metrics_listen,
+            metrics_token,
             dev,
         })
     }

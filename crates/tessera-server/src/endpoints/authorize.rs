@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::Error;
 use tessera_core::authorize::{
@@ -22,9 +22,11 @@ use crate::audit::{self, AuditEvent};
 use crate::endpoints::token::read_form;
 use crate::state::AppState;
 use crate::web::SourceAddr;
-use crate::web::cookies::{self, CSRF_COOKIE};
+use crate::web::csrf;
+use crate::web::forms::{Decision, PageForm};
 use crate::web::pages::{self, ConsentPage, LoginPage};
-use crate::web::sign_in::{REFUSED_MESSAGE, STALE_FORM_MESSAGE, SignIn, current_session, sign_in};
+use crate::web::redirect;
+use crate::web::sign_in::{REFUSED_MESSAGE, SignIn, current_session, sign_in};
 
 /// A request that failed before its redirect URI was trusted, or after.
 enum Failure {
@@ -43,17 +45,15 @@ impl From<Response> for Failure {
 impl Failure {
     fn into_response(self, state: &AppState, status_for_redirect: StatusCode) -> Response {
         match self {
-            Self::Page(message) => {
-                pages::message(StatusCode::BAD_REQUEST, "This request cannot continue", &message)
-            }
+            Self::Page(message) => pages::refused(&message),
             Self::Redirect(target, error) => {
                 if error.code() == tessera_core::ErrorCode::ServerError {
                     tracing::error!(error = %error, "authorization failed with a server fault");
                 }
                 let mut pairs: Vec<(&str, String)> =
                     vec![("error", error.code().as_str().to_owned())];
-                if let Some(d) = error.description() {
-                    pairs.push(("error_description", d));
+                if let Some(d) = redirect::error_description(&error) {
+                    pairs.push(("error_description", d.into_owned()));
                 }
                 redirect_to(state, &target, pairs, status_for_redirect)
             }
@@ -73,25 +73,10 @@ fn redirect_to(
         pairs.push(("state", s.clone()));
     }
     pairs.push(("iss", state.settings().issuer.as_str().to_owned()));
-    let query: String =
-        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-    let separator = if target.redirect_uri.contains('?') { '&' } else { '?' };
-    let location = format!("{}{separator}{query}", target.redirect_uri);
-    let mut response = status.into_response();
-    match HeaderValue::from_str(&location) {
-        Ok(v) => {
-            response.headers_mut().insert(header::LOCATION, v);
-        }
-        Err(_) => {
-            return pages::message(
-                StatusCode::BAD_REQUEST,
-                "This request cannot continue",
-                "The redirect URI cannot be used.",
-            );
-        }
-    }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    let location =
+        redirect::append_query(&target.redirect_uri, pairs.iter().map(|(k, v)| (*k, v.as_str())));
+    redirect::to(status, &location)
+        .unwrap_or_else(|| pages::refused("The redirect URI cannot be used."))
 }
 
 /// Parses and validates an authorization request from its query string.
@@ -120,21 +105,16 @@ pub async fn authorize(
         let session = current_session(&state, &headers)
             .await
             .map_err(|e| Failure::Redirect(request.target.clone(), e))?;
-        let (csrf, new_csrf) = cookies::csrf_token(&headers);
+        let (csrf, csrf_cookie) = csrf::form_token(state.settings(), &headers);
         let mut response =
-            proceed(&state, &request, &query, session, JustDone::default(), &csrf, None).await?;
-        if new_csrf {
-            set_csrf_cookie(&state, &mut response, &csrf);
+            proceed(&state, &request, &query, session, JustDone::default(), csrf.as_str(), None)
+                .await?;
+        if let Some(cookie) = csrf_cookie {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
         }
         Ok::<_, Failure>(response)
     };
     flow.await.unwrap_or_else(|f| f.into_response(&state, StatusCode::FOUND))
-}
-
-fn set_csrf_cookie(state: &AppState, response: &mut Response, token: &str) {
-    let cookie =
-        cookies::set(CSRF_COOKIE, token, 3600, "Strict", state.settings().secure_cookies());
-    response.headers_mut().append(header::SET_COOKIE, cookie);
 }
 
 /// Runs the decision of [`next_step`] and renders its outcome.
@@ -233,15 +213,13 @@ pub async fn login(
     body: Body,
 ) -> Response {
     let flow = async {
-        let form = read_form(&headers, body).await?;
-        let query = form.get("request").unwrap_or_default().to_owned();
-        if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
-            return Err(Failure::Page(STALE_FORM_MESSAGE.into()));
-        }
+        let form = PageForm::check(state.settings(), &headers, read_form(&headers, body).await?)
+            .map_err(IntoResponse::into_response)?;
+        let query = form.field("request").to_owned();
         let request = load_request(&state, &query).await?;
-        let csrf = form.get("csrf_token").unwrap_or_default().to_owned();
-        let username = form.get("username").unwrap_or_default().to_owned();
-        let password = Secret::from_string(form.get("password").unwrap_or_default().to_owned());
+        let csrf = form.field("csrf_token").to_owned();
+        let username = form.field("username").to_owned();
+        let password = Secret::from_string(form.field("password").to_owned());
         let fail = |e: Error| Failure::Redirect(request.target.clone(), e);
         let (session, cookie) = match sign_in(&state, &headers, &username, password, &source.key())
             .await
@@ -256,8 +234,10 @@ pub async fn login(
             }
         };
         let just = JustDone { login: true, consent: false };
+        // The new session's forms carry a token bound to it (`web::csrf`).
+        let csrf = csrf::session_token(&session);
         let mut response =
-            proceed(&state, &request, &query, Some(session), just, &csrf, None).await?;
+            proceed(&state, &request, &query, Some(session), just, csrf.as_str(), None).await?;
         response.headers_mut().append(header::SET_COOKIE, cookie);
         Ok(response)
     };
@@ -267,12 +247,10 @@ pub async fn login(
 /// `POST /consent`: remember the decision and finish the request.
 pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let flow = async {
-        let form = read_form(&headers, body).await?;
-        if !cookies::csrf_matches(&headers, form.get("csrf_token")) {
-            return Err(Failure::Page(STALE_FORM_MESSAGE.into()));
-        }
-        let query = form.get("request").unwrap_or_default().to_owned();
-        let csrf = form.get("csrf_token").unwrap_or_default().to_owned();
+        let form = PageForm::check(state.settings(), &headers, read_form(&headers, body).await?)
+            .map_err(IntoResponse::into_response)?;
+        let query = form.field("request").to_owned();
+        let csrf = form.field("csrf_token").to_owned();
         let request = load_request(&state, &query).await?;
         let fail = |e: Error| Failure::Redirect(request.target.clone(), e);
         let session = current_session(&state, &headers).await.map_err(fail)?;
@@ -280,9 +258,9 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bo
             return proceed(&state, &request, &query, None, JustDone::default(), &csrf, None).await;
         };
         let client_id = &request.target.client.client_id;
-        match form.get("decision") {
-            Some("approve") => {}
-            Some("deny") => {
+        match form.decision().map_err(IntoResponse::into_response)? {
+            Decision::Approve => {}
+            Decision::Deny => {
                 audit::emit(
                     &state,
                     AuditEvent {
@@ -294,9 +272,6 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bo
                     },
                 );
                 return Err(fail(Error::AccessDenied));
-            }
-            _ => {
-                return Err(Failure::Page("The form did not say whether to allow or deny.".into()));
             }
         }
         let now = state.0.clock.now();

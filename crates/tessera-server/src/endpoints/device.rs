@@ -19,9 +19,19 @@ use crate::oauth_error::{Refusal, no_store};
 use crate::rate_limit::Limit;
 use crate::state::AppState;
 use crate::web::SourceAddr;
-use crate::web::cookies::{self, CSRF_COOKIE};
+use crate::web::csrf;
+use crate::web::forms::{Decision, PageForm};
 use crate::web::pages::{self, ConsentPage, DevicePage, LoginPage};
-use crate::web::sign_in::{REFUSED_MESSAGE, STALE_FORM_MESSAGE, SignIn, current_session, sign_in};
+use crate::web::sign_in::{REFUSED_MESSAGE, SignIn, current_session, sign_in};
+
+/// The longest user code input looked at: a code with its dash, and some slack for spaces
+/// (RFC 8628 §6.1: entry is case- and punctuation-insensitive).
+const MAX_USER_CODE_INPUT: usize = 16;
+
+/// RFC 8628 §5.1: code guesses allowed per source, and from all sources, in [`GUESS_WINDOW`].
+const GUESSES_PER_SOURCE: u32 = 10;
+const GUESSES_IN_TOTAL: u32 = 600;
+const GUESS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `POST /device_authorization` (RFC 8628 §3.1–3.2).
 pub async fn device_authorization(
@@ -89,14 +99,12 @@ pub async fn entry(
     headers: HeaderMap,
     Query(q): Query<EntryQuery>,
 ) -> Response {
-    let (csrf, new_csrf) = cookies::csrf_token(&headers);
+    let (csrf, csrf_cookie) = csrf::form_token(state.settings(), &headers);
     let typed = q.user_code.unwrap_or_default();
-    let shown: String = typed.chars().take(16).collect();
-    let page = DevicePage { csrf_token: &csrf, user_code: &shown, error: None };
+    let shown: String = typed.chars().take(MAX_USER_CODE_INPUT).collect();
+    let page = DevicePage { csrf_token: csrf.as_str(), user_code: &shown, error: None };
     let mut response = pages::render(StatusCode::OK, &page, None);
-    if new_csrf {
-        let cookie =
-            cookies::set(CSRF_COOKIE, &csrf, 3600, "Strict", state.settings().secure_cookies());
+    if let Some(cookie) = csrf_cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
@@ -105,23 +113,18 @@ pub async fn entry(
 /// RFC 8628 §5.1: user-code guesses are limited per source and in total, so that the code
 /// space (2.6 × 10^10) cannot be searched. Every form that looks a code up checks it.
 async fn admit_code_entry(state: &AppState, source: &str) -> Result<(), Response> {
-    let per_source = Limit::per_period(10, std::time::Duration::from_secs(60));
-    let global = Limit::per_period(600, std::time::Duration::from_secs(60));
+    let per_source = Limit::per_period(GUESSES_PER_SOURCE, GUESS_WINDOW);
+    let global = Limit::per_period(GUESSES_IN_TOTAL, GUESS_WINDOW);
     let limiter = &state.0.rate_limiter;
     let checked = match limiter.check(&format!("device-code-source:{source}"), per_source).await {
         Ok(()) => limiter.check("device-code-global", global).await,
         denied => denied,
     };
     checked.map_err(|denied| {
-        let mut response = pages::message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
+        pages::too_many_attempts(
             "Too many codes were tried. Wait a minute and try again.",
-        );
-        if let Ok(v) = denied.retry_after_secs().to_string().parse() {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        response
+            denied.retry_after_secs(),
+        )
     })
 }
 
@@ -209,15 +212,9 @@ async fn code_form(
     source: &SourceAddr,
     headers: &HeaderMap,
     body: Body,
-) -> Result<tessera_core::params::Params, Response> {
-    let form = read_form(headers, body).await?;
-    if !cookies::csrf_matches(headers, form.get("csrf_token")) {
-        return Err(pages::message(
-            StatusCode::BAD_REQUEST,
-            "This request cannot continue",
-            STALE_FORM_MESSAGE,
-        ));
-    }
+) -> Result<PageForm, Response> {
+    let form = PageForm::check(state.settings(), headers, read_form(headers, body).await?)
+        .map_err(IntoResponse::into_response)?;
     admit_code_entry(state, &source.key()).await?;
     Ok(form)
 }
@@ -233,8 +230,8 @@ pub async fn submit_code(
         Ok(f) => f,
         Err(response) => return response,
     };
-    let csrf = form.get("csrf_token").unwrap_or_default();
-    let typed: String = form.get("user_code").unwrap_or_default().chars().take(16).collect();
+    let csrf = form.field("csrf_token");
+    let typed: String = form.field("user_code").chars().take(MAX_USER_CODE_INPUT).collect();
     let flow = async {
         let Some((authorization, client, code)) = pending(&state, &typed).await? else {
             return Ok(entry_error(
@@ -260,10 +257,10 @@ pub async fn login(
         Ok(f) => f,
         Err(response) => return response,
     };
-    let csrf = form.get("csrf_token").unwrap_or_default();
-    let typed = form.get("user_code").unwrap_or_default();
-    let username = form.get("username").unwrap_or_default();
-    let password = Secret::from_string(form.get("password").unwrap_or_default().to_owned());
+    let csrf = form.field("csrf_token");
+    let typed = form.field("user_code");
+    let username = form.field("username");
+    let password = Secret::from_string(form.field("password").to_owned());
     let flow = async {
         let Some((authorization, client, code)) = pending(&state, typed).await? else {
             return Ok(entry_error(csrf, typed, "This code is unknown or has expired."));
@@ -275,13 +272,15 @@ pub async fn login(
                 continue_with(&state, None, &authorization, &client, &code, csrf, error).await
             }
             SignIn::Signed(session, cookie) => {
+                // The new session's forms carry a token bound to it (`web::csrf`).
+                let csrf = csrf::session_token(&session);
                 let mut response = continue_with(
                     &state,
                     Some(session),
                     &authorization,
                     &client,
                     &code,
-                    csrf,
+                    csrf.as_str(),
                     None,
                 )
                 .await?;
@@ -304,8 +303,8 @@ pub async fn decide(
         Ok(f) => f,
         Err(response) => return response,
     };
-    let csrf = form.get("csrf_token").unwrap_or_default();
-    let typed = form.get("user_code").unwrap_or_default();
+    let csrf = form.field("csrf_token");
+    let typed = form.field("user_code");
     let flow = async {
         let Some((authorization, client, code)) = pending(&state, typed).await? else {
             return Ok(entry_error(csrf, typed, "This code is unknown or has expired."));
@@ -313,16 +312,9 @@ pub async fn decide(
         let Some(session) = current_session(&state, &headers).await? else {
             return continue_with(&state, None, &authorization, &client, &code, csrf, None).await;
         };
-        let approve = match form.get("decision") {
-            Some("approve") => true,
-            Some("deny") => false,
-            _ => {
-                return Ok(pages::message(
-                    StatusCode::BAD_REQUEST,
-                    "This request cannot continue",
-                    "The form did not say whether to allow or deny.",
-                ));
-            }
+        let approve = match form.decision() {
+            Ok(decision) => decision == Decision::Approve,
+            Err(refused) => return Ok(refused.into_response()),
         };
         let approval =
             approve.then_some((session.user_id.as_str(), session.auth_time, session.sid.as_str()));

@@ -1,7 +1,8 @@
 //! Authorization server metadata (RFC 8414 §2) at `/.well-known/oauth-authorization-server`
 //! and `/.well-known/openid-configuration`. Only what the server actually serves is listed:
-//! grant types come from the grant registry, so a grant that is not registered is not
-//! advertised.
+//! endpoints come from the endpoint registry (`routes::advertised`, the list the router is
+//! built from) and grant types from the grant registry, so a disabled feature or a grant that
+//! is not registered is not advertised.
 
 use axum::extract::State;
 use axum::http::header;
@@ -14,36 +15,42 @@ use crate::config::Settings;
 
 use crate::state::AppState;
 
-/// Renders the metadata document once, at start (RFC 8414 §2, OIDC Discovery §3).
-pub fn render(settings: &Settings, grants: &GrantRegistry) -> String {
+/// An advertised endpoint: the metadata member that names its URL, and its path.
+pub struct Advertised {
+    pub member: &'static str,
+    pub path: &'static str,
+    /// For an endpoint that authenticates clients, which methods it accepts: advertised as
+    /// `<member>_auth_methods_supported` and `<member>_auth_signing_alg_values_supported`
+    /// (RFC 8414 §2).
+    pub client_auth: Option<ClientAuthentication>,
+}
+
+/// The client authentication methods an endpoint accepts.
+#[derive(Clone, Copy, Debug)]
+pub enum ClientAuthentication {
+    /// Every method, `none` (public clients) included.
+    AnyMethod,
+    /// Every method but `none`.
+    Confidential,
+}
+
+/// Renders the metadata document once, at start (RFC 8414 §2, OIDC Discovery §3), with the
+/// `advertised` endpoints.
+pub fn render(
+    settings: &Settings,
+    grants: &GrantRegistry,
+    advertised: impl IntoIterator<Item = Advertised>,
+) -> String {
     let issuer = &settings.issuer;
     let grant_types: Vec<&str> = grants.grant_types().map(|g| g.as_str()).collect();
     let scopes: Vec<&str> = settings.scope_descriptions.keys().map(String::as_str).collect();
-    let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
-    let confidential_methods: Vec<&str> =
-        AuthMethod::ALL.iter().filter(|m| **m != AuthMethod::None).map(|m| m.as_str()).collect();
     let assertion_algs = tessera_core::client_assertion::ALLOWED_NAMES;
-    serde_json::json!({
+    let mut document = serde_json::json!({
         "issuer": issuer.as_str(),
-        "authorization_endpoint": issuer.endpoint("/authorize"),
-        "token_endpoint": issuer.endpoint("/token"),
-        "userinfo_endpoint": issuer.endpoint("/userinfo"),
-        "revocation_endpoint": issuer.endpoint("/revoke"),
-        "device_authorization_endpoint": issuer.endpoint("/device_authorization"),
-        "introspection_endpoint": issuer.endpoint("/introspect"),
-        "end_session_endpoint": issuer.endpoint("/logout"),
-        "jwks_uri": issuer.endpoint("/jwks.json"),
         "grant_types_supported": grant_types,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": auth_methods,
-        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
-        // RFC 7009 §2.1 and RFC 7662 §2.1: the same client authentication as at /token.
-        "revocation_endpoint_auth_methods_supported": confidential_methods,
-        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
-        "introspection_endpoint_auth_methods_supported": confidential_methods,
-        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         // RFC 8707: `resource` is accepted at /authorize and /token (not an RFC 8414 member).
         "resource_indicators_supported": true,
         "scopes_supported": scopes,
@@ -55,8 +62,28 @@ pub fn render(settings: &Settings, grants: &GrantRegistry) -> String {
         "request_uri_parameter_supported": false,
         // RFC 9207 §3: `iss` is in every authorization response.
         "authorization_response_iss_parameter_supported": true,
-    })
-    .to_string()
+    });
+    if let Some(members) = document.as_object_mut() {
+        for endpoint in advertised {
+            members.insert(endpoint.member.into(), issuer.endpoint(endpoint.path).into());
+            let Some(client_auth) = endpoint.client_auth else { continue };
+            let methods: Vec<&str> = AuthMethod::ALL
+                .iter()
+                .filter(|m| match client_auth {
+                    ClientAuthentication::AnyMethod => true,
+                    ClientAuthentication::Confidential => **m != AuthMethod::None,
+                })
+                .map(|m| m.as_str())
+                .collect();
+            let member = endpoint.member;
+            members.insert(format!("{member}_auth_methods_supported"), methods.into());
+            members.insert(
+                format!("{member}_auth_signing_alg_values_supported"),
+                serde_json::json!(assertion_algs),
+            );
+        }
+    }
+    document.to_string()
 }
 
 pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {

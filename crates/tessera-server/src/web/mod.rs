@@ -1,8 +1,11 @@
 //! The server's own HTML pages (login, consent, messages): templates, security headers,
-//! cookies, CSRF and login throttling.
+//! cookies, CSRF, the checked page forms, redirects back to clients and login throttling.
 
 pub mod cookies;
+pub mod csrf;
+pub mod forms;
 pub mod pages;
+pub mod redirect;
 pub mod sign_in;
 pub mod throttle;
 

@@ -63,6 +63,20 @@ pub struct DevicePage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The page asking whether to sign out (OIDC RP-Initiated Logout 1.0 §2), when the logout
+/// request does not show that it comes from the user's relying party.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    /// The relying party asking, when it is known.
+    pub client_name: Option<&'a str>,
+    pub csrf_token: &'a str,
+    /// The name of the submit button's field that confirms.
+    pub confirm_field: &'a str,
+    /// The request's parameters the form posts back, checked again there.
+    pub carried: Vec<(&'a str, &'a str)>,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {
@@ -100,13 +114,33 @@ pub fn render(status: StatusCode, page: &impl Template, form_target: Option<&str
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: the page's URL (the authorization request) still never
+    // leaves for another site, and our own form posts keep their `Origin` — under
+    // `no-referrer` browsers send `Origin: null` (Fetch §3.1), which the CSRF check refuses.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
 }
 
 /// A message page (errors that must not be redirected, sign-out confirmation).
 pub fn message(status: StatusCode, title: &str, message: &str) -> Response {
     render(status, &MessagePage { title, message }, None)
+}
+
+/// The title of the page of a request that cannot go on.
+pub const REFUSED_TITLE: &str = "This request cannot continue";
+
+/// The `400` page of a request that cannot go on (and must not be redirected).
+pub fn refused(message: &str) -> Response {
+    self::message(StatusCode::BAD_REQUEST, REFUSED_TITLE, message)
+}
+
+/// The `429` page of a throttled form, with `Retry-After` in seconds (RFC 6585 §4, RFC 9110
+/// §10.2.3). A plain function of its inputs, so that whichever layer refuses the attempt can
+/// build this answer.
+pub fn too_many_attempts(message: &str, retry_after_secs: u64) -> Response {
+    let mut response = self::message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
 }
 
 /// `scheme://host[:port]` of a URL, for CSP; `None` for schemes a CSP source cannot name.
@@ -136,6 +170,14 @@ mod tests {
         assert!(csp.contains("form-action 'self' https://app.example;"));
         assert_eq!(h.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
         assert_eq!(h.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    }
+
+    #[test]
+    fn rfc6585_4_the_429_page_says_when_to_retry() {
+        let r = too_many_attempts("Wait.", 42);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers().get(header::RETRY_AFTER).unwrap(), "42");
+        assert_eq!(r.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tessera_core::user::UNKNOWN_USER_PASSWORD_HASH;
 use crate::audit::{self, AuditEvent};
 use crate::password_checks::Slot;
 use crate::state::AppState;
-use crate::web::cookies::{self, SESSION_COOKIE};
+use crate::web::cookies::PageCookie;
 use crate::web::pages;
 use crate::web::throttle::admit_sign_in;
 
@@ -59,15 +59,10 @@ pub async fn sign_in(
         match admit_sign_in(limiter, state.0.settings.login_limits, username, source).await {
             Ok(attempt) => attempt,
             Err(denied) => {
-                let mut response = pages::message(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many attempts",
+                return Ok(SignIn::Throttled(pages::too_many_attempts(
                     "Too many failed sign-in attempts. Wait a moment and try again.",
-                );
-                if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-                return Ok(SignIn::Throttled(response));
+                    denied.retry_after_secs(),
+                )));
             }
         };
     let user = state.store().find_user_by_username(username).await?;
@@ -89,7 +84,7 @@ pub async fn sign_in(
         return Ok(SignIn::Refused);
     };
     attempt.succeeded(limiter).await;
-    if let Some(old) = cookies::get(headers, SESSION_COOKIE) {
+    if let Some(old) = PageCookie::Session.get(state.settings(), headers) {
         state.store().delete_session(&SecretHash::of(old.as_bytes())).await?;
     }
     let now = state.0.clock.now();
@@ -113,13 +108,7 @@ pub async fn sign_in(
         },
     );
     let settings = state.settings();
-    let cookie = cookies::set(
-        SESSION_COOKIE,
-        secret.expose(),
-        settings.session_ttl,
-        "Lax",
-        settings.secure_cookies(),
-    );
+    let cookie = PageCookie::Session.set(settings, secret.expose(), settings.session_ttl);
     Ok(SignIn::Signed(session, cookie))
 }
 
@@ -143,11 +132,7 @@ pub async fn current_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, Error> {
-    let Some(cookie) = cookies::get(headers, SESSION_COOKIE) else { return Ok(None) };
+    let Some(cookie) = PageCookie::Session.get(state.settings(), headers) else { return Ok(None) };
     let hash = SecretHash::of(cookie.as_bytes());
     Ok(state.store().find_session(&hash, state.0.clock.now()).await?)
 }
-
-/// The message for a form whose CSRF token does not match.
-pub const STALE_FORM_MESSAGE: &str =
-    "This form has expired or was not sent from this site. Go back and start again.";

@@ -392,7 +392,7 @@ async fn r4_5_forms_without_the_csrf_token_are_refused() {
         )
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    assert!(!browser.cookies.contains_key("tessera_session"));
+    assert!(!browser.cookies.contains_key("__Host-tessera_session"));
     let mut stranger = Browser::default();
     let res = stranger.login(&flow.app, &page, "alice", PASSWORD).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "a form posted without the CSRF cookie");
@@ -413,7 +413,7 @@ async fn r4_5_pages_carry_security_headers_and_cookies_are_httponly() {
         .get_all(header::SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("tessera_session="))
+        .find(|c| c.starts_with("__Host-tessera_session="))
         .unwrap();
     assert!(
         session_cookie.contains("HttpOnly")

@@ -420,7 +420,11 @@ async fn rfc8628_3_3_user_approves_on_the_pages_and_the_device_gets_tokens() {
     assert!(html.contains("action=\"/device/decide\""), "a consent page: {html}");
     assert_eq!(element_text(&html, "user-code"), user_code);
     assert!(html.contains(CLIENT_NAME) && html.contains("orders:read"), "{html}");
-    assert!(browser.cookies.contains_key("tessera_session"), "signed in: {:?}", browser.cookies);
+    assert!(
+        browser.cookies.contains_key("__Host-tessera_session"),
+        "signed in: {:?}",
+        browser.cookies
+    );
 
     let done = decide(&app, &mut browser, &consent, "approve").await;
     assert_eq!(done.status, StatusCode::OK, "{}", page_text(&done));

@@ -5,12 +5,17 @@ mod common;
 
 mod audit_and_maintenance;
 mod authorization_code_flow;
+mod authorization_errors;
 mod browser_flow;
+mod csrf;
 mod device_flow;
+mod features;
 mod jose_interop;
 mod key_rotation;
 mod listener_limits;
+mod logout;
 mod logs_no_secrets;
+mod metrics_exposure;
 mod operations;
 mod postgres_instances;
 mod private_key_jwt;

@@ -1,0 +1,22 @@
+//! The RFC 9068 §2.2 claims of an access token, with `cnf` (RFC 7800) and nested `act`
+//! (RFC 8693 §4.1), from arbitrary JSON. Invariants: never panics (also on deeply nested
+//! `act`); `aud` is a list whether sent as a string or an array; every scope token is
+//! `1*( %x21 / %x23-5B / %x5D-7E )` (RFC 6749 §3.3).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tessera_jose::AccessTokenClaims;
+
+fuzz_target!(|json: &[u8]| {
+    let Ok(claims) = serde_json::from_slice::<AccessTokenClaims>(json) else { return };
+    for scope in claims.scope.iter() {
+        assert!(!scope.is_empty());
+        assert!(scope.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e)), "{scope:?}");
+    }
+    let raw: serde_json::Value = serde_json::from_slice(json).expect("it parsed as claims");
+    match &raw["aud"] {
+        serde_json::Value::String(one) => assert_eq!(claims.aud.as_slice(), [one.clone()]),
+        serde_json::Value::Array(many) => assert_eq!(claims.aud.as_slice().len(), many.len()),
+        other => panic!("aud {other:?} was accepted"),
+    }
+});
