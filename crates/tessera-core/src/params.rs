@@ -1,8 +1,20 @@
 //! Request parameters from an `application/x-www-form-urlencoded` body (RFC 6749 §3.2,
 //! Appendix B), parsed strictly: non-UTF-8 input and repeated parameters are errors instead of
 //! being replaced or silently picking one value.
+//!
+//! Parsing is linear in the input and bounded (issue 17 finding 12): at most
+//! [`MAX_INPUT_BYTES`] and [`MAX_PARAMETERS`], far above any OAuth request, so that a crafted
+//! query cannot hold an async worker.
+
+use std::collections::HashSet;
 
 use crate::error::{Error, Result};
+
+/// The longest query or form body parsed.
+pub const MAX_INPUT_BYTES: usize = 32 * 1024;
+
+/// The most parameters (pieces between `&`) in one query or form body.
+pub const MAX_PARAMETERS: usize = 100;
 
 /// The parameters of one request. Parameters sent without a value are treated as omitted
 /// (RFC 6749 §3.1, §3.2).
@@ -10,10 +22,22 @@ use crate::error::{Error, Result};
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    /// Parses a form body.
+    /// Parses a form body or query string.
     pub fn parse_form(body: &[u8]) -> Result<Self> {
+        if body.len() > MAX_INPUT_BYTES {
+            return Err(Error::MalformedRequest(
+                format!("the request parameters exceed {MAX_INPUT_BYTES} bytes").into(),
+            ));
+        }
+        let pieces = body.split(|b| *b == b'&').filter(|p| !p.is_empty());
+        if pieces.clone().count() > MAX_PARAMETERS {
+            return Err(Error::MalformedRequest(
+                format!("more than {MAX_PARAMETERS} request parameters").into(),
+            ));
+        }
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for piece in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let mut seen: HashSet<String> = HashSet::new();
+        for piece in pieces {
             let (name, value) = match piece.iter().position(|b| *b == b'=') {
                 Some(i) => (&piece[..i], &piece[i + 1..]),
                 None => (piece, &[][..]),
@@ -25,7 +49,7 @@ impl Params {
             }
             // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
             // RFC 8707 §2 makes `resource` the exception: it may be repeated.
-            if name != "resource" && pairs.iter().any(|(n, _)| *n == name) {
+            if name != "resource" && !seen.insert(name.clone()) {
                 return Err(Error::DuplicateParameter(name));
             }
             pairs.push((name, value));
@@ -84,6 +108,38 @@ mod tests {
     fn appendix_b_form_encoding_is_decoded() {
         let p = Params::parse_form(b"scope=orders%3Aread+orders%3Awrite").unwrap();
         assert_eq!(p.get("scope"), Some("orders:read orders:write"));
+    }
+
+    #[test]
+    fn issue17_12_too_many_parameters_are_an_invalid_request() {
+        // 10,000 distinct names: a quadratic duplicate check would compare 5 × 10^7 pairs.
+        let query: String = (0..10_000).map(|i| format!("p{i}=v&")).collect();
+        let err = Params::parse_form(&query.as_bytes()[..MAX_INPUT_BYTES]).unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::InvalidRequest);
+        assert!(matches!(err, Error::MalformedRequest(ref m) if m.contains("parameters")), "{err}");
+        let at_cap: String = (0..MAX_PARAMETERS).map(|i| format!("p{i}=v&")).collect();
+        assert_eq!(Params::parse_form(at_cap.as_bytes()).unwrap().get("p99"), Some("v"));
+        let over: String = (0..=MAX_PARAMETERS).map(|i| format!("p{i}=v&")).collect();
+        assert!(Params::parse_form(over.as_bytes()).is_err());
+        // Empty pieces (`&&&`) are not parameters.
+        let padded = format!("{}{at_cap}", "&".repeat(1000));
+        assert!(Params::parse_form(padded.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn issue17_12_overlong_input_is_an_invalid_request() {
+        let long = format!("scope={}", "a".repeat(MAX_INPUT_BYTES));
+        let err = Params::parse_form(long.as_bytes()).unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::InvalidRequest);
+        assert!(err.to_string().contains("bytes"), "{err}");
+    }
+
+    #[test]
+    fn rfc6749_3_2_a_duplicate_is_found_among_many_parameters() {
+        let mut query: String = (0..MAX_PARAMETERS - 1).map(|i| format!("p{i}=v&")).collect();
+        query.push_str("p0=again");
+        let err = Params::parse_form(query.as_bytes()).unwrap_err();
+        assert!(matches!(err, Error::DuplicateParameter(ref n) if n == "p0"));
     }
 
     #[test]

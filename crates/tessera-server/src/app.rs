@@ -4,10 +4,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tessera_core::clock::{Clock, SystemClock};
 use tessera_core::grants::GrantRegistry;
 use tessera_core::grants::authorization_code::AuthorizationCodeGrant;
@@ -15,7 +21,10 @@ use tessera_core::grants::client_credentials::ClientCredentialsGrant;
 use tessera_core::grants::device_code::DeviceCodeGrant;
 use tessera_core::grants::refresh_token::RefreshTokenGrant;
 use tessera_store::Store;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
@@ -64,7 +73,7 @@ pub async fn build_state(
         None => RateLimiter::in_process(),
     };
     let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
-    let password_checks = PasswordChecks::start()
+    let password_checks = PasswordChecks::start(settings.password_check_queue)
         .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientCache::new(store.clone()),
@@ -143,13 +152,16 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
         Some(address) => Some(tokio::net::TcpListener::bind(address).await?),
         None => None,
     };
+    let limits = state.settings().listener;
     if let Some(metrics_listener) = metrics_listener {
         tracing::info!(listen = ?metrics_listener.local_addr().ok(), "serving /metrics on its own listener");
-        let metrics = metrics_router(state.clone());
+        let metrics = metrics_router(state.clone()).layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ));
         tokio::spawn(async move {
-            let stopped = axum::serve(metrics_listener, metrics)
-                .with_graceful_shutdown(shutdown_signal())
-                .await;
+            let stopped =
+                serve_connections(metrics_listener, metrics, limits, shutdown_signal()).await;
             if let Err(e) = stopped {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
@@ -180,8 +192,84 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
             }
         }
     });
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+    // Issue 17 finding 13: a request (body included) that takes longer is answered 408.
+    let app = router(state)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout));
+    serve_connections(listener, app, limits, shutdown_signal()).await
+}
+
+/// The listener's limits (issue 17 finding 13), against clients that hold connections open.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenerLimits {
+    /// A client must send a request's whole header within this (slowloris).
+    pub header_read_timeout: Duration,
+    /// A request, body and answer included, must be done within this.
+    pub request_timeout: Duration,
+    /// At most this many connections are served at once; further ones wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: usize,
+}
+
+/// Accepts connections on `listener` and serves `app` on them (HTTP/1.1 and HTTP/2) within
+/// `limits`, until `shutdown` completes; then lets open requests finish.
+///
+/// Not `axum::serve`: it sets no header-read timeout (hyper needs a timer for that) and
+/// accepts connections without bound.
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ListenerLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    // HTTP/2 connections that stop answering pings are closed as well.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.header_read_timeout)
+        .keep_alive_timeout(limits.header_read_timeout);
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // the semaphore is never closed
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // E.g. out of file descriptors: wait instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service =
+            app.clone().map_request(move |mut request: axum::extract::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or times out ends its connection: nothing to report.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,9 +1,15 @@
 //! Client authentication for the endpoints that require it (`/token`, `/revoke`,
-//! `/introspect`): secrets through `tessera-core`, `private_key_jwt` assertions with the
-//! client's keys and the replay record, and the per-client rate limit.
+//! `/introspect`, `/device_authorization`): secrets through `tessera-core`, `private_key_jwt`
+//! assertions with the client's keys and the replay record, and two limits (R4.2, issue 17
+//! finding 5):
+//!
+//! - **failures per source**: a source whose authentications failed too often (wrong secrets,
+//!   unknown or random client_ids, bad assertions) is answered `429` before any lookup, so that
+//!   random client_ids cannot make every request a database query. Only failures count.
+//! - **requests per client**, counted only once the client is authenticated, so that nobody
+//!   can spend a real client's budget by presenting its client_id with a wrong secret.
 
 use axum::http::{HeaderMap, header};
-use tessera_core::Error;
 use tessera_core::client::AuthMethod;
 use tessera_core::client_assertion::{self, AssertionError};
 use tessera_core::client_auth::{
@@ -12,30 +18,57 @@ use tessera_core::client_auth::{
 };
 use tessera_core::params::Params;
 use tessera_core::store::TokenStore;
+use tessera_core::{Error, ErrorCode};
 
 use crate::oauth_error::Refusal;
 use crate::state::AppState;
+use crate::web::SourceAddr;
 
-/// Authenticates the client of a request.
+/// Authenticates the client of a request from `source`.
 pub async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    source: &SourceAddr,
 ) -> Result<AuthenticatedClient, Refusal> {
+    let inner = &state.0;
+    let failures_key = format!("client-auth-failures:{}", source.key());
+    let failure_limit = inner.settings.client_auth_failure_limit;
+    inner.rate_limiter.peek(&failures_key, failure_limit).await?;
+    match authenticate_presented(state, headers, params).await {
+        Ok(client) => {
+            // R4.2: the client's own budget, spent only by requests that are really its own.
+            let limit = inner.settings.client_limit(client.client());
+            let key = format!("client:{}", client.client().client_id);
+            inner.rate_limiter.check_throughput(&key, limit).await?;
+            Ok(client)
+        }
+        Err(e) => {
+            if e.code() == ErrorCode::InvalidClient {
+                // Counted after the fact: the answer to this request is still its own error.
+                let _ = inner.rate_limiter.check(&failures_key, failure_limit).await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Checks the presented credentials against the registered client.
+async fn authenticate_presented(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<AuthenticatedClient, Error> {
     let inner = &state.0;
     let presented =
         presented_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()), params)?;
     let registered = inner.clients.get(presented.client_id()).await.map_err(Error::from)?;
-    // R4.2: the limit applies per presented client_id, before any secret is checked, so that
-    // guessing secrets is throttled too.
-    let limit = inner.settings.client_limit(registered.as_deref());
-    inner.rate_limiter.check(&format!("client:{}", presented.client_id()), limit).await?;
     let PresentedCredentials::Assertion { assertion, .. } = presented else {
-        return Ok(authenticate(presented, registered)?);
+        return authenticate(presented, registered);
     };
     let client = registered.ok_or(Error::ClientAuthenticationFailed)?;
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
-        return Err(Error::ClientAuthenticationFailed.into());
+        return Err(Error::ClientAuthenticationFailed);
     }
     let issuer = inner.settings.issuer.as_str();
     let now = inner.clock.now();
@@ -60,7 +93,7 @@ pub async fn authenticate_client(
         .await
         .map_err(Error::from)?
     {
-        return Err(Error::ClientAssertionRefused("the assertion was already used").into());
+        return Err(Error::ClientAssertionRefused("the assertion was already used"));
     }
-    Ok(authenticate_by_assertion(client, verified)?)
+    authenticate_by_assertion(client, verified)
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tessera_core::issuer::{HttpIssuers, Issuer};
@@ -12,45 +13,275 @@ use tessera_core::secret::SecretHash;
 use tessera_core::token::TokenPolicy;
 use tessera_store::SqliteSync;
 
+use crate::app::ListenerLimits;
 use crate::features::Features;
+use crate::rate_limit::Limit;
+use crate::source_address::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::web::throttle::LoginLimits;
 
-/// The configuration as written in the file or the environment, before validation.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    pub issuer: Option<String>,
-    pub listen: Option<String>,
-    pub database_url: Option<String>,
-    pub sqlite_synchronous: Option<String>,
-    pub key_encryption_key: Option<String>,
-    pub key_encryption_key_file: Option<PathBuf>,
-    pub access_token_ttl_seconds: Option<i64>,
-    pub access_token_signing_alg: Option<String>,
-    pub key_publish_ahead_seconds: Option<i64>,
-    pub log_format: Option<String>,
-    pub id_token_ttl_seconds: Option<i64>,
-    pub code_ttl_seconds: Option<i64>,
-    pub refresh_token_idle_ttl_seconds: Option<i64>,
-    pub refresh_token_absolute_ttl_seconds: Option<i64>,
-    pub session_ttl_seconds: Option<i64>,
+/// How a key is validated: its default and the values it allows. The one description of each
+/// key that validation, error messages and the README agree on.
+#[derive(Clone, Copy, Debug)]
+pub enum Rule {
+    /// An integer in `min..=max`, `default` when unset.
+    Int { default: i64, min: i64, max: i64 },
+    /// An optional integer in `min..=max`: unset means off.
+    OptionalInt { min: i64, max: i64 },
+    /// One of `values`; `default` when unset.
+    OneOf { default: &'static str, values: &'static [&'static str] },
+    /// `true` or `false`; `default` when unset.
+    Bool { default: bool },
+    /// Anything else, checked by its own code; `default` and `allowed` say what in words.
+    Other { default: &'static str, allowed: &'static str },
+}
+
+/// One configuration key: its name in the file, its environment variable, its rule.
+#[derive(Clone, Copy, Debug)]
+pub struct Key {
+    pub name: &'static str,
+    /// `TESSERA_<NAME>`; `None` for tables that only a file can express (`[scopes]`).
+    pub env: Option<&'static str>,
+    pub rule: Rule,
+}
+
+/// Text from an environment variable or a flag, as a key's value.
+trait FromText: Sized {
+    fn from_text(text: &str) -> Result<Self, String>;
+}
+
+impl FromText for String {
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok(text.to_owned())
+    }
+}
+
+impl FromText for PathBuf {
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok(text.into())
+    }
+}
+
+impl FromText for i64 {
+    fn from_text(text: &str) -> Result<Self, String> {
+        text.trim().parse().map_err(|_| "is not an integer".to_owned())
+    }
+}
+
+impl FromText for bool {
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err("must be true or false".to_owned()),
+        }
+    }
+}
+
+/// A comma-separated list (`TESSERA_TRUSTED_PROXIES=10.0.0.0/8,fd00::/8`).
+impl FromText for Vec<String> {
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    }
+}
+
+impl FromText for BTreeMap<String, String> {
+    fn from_text(_: &str) -> Result<Self, String> {
+        Err("is a table: set it in the configuration file".to_owned())
+    }
+}
+
+/// Declares every configuration key once: the file's field (in [`RawConfig`]), its constant in
+/// [`keys`] (name, environment variable, rule) and its place in [`TABLE`], through which the
+/// file, the environment and the flags are all read.
+macro_rules! settings_table {
+    ($( $(#[doc = $doc:literal])* $field:ident: $ty:ty, $konst:ident, $env:expr, $rule:expr; )*) => {
+        /// The configuration as written in the file, the environment or the flags, before
+        /// validation.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawConfig {
+            $( $(#[doc = $doc])* pub $field: Option<$ty>, )*
+        }
+
+        /// Each key's name, environment variable and rule.
+        pub mod keys {
+            use super::{Key, Rule, int};
+            $( $(#[doc = $doc])* pub const $konst: Key =
+                Key { name: stringify!($field), env: $env, rule: $rule }; )*
+        }
+
+        /// Every key, in the order of the README's configuration section.
+        pub const TABLE: &[Key] = &[$( keys::$konst ),*];
+
+        impl RawConfig {
+            /// Sets the key called `name` from text; `Ok(false)` if there is no such key.
+            fn set_text(&mut self, name: &str, text: &str) -> Result<bool, String> {
+                match name {
+                    $( stringify!($field) => self.$field = Some(<$ty as FromText>::from_text(text)?), )*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+        }
+    };
+}
+
+const fn int(default: i64, min: i64, max: i64) -> Rule {
+    Rule::Int { default, min, max }
+}
+
+settings_table! {
+    /// The issuer identifier: https, or http on loopback (RFC 8414 §2).
+    issuer: String, ISSUER, Some("TESSERA_ISSUER"),
+        Rule::Other { default: "required (--dev: http://127.0.0.1:<port>)", allowed: "an https URL; http only on loopback or with --dev" };
+    listen: String, LISTEN, Some("TESSERA_LISTEN"),
+        Rule::Other { default: "127.0.0.1:8080", allowed: "an address like 0.0.0.0:8080" };
+    database_url: String, DATABASE_URL, Some("TESSERA_DATABASE_URL"),
+        Rule::Other { default: "sqlite://tessera.db", allowed: "sqlite://PATH or postgres://…" };
+    /// When a SQLite commit is durable: `normal` survives `kill -9`, `full` also power loss.
+    sqlite_synchronous: String, SQLITE_SYNCHRONOUS, Some("TESSERA_SQLITE_SYNCHRONOUS"),
+        Rule::OneOf { default: "normal", values: &["normal", "full"] };
+    key_encryption_key: String, KEY_ENCRYPTION_KEY, Some("TESSERA_KEY_ENCRYPTION_KEY"),
+        Rule::Other { default: "required (--dev: generated into tessera.kek)", allowed: "32 bytes base64url (tessera keys generate-kek)" };
+    key_encryption_key_file: PathBuf, KEY_ENCRYPTION_KEY_FILE, Some("TESSERA_KEY_ENCRYPTION_KEY_FILE"),
+        Rule::Other { default: "unset", allowed: "a file holding the key" };
+    /// R3.2: 15 minutes by default.
+    access_token_ttl_seconds: i64, ACCESS_TOKEN_TTL_SECONDS, Some("TESSERA_ACCESS_TOKEN_TTL_SECONDS"),
+        int(900, 60, 86_400);
+    access_token_signing_alg: String, ACCESS_TOKEN_SIGNING_ALG, Some("TESSERA_ACCESS_TOKEN_SIGNING_ALG"),
+        Rule::OneOf { default: "ES256", values: &["RS256", "ES256", "EdDSA"] };
+    /// How long a new key is published before it signs (rotation overlap, R2.5).
+    key_publish_ahead_seconds: i64, KEY_PUBLISH_AHEAD_SECONDS, Some("TESSERA_KEY_PUBLISH_AHEAD_SECONDS"),
+        int(300, 0, 30 * 86_400);
+    log_format: String, LOG_FORMAT, Some("TESSERA_LOG_FORMAT"),
+        Rule::OneOf { default: "json (--dev: pretty)", values: &["json", "pretty"] };
+    id_token_ttl_seconds: i64, ID_TOKEN_TTL_SECONDS, Some("TESSERA_ID_TOKEN_TTL_SECONDS"),
+        int(900, 60, 86_400);
+    /// R1.2: codes live 60 s by default and never more than 10 minutes.
+    code_ttl_seconds: i64, CODE_TTL_SECONDS, Some("TESSERA_CODE_TTL_SECONDS"), int(60, 5, 600);
+    /// At most the absolute lifetime.
+    refresh_token_idle_ttl_seconds: i64, REFRESH_TOKEN_IDLE_TTL_SECONDS, Some("TESSERA_REFRESH_TOKEN_IDLE_TTL_SECONDS"),
+        int(14 * 86_400, 300, 90 * 86_400);
+    /// R1.4: absolute lifetime 30 days by default, at most 90.
+    refresh_token_absolute_ttl_seconds: i64, REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS, Some("TESSERA_REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"),
+        int(30 * 86_400, 3600, 90 * 86_400);
+    session_ttl_seconds: i64, SESSION_TTL_SECONDS, Some("TESSERA_SESSION_TTL_SECONDS"),
+        int(12 * 3600, 300, 30 * 86_400);
+    /// RFC 8628 §3.2: how long a device code lives.
+    device_code_ttl_seconds: i64, DEVICE_CODE_TTL_SECONDS, Some("TESSERA_DEVICE_CODE_TTL_SECONDS"),
+        int(600, 60, 3600);
+    /// RFC 8628 §3.2: how often a device code may be polled.
+    device_poll_interval_seconds: i64, DEVICE_POLL_INTERVAL_SECONDS, Some("TESSERA_DEVICE_POLL_INTERVAL_SECONDS"),
+        int(5, 1, 60);
     /// Human descriptions of scopes, shown on the consent page.
-    pub scopes: Option<BTreeMap<String, String>>,
-    pub redis_url: Option<String>,
-    pub client_rate_limit_per_second: Option<i64>,
-    pub login_attempts_per_account: Option<i64>,
-    pub login_attempts_per_source: Option<i64>,
-    pub audit_to_database: Option<bool>,
-    pub key_rotation_days: Option<i64>,
-    pub outbound_allow_private_networks: Option<bool>,
-    pub device_code_ttl_seconds: Option<i64>,
-    pub device_poll_interval_seconds: Option<i64>,
+    scopes: BTreeMap<String, String>, SCOPES, None,
+        Rule::Other { default: "descriptions of openid, profile, email, offline_access", allowed: "a [scopes] table" };
+    redis_url: String, REDIS_URL, Some("TESSERA_REDIS_URL"),
+        Rule::Other { default: "unset (limits in process)", allowed: "redis:// or rediss://" };
+    client_rate_limit_per_second: i64, CLIENT_RATE_LIMIT_PER_SECOND, Some("TESSERA_CLIENT_RATE_LIMIT_PER_SECOND"),
+        int(1000, 1, 1_000_000);
+    /// A client must send a request's whole header within this (slowloris).
+    header_read_timeout_seconds: i64, HEADER_READ_TIMEOUT_SECONDS, Some("TESSERA_HEADER_READ_TIMEOUT_SECONDS"),
+        int(10, 1, 300);
+    /// A request, body included, must be answered within this (else 408).
+    request_timeout_seconds: i64, REQUEST_TIMEOUT_SECONDS, Some("TESSERA_REQUEST_TIMEOUT_SECONDS"),
+        int(30, 1, 3600);
+    /// Connections served at once; more wait in the kernel's backlog.
+    max_connections: i64, MAX_CONNECTIONS, Some("TESSERA_MAX_CONNECTIONS"),
+        int(10_000, 1, 1_000_000);
+    /// Failed client authentications (wrong secrets, unknown client_ids) per source per minute.
+    client_auth_failures_per_source: i64, CLIENT_AUTH_FAILURES_PER_SOURCE, Some("TESSERA_CLIENT_AUTH_FAILURES_PER_SOURCE"),
+        int(60, 1, 1_000_000);
+    audit_to_database: bool, AUDIT_TO_DATABASE, Some("TESSERA_AUDIT_TO_DATABASE"),
+        Rule::Bool { default: false };
+    key_rotation_days: i64, KEY_ROTATION_DAYS, Some("TESSERA_KEY_ROTATION_DAYS"),
+        Rule::OptionalInt { min: 1, max: 3650 };
+    outbound_allow_private_networks: bool, OUTBOUND_ALLOW_PRIVATE_NETWORKS, Some("TESSERA_OUTBOUND_ALLOW_PRIVATE_NETWORKS"),
+        Rule::Other { default: "false (--dev: true)", allowed: "true or false" };
+    /// Failed sign-ins of one account from one source before each further attempt waits
+    /// (1 s, then doubling).
+    login_failures_before_delay: i64, LOGIN_FAILURES_BEFORE_DELAY, Some("TESSERA_LOGIN_FAILURES_BEFORE_DELAY"),
+        int(5, 1, 1000);
+    /// The first of those delays; each further failure doubles it.
+    login_first_delay_seconds: i64, LOGIN_FIRST_DELAY_SECONDS, Some("TESSERA_LOGIN_FIRST_DELAY_SECONDS"),
+        int(1, 1, 3600);
+    /// The longest of those delays.
+    login_max_delay_seconds: i64, LOGIN_MAX_DELAY_SECONDS, Some("TESSERA_LOGIN_MAX_DELAY_SECONDS"),
+        int(900, 1, 86_400);
+    /// Failed sign-ins of one account, from all sources together, in 15 minutes.
+    login_failures_per_account: i64, LOGIN_FAILURES_PER_ACCOUNT, Some("TESSERA_LOGIN_FAILURES_PER_ACCOUNT"),
+        int(100, 1, 1_000_000);
+    /// Failed sign-ins from one source, for all accounts together, in 15 minutes.
+    login_failures_per_source: i64, LOGIN_FAILURES_PER_SOURCE, Some("TESSERA_LOGIN_FAILURES_PER_SOURCE"),
+        int(50, 1, 1_000_000);
+    /// Reverse proxies whose forwarding header names the client (CIDR blocks).
+    trusted_proxies: Vec<String>, TRUSTED_PROXIES, Some("TESSERA_TRUSTED_PROXIES"),
+        Rule::Other { default: "none: the socket peer is the source", allowed: "CIDR blocks, e.g. [\"10.0.0.0/8\", \"fd00::/8\"] (comma-separated in the environment)" };
+    /// The header those proxies write.
+    forwarded_header: String, FORWARDED_HEADER, Some("TESSERA_FORWARDED_HEADER"),
+        Rule::OneOf { default: "x-forwarded-for", values: &["x-forwarded-for", "forwarded"] };
+    /// Sign-ins waiting for or in a password check; more are answered 503.
+    password_check_queue: i64, PASSWORD_CHECK_QUEUE, Some("TESSERA_PASSWORD_CHECK_QUEUE"),
+        int(32, 1, 100_000);
     /// Optional features to turn off: unmounted and unadvertised (`crate::features`).
-    pub disabled_features: Option<Vec<String>>,
+    disabled_features: Vec<String>, DISABLED_FEATURES, Some("TESSERA_DISABLED_FEATURES"),
+        Rule::Other { default: "none", allowed: "device_flow, introspection, revocation, userinfo, logout (comma-separated in the environment)" };
     /// A separate listener for `/metrics`, which then leaves the main one.
-    pub metrics_listen: Option<String>,
+    metrics_listen: String, METRICS_LISTEN, Some("TESSERA_METRICS_LISTEN"),
+        Rule::Other { default: "unset: /metrics on the main listener", allowed: "an address such as 127.0.0.1:9090" };
     /// A bearer token `/metrics` requires.
-    pub metrics_token: Option<String>,
+    metrics_token: String, METRICS_TOKEN, Some("TESSERA_METRICS_TOKEN"),
+        Rule::Other { default: "unset: /metrics is open", allowed: "a random secret of at least 32 characters" };
+}
+
+impl Key {
+    fn error(&self, why: impl std::fmt::Display) -> ConfigError {
+        ConfigError(format!("`{}`{why}", self.name))
+    }
+
+    /// The value of an integer key: its default when unset; an error naming the key and the
+    /// range when outside it.
+    fn int(&self, value: Option<i64>) -> Result<i64, ConfigError> {
+        let (default, min, max) = match self.rule {
+            Rule::Int { default, min, max } => (default, min, max),
+            Rule::OptionalInt { min, max } => (value.unwrap_or(min), min, max),
+            _ => return Err(self.error(" is not an integer setting")),
+        };
+        let v = value.unwrap_or(default);
+        if (min..=max).contains(&v) {
+            Ok(v)
+        } else if matches!(self.rule, Rule::Int { .. }) {
+            Err(self.error(format!(" = {v}: must be between {min} and {max} (default {default})")))
+        } else {
+            Err(self.error(format!(" = {v}: must be between {min} and {max} (default: off)")))
+        }
+    }
+
+    /// The value of an optional integer key: `None` when unset.
+    fn optional_int(&self, value: Option<i64>) -> Result<Option<i64>, ConfigError> {
+        value.map(|v| self.int(Some(v))).transpose()
+    }
+
+    /// The value of a key with a fixed set of values (`default` when unset).
+    fn one_of<'a>(&self, value: Option<&'a str>, default: &'a str) -> Result<&'a str, ConfigError> {
+        let Rule::OneOf { values, .. } = self.rule else {
+            return Err(self.error(" is not a choice setting"));
+        };
+        let v = value.unwrap_or(default);
+        if values.contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.error(format!(" = {v:?}: must be one of {}", values.join(", "))))
+        }
+    }
+
+    /// The value of a boolean key.
+    fn bool(&self, value: Option<bool>) -> bool {
+        match self.rule {
+            Rule::Bool { default } => value.unwrap_or(default),
+            _ => value.unwrap_or(false),
+        }
+    }
 }
 
 /// Values given on the command line; they win over the file and the environment.
@@ -101,8 +332,16 @@ pub struct Settings {
     /// Requests per second per client at `/token`, `/revoke`, `/introspect`, unless the client
     /// has its own limit.
     pub client_rate_limit_per_second: u32,
-    /// Sign-in attempts allowed per account and per source address in each 15 minutes.
+    /// Failed client authentications allowed per source (issue 17 finding 5).
+    pub client_auth_failure_limit: Limit,
+    /// Failed sign-ins: growing delays per account and source, ceilings per account and source.
     pub login_limits: LoginLimits,
+    /// Proxies whose forwarding header names the source of a request (issue 17 finding 4).
+    pub trusted_proxies: TrustedProxies,
+    /// How many sign-ins may wait for or be in a password check; more are answered 503.
+    pub password_check_queue: usize,
+    /// Header-read and request timeouts, and the connection cap (issue 17 finding 13).
+    pub listener: ListenerLimits,
     /// Also write audit events to the `audit_events` table.
     pub audit_to_database: bool,
     /// Rotate signing keys automatically when the active one is this many days old.
@@ -145,167 +384,138 @@ impl Settings {
             None => RawConfig::default(),
         };
         apply_env(&mut raw, |name| std::env::var(name).ok())?;
-        if let Some(v) = &overrides.issuer {
-            raw.issuer = Some(v.clone());
-        }
-        if let Some(v) = &overrides.listen {
-            raw.listen = Some(v.clone());
-        }
-        if let Some(v) = &overrides.database_url {
-            raw.database_url = Some(v.clone());
-        }
+        apply_flags(&mut raw, overrides)?;
         Self::validate(raw, overrides.dev)
     }
 
     /// Validates raw values; `dev` relaxes what `serve --dev` may default.
     pub fn validate(raw: RawConfig, dev: bool) -> Result<Self, ConfigError> {
-        let err = |m: String| Err(ConfigError(m));
         let listen_raw = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen: SocketAddr = match listen_raw.parse() {
-            Ok(a) => a,
-            Err(_) => {
-                return err(format!(
-                    "`listen` = {listen_raw:?} is not an address like 127.0.0.1:8080"
-                ));
-            }
-        };
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            keys::LISTEN.error(format!(" = {listen_raw:?} is not an address like 127.0.0.1:8080"))
+        })?;
         let issuer_raw = match (raw.issuer, dev) {
             (Some(i), _) => i,
             (None, true) => format!("http://127.0.0.1:{}", listen.port()),
             (None, false) => {
-                return err(
-                    "`issuer` is required: set it in the config file, as TESSERA_ISSUER or \
-                     with --issuer (e.g. https://auth.example.com)"
-                        .into(),
-                );
+                return Err(keys::ISSUER.error(
+                    " is required: set it in the config file, as TESSERA_ISSUER or with \
+                     --issuer (e.g. https://auth.example.com)",
+                ));
             }
         };
         let http = if dev { HttpIssuers::Allowed } else { HttpIssuers::LoopbackOnly };
-        let issuer = match Issuer::parse(&issuer_raw, http) {
-            Ok(i) => i,
-            Err(e) => return err(format!("`issuer`: {e}")),
-        };
+        let issuer =
+            Issuer::parse(&issuer_raw, http).map_err(|e| keys::ISSUER.error(format!(": {e}")))?;
         let database_url = raw.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let sqlite_synchronous = match raw.sqlite_synchronous.as_deref() {
-            None => SqliteSync::default(),
-            Some(v) => match SqliteSync::parse(v) {
-                Some(sync) => sync,
-                None => {
-                    return err(format!(
-                        "`sqlite_synchronous` = {v:?}: must be normal (commits survive kill -9) \
-                         or full (they also survive power loss, at one fsync per write)"
-                    ));
-                }
-            },
-        };
-        let ranged = |key: &str, value: Option<i64>, default: i64, min: i64, max: i64| {
-            let v = value.unwrap_or(default);
-            if (min..=max).contains(&v) {
-                Ok(v)
-            } else {
-                Err(ConfigError(format!(
-                    "`{key}` = {v}: must be between {min} and {max} (default {default})"
-                )))
-            }
-        };
-        // R3.2: 15 minutes by default.
-        let access_token_ttl =
-            ranged("access_token_ttl_seconds", raw.access_token_ttl_seconds, 900, 60, 86_400)?;
-        let id_token_ttl =
-            ranged("id_token_ttl_seconds", raw.id_token_ttl_seconds, 900, 60, 86_400)?;
-        // R1.2: codes live 60 s by default and never more than 10 minutes.
-        let code_ttl = ranged("code_ttl_seconds", raw.code_ttl_seconds, 60, 5, 600)?;
-        // R1.4: absolute lifetime 30 days by default, at most 90.
-        let refresh_token_absolute_ttl = ranged(
-            "refresh_token_absolute_ttl_seconds",
-            raw.refresh_token_absolute_ttl_seconds,
-            30 * 86_400,
-            3600,
-            90 * 86_400,
-        )?;
-        let refresh_token_idle_ttl = ranged(
-            "refresh_token_idle_ttl_seconds",
-            raw.refresh_token_idle_ttl_seconds,
-            14 * 86_400,
-            300,
-            refresh_token_absolute_ttl,
-        )?;
-        let client_rate_limit_per_second = ranged(
-            "client_rate_limit_per_second",
-            raw.client_rate_limit_per_second,
-            1000,
-            1,
-            1_000_000,
-        )? as u32;
-        // R4.2: far above what a person signing in needs, far below what guessing needs.
-        let login_limits = LoginLimits::per_15_minutes(
-            ranged("login_attempts_per_account", raw.login_attempts_per_account, 10, 1, 1_000_000)?
-                as u32,
-            ranged("login_attempts_per_source", raw.login_attempts_per_source, 50, 1, 1_000_000)?
-                as u32,
+        let sync = keys::SQLITE_SYNCHRONOUS.one_of(raw.sqlite_synchronous.as_deref(), "normal")?;
+        // `one_of` admitted only the values `parse` knows.
+        let sqlite_synchronous = SqliteSync::parse(sync).unwrap_or_default();
+        let access_token_ttl = keys::ACCESS_TOKEN_TTL_SECONDS.int(raw.access_token_ttl_seconds)?;
+        let id_token_ttl = keys::ID_TOKEN_TTL_SECONDS.int(raw.id_token_ttl_seconds)?;
+        let code_ttl = keys::CODE_TTL_SECONDS.int(raw.code_ttl_seconds)?;
+        let refresh_token_absolute_ttl =
+            keys::REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS.int(raw.refresh_token_absolute_ttl_seconds)?;
+        let refresh_token_idle_ttl =
+            keys::REFRESH_TOKEN_IDLE_TTL_SECONDS.int(raw.refresh_token_idle_ttl_seconds)?;
+        if refresh_token_idle_ttl > refresh_token_absolute_ttl {
+            return Err(keys::REFRESH_TOKEN_IDLE_TTL_SECONDS.error(format!(
+                " = {refresh_token_idle_ttl}: must not exceed \
+                 `refresh_token_absolute_ttl_seconds` ({refresh_token_absolute_ttl})"
+            )));
+        }
+        let client_rate_limit_per_second =
+            keys::CLIENT_RATE_LIMIT_PER_SECOND.int(raw.client_rate_limit_per_second)? as u32;
+        // Issue 17 finding 5: failures and unknown clients are limited per source.
+        let client_auth_failure_limit = Limit::per_period(
+            keys::CLIENT_AUTH_FAILURES_PER_SOURCE.int(raw.client_auth_failures_per_source)? as u32,
+            Duration::from_secs(60),
         );
-        let key_rotation_days = raw
-            .key_rotation_days
-            .map(|d| ranged("key_rotation_days", Some(d), d, 1, 3650))
-            .transpose()?;
+        // R4.2, issue 17 finding 3: failures only, growing delays per account and source, and
+        // ceilings per account and per source far above what people mistyping need.
+        let login_limits = LoginLimits::new(
+            keys::LOGIN_FAILURES_BEFORE_DELAY.int(raw.login_failures_before_delay)? as u32,
+            Duration::from_secs(
+                keys::LOGIN_FIRST_DELAY_SECONDS.int(raw.login_first_delay_seconds)? as u64,
+            ),
+            Duration::from_secs(
+                keys::LOGIN_MAX_DELAY_SECONDS.int(raw.login_max_delay_seconds)? as u64
+            ),
+            keys::LOGIN_FAILURES_PER_ACCOUNT.int(raw.login_failures_per_account)? as u32,
+            keys::LOGIN_FAILURES_PER_SOURCE.int(raw.login_failures_per_source)? as u32,
+        );
+        let blocks = raw
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .map(|b| Cidr::parse(b).map_err(|why| keys::TRUSTED_PROXIES.error(format!(": {why}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let header = match keys::FORWARDED_HEADER
+            .one_of(raw.forwarded_header.as_deref(), "x-forwarded-for")?
+        {
+            "forwarded" => ForwardedHeader::Forwarded,
+            _ => ForwardedHeader::XForwardedFor,
+        };
+        let trusted_proxies = TrustedProxies { blocks, header };
+        let password_check_queue =
+            keys::PASSWORD_CHECK_QUEUE.int(raw.password_check_queue)? as usize;
+        let listener = ListenerLimits {
+            header_read_timeout: Duration::from_secs(
+                keys::HEADER_READ_TIMEOUT_SECONDS.int(raw.header_read_timeout_seconds)? as u64,
+            ),
+            request_timeout: Duration::from_secs(
+                keys::REQUEST_TIMEOUT_SECONDS.int(raw.request_timeout_seconds)? as u64,
+            ),
+            max_connections: keys::MAX_CONNECTIONS.int(raw.max_connections)? as usize,
+        };
+        let key_rotation_days = keys::KEY_ROTATION_DAYS.optional_int(raw.key_rotation_days)?;
         let redis_url = raw.redis_url.filter(|u| !u.is_empty());
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
-            return err(format!("`redis_url` = {url:?}: must start with redis:// or rediss://"));
+            return Err(
+                keys::REDIS_URL.error(format!(" = {url:?}: must start with redis:// or rediss://"))
+            );
         }
-        // RFC 8628 §3.2: how long a device code lives and how often it may be polled.
-        let device_code_ttl =
-            ranged("device_code_ttl_seconds", raw.device_code_ttl_seconds, 600, 60, 3600)?;
+        let device_code_ttl = keys::DEVICE_CODE_TTL_SECONDS.int(raw.device_code_ttl_seconds)?;
         let device_poll_interval =
-            ranged("device_poll_interval_seconds", raw.device_poll_interval_seconds, 5, 1, 60)?;
-        let session_ttl =
-            ranged("session_ttl_seconds", raw.session_ttl_seconds, 12 * 3600, 300, 30 * 86_400)?;
+            keys::DEVICE_POLL_INTERVAL_SECONDS.int(raw.device_poll_interval_seconds)?;
+        let session_ttl = keys::SESSION_TTL_SECONDS.int(raw.session_ttl_seconds)?;
         let mut scope_descriptions: BTreeMap<String, String> = DEFAULT_SCOPE_DESCRIPTIONS
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         scope_descriptions.extend(raw.scopes.unwrap_or_default());
-        let alg_raw = raw.access_token_signing_alg.as_deref().unwrap_or("ES256");
-        let Some(access_token_alg) = SigningAlg::parse(alg_raw) else {
-            return err(format!(
-                "`access_token_signing_alg` = {alg_raw:?}: must be one of RS256, ES256, EdDSA"
-            ));
-        };
-        let key_publish_ahead = ranged(
-            "key_publish_ahead_seconds",
-            raw.key_publish_ahead_seconds,
-            300,
-            0,
-            30 * 86_400,
-        )?;
-        let log_format = match raw.log_format.as_deref() {
-            None if dev => LogFormat::Pretty,
-            None | Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => return err(format!("`log_format` = {other:?}: must be json or pretty")),
+        let alg = keys::ACCESS_TOKEN_SIGNING_ALG
+            .one_of(raw.access_token_signing_alg.as_deref(), "ES256")?;
+        let access_token_alg = SigningAlg::parse(alg).ok_or_else(|| {
+            keys::ACCESS_TOKEN_SIGNING_ALG.error(format!(" = {alg:?}: not a known algorithm"))
+        })?;
+        let key_publish_ahead =
+            keys::KEY_PUBLISH_AHEAD_SECONDS.int(raw.key_publish_ahead_seconds)?;
+        let log_format = match keys::LOG_FORMAT
+            .one_of(raw.log_format.as_deref(), if dev { "pretty" } else { "json" })?
+        {
+            "pretty" => LogFormat::Pretty,
+            _ => LogFormat::Json,
         };
         let features =
             Features::parse_disabled(raw.disabled_features.iter().flatten().map(String::as_str))
-                .map_err(|e| ConfigError(format!("`disabled_features`: {e}")))?;
+                .map_err(|e| keys::DISABLED_FEATURES.error(format!(": {e}")))?;
         let metrics_listen = match raw.metrics_listen.as_deref().filter(|v| !v.is_empty()) {
             None => None,
-            Some(v) => match v.parse::<SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    return err(format!(
-                        "`metrics_listen` = {v:?} is not an address like 127.0.0.1:9090"
-                    ));
-                }
-            },
+            Some(v) => Some(v.parse::<SocketAddr>().map_err(|_| {
+                keys::METRICS_LISTEN
+                    .error(format!(" = {v:?} is not an address like 127.0.0.1:9090"))
+            })?),
         };
         let metrics_token = match raw.metrics_token.filter(|t| !t.is_empty()) {
             None => None,
             Some(t) if t.len() < MIN_METRICS_TOKEN_LEN => {
-                return err(format!(
-                    "`metrics_token` must be at least {MIN_METRICS_TOKEN_LEN} characters of a \
-                     random secret (e.g. `openssl rand -base64 32`)"
-                ));
+                return Err(keys::METRICS_TOKEN.error(format!(
+                    " must be at least {MIN_METRICS_TOKEN_LEN} characters of a random secret \
+                     (e.g. `openssl rand -base64 32`)"
+                )));
             }
             Some(t) => Some(SecretHash::of(t.as_bytes())),
         };
@@ -338,8 +548,12 @@ impl Settings {
             scope_descriptions,
             redis_url,
             client_rate_limit_per_second,
+            client_auth_failure_limit,
             login_limits,
-            audit_to_database: raw.audit_to_database.unwrap_or(false),
+            trusted_proxies,
+            password_check_queue,
+            listener,
+            audit_to_database: keys::AUDIT_TO_DATABASE.bool(raw.audit_to_database),
             key_rotation_days,
             outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),
             features,
@@ -355,16 +569,10 @@ impl Settings {
         self.policy.max_signed_lifetime() + 60
     }
 
-    /// The rate limit of a client at the endpoints that authenticate clients (R4.2): its own,
-    /// or the server's default; unknown client_ids get the default.
-    pub fn client_limit(
-        &self,
-        client: Option<&tessera_core::client::Client>,
-    ) -> crate::rate_limit::Limit {
-        let per_second = client
-            .and_then(|c| c.rate_limit_per_second)
-            .unwrap_or(self.client_rate_limit_per_second);
-        crate::rate_limit::Limit::per_second(per_second)
+    /// The rate limit of an authenticated client at the endpoints that authenticate clients
+    /// (R4.2): its own, or the server's default.
+    pub fn client_limit(&self, client: &tessera_core::client::Client) -> Limit {
+        Limit::per_second(client.rate_limit_per_second.unwrap_or(self.client_rate_limit_per_second))
     }
 
     /// Whether cookies get the `Secure` attribute: always, except for a plain-http issuer
@@ -374,81 +582,58 @@ impl Settings {
     }
 }
 
+/// Keys that were replaced, with their replacement: a configuration that still sets one is
+/// refused with a hint, instead of running with a different meaning.
+pub const REPLACED: [(&str, &str); 2] = [
+    ("login_attempts_per_account", "login_failures_per_account (only failures count now)"),
+    ("login_attempts_per_source", "login_failures_per_source (only failures count now)"),
+];
+
+fn refuse_replaced(is_set: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+    for (old, new) in REPLACED {
+        if is_set(old) {
+            return Err(ConfigError(format!("`{old}` was replaced by {new}")));
+        }
+    }
+    Ok(())
+}
+
 fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(table) = text.parse::<toml::Table>() {
+        refuse_replaced(|key| table.contains_key(key))?;
+    }
     toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
 }
 
-/// Applies `TESSERA_<KEY>` variables. Other `TESSERA_*` names (such as the test suite's) are
-/// not configuration and are left alone.
+/// Applies `TESSERA_<KEY>` variables, one per key of [`TABLE`]. Other `TESSERA_*` names (such
+/// as the test suite's) are not configuration and are left alone.
 fn apply_env(raw: &mut RawConfig, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    let int = |name: &str| -> Result<Option<i64>, ConfigError> {
-        var(name)
-            .map(|v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| ConfigError(format!("{name} = {v:?} is not an integer")))
-            })
-            .transpose()
-    };
-    let set = |slot: &mut Option<String>, name: &str| {
-        if let Some(v) = var(name) {
-            *slot = Some(v);
+    refuse_replaced(|key| var(&format!("TESSERA_{}", key.to_uppercase())).is_some())?;
+    for key in TABLE {
+        let Some(name) = key.env else { continue };
+        if let Some(value) = var(name) {
+            raw.set_text(key.name, &value).map_err(|why| {
+                ConfigError(format!("{name} (`{}`) = {value:?}: {why}", key.name))
+            })?;
         }
-    };
-    set(&mut raw.issuer, "TESSERA_ISSUER");
-    set(&mut raw.listen, "TESSERA_LISTEN");
-    set(&mut raw.database_url, "TESSERA_DATABASE_URL");
-    set(&mut raw.sqlite_synchronous, "TESSERA_SQLITE_SYNCHRONOUS");
-    set(&mut raw.key_encryption_key, "TESSERA_KEY_ENCRYPTION_KEY");
-    set(&mut raw.access_token_signing_alg, "TESSERA_ACCESS_TOKEN_SIGNING_ALG");
-    set(&mut raw.log_format, "TESSERA_LOG_FORMAT");
-    set(&mut raw.redis_url, "TESSERA_REDIS_URL");
-    set(&mut raw.metrics_listen, "TESSERA_METRICS_LISTEN");
-    set(&mut raw.metrics_token, "TESSERA_METRICS_TOKEN");
-    if let Some(v) = var("TESSERA_DISABLED_FEATURES") {
-        raw.disabled_features = Some(v.split(',').map(|f| f.trim().to_owned()).collect());
     }
-    let flag = |name: &str| -> Result<Option<bool>, ConfigError> {
-        var(name)
-            .map(|v| match v.trim() {
-                "true" | "1" => Ok(true),
-                "false" | "0" => Ok(false),
-                other => Err(ConfigError(format!("{name} = {other:?}: must be true or false"))),
-            })
-            .transpose()
-    };
-    if let Some(v) = flag("TESSERA_AUDIT_TO_DATABASE")? {
-        raw.audit_to_database = Some(v);
-    }
-    if let Some(v) = flag("TESSERA_OUTBOUND_ALLOW_PRIVATE_NETWORKS")? {
-        raw.outbound_allow_private_networks = Some(v);
-    }
-    if let Some(v) = var("TESSERA_KEY_ENCRYPTION_KEY_FILE") {
-        raw.key_encryption_key_file = Some(v.into());
-    }
-    if let Some(v) = int("TESSERA_ACCESS_TOKEN_TTL_SECONDS")? {
-        raw.access_token_ttl_seconds = Some(v);
-    }
-    if let Some(v) = int("TESSERA_KEY_PUBLISH_AHEAD_SECONDS")? {
-        raw.key_publish_ahead_seconds = Some(v);
-    }
-    for (slot, name) in [
-        (&mut raw.id_token_ttl_seconds, "TESSERA_ID_TOKEN_TTL_SECONDS"),
-        (&mut raw.code_ttl_seconds, "TESSERA_CODE_TTL_SECONDS"),
-        (&mut raw.refresh_token_idle_ttl_seconds, "TESSERA_REFRESH_TOKEN_IDLE_TTL_SECONDS"),
-        (&mut raw.refresh_token_absolute_ttl_seconds, "TESSERA_REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"),
-        (&mut raw.session_ttl_seconds, "TESSERA_SESSION_TTL_SECONDS"),
-        (&mut raw.client_rate_limit_per_second, "TESSERA_CLIENT_RATE_LIMIT_PER_SECOND"),
-        (&mut raw.login_attempts_per_account, "TESSERA_LOGIN_ATTEMPTS_PER_ACCOUNT"),
-        (&mut raw.login_attempts_per_source, "TESSERA_LOGIN_ATTEMPTS_PER_SOURCE"),
-        (&mut raw.key_rotation_days, "TESSERA_KEY_ROTATION_DAYS"),
-        (&mut raw.device_code_ttl_seconds, "TESSERA_DEVICE_CODE_TTL_SECONDS"),
-        (&mut raw.device_poll_interval_seconds, "TESSERA_DEVICE_POLL_INTERVAL_SECONDS"),
-    ] {
-        if let Some(v) = int(name)? {
-            *slot = Some(v);
+    Ok(())
+}
+
+/// Applies the command-line flags, each the value of one key of [`TABLE`].
+fn apply_flags(raw: &mut RawConfig, overrides: &Overrides) -> Result<(), ConfigError> {
+    let flags = [
+        (&keys::ISSUER, &overrides.issuer),
+        (&keys::LISTEN, &overrides.listen),
+        (&keys::DATABASE_URL, &overrides.database_url),
+    ];
+    for (key, value) in flags {
+        if let Some(value) = value {
+            raw.set_text(key.name, value).map_err(|why| {
+                ConfigError(format!("--{} = {value:?}: {why}", key.name.replace('_', "-")))
+            })?;
         }
     }
     Ok(())
@@ -565,8 +750,8 @@ mod tests {
         assert!(m.contains("`issuer` is required"), "{m}");
         let m = message(RawConfig { listen: Some("nope".into()), ..raw_with_kek() });
         assert!(m.contains("`listen`"), "{m}");
-        let m = message(RawConfig { login_attempts_per_account: Some(0), ..raw_with_kek() });
-        assert!(m.contains("login_attempts_per_account") && m.contains("between 1 and"), "{m}");
+        let m = message(RawConfig { login_failures_per_account: Some(0), ..raw_with_kek() });
+        assert!(m.contains("login_failures_per_account") && m.contains("between 1 and"), "{m}");
         let m = message(RawConfig { sqlite_synchronous: Some("off".into()), ..raw_with_kek() });
         assert!(m.contains("`sqlite_synchronous`") && m.contains("normal") && m.contains("full"));
     }
@@ -609,6 +794,79 @@ mod tests {
             |name: &str| (name == "TESSERA_ACCESS_TOKEN_TTL_SECONDS").then(|| "ten".to_owned());
         let m = apply_env(&mut raw_with_kek(), bad).unwrap_err().to_string();
         assert!(m.contains("TESSERA_ACCESS_TOKEN_TTL_SECONDS"), "{m}");
+    }
+
+    #[test]
+    fn r6_3_every_key_is_declared_once_with_an_env_var_named_after_it() {
+        let mut names: Vec<&str> = TABLE.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TABLE.len(), "a key declared twice");
+        for key in TABLE {
+            if let Some(env) = key.env {
+                assert_eq!(env, format!("TESSERA_{}", key.name.to_uppercase()), "{}", key.name);
+            }
+        }
+    }
+
+    #[test]
+    fn r6_3_every_integer_key_is_read_from_the_environment_through_the_table() {
+        for key in TABLE {
+            let (Rule::Int { max: value, .. } | Rule::OptionalInt { max: value, .. }) = key.rule
+            else {
+                continue;
+            };
+            let Some(env) = key.env else { continue };
+            let mut raw = raw_with_kek();
+            apply_env(&mut raw, |name| (name == env).then(|| value.to_string())).unwrap();
+            let mut from_file: RawConfig =
+                toml::from_str(&format!("{} = {value}", key.name)).unwrap();
+            from_file.issuer = raw.issuer.clone();
+            from_file.key_encryption_key = raw.key_encryption_key.clone();
+            assert_eq!(format!("{raw:?}"), format!("{from_file:?}"), "{}", key.name);
+            // One above the range is refused, naming the key.
+            let mut raw = raw_with_kek();
+            apply_env(&mut raw, |name| (name == env).then(|| (value + 1).to_string())).unwrap();
+            let m = message(raw);
+            assert!(m.contains(&format!("`{}`", key.name)), "{m}");
+        }
+    }
+
+    #[test]
+    fn r6_3_the_readme_documents_every_key() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("## Configuration").unwrap()..];
+        for key in TABLE {
+            assert!(
+                section.contains(key.name),
+                "README's configuration section lacks {}",
+                key.name
+            );
+        }
+    }
+
+    #[test]
+    fn r6_3_flags_win_over_the_environment() {
+        let mut raw = raw_with_kek();
+        apply_env(&mut raw, |name| (name == "TESSERA_LISTEN").then(|| "127.0.0.1:1".to_owned()))
+            .unwrap();
+        let flags = Overrides { listen: Some("127.0.0.1:2".into()), ..Default::default() };
+        apply_flags(&mut raw, &flags).unwrap();
+        assert_eq!(raw.listen.as_deref(), Some("127.0.0.1:2"));
+    }
+
+    #[test]
+    fn issue17_3_the_replaced_sign_in_keys_are_refused_with_their_replacement() {
+        let env = |name: &str| (name == "TESSERA_LOGIN_ATTEMPTS_PER_ACCOUNT").then(|| "10".into());
+        let m = apply_env(&mut raw_with_kek(), env).unwrap_err().to_string();
+        assert!(m.contains("login_failures_per_account"), "{m}");
+        let dir = std::env::temp_dir().join(format!("tessera-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tessera.toml");
+        std::fs::write(&file, "login_attempts_per_source = 50\n").unwrap();
+        let m = read_file(&file).unwrap_err().to_string();
+        assert!(m.contains("login_failures_per_source"), "{m}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

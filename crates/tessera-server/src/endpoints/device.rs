@@ -38,6 +38,7 @@ const GUESS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 /// `POST /device_authorization` (RFC 8628 §3.1–3.2).
 pub async fn device_authorization(
     State(state): State<AppState>,
+    source: SourceAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -48,7 +49,7 @@ pub async fn device_authorization(
     let outcome = async {
         // RFC 8628 §3.1: client authentication as at the token endpoint; public clients by
         // client_id.
-        let client = authenticate_client(&state, &headers, &params).await?;
+        let client = authenticate_client(&state, &headers, &params, &source).await?;
         let inner = &state.0;
         // A new user code may, rarely, equal one still stored (pending or not yet pruned):
         // draw again.

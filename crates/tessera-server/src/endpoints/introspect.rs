@@ -11,9 +11,11 @@ use crate::client_authentication::authenticate_client;
 use crate::endpoints::token::read_form;
 use crate::oauth_error::{Refusal, no_store};
 use crate::state::AppState;
+use crate::web::SourceAddr;
 
 pub async fn introspect_token(
     State(state): State<AppState>,
+    source: SourceAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -23,7 +25,7 @@ pub async fn introspect_token(
     };
     let outcome = async {
         // RFC 7662 §2.1: the caller must authenticate, and be allowed to introspect.
-        let client = authenticate_client(&state, &headers, &params).await?;
+        let client = authenticate_client(&state, &headers, &params, &source).await?;
         if !client.client().introspection {
             return Err(Refusal::OAuth(Error::IntrospectionNotAllowed));
         }

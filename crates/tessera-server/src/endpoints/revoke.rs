@@ -11,9 +11,11 @@ use crate::client_authentication::authenticate_client;
 use crate::endpoints::token::read_form;
 use crate::oauth_error::{Refusal, no_store};
 use crate::state::AppState;
+use crate::web::SourceAddr;
 
 pub async fn revoke_token(
     State(state): State<AppState>,
+    source: SourceAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -23,7 +25,7 @@ pub async fn revoke_token(
     };
     let outcome = async {
         // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-        let client = authenticate_client(&state, &headers, &params).await?;
+        let client = authenticate_client(&state, &headers, &params, &source).await?;
         let token = params.require("token").map_err(Refusal::from)?;
         let inner = &state.0;
         let keys = inner.keys.snapshot();

@@ -15,16 +15,22 @@ use crate::audit::{self, AuditEvent};
 use crate::client_authentication::authenticate_client;
 use crate::oauth_error::{OAuthError, Refusal, error_response, no_store};
 use crate::state::AppState;
+use crate::web::SourceAddr;
 
 /// Largest form body accepted at the token endpoint.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    source: SourceAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let params = match read_form(&headers, body).await {
         Ok(params) => params,
         Err(response) => return response,
     };
-    match issue(&state, &headers, &params).await {
+    match issue(&state, &headers, &params, &source).await {
         Ok(response) => response,
         Err(refusal) => {
             let grant_type = grant_label(&params);
@@ -50,11 +56,12 @@ async fn issue(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    source: &SourceAddr,
 ) -> Result<Response, Refusal> {
     let inner = &state.0;
     let grant_type = params.require("grant_type")?;
     let handler = inner.grants.find(grant_type)?;
-    let client = authenticate_client(state, headers, params).await?;
+    let client = authenticate_client(state, headers, params, source).await?;
     ensure_grant_allowed(&client, handler.grant_type())?;
     let keys = inner.keys.snapshot();
     let ctx = IssueContext {

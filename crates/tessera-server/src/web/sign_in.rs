@@ -1,7 +1,7 @@
 //! Signing in on the server's own pages, shared by the authorization flow (`POST /login`) and
 //! the device flow (`POST /device/login`): throttling, the Argon2id check, a new session.
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tessera_core::Error;
 use tessera_core::secret::{Secret, SecretHash, random_id};
@@ -9,6 +9,7 @@ use tessera_core::store::{Session, SessionStore, UserStore};
 use tessera_core::user::UNKNOWN_USER_PASSWORD_HASH;
 
 use crate::audit::{self, AuditEvent};
+use crate::password_checks::Slot;
 use crate::state::AppState;
 use crate::web::cookies::PageCookie;
 use crate::web::pages;
@@ -20,9 +21,13 @@ pub enum SignIn {
     Signed(Session, HeaderValue),
     /// Wrong username or password (one answer for both: no user enumeration).
     Refused,
-    /// Over the attempt limit: a `429` page with `Retry-After`.
+    /// Held back, with a page carrying `Retry-After`: over the attempt limit (`429`), or every
+    /// place in the password-check queue is taken (`503`).
     Throttled(Response),
 }
+
+/// `Retry-After` when the password-check queue is full: checks take tens of milliseconds.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 /// The message shown for a refused sign-in.
 pub const REFUSED_MESSAGE: &str = "The username or password is incorrect.";
@@ -36,17 +41,33 @@ pub async fn sign_in(
     password: Secret,
     source: &str,
 ) -> Result<SignIn, Error> {
-    if let Err(denied) =
-        admit_sign_in(&state.0.rate_limiter, state.0.settings.login_limits, username, source).await
-    {
-        return Ok(SignIn::Throttled(pages::too_many_attempts(
-            "Too many sign-in attempts. Wait a few minutes and try again.",
-            denied.retry_after_secs(),
-        )));
-    }
+    // Issue 17 finding 4: a place in the password-check queue first, so that a flood of
+    // guesses is answered at once instead of queueing without bound.
+    let Ok(slot) = state.0.password_checks.reserve() else {
+        let mut response = pages::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many sign-ins are being checked right now. Try again in a moment.",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER_SECS));
+        return Ok(SignIn::Throttled(response));
+    };
+    let limiter = &state.0.rate_limiter;
+    let attempt =
+        match admit_sign_in(limiter, state.0.settings.login_limits, username, source).await {
+            Ok(attempt) => attempt,
+            Err(denied) => {
+                return Ok(SignIn::Throttled(pages::too_many_attempts(
+                    "Too many failed sign-in attempts. Wait a moment and try again.",
+                    denied.retry_after_secs(),
+                )));
+            }
+        };
     let user = state.store().find_user_by_username(username).await?;
     let matched =
-        check_password(state, user.as_ref().map(|u| u.password_hash.clone()), password).await;
+        check_password(state, slot, user.as_ref().map(|u| u.password_hash.clone()), password).await;
     // A disabled account is refused like a wrong password (no account enumeration).
     let Some(user) = user.filter(|u| matched && !u.disabled) else {
         audit::emit(
@@ -59,8 +80,11 @@ pub async fn sign_in(
                 ..Default::default()
             },
         );
+        // The attempt stays counted: only failures use up the limits.
+        attempt.failed(limiter).await;
         return Ok(SignIn::Refused);
     };
+    attempt.succeeded(limiter).await;
     if let Some(old) = PageCookie::Session.get(state.settings(), headers) {
         state.store().delete_session(&SecretHash::of(old.as_bytes())).await?;
     }
@@ -92,10 +116,15 @@ pub async fn sign_in(
 /// Verifies a password off the async executor, on the password-check threads (Argon2id costs
 /// tens of milliseconds by design). For an unknown user a dummy hash is checked, so that timing
 /// does not reveal which usernames exist.
-async fn check_password(state: &AppState, stored: Option<String>, password: Secret) -> bool {
+async fn check_password(
+    state: &AppState,
+    slot: Slot,
+    stored: Option<String>,
+    password: Secret,
+) -> bool {
     let known = stored.is_some();
     let hash = stored.unwrap_or_else(|| UNKNOWN_USER_PASSWORD_HASH.to_owned());
-    let matched = state.0.password_checks.verify(password, hash).await;
+    let matched = state.0.password_checks.verify(slot, password, hash).await;
     known && matched
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use tessera_server::rate_limit::{Limit, RateLimiter};
+use tessera_server::rate_limit::{Backoff, Limit, RateLimiter};
 
 fn redis_url() -> String {
     std::env::var("TESSERA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -105,4 +105,43 @@ async fn r4_2_redis_keys_expire_when_idle() {
     assert!(rl.check("account:alice", limit).await.is_err());
     let pttl: i64 = raw.pttl(key).await.unwrap();
     assert!((400..=600).contains(&pttl), "three events at 5/s live about 600 ms: PTTL {pttl}");
+}
+
+#[tokio::test]
+async fn issue17_3_redis_refunds_and_growing_delays_are_shared_by_instances() {
+    let Some(_raw) = raw_connection().await else { return };
+    let prefix = prefix();
+    let a = RateLimiter::redis(&redis_url(), &prefix).await.unwrap();
+    let b = RateLimiter::redis(&redis_url(), &prefix).await.unwrap();
+    // A refund on one instance gives the event back for both.
+    let limit = Limit { burst: 1, interval: Duration::from_secs(60) };
+    assert_eq!(a.check("login-source:x", limit).await, Ok(()));
+    assert!(b.check("login-source:x", limit).await.is_err());
+    b.refund("login-source:x", limit).await;
+    assert_eq!(a.check("login-source:x", limit).await, Ok(()));
+    // Growing delays: two free attempts, then 1 s, then 2 s.
+    let backoff = Backoff {
+        free: 2,
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+        forget_after: Duration::from_secs(60),
+    };
+    assert_eq!(a.backoff("login-pair:x", backoff).await, Ok(()));
+    assert_eq!(b.backoff("login-pair:x", backoff).await, Ok(()));
+    let denied = a.backoff("login-pair:x", backoff).await.unwrap_err();
+    assert!(denied.retry_after <= Duration::from_secs(1), "{denied:?}");
+    tokio::time::sleep(denied.retry_after + Duration::from_millis(20)).await;
+    assert_eq!(b.backoff("login-pair:x", backoff).await, Ok(()));
+    let denied = a.backoff("login-pair:x", backoff).await.unwrap_err();
+    assert!(denied.retry_after > Duration::from_secs(1), "{denied:?}: the delay grew");
+    // A failure restarts the current delay from now, for both instances.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.restart_delay("login-pair:x", backoff).await;
+    let denied = a.backoff("login-pair:x", backoff).await.unwrap_err();
+    assert!(denied.retry_after > Duration::from_millis(1900), "{denied:?}: restarted");
+    b.restart_delay("login-pair:unseen", backoff).await;
+    assert_eq!(a.backoff("login-pair:unseen", backoff).await, Ok(()));
+    // Forgiving on one instance forgets for both.
+    b.forgive("login-pair:x").await;
+    assert_eq!(a.backoff("login-pair:x", backoff).await, Ok(()));
 }

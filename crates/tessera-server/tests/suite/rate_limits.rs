@@ -90,19 +90,55 @@ async fn r4_2_the_limit_applies_at_introspect_and_revoke() {
 }
 
 #[tokio::test]
-async fn r4_2_failed_client_authentication_is_throttled_too() {
+async fn issue17_5_wrong_secrets_do_not_spend_the_clients_budget() {
     let app = spawn_app().await;
     let secret = app.register(limited_client("victim", 2)).await.unwrap();
-    for _ in 0..2 {
+    for _ in 0..5 {
         let res = app.token(Some(("victim", "guess")), "grant_type=client_credentials").await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     }
-    // Guessing secrets is limited like any other request of that client_id …
-    let res = app.token(Some(("victim", "guess")), "grant_type=client_credentials").await;
-    assert_too_many_requests(&res, "guess");
-    // … and so the right secret has to wait as well.
+    // The budget of 2/s belongs to requests that authenticated as the client.
+    for i in 0..2 {
+        let res = app.token(Some(("victim", &secret)), "grant_type=client_credentials").await;
+        assert_eq!(res.status, StatusCode::OK, "request {i} with the right secret");
+    }
     let res = app.token(Some(("victim", &secret)), "grant_type=client_credentials").await;
-    assert_too_many_requests(&res, "right secret while throttled");
+    assert_too_many_requests(&res, "the client's own third request");
+}
+
+/// A token request from `peer` with Basic credentials.
+async fn token_from(app: &TestApp, peer: &str, id: &str, secret: &str) -> Response {
+    let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+    let mut request = axum::http::Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", basic_header(id, secret))
+        .body(axum::body::Body::from("grant_type=client_credentials"))
+        .unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    app.request(request).await
+}
+
+#[tokio::test]
+async fn issue17_5_failures_and_unknown_clients_are_limited_per_source() {
+    let app = spawn_app_configured(RawConfig {
+        client_auth_failures_per_source: Some(3),
+        ..Default::default()
+    })
+    .await;
+    let secret = app.register(limited_client("svc", 100)).await.unwrap();
+    // Random client_ids (each a lookup) and a wrong secret from one source.
+    for id in ["random-1", "random-2", "svc"] {
+        let res = token_from(&app, "203.0.113.66", id, "guess").await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{id}");
+    }
+    let res = token_from(&app, "203.0.113.66", "random-3", "guess").await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "refused before any lookup");
+    assert!(res.header("retry-after").is_some());
+    // Other sources are not affected, and successes are not failures.
+    for _ in 0..5 {
+        let res = token_from(&app, "198.51.100.7", "svc", &secret).await;
+        assert_eq!(res.status, StatusCode::OK);
+    }
 }
 
 /// Two instances (each with its own state, cache and limiter) of one server on one database,

@@ -31,7 +31,15 @@ fn client_credentials(port: u16, secret: &str) -> Value {
 #[test]
 fn bench_client_credentials_counts_successes_and_failures_apart() {
     let w = Workdir::new("bench");
-    let server = DevServer::start(&w, &[("TESSERA_CLIENT_RATE_LIMIT_PER_SECOND", "1000000")]);
+    // Wrong secrets from one source are limited too (issue 17 finding 5): lift both limits to
+    // count every failure as invalid_client.
+    let server = DevServer::start(
+        &w,
+        &[
+            ("TESSERA_CLIENT_RATE_LIMIT_PER_SECOND", "1000000"),
+            ("TESSERA_CLIENT_AUTH_FAILURES_PER_SOURCE", "1000000"),
+        ],
+    );
     let (port, secret) = (server.port, server.demo_secret.clone());
 
     let good = client_credentials(port, &secret);
@@ -87,9 +95,9 @@ fn sign_in_fixture(w: &Workdir, usernames: &[&str]) -> String {
 }
 
 /// A scenario that signs in as `user` (name, password), with 2 connections. `pace` sets the
-/// duration and the rate, which bounds the number of sign-ins: the server allows 10 per account
-/// and 50 per source address in 15 minutes, and every attempt counts. A sign-in takes about a
-/// second in a debug build (Argon2id unoptimized), so runs leave room for a few.
+/// duration and the rate, which bounds the number of sign-ins: only failures count against the
+/// server's sign-in limits (5 per account and source before delays start). A sign-in takes about
+/// a second in a debug build (Argon2id unoptimized), so runs leave room for a few.
 fn signing_in(port: u16, scenario: &str, secret: &str, user: (&str, &str), pace: &[&str]) -> Value {
     let mut args = vec!["--scenario", scenario, "--client-id", "bench-web", "--client-secret"];
     args.extend([secret, "--username", user.0, "--password", user.1]);
@@ -120,7 +128,7 @@ fn bench_refresh_and_authorization_code_go_through_the_login_and_consent_pages()
     assert!(code["requests_ok"].as_u64().unwrap() > 0, "{code}");
     assert_eq!(code["errors"], json!({}), "{code}");
 
-    // Another account than the one above, whose sign-in allowance is nearly used up.
+    // Another account than the one above: its refused sign-ins are counted by kind.
     let wrong = ("refresher", "not the password at all");
     let pace = ["--duration", "3s", "--rate", "1"];
     let refused = signing_in(port, "authorization-code", &secret, wrong, &pace);
