@@ -1,57 +1,18 @@
 //! The one error vocabulary of the protocol core.
 //!
-//! Every variant names the violation; [`Error::code`] is the single exhaustive mapping to the
-//! wire codes of RFC 6749 §5.2 (and, as later grants arrive, RFC 8628 §3.5 / RFC 8693 §2.2.2).
+//! Every variant names the violation, and every wire error code Tessera answers with is reached
+//! by at least one variant; [`Error::code`] is the single exhaustive mapping to the wire codes
+//! of RFC 6749 §5.2, RFC 6750 §3.1 and RFC 8628 §3.5 (and, as later grants arrive, RFC 8693
+//! §2.2.2). The server's `oauth_error` turns an `Error` into HTTP in one exhaustive match.
 //! Internal faults carry their cause for operators but leave the server as a bare
 //! `server_error` with no description.
 
 use std::borrow::Cow;
 use std::fmt;
 
-/// The error codes of RFC 6749 §5.2 that the core can produce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidRequest,
-    InvalidClient,
-    InvalidGrant,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-    InvalidScope,
-    UnsupportedResponseType,
-    InvalidTarget,
-    AccessDenied,
-    LoginRequired,
-    ConsentRequired,
-    InvalidToken,
-    AuthorizationPending,
-    SlowDown,
-    ExpiredToken,
-    ServerError,
-}
-
-impl ErrorCode {
-    /// The code as written on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidGrant => "invalid_grant",
-            Self::UnauthorizedClient => "unauthorized_client",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::InvalidScope => "invalid_scope",
-            Self::UnsupportedResponseType => "unsupported_response_type",
-            Self::InvalidTarget => "invalid_target",
-            Self::AccessDenied => "access_denied",
-            Self::LoginRequired => "login_required",
-            Self::ConsentRequired => "consent_required",
-            Self::InvalidToken => "invalid_token",
-            Self::AuthorizationPending => "authorization_pending",
-            Self::SlowDown => "slow_down",
-            Self::ExpiredToken => "expired_token",
-            Self::ServerError => "server_error",
-        }
-    }
-}
+/// The wire vocabulary (RFC 6749 §5.2, RFC 6750 §3.1, RFC 8628 §3.5, RFC 7009 §2.2.1, …) is
+/// shared with every HTTP edge through `tessera-http`, which needs no dependency for it.
+pub use tessera_http::ErrorCode;
 
 /// A protocol violation by the caller, or a server fault.
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +64,20 @@ pub enum Error {
     /// The scope parameter does not follow RFC 6749 §3.3 syntax.
     #[error("the scope parameter is malformed: {0}")]
     MalformedScope(Cow<'static, str>),
-    /// The code or refresh token is invalid, expired, revoked, replayed, or bound to another
-    /// client, redirect URI or PKCE challenge (RFC 6749 §5.2 `invalid_grant`).
+    /// RFC 6749 §4.1.3: the authorization code is unknown, expired, already used, or was
+    /// issued to another client or for another redirect URI (`invalid_grant`).
+    #[error("{0}")]
+    CodeRefused(&'static str),
+    /// RFC 7636 §4.6: the `code_verifier` does not match the code's challenge
+    /// (`invalid_grant`).
+    #[error("{0}")]
+    PkceFailed(&'static str),
+    /// OAuth 2.1 §4.3.1: a rotated refresh token was presented again; the grant has been
+    /// revoked (`invalid_grant`).
+    #[error("the refresh token was already used; the whole grant has been revoked")]
+    RefreshTokenReused,
+    /// Any other invalid grant: a refresh token or device code that is invalid, expired,
+    /// revoked or already redeemed (RFC 6749 §5.2 `invalid_grant`).
     #[error("{0}")]
     InvalidGrant(Cow<'static, str>),
     /// RFC 6749 §4.1.2.1: only `response_type=code` is served (OAuth 2.1 drops `token`).
@@ -122,9 +95,24 @@ pub enum Error {
     /// OIDC Core §3.1.2.6: `prompt=none` but consent is needed.
     #[error("consent is needed and prompt=none forbids asking")]
     ConsentRequired,
-    /// RFC 6750 §3.1: the bearer token is missing, malformed, expired or revoked.
+    /// RFC 6750 §3.1: the request to a protected resource carries no access token at all. Its
+    /// code is `invalid_token` for logs and metrics, but on the wire it is a bare challenge:
+    /// RFC 6750 §3.1 says such a request SHOULD NOT get an error code.
+    #[error("an access token is required")]
+    BearerTokenMissing,
+    /// RFC 6750 §3.1 `invalid_request`: the access token was presented in a malformed way.
+    #[error("{0}")]
+    BearerTokenMalformed(&'static str),
+    /// RFC 6750 §3.1: the bearer token is malformed, expired, revoked or not meant for this
+    /// resource.
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// RFC 6750 §3.1: the token is valid but lacks the scope the resource needs.
+    #[error("the access token lacks the `{required}` scope")]
+    InsufficientScope { required: &'static str },
+    /// A rate limit was reached (requirements R4.2); retry after the given seconds.
+    #[error("rate limit exceeded; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// RFC 8628 §3.5: the user has not decided yet; poll again after the interval.
     #[error("the user has not approved the request yet")]
     AuthorizationPending,
@@ -140,7 +128,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The single mapping from violations to RFC 6749 §5.2 error codes.
+    /// The single mapping from violations to wire error codes.
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::MissingParameter(_)
@@ -159,13 +147,19 @@ impl Error {
             | Self::ScopeWidened
             | Self::NoScope
             | Self::MalformedScope(_) => ErrorCode::InvalidScope,
-            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::CodeRefused(_)
+            | Self::PkceFailed(_)
+            | Self::RefreshTokenReused
+            | Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
             Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
             Self::InvalidTarget(_) => ErrorCode::InvalidTarget,
             Self::AccessDenied => ErrorCode::AccessDenied,
             Self::LoginRequired => ErrorCode::LoginRequired,
             Self::ConsentRequired => ErrorCode::ConsentRequired,
-            Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::BearerTokenMalformed(_) => ErrorCode::InvalidRequest,
+            Self::BearerTokenMissing | Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
+            Self::RateLimited { .. } => ErrorCode::TooManyRequests,
             Self::AuthorizationPending => ErrorCode::AuthorizationPending,
             Self::SlowDown => ErrorCode::SlowDown,
             Self::ExpiredToken => ErrorCode::ExpiredToken,
@@ -223,6 +217,38 @@ mod tests {
         let err = Error::Internal(InternalError::new("db", "connection refused"));
         assert_eq!(err.code(), ErrorCode::ServerError);
         assert_eq!(err.description(), None);
+    }
+
+    #[test]
+    fn rfc6749_4_1_3_refused_code_exchange_is_invalid_grant() {
+        let err = Error::CodeRefused("the code was issued to another client");
+        assert_eq!(err.code().as_str(), "invalid_grant");
+    }
+
+    #[test]
+    fn rfc7636_4_6_pkce_failure_is_invalid_grant() {
+        let err = Error::PkceFailed("code_verifier does not match the code_challenge");
+        assert_eq!(err.code().as_str(), "invalid_grant");
+    }
+
+    #[test]
+    fn oauth2_1_4_3_1_refresh_token_reuse_is_invalid_grant() {
+        assert_eq!(Error::RefreshTokenReused.code().as_str(), "invalid_grant");
+    }
+
+    #[test]
+    fn rfc6750_3_1_resource_errors_have_their_codes() {
+        assert_eq!(Error::InvalidToken("expired").code().as_str(), "invalid_token");
+        let scope = Error::InsufficientScope { required: "openid" };
+        assert_eq!(scope.code().as_str(), "insufficient_scope");
+        assert_eq!(Error::BearerTokenMalformed("two headers").code().as_str(), "invalid_request");
+    }
+
+    #[test]
+    fn r4_2_rate_limited_is_too_many_requests_with_its_delay() {
+        let err = Error::RateLimited { retry_after_secs: 3 };
+        assert_eq!(err.code().as_str(), "too_many_requests");
+        assert_eq!(err.description().as_deref(), Some("rate limit exceeded; retry after 3 s"));
     }
 
     #[test]

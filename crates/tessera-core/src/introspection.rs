@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::keys::KeySet;
 use crate::secret::SecretHash;
 use crate::store::{GrantStore, TokenStore};
+use crate::token::TokenType;
 
 /// An access token that is valid now: signature or lookup, expiry and revocation checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +113,23 @@ pub struct IntrospectionDetails {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
     /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
-    pub token_type: &'static str,
+    pub token_type: IntrospectedType,
+}
+
+/// RFC 7662 §2.2 `token_type`: the access token's type (RFC 6749 §7.1), or `refresh_token`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntrospectedType {
+    AccessToken(TokenType),
+    RefreshToken,
+}
+
+impl Serialize for IntrospectedType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::AccessToken(token_type) => token_type.serialize(s),
+            Self::RefreshToken => s.serialize_str("refresh_token"),
+        }
+    }
 }
 
 impl Introspection {
@@ -151,7 +168,7 @@ pub async fn introspect<S: GrantStore + TokenStore>(
                 iat: t.issued_at,
                 nbf: t.issued_at,
                 jti: Some(t.jti),
-                token_type: "Bearer",
+                token_type: IntrospectedType::AccessToken(TokenType::Bearer),
             }),
         });
     }
@@ -194,7 +211,7 @@ async fn introspect_refresh_token<S: TokenStore>(
             iat: r.issued_at,
             nbf: r.issued_at,
             jti: None,
-            token_type: "refresh_token",
+            token_type: IntrospectedType::RefreshToken,
         }),
     }))
 }

@@ -79,6 +79,15 @@ pub struct AccessTokenGrant<'a> {
     pub jti: String,
 }
 
+/// The kind of access token issued (RFC 6749 §7.1, §5.1 `token_type`). Sender-constrained
+/// tokens add their variant here (RFC 9449 §5: `DPoP`), so that the token response and
+/// introspection name the type from one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TokenType {
+    /// RFC 6750: whoever holds the token may use it.
+    Bearer,
+}
+
 /// A fresh access-token `jti`: 128 random bits.
 pub fn new_jti() -> String {
     crate::secret::random_id::<16>()
@@ -201,7 +210,7 @@ pub async fn issue_access_token<S: TokenStore>(
 #[derive(Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: TokenType,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,

@@ -20,7 +20,6 @@ use tessera_core::params::Params;
 use tessera_core::store::TokenStore;
 use tessera_core::{Error, ErrorCode};
 
-use crate::oauth_error::Refusal;
 use crate::state::AppState;
 use crate::web::SourceAddr;
 
@@ -30,7 +29,7 @@ pub async fn authenticate_client(
     headers: &HeaderMap,
     params: &Params,
     source: &SourceAddr,
-) -> Result<AuthenticatedClient, Refusal> {
+) -> Result<AuthenticatedClient, Error> {
     let inner = &state.0;
     let failures_key = format!("client-auth-failures:{}", source.key());
     let failure_limit = inner.settings.client_auth_failure_limit;
@@ -48,7 +47,7 @@ pub async fn authenticate_client(
                 // Counted after the fact: the answer to this request is still its own error.
                 let _ = inner.rate_limiter.check(&failures_key, failure_limit).await;
             }
-            Err(e.into())
+            Err(e)
         }
     }
 }

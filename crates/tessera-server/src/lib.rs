@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod features;
 pub mod key_ring;
 pub mod oauth_error;
+pub mod oauth_form;
 pub mod password_checks;
 pub mod rate_limit;
 pub mod routes;

@@ -1,8 +1,13 @@
-//! The one place where core errors become HTTP responses (RFC 6749 §5.2).
+//! The one place where core errors become HTTP responses: [`error_response`] is one exhaustive
+//! `match` over `tessera_core::Error` deciding the challenge and the retry delay; the status
+//! and body come from the wire code (`tessera_http`).
 
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_core::{Error, ErrorCode};
+use tessera_core::Error;
+use tessera_http::{Challenge, ErrorResponse};
+
+/// The protection space named in `WWW-Authenticate` challenges (RFC 7617 §2, RFC 6750 §3).
+pub const REALM: &str = "tessera";
 
 /// A core error on its way out of an endpoint.
 #[derive(Debug)]
@@ -20,109 +25,154 @@ impl From<tessera_core::store::StoreError> for OAuthError {
     }
 }
 
-/// The status for each code: 401 for failed client authentication (with a challenge), 500 for
-/// server faults, 400 for everything else the client caused (RFC 6749 §5.2).
-fn status(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::InvalidRequest
-        | ErrorCode::InvalidGrant
-        | ErrorCode::UnauthorizedClient
-        | ErrorCode::UnsupportedGrantType
-        | ErrorCode::InvalidScope
-        // These travel in redirects from the authorization endpoint; as JSON they are 400s.
-        | ErrorCode::UnsupportedResponseType
-        | ErrorCode::InvalidTarget
-        // RFC 8628 §3.5: polling answers are 400s like the other token errors.
-        | ErrorCode::AuthorizationPending
-        | ErrorCode::SlowDown
-        | ErrorCode::ExpiredToken
-        | ErrorCode::AccessDenied
-        | ErrorCode::LoginRequired
-        | ErrorCode::ConsentRequired => StatusCode::BAD_REQUEST,
+/// The answer to a core error. Server faults are logged here and leave as a bare
+/// `server_error` (the description is dropped by `ErrorResponse` itself).
+pub fn error_response(error: &Error) -> ErrorResponse {
+    let code = error.code();
+    let mut answer = ErrorResponse::new(code);
+    if let Some(description) = error.description() {
+        answer = answer.description(description);
     }
-}
-
-/// RFC 6749 §5.2: `error_description` is limited to %x20-21 / %x23-5B / %x5D-7E.
-fn wire_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| if matches!(c as u32, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e) { c } else { '\'' })
-        .collect()
-}
-
-/// A JSON error body with the headers every token-endpoint response carries.
-pub fn error_response(status: StatusCode, code: &str, description: Option<&str>) -> Response {
-    let mut body = serde_json::json!({ "error": code });
-    if let Some(d) = description {
-        body["error_description"] = wire_safe(d).into();
+    let bearer = || Challenge::bearer().realm(REALM).error(code, error.description().as_deref());
+    match error {
+        Error::Internal(cause) => {
+            tracing::error!(error = %cause, "request failed with a server fault");
+            answer
+        }
+        // RFC 6749 §5.2: a 401 carries the challenge of the scheme the client may use.
+        Error::ClientAuthenticationMissing
+        | Error::ClientAuthenticationFailed
+        | Error::ClientAssertionRefused(_) => answer.challenge(Challenge::basic().realm(REALM)),
+        // RFC 6750 §3.1: no credentials at all: the challenge alone, without an error code.
+        Error::BearerTokenMissing => {
+            ErrorResponse::unauthenticated(Challenge::bearer().realm(REALM))
+        }
+        // RFC 6750 §3: every refusal of a protected resource carries the Bearer challenge
+        // with its error, and `insufficient_scope` names the scope needed.
+        Error::BearerTokenMalformed(_) | Error::InvalidToken(_) => answer.challenge(bearer()),
+        Error::InsufficientScope { required } => answer.challenge(bearer().scope(*required)),
+        // RFC 6585 §4: a 429 says when to come back.
+        Error::RateLimited { retry_after_secs } => answer.retry_after(*retry_after_secs),
+        Error::MissingParameter(_)
+        | Error::DuplicateParameter(_)
+        | Error::MalformedParameter { .. }
+        | Error::MalformedRequest(_)
+        | Error::MultipleClientAuthentication
+        | Error::GrantTypeNotAllowed(_)
+        | Error::IntrospectionNotAllowed
+        | Error::UnsupportedGrantType(_)
+        | Error::ScopeNotAllowed(_)
+        | Error::ScopeWidened
+        | Error::NoScope
+        | Error::MalformedScope(_)
+        | Error::CodeRefused(_)
+        | Error::PkceFailed(_)
+        | Error::RefreshTokenReused
+        | Error::InvalidGrant(_)
+        | Error::UnsupportedResponseType(_)
+        | Error::InvalidTarget(_)
+        | Error::AccessDenied
+        | Error::LoginRequired
+        | Error::ConsentRequired
+        | Error::AuthorizationPending
+        | Error::SlowDown
+        | Error::ExpiredToken => answer,
     }
-    let mut response = (status, axum::Json(body)).into_response();
-    no_store(&mut response);
-    response
-}
-
-/// RFC 6749 §5.1: responses with tokens or credentials are not cached.
-pub fn no_store(response: &mut Response) {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let code = self.0.code();
-        if code == ErrorCode::ServerError {
-            tracing::error!(error = %self.0, "request failed with a server fault");
-        }
-        let mut response =
-            error_response(status(code), code.as_str(), self.0.description().as_deref());
-        if code == ErrorCode::InvalidClient {
-            // RFC 6749 §5.2: a 401 carries the challenge of the scheme the client may use.
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"tessera\""),
-            );
-        }
-        response
+        error_response(&self.0).into_response()
     }
 }
 
-/// Why an endpoint that authenticates clients refused a request: a protocol error, or the
-/// client's rate limit (R4.2).
-#[derive(Debug)]
-pub enum Refusal {
-    OAuth(Error),
-    RateLimited(crate::rate_limit::Denied),
-}
+#[cfg(test)]
+mod tests {
+    use axum::http::{StatusCode, header};
+    use http_body_util::BodyExt;
+    use tessera_core::InternalError;
 
-impl Refusal {
-    /// The label for metrics and the audit log.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::OAuth(e) => e.code().as_str(),
-            Self::RateLimited(_) => "rate_limited",
-        }
+    use super::*;
+
+    async fn answer(error: Error) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = OAuthError(error).into_response();
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let json = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (parts.status, parts.headers, json)
     }
-}
 
-impl From<Error> for Refusal {
-    fn from(e: Error) -> Self {
-        Self::OAuth(e)
+    #[tokio::test]
+    async fn rfc6749_4_1_3_refused_code_exchange_answers_invalid_grant() {
+        let (status, _, body) = answer(Error::CodeRefused("the code has expired")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_grant");
+        assert_eq!(body["error_description"], "the code has expired");
     }
-}
 
-impl From<crate::rate_limit::Denied> for Refusal {
-    fn from(d: crate::rate_limit::Denied) -> Self {
-        Self::RateLimited(d)
+    #[tokio::test]
+    async fn rfc7636_4_6_pkce_failure_answers_invalid_grant() {
+        let (status, _, body) = answer(Error::PkceFailed("code_verifier does not match")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_grant");
     }
-}
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Self::OAuth(e) => OAuthError(e).into_response(),
-            Self::RateLimited(denied) => crate::rate_limit::too_many_requests(&denied),
-        }
+    #[tokio::test]
+    async fn oauth2_1_4_3_1_refresh_token_reuse_answers_invalid_grant() {
+        let (status, _, body) = answer(Error::RefreshTokenReused).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_grant");
+    }
+
+    #[tokio::test]
+    async fn r4_2_rate_limited_is_a_429_with_retry_after_and_no_store() {
+        let (status, headers, body) = answer(Error::RateLimited { retry_after_secs: 2 }).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[header::RETRY_AFTER], "2");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "too_many_requests",
+                "error_description": "rate limit exceeded; retry after 2 s"
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn rfc6750_3_1_insufficient_scope_is_403_with_the_scope_in_the_challenge() {
+        let (status, headers, body) = answer(Error::InsufficientScope { required: "openid" }).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["error"], "insufficient_scope");
+        let challenge = headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer realm=\"tessera\", error=\"insufficient_scope\""));
+        assert!(challenge.ends_with("scope=\"openid\""), "{challenge}");
+    }
+
+    #[tokio::test]
+    async fn rfc6750_3_1_missing_token_is_a_challenge_without_error() {
+        let (status, headers, body) = answer(Error::BearerTokenMissing).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer realm=\"tessera\"");
+        assert_eq!(body, serde_json::Value::Null);
+    }
+
+    #[tokio::test]
+    async fn rfc6749_5_2_invalid_client_is_401_with_a_basic_challenge() {
+        let (status, headers, _) = answer(Error::ClientAuthenticationFailed).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Basic realm=\"tessera\"");
+    }
+
+    #[tokio::test]
+    async fn rfc6749_5_2_server_faults_leave_as_bare_server_error() {
+        let fault = Error::Internal(InternalError::new("db", "connection refused"));
+        let (status, _, body) = answer(fault).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, serde_json::json!({"error": "server_error"}));
     }
 }

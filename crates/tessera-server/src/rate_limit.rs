@@ -1,6 +1,7 @@
 //! Rate limiting (requirements R4.2): per client at `/token`, `/revoke` and `/introspect`, per
 //! source address and per account for failed sign-ins, per source for user-code guesses. A
-//! denial becomes `429 Too Many Requests` with `Retry-After` ([`too_many_requests`]).
+//! denial becomes the core's `Error::RateLimited`, which `oauth_error` answers with `429 Too
+//! Many Requests` and `Retry-After`.
 //!
 //! Two kinds of bucket, each named by a key the caller chooses (`"client:<id>"`,
 //! `"login-source:<addr>"`, …):
@@ -53,9 +54,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tessera_core::Error;
 
 /// A limit: at most `burst` events at once, one more allowed every `interval` (GCRA / token
 /// bucket).
@@ -621,17 +621,11 @@ impl RedisLimiter {
     }
 }
 
-/// `429 Too Many Requests` with `Retry-After` (seconds, rounded up, at least 1), `no-store`, and
-/// `{"error":"too_many_requests","error_description":"rate limit exceeded; retry after N s"}`.
-pub fn too_many_requests(denied: &Denied) -> Response {
-    let secs = denied.retry_after_secs();
-    let mut response = crate::oauth_error::error_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_requests",
-        Some(&format!("rate limit exceeded; retry after {secs} s")),
-    );
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    response
+/// A denial is the core's rate-limit error: one error vocabulary, one map to HTTP.
+impl From<Denied> for Error {
+    fn from(denied: Denied) -> Self {
+        Error::RateLimited { retry_after_secs: denied.retry_after_secs() }
+    }
 }
 
 #[cfg(test)]
@@ -846,24 +840,12 @@ mod tests {
         assert!(started.elapsed() < 8 * (REDIS_TIMEOUT + Duration::from_millis(200)));
     }
 
-    #[tokio::test]
-    async fn r4_2_too_many_requests_is_a_429_with_retry_after_and_no_store() {
-        use http_body_util::BodyExt;
-        let response = too_many_requests(&Denied { retry_after: Duration::from_millis(1500) });
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
-        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({
-                "error": "too_many_requests",
-                "error_description": "rate limit exceeded; retry after 2 s"
-            })
-        );
-        let tiny = too_many_requests(&Denied { retry_after: Duration::from_millis(1) });
-        assert_eq!(tiny.headers()[header::RETRY_AFTER], "1");
+    #[test]
+    fn r4_2_a_denial_is_the_rate_limited_error_with_its_delay_rounded_up() {
+        let err = Error::from(Denied { retry_after: Duration::from_millis(1500) });
+        assert!(matches!(err, Error::RateLimited { retry_after_secs: 2 }), "{err:?}");
+        let tiny = Error::from(Denied { retry_after: Duration::from_millis(1) });
+        assert!(matches!(tiny, Error::RateLimited { retry_after_secs: 1 }), "{tiny:?}");
         assert_eq!(Denied { retry_after: Duration::from_secs(3) }.retry_after_secs(), 3);
     }
 }

@@ -14,7 +14,7 @@ use crate::store::{
 use crate::token::{IssueContext, TokenResponse, new_jti};
 
 use super::tokens_for_grant::{Issue, issue, new_refresh_token};
-use super::{GrantHandler, HandlerFuture};
+use super::{GrantHandler, HandlerFuture, TokenRequest};
 
 /// Exchanges a code for tokens.
 pub struct AuthorizationCodeGrant<S> {
@@ -37,10 +37,10 @@ impl<S: AuthorizationCodeStore + GrantStore + TokenStore + 'static> GrantHandler
     fn handle<'a>(
         &'a self,
         client: &'a AuthenticatedClient,
-        params: &'a Params,
+        request: &'a TokenRequest,
         ctx: IssueContext<'a>,
     ) -> HandlerFuture<'a> {
-        Box::pin(exchange(&self.store, client, params, ctx))
+        Box::pin(exchange(&self.store, client, &request.params, ctx))
     }
 }
 
@@ -70,21 +70,21 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
             mint(store, client, params, ctx, &code, &grant, proof).await
         }
         CodeRedemption::Refused => Err(refusal
-            .unwrap_or_else(|| Error::InvalidGrant("the code does not match this request".into()))),
+            .unwrap_or_else(|| Error::CodeRefused("the code does not match this request"))),
         // RFC 6749 §4.1.3: the code was issued to another client; it stays usable by its own.
         CodeRedemption::IssuedToAnotherClient => {
-            Err(Error::InvalidGrant("the code was issued to another client".into()))
+            Err(Error::CodeRefused("the code was issued to another client"))
         }
         CodeRedemption::Unknown => {
-            Err(Error::InvalidGrant("the code is invalid or has expired".into()))
+            Err(Error::CodeRefused("the code is invalid or has expired"))
         }
         CodeRedemption::AlreadyRedeemed { grant_id } => {
             // RFC 6749 §4.1.2: a code used twice means it leaked; the server "SHOULD revoke
             // (when possible) all tokens previously issued based on that authorization code".
             // Only its own client gets here (§10.5): another one cannot revoke the grant.
             store.revoke_grant(&grant_id, ctx.now).await?;
-            Err(Error::InvalidGrant(
-                "the code was already used; every token issued from it has been revoked".into(),
+            Err(Error::CodeRefused(
+                "the code was already used; every token issued from it has been revoked",
             ))
         }
     }
@@ -98,11 +98,11 @@ fn check_bindings(
     verifier: &str,
 ) -> Result<PkceVerified> {
     if code.redirect_uri != redirect_uri {
-        return Err(Error::InvalidGrant(
-            "redirect_uri differs from the one of the authorization request".into(),
+        return Err(Error::CodeRefused(
+            "redirect_uri differs from the one of the authorization request",
         ));
     }
-    code.code_challenge.verify(verifier).map_err(|reason| Error::InvalidGrant(reason.into()))
+    code.code_challenge.verify(verifier).map_err(Error::PkceFailed)
 }
 
 /// Mints the tokens of a redeemed code. The PKCE proof is required: only a code whose verifier

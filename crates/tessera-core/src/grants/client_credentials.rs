@@ -7,9 +7,11 @@ use crate::params::Params;
 use crate::resource::requested_audience;
 use crate::scope::granted_scope;
 use crate::store::TokenStore;
-use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, issue_access_token, new_jti};
+use crate::token::{
+    AccessTokenGrant, IssueContext, TokenResponse, TokenType, issue_access_token, new_jti,
+};
 
-use super::{GrantHandler, HandlerFuture};
+use super::{GrantHandler, HandlerFuture, TokenRequest};
 
 /// Issues an access token to a confidential client acting on its own behalf.
 pub struct ClientCredentialsGrant<S> {
@@ -30,10 +32,10 @@ impl<S: TokenStore + 'static> GrantHandler for ClientCredentialsGrant<S> {
     fn handle<'a>(
         &'a self,
         client: &'a AuthenticatedClient,
-        params: &'a Params,
+        request: &'a TokenRequest,
         ctx: IssueContext<'a>,
     ) -> HandlerFuture<'a> {
-        Box::pin(issue(&self.store, client, params, ctx))
+        Box::pin(issue(&self.store, client, &request.params, ctx))
     }
 }
 
@@ -69,7 +71,7 @@ async fn issue<S: TokenStore>(
     // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
     Ok(TokenResponse {
         access_token: token.token,
-        token_type: "Bearer",
+        token_type: TokenType::Bearer,
         expires_in: ctx.policy.access_token_ttl,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,

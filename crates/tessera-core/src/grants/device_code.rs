@@ -11,7 +11,7 @@ use crate::store::{
 use crate::token::{IssueContext, TokenResponse, new_jti};
 
 use super::tokens_for_grant::{Issue, issue, new_refresh_token};
-use super::{GrantHandler, HandlerFuture};
+use super::{GrantHandler, HandlerFuture, TokenRequest};
 
 /// Redeems an approved device code once; answers the polls before that.
 pub struct DeviceCodeGrant<S> {
@@ -32,10 +32,10 @@ impl<S: DeviceStore + GrantStore + TokenStore + 'static> GrantHandler for Device
     fn handle<'a>(
         &'a self,
         client: &'a AuthenticatedClient,
-        params: &'a Params,
+        request: &'a TokenRequest,
         ctx: IssueContext<'a>,
     ) -> HandlerFuture<'a> {
-        Box::pin(redeem(&self.store, client, params, ctx))
+        Box::pin(redeem(&self.store, client, &request.params, ctx))
     }
 }
 

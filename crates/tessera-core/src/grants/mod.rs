@@ -8,7 +8,10 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod refresh_token;
+mod token_request;
 mod tokens_for_grant;
+
+pub use token_request::{ClientCertificate, TokenRequest};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +19,6 @@ use std::pin::Pin;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
-use crate::params::Params;
 use crate::token::{IssueContext, TokenResponse};
 
 /// A boxed future, so that handlers of different types sit in one registry.
@@ -28,11 +30,12 @@ pub trait GrantHandler: Send + Sync {
     fn grant_type(&self) -> GrantType;
 
     /// Handles a token request of this grant type from an authenticated client that is
-    /// allowed to use the grant.
+    /// allowed to use the grant. The handler sees the whole request (method, URL, DPoP proof,
+    /// client certificate), so that sender-constrained tokens need no new signature.
     fn handle<'a>(
         &'a self,
         client: &'a AuthenticatedClient,
-        params: &'a Params,
+        request: &'a TokenRequest,
         ctx: IssueContext<'a>,
     ) -> HandlerFuture<'a>;
 }

@@ -12,7 +12,7 @@ use crate::store::{GrantStore, RefreshRotation, RotationRequest, TokenStore};
 use crate::token::{IssueContext, TokenResponse, new_jti};
 
 use super::tokens_for_grant::{Issue, issue};
-use super::{GrantHandler, HandlerFuture};
+use super::{GrantHandler, HandlerFuture, TokenRequest};
 
 /// Exchanges a refresh token for new tokens and a new refresh token.
 pub struct RefreshTokenGrant<S> {
@@ -33,10 +33,10 @@ impl<S: GrantStore + TokenStore + 'static> GrantHandler for RefreshTokenGrant<S>
     fn handle<'a>(
         &'a self,
         client: &'a AuthenticatedClient,
-        params: &'a Params,
+        request: &'a TokenRequest,
         ctx: IssueContext<'a>,
     ) -> HandlerFuture<'a> {
-        Box::pin(refresh(&self.store, client, params, ctx))
+        Box::pin(refresh(&self.store, client, &request.params, ctx))
     }
 }
 
@@ -100,9 +100,7 @@ async fn refresh<S: GrantStore + TokenStore>(
             // OAuth 2.1 §4.3.1: a rotated refresh token presented again means one of two
             // parties holds a stolen copy; revoke the whole family.
             store.revoke_grant(&grant_id, ctx.now).await?;
-            return Err(Error::InvalidGrant(
-                "the refresh token was already used; the whole grant has been revoked".into(),
-            ));
+            return Err(Error::RefreshTokenReused);
         }
     };
     let scope = requested.unwrap_or_else(|| grant.scope.clone());

@@ -21,7 +21,7 @@ use tessera_core::store::{
 };
 
 use crate::audit::{self, AuditEvent};
-use crate::endpoints::token::read_form;
+use crate::oauth_form::read_form;
 use crate::state::AppState;
 use crate::web::SourceAddr;
 use crate::web::csrf;

@@ -13,11 +13,12 @@ use tessera_core::secret::Secret;
 use tessera_core::store::{
     DeviceApproval, DeviceAuthorization, DeviceStore, Session, StoreError, UserStore,
 };
+use tessera_http::no_store;
 
 use crate::audit::{self, AuditEvent};
 use crate::client_authentication::authenticate_client;
-use crate::endpoints::token::read_form;
-use crate::oauth_error::{Refusal, no_store};
+use crate::oauth_error::OAuthError;
+use crate::oauth_form::{OAuthForm, read_form};
 use crate::rate_limit::Limit;
 use crate::state::AppState;
 use crate::web::SourceAddr;
@@ -40,12 +41,8 @@ pub async fn device_authorization(
     State(state): State<AppState>,
     source: SourceAddr,
     headers: HeaderMap,
-    body: Body,
+    OAuthForm(params): OAuthForm,
 ) -> Response {
-    let params = match read_form(&headers, body).await {
-        Ok(p) => p,
-        Err(response) => return response,
-    };
     let outcome = async {
         // RFC 8628 §3.1: client authentication as at the token endpoint; public clients by
         // client_id.
@@ -65,7 +62,7 @@ pub async fn device_authorization(
             match inner.store.insert_device_authorization(&record).await {
                 Ok(()) => break (response, record),
                 Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
-                Err(e) => return Err(Error::from(e).into()),
+                Err(e) => return Err(Error::from(e)),
             }
         };
         audit::emit(
@@ -78,7 +75,7 @@ pub async fn device_authorization(
                 ..Default::default()
             },
         );
-        Ok::<_, Refusal>(response)
+        Ok::<_, Error>(response)
     };
     match outcome.await {
         Ok(body) => {
@@ -86,7 +83,7 @@ pub async fn device_authorization(
             no_store(&mut response);
             response
         }
-        Err(refusal) => refusal.into_response(),
+        Err(error) => OAuthError(error).into_response(),
     }
 }
 

@@ -19,7 +19,7 @@ use tessera_core::store::{Session, SessionStore};
 use tessera_jose::{Audience, Claims, Expiry, Typ};
 
 use crate::audit::{self, AuditEvent};
-use crate::endpoints::token::read_form;
+use crate::oauth_form::read_form;
 use crate::state::AppState;
 use crate::web::cookies::PageCookie;
 use crate::web::forms::PageForm;

@@ -1,15 +1,15 @@
 //! `/revoke`: token revocation (RFC 7009).
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_core::revocation::{Revoked, revoke};
+use tessera_http::no_store;
 
 use crate::audit::{self, AuditEvent};
 use crate::client_authentication::authenticate_client;
-use crate::endpoints::token::read_form;
-use crate::oauth_error::{Refusal, no_store};
+use crate::oauth_error::OAuthError;
+use crate::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::web::SourceAddr;
 
@@ -17,53 +17,41 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     source: SourceAddr,
     headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let params = match read_form(&headers, body).await {
-        Ok(p) => p,
-        Err(response) => return response,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, OAuthError> {
+    // RFC 7009 §2.1: the client authenticates as at the token endpoint.
+    let client = authenticate_client(&state, &headers, &params, &source).await?;
+    let token = params.require("token")?;
+    let inner = &state.0;
+    let keys = inner.keys.snapshot();
+    let revoked = revoke(
+        &inner.store,
+        &keys,
+        inner.settings.issuer.as_str(),
+        &client,
+        token,
+        params.get("token_type_hint"),
+        inner.clock.now(),
+    )
+    .await?;
+    let (jti, reason) = match &revoked {
+        Revoked::AccessToken { jti } => (Some(jti.clone()), "access token"),
+        Revoked::Grant { .. } => (None, "refresh token and its grant"),
+        Revoked::Nothing => (None, "unknown, expired or not the client's"),
     };
-    let outcome = async {
-        // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-        let client = authenticate_client(&state, &headers, &params, &source).await?;
-        let token = params.require("token").map_err(Refusal::from)?;
-        let inner = &state.0;
-        let keys = inner.keys.snapshot();
-        let revoked = revoke(
-            &inner.store,
-            &keys,
-            inner.settings.issuer.as_str(),
-            &client,
-            token,
-            params.get("token_type_hint"),
-            inner.clock.now(),
-        )
-        .await?;
-        Ok::<_, Refusal>((client, revoked))
-    };
-    match outcome.await {
-        Ok((client, revoked)) => {
-            let (jti, reason) = match &revoked {
-                Revoked::AccessToken { jti } => (Some(jti.clone()), "access token"),
-                Revoked::Grant { .. } => (None, "refresh token and its grant"),
-                Revoked::Nothing => (None, "unknown, expired or not the client's"),
-            };
-            audit::emit(
-                &state,
-                AuditEvent {
-                    event: "token_revoked".into(),
-                    outcome: if revoked == Revoked::Nothing { "ignored" } else { "revoked" }.into(),
-                    client_id: Some(client.client().client_id.to_string()),
-                    jti,
-                    reason: Some(reason.into()),
-                    ..Default::default()
-                },
-            );
-            // RFC 7009 §2.2: 200 whether or not anything was revoked.
-            let mut response = StatusCode::OK.into_response();
-            no_store(&mut response);
-            response
-        }
-        Err(refusal) => refusal.into_response(),
-    }
+    audit::emit(
+        &state,
+        AuditEvent {
+            event: "token_revoked".into(),
+            outcome: if revoked == Revoked::Nothing { "ignored" } else { "revoked" }.into(),
+            client_id: Some(client.client().client_id.to_string()),
+            jti,
+            reason: Some(reason.into()),
+            ..Default::default()
+        },
+    );
+    // RFC 7009 §2.2: 200 whether or not anything was revoked.
+    let mut response = StatusCode::OK.into_response();
+    no_store(&mut response);
+    Ok(response)
 }

@@ -1,64 +1,91 @@
 //! The token endpoint (RFC 6749 §3.2): parse the form, find the grant, authenticate the
 //! client, let the grant's handler decide and mint.
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::Error;
 use tessera_core::client_auth::presented_credentials;
-use tessera_core::grants::ensure_grant_allowed;
+use tessera_core::grants::{TokenRequest, ensure_grant_allowed};
 use tessera_core::params::Params;
 use tessera_core::token::IssueContext;
+use tessera_http::no_store;
 
 use crate::audit::{self, AuditEvent};
 use crate::client_authentication::authenticate_client;
-use crate::oauth_error::{OAuthError, Refusal, error_response, no_store};
+use crate::oauth_error::OAuthError;
+use crate::oauth_form::OAuthForm;
 use crate::state::AppState;
 use crate::web::SourceAddr;
-
-/// Largest form body accepted at the token endpoint.
-pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 pub async fn token(
     State(state): State<AppState>,
     source: SourceAddr,
+    method: Method,
     headers: HeaderMap,
-    body: Body,
+    OAuthForm(params): OAuthForm,
 ) -> Response {
-    let params = match read_form(&headers, body).await {
-        Ok(params) => params,
-        Err(response) => return response,
+    let (dpop_proof, refused) = match dpop_proof(&headers) {
+        Ok(proof) => (proof, None),
+        Err(e) => (None, Some(e)),
     };
-    match issue(&state, &headers, &params, &source).await {
+    let request = TokenRequest {
+        params,
+        method: method.as_str().to_owned(),
+        url: state.0.settings.issuer.endpoint("/token"),
+        dpop_proof,
+        // No TLS listener yet (see ARCHITECTURE.md): nothing to present.
+        client_certificate: None,
+    };
+    let outcome = match refused {
+        Some(e) => Err(e),
+        None => issue(&state, &headers, &request, &source).await,
+    };
+    match outcome {
         Ok(response) => response,
-        Err(refusal) => {
-            let grant_type = grant_label(&params);
-            let reason = refusal.code();
+        Err(error) => {
+            let params = &request.params;
+            let grant_type = grant_label(params);
+            let reason = error.code().as_str();
             metrics::counter!("tessera_token_requests_total", "grant_type" => grant_type, "outcome" => reason).increment(1);
             audit::emit(
                 &state,
                 AuditEvent {
                     event: "token_refused".into(),
                     outcome: "refused".into(),
-                    client_id: presented_client_id(&headers, &params),
+                    client_id: presented_client_id(&headers, params),
                     grant_type: Some(grant_type.into()),
                     reason: Some(reason.into()),
                     ..Default::default()
                 },
             );
-            refusal.into_response()
+            OAuthError(error).into_response()
         }
     }
+}
+
+/// RFC 9449 §4.1: the `DPoP` header, carried to the grant handlers. §4.3 check 1: a request
+/// with more than one is refused.
+fn dpop_proof(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    let mut values = headers.get_all("dpop").iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(Error::MalformedRequest("more than one DPoP header (RFC 9449 §4.3)".into()));
+    }
+    let proof = value.to_str().map_err(|_| {
+        Error::MalformedRequest("the DPoP header is not a JWT (RFC 9449 §4.2)".into())
+    })?;
+    Ok(Some(proof.to_owned()))
 }
 
 async fn issue(
     state: &AppState,
     headers: &HeaderMap,
-    params: &Params,
+    request: &TokenRequest,
     source: &SourceAddr,
-) -> Result<Response, Refusal> {
+) -> Result<Response, Error> {
     let inner = &state.0;
+    let params = &request.params;
     let grant_type = params.require("grant_type")?;
     let handler = inner.grants.find(grant_type)?;
     let client = authenticate_client(state, headers, params, source).await?;
@@ -70,7 +97,7 @@ async fn issue(
         policy: &inner.settings.policy,
         now: inner.clock.now(),
     };
-    let token = handler.handle(&client, params, ctx).await?;
+    let token = handler.handle(&client, request, ctx).await?;
     let grant = handler.grant_type().as_str();
     metrics::counter!("tessera_token_requests_total", "grant_type" => grant, "outcome" => "issued")
         .increment(1);
@@ -105,27 +132,4 @@ fn grant_label(params: &Params) -> &'static str {
         .get("grant_type")
         .and_then(tessera_core::grant_type::GrantType::parse)
         .map_or("other", |g| g.as_str())
-}
-
-/// Reads an `application/x-www-form-urlencoded` body (RFC 6749 §3.2) of bounded size.
-pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Params, Response> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-    if !is_form {
-        return Err(OAuthError(Error::MalformedRequest(
-            "the request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)".into(),
-        ))
-        .into_response());
-    }
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| {
-        error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            Some(&format!("the request body exceeds {MAX_FORM_BYTES} bytes")),
-        )
-    })?;
-    Params::parse_form(&bytes).map_err(|e| OAuthError(e).into_response())
 }
