@@ -12,6 +12,7 @@ mod code_exchange;
 mod csrf;
 mod device_flow;
 mod features;
+mod http_edge;
 mod jose_interop;
 mod key_rotation;
 mod listener_limits;
