@@ -189,6 +189,11 @@ impl ClientRegistration {
             if self.auth_method.is_some_and(|m| m != AuthMethod::None) {
                 return Err("a public client authenticates with method `none`".into());
             }
+            // RFC 7662 §2.1 / §4: callers of the introspection endpoint must authenticate; a
+            // public client cannot, so anyone could introspect any token in its name.
+            if self.introspection {
+                return Err("a public client cannot be allowed to introspect tokens".into());
+            }
             (AuthMethod::None, None)
         } else if self.auth_method == Some(AuthMethod::PrivateKeyJwt) {
             // RFC 7523 §2.2: the client proves possession of a key it registered.
@@ -289,6 +294,17 @@ mod tests {
         let reg = ClientRegistration {
             public: true,
             grant_types: vec![GrantType::ClientCredentials],
+            ..registration()
+        };
+        assert!(reg.into_client(0).is_err());
+    }
+
+    #[test]
+    fn rfc7662_4_public_clients_cannot_be_allowed_to_introspect() {
+        let reg = ClientRegistration {
+            public: true,
+            grant_types: vec![GrantType::RefreshToken],
+            introspection: true,
             ..registration()
         };
         assert!(reg.into_client(0).is_err());

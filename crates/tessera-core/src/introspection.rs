@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::client_id::ClientId;
 use crate::error::Result;
 use crate::keys::KeySet;
 use crate::secret::SecretHash;
@@ -138,19 +139,21 @@ impl Introspection {
     }
 }
 
-/// Introspects a token of any kind this server issues (RFC 7662 §2.1). `token_type_hint`
-/// only decides which lookup runs first (§2.1: it is a hint, not a filter).
+/// Introspects a token of any kind this server issues (RFC 7662 §2.1) for the authenticated
+/// `caller`. `token_type_hint` only decides which lookup runs first (§2.1: it is a hint, not a
+/// filter).
 pub async fn introspect<S: GrantStore + TokenStore>(
     store: &S,
     keys: &KeySet,
     issuer: &str,
+    caller: &ClientId,
     token: &str,
     token_type_hint: Option<&str>,
     now: i64,
 ) -> Result<Introspection> {
     let refresh_first = token_type_hint == Some("refresh_token") && !looks_like_jwt(token);
     if refresh_first
-        && let Some(found) = introspect_refresh_token(store, issuer, token, now).await?
+        && let Some(found) = introspect_refresh_token(store, issuer, caller, token, now).await?
     {
         return Ok(found);
     }
@@ -174,7 +177,7 @@ pub async fn introspect<S: GrantStore + TokenStore>(
     }
     if !refresh_first
         && !looks_like_jwt(token)
-        && let Some(found) = introspect_refresh_token(store, issuer, token, now).await?
+        && let Some(found) = introspect_refresh_token(store, issuer, caller, token, now).await?
     {
         return Ok(found);
     }
@@ -184,12 +187,19 @@ pub async fn introspect<S: GrantStore + TokenStore>(
 async fn introspect_refresh_token<S: TokenStore>(
     store: &S,
     issuer: &str,
+    caller: &ClientId,
     token: &str,
     now: i64,
 ) -> Result<Option<Introspection>> {
     let Some(r) = store.find_refresh_token(&SecretHash::of(token.as_bytes())).await? else {
         return Ok(None);
     };
+    // A refresh token is for its client and the authorization server only (RFC 6749 §1.5);
+    // RFC 7662 §2.2 lets the server answer `active: false` to a caller that is not allowed
+    // to know about a token, so no other caller learns its user, scope or lifetime.
+    if r.grant.client_id != *caller {
+        return Ok(Some(Introspection::inactive()));
+    }
     let active = !r.rotated && !r.grant_revoked && r.expires_at > now && r.grant.expires_at > now;
     if !active {
         return Ok(Some(Introspection::inactive()));

@@ -19,9 +19,10 @@ pub async fn introspect_token(
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
-    // RFC 7662 §2.1: the caller must authenticate, and be allowed to introspect.
+    // RFC 7662 §2.1: the caller must authenticate, and be allowed to introspect. A public
+    // client authenticates nothing (RFC 7662 §4), even if its record says it may introspect.
     let client = authenticate_client(&state, &headers, &params, &source).await?;
-    if !client.client().introspection {
+    if !client.client().introspection || client.client().is_public() {
         return Err(Error::IntrospectionNotAllowed.into());
     }
     let token = params.require("token")?;
@@ -31,6 +32,7 @@ pub async fn introspect_token(
         &inner.store,
         &keys,
         inner.settings.issuer.as_str(),
+        &client.client().client_id,
         token,
         params.get("token_type_hint"),
         inner.clock.now(),

@@ -34,6 +34,12 @@ pub async fn userinfo(
     let token = validate_access_token(&inner.store, &keys, issuer, token.as_str(), now)
         .await?
         .ok_or(Error::InvalidToken("the token is invalid, expired or revoked"))?;
+    // RFC 9068 §4: a resource server accepts a token only if `aud` names it. A token without
+    // an audience restriction is for the issuer itself; one restricted to other resources
+    // (RFC 8707) must not read the user's profile (issue 17 finding 7).
+    if !token.audience.is_empty() && !token.audience.iter().any(|a| a == issuer) {
+        return Err(Error::InvalidToken("the token is meant for another audience").into());
+    }
     // OIDC Core §5.3: the UserInfo endpoint serves tokens granted with `openid`.
     if !token.has_scope("openid") {
         return Err(Error::InsufficientScope { required: "openid" }.into());

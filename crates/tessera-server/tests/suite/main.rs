@@ -25,6 +25,7 @@ mod private_key_jwt;
 mod rate_limit_redis;
 mod rate_limits;
 mod refresh_grace;
+mod resource_access;
 mod resource_indicators;
 mod revocation_introspection;
 mod security_limits;

@@ -43,10 +43,11 @@ impl Setup {
         ("svc-opaque", &self.svc_opaque)
     }
 
-    /// Introspects `token` as the resource server.
+    /// Introspects `token` as `web`, allowed to introspect and the client of the refresh tokens
+    /// these tests describe (issue 17 finding 6: nobody else learns about them).
     async fn introspect(&self, token: &str, hint: Option<&str>) -> Response {
         let res =
-            self.app.post_form("/introspect", Some(("rs", &self.rs)), &form(token, hint)).await;
+            self.app.post_form("/introspect", Some(("web", &self.web)), &form(token, hint)).await;
         assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
         res
     }
@@ -92,7 +93,11 @@ fn cc_client(id: &str, format: AccessTokenFormat) -> ClientRegistration {
 async fn setup() -> Setup {
     let app = spawn_app().await;
     let sub = flow::create_user(&app).await;
-    let web = app.register(flow::web_client("web")).await.unwrap();
+    // `web` introspects too: a refresh token is described only to its own client.
+    let web = app
+        .register(ClientRegistration { introspection: true, ..flow::web_client("web") })
+        .await
+        .unwrap();
     let web2 = app.register(flow::web_client("web2")).await.unwrap();
     let web_opaque = app
         .register(ClientRegistration {
