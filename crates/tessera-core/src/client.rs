@@ -94,6 +94,10 @@ pub struct Client {
     pub first_party: bool,
     /// May call the introspection endpoint (RFC 7662 §2.1: callers must be authorized).
     pub introspection: bool,
+    /// When set, introspection describes to this client only tokens whose `aud` includes this
+    /// value (the resource it serves, RFC 8707); any other token is `active: false` to it
+    /// (RFC 7662 §2.2 lets the answer depend on the caller).
+    pub introspection_audience: Option<String>,
     pub access_token_format: AccessTokenFormat,
     /// The client's public keys for `private_key_jwt`, as a JWKS document (RFC 7591 `jwks`).
     pub jwks: Option<String>,
@@ -134,6 +138,7 @@ pub struct ClientRegistration {
     pub public: bool,
     pub first_party: bool,
     pub introspection: bool,
+    pub introspection_audience: Option<String>,
     pub access_token_format: AccessTokenFormat,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
@@ -177,6 +182,19 @@ impl ClientRegistration {
                 "the default scope `{}` is not among the client's allowed scopes",
                 s.as_str()
             ));
+        }
+        if let Some(audience) = &self.introspection_audience {
+            if !self.introspection {
+                return Err(
+                    "an introspection audience needs the client to be allowed to introspect".into(),
+                );
+            }
+            // RFC 8707 §2: a resource is an absolute URI without a fragment.
+            if url::Url::parse(audience).is_err() || audience.contains('#') {
+                return Err(format!(
+                    "the introspection audience `{audience}` is not an absolute URI"
+                ));
+            }
         }
         let (method, secret) = if self.public {
             // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
@@ -246,6 +264,7 @@ impl ClientRegistration {
             audience: self.audience,
             first_party: self.first_party,
             introspection: self.introspection,
+            introspection_audience: self.introspection_audience,
             access_token_format: self.access_token_format,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
@@ -308,6 +327,19 @@ mod tests {
             ..registration()
         };
         assert!(reg.into_client(0).is_err());
+    }
+
+    #[test]
+    fn rfc8707_2_introspection_audience_is_an_absolute_uri_of_an_introspecting_client() {
+        let with = |introspection, audience: &str| ClientRegistration {
+            introspection,
+            introspection_audience: Some(audience.to_owned()),
+            ..registration()
+        };
+        assert!(with(false, "https://api.example/orders").into_client(0).is_err());
+        assert!(with(true, "orders").into_client(0).is_err());
+        let (client, _) = with(true, "https://api.example/orders").into_client(0).unwrap();
+        assert_eq!(client.introspection_audience.as_deref(), Some("https://api.example/orders"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::client::Client;
 use crate::client_id::ClientId;
 use crate::error::Result;
 use crate::keys::KeySet;
@@ -141,8 +142,27 @@ impl Introspection {
 
 /// Introspects a token of any kind this server issues (RFC 7662 §2.1) for the authenticated
 /// `caller`. `token_type_hint` only decides which lookup runs first (§2.1: it is a hint, not a
-/// filter).
+/// filter). RFC 7662 §2.2 lets the answer depend on the caller: a caller with an
+/// `introspection_audience` learns only about tokens whose `aud` includes it.
 pub async fn introspect<S: GrantStore + TokenStore>(
+    store: &S,
+    keys: &KeySet,
+    issuer: &str,
+    caller: &Client,
+    token: &str,
+    token_type_hint: Option<&str>,
+    now: i64,
+) -> Result<Introspection> {
+    let answer =
+        describe(store, keys, issuer, &caller.client_id, token, token_type_hint, now).await?;
+    let hidden = match (&caller.introspection_audience, &answer.details) {
+        (Some(audience), Some(details)) => !details.aud.iter().any(|a| a == audience),
+        _ => false,
+    };
+    Ok(if hidden { Introspection::inactive() } else { answer })
+}
+
+async fn describe<S: GrantStore + TokenStore>(
     store: &S,
     keys: &KeySet,
     issuer: &str,

@@ -17,8 +17,8 @@ macro_rules! select_clients {
     () => {
         "SELECT client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scope, default_scope, audience, first_party, \
-         introspection, access_token_format, jwks, jwks_uri, rate_limit_per_second, \
-         refresh_token_grace_seconds, created_at \
+         introspection, introspection_audience, access_token_format, jwks, jwks_uri, \
+         rate_limit_per_second, refresh_token_grace_seconds, created_at \
          FROM clients"
     };
 }
@@ -37,6 +37,7 @@ struct ClientRow {
     audience: String,
     first_party: bool,
     introspection: bool,
+    introspection_audience: Option<String>,
     access_token_format: String,
     jwks: Option<String>,
     jwks_uri: Option<String>,
@@ -104,6 +105,7 @@ impl ClientRow {
             })?,
             first_party: self.first_party,
             introspection: self.introspection,
+            introspection_audience: self.introspection_audience,
             access_token_format,
             rate_limit_per_second,
             refresh_token_grace_seconds,
@@ -126,10 +128,11 @@ impl ClientStore for Store {
         let audience = json::encode(client.audience.iter().map(String::as_str))?;
         const SQL: &str = "INSERT INTO clients (client_id, client_name, secret_hash, \
             token_endpoint_auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
-            scope, default_scope, audience, first_party, introspection, access_token_format, \
-            jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, created_at) \
+            scope, default_scope, audience, first_party, introspection, introspection_audience, \
+            access_token_format, jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, \
+            created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-            $18)";
+            $18, $19)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -161,6 +164,7 @@ impl ClientStore for Store {
                 .bind(audience.as_str())
                 .bind(client.first_party)
                 .bind(client.introspection)
+                .bind(client.introspection_audience.as_deref())
                 .bind(client.access_token_format.as_str())
                 .bind(client.jwks.as_deref())
                 .bind(client.jwks_uri.as_deref())

@@ -32,7 +32,7 @@ pub async fn introspect_token(
         &inner.store,
         &keys,
         inner.settings.issuer.as_str(),
-        &client.client().client_id,
+        client.client(),
         token,
         params.get("token_type_hint"),
         inner.clock.now(),

@@ -113,3 +113,42 @@ async fn rfc9068_4_userinfo_refuses_a_token_meant_for_another_audience() {
     let res = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
 }
+
+// RFC 7662 §2.2: a resource server registered with an introspection audience learns only about
+// tokens meant for it (`aud` includes that resource, RFC 8707); any other token is inactive to
+// it (issue 17 finding 6).
+#[tokio::test]
+async fn rfc7662_2_2_an_introspection_audience_hides_tokens_for_other_resources() {
+    const BILLING: &str = "https://api.example/billing";
+    let app = spawn_app().await;
+    let rs = app
+        .register(ClientRegistration {
+            introspection_audience: Some(ORDERS.to_owned()),
+            ..resource_server("orders-rs")
+        })
+        .await
+        .unwrap();
+    let api = app
+        .register(ClientRegistration {
+            audience: vec![ORDERS.to_owned(), BILLING.to_owned()],
+            ..resource_server("api")
+        })
+        .await
+        .unwrap();
+    let token_for = |resource: &'static str| {
+        let app = &app;
+        let api = api.clone();
+        async move {
+            let form = format!("grant_type=client_credentials&resource={}", urlencode(resource));
+            let res = app.token(Some(("api", &api)), &form).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+            res.json()["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let billing = token_for(BILLING).await;
+    assert_eq!(introspect(&app, ("orders-rs", &rs), &billing).await, json!({ "active": false }));
+    let orders = token_for(ORDERS).await;
+    let answer = introspect(&app, ("orders-rs", &rs), &orders).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["aud"], json!([ORDERS]));
+}

@@ -225,6 +225,7 @@ async fn rows_written_before_0003_read_with_defaults(db: &TestDb) {
     let client = db.store.find_client(&client_id("old-app")).await.unwrap().unwrap();
     assert_eq!(client.token_endpoint_auth_method, AuthMethod::None);
     assert!(!client.introspection);
+    assert_eq!(client.introspection_audience, None);
     assert_eq!(client.access_token_format, AccessTokenFormat::Jwt);
     assert_eq!((client.jwks, client.jwks_uri, client.rate_limit_per_second), (None, None, None));
     let token = Secret::generate().hash();

@@ -115,6 +115,7 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         public: false,
         first_party: true,
         introspection: true,
+        introspection_audience: Some("https://api.example.com".into()),
         access_token_format: AccessTokenFormat::Opaque,
         jwks: None,
         jwks_uri: None,
@@ -157,6 +158,7 @@ fn assert_same_client(actual: &Client, expected: &Client) {
     assert_eq!(actual.audience, expected.audience);
     assert_eq!(actual.first_party, expected.first_party);
     assert_eq!(actual.introspection, expected.introspection);
+    assert_eq!(actual.introspection_audience, expected.introspection_audience);
     assert_eq!(actual.access_token_format, expected.access_token_format);
     assert_eq!(actual.jwks, expected.jwks);
     assert_eq!(actual.jwks_uri, expected.jwks_uri);

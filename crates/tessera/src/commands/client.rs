@@ -85,6 +85,10 @@ pub struct CreateArgs {
     /// Allow this client to call the introspection endpoint (a resource server).
     #[arg(long)]
     introspection: bool,
+    /// With --introspection: describe to it only tokens whose `aud` includes this resource
+    /// URI; any other token is inactive to it.
+    #[arg(long, value_name = "URI", requires = "introspection")]
+    introspection_audience: Option<String>,
     /// Its own rate limit at /token, /revoke and /introspect, in requests per second.
     #[arg(long, value_name = "N")]
     rate_limit: Option<u32>,
@@ -221,6 +225,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         auth_method,
         imported_secret,
         introspection: args.introspection,
+        introspection_audience: args.introspection_audience,
         access_token_format: if args.opaque_access_tokens {
             AccessTokenFormat::Opaque
         } else {
@@ -266,6 +271,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "audience": c.audience,
         "first_party": c.first_party,
         "introspection": c.introspection,
+        "introspection_audience": c.introspection_audience,
         "access_token_format": c.access_token_format.as_str(),
         "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
         "jwks_uri": c.jwks_uri,

@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use crate::support::{DevServer, Workdir, http, post_form};
+use crate::support::{DevServer, Workdir, http, post_form, text};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -290,6 +290,8 @@ fn client_create_records_token_format_introspection_and_rate_limit() {
             "--client-id",
             "api",
             "--introspection",
+            "--introspection-audience",
+            "https://api.example/orders",
             "--opaque-access-tokens",
             "--rate-limit",
             "25",
@@ -299,8 +301,20 @@ fn client_create_records_token_format_introspection_and_rate_limit() {
     );
     let shown = w.ok_json(&["client", "show", "api", "--json"], None);
     assert_eq!(shown["introspection"], true);
+    assert_eq!(shown["introspection_audience"], "https://api.example/orders");
     assert_eq!(shown["access_token_format"], "opaque");
     assert_eq!(shown["rate_limit_per_second"], 25);
+}
+
+// RFC 7662 §4: introspection callers authenticate; a public client cannot (issue 17 finding 6).
+#[test]
+fn rfc7662_4_a_public_client_cannot_be_created_with_introspection() {
+    let w = Workdir::new("cli");
+    let args = ["client", "create", "--name", "spa", "--public", "--introspection"];
+    let args = [&args[..], &["--redirect-uri", "https://app.example/cb", "--json"]].concat();
+    let out = w.tessera(&args, None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("introspect"), "{}", text(&out.stderr));
 }
 
 #[test]
