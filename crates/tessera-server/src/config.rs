@@ -232,6 +232,10 @@ settings_table! {
     /// A bearer token `/metrics` requires.
     metrics_token: String, METRICS_TOKEN, Some("TESSERA_METRICS_TOKEN"),
         Rule::Other { default: "unset: /metrics is open", allowed: "a random secret of at least 32 characters" };
+    /// An audience besides the issuer under which `/userinfo` accepts access tokens that carry
+    /// an audience restriction (RFC 9068 §4, RFC 8707).
+    userinfo_audience: String, USERINFO_AUDIENCE, Some("TESSERA_USERINFO_AUDIENCE"),
+        Rule::Other { default: "unset: only the issuer", allowed: "an absolute URI without a fragment" };
 }
 
 impl Key {
@@ -354,6 +358,9 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The hash of the bearer token `/metrics` requires, if set.
     pub metrics_token: Option<SecretHash>,
+    /// An audience besides the issuer under which `/userinfo` accepts access tokens that carry
+    /// an audience restriction (RFC 9068 §4, RFC 8707).
+    pub userinfo_audience: Option<String>,
     pub dev: bool,
 }
 
@@ -519,6 +526,15 @@ impl Settings {
             }
             Some(t) => Some(SecretHash::of(t.as_bytes())),
         };
+        // RFC 8707 §2: a resource is an absolute URI without a fragment.
+        let userinfo_audience = raw.userinfo_audience.filter(|a| !a.is_empty());
+        if let Some(a) = &userinfo_audience
+            && (url::Url::parse(a).is_err() || a.contains('#'))
+        {
+            return err(format!(
+                "`userinfo_audience` = {a:?}: must be an absolute URI without a fragment"
+            ));
+        }
         let (kek, kek_source) = key_encryption_key(
             raw.key_encryption_key,
             raw.key_encryption_key_file,
@@ -559,6 +575,7 @@ impl Settings {
             features,
             metrics_listen,
             metrics_token,
+            userinfo_audience,
             dev,
         })
     }

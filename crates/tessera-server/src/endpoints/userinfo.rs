@@ -36,8 +36,11 @@ pub async fn userinfo(
         .ok_or(Error::InvalidToken("the token is invalid, expired or revoked"))?;
     // RFC 9068 §4: a resource server accepts a token only if `aud` names it. A token without
     // an audience restriction is for the issuer itself; one restricted to other resources
-    // (RFC 8707) must not read the user's profile (issue 17 finding 7).
-    if !token.audience.is_empty() && !token.audience.iter().any(|a| a == issuer) {
+    // (RFC 8707) must not read the user's profile (issue 17 finding 7) unless it names the
+    // issuer or the configured userinfo audience.
+    let userinfo_audience = inner.settings.userinfo_audience.as_deref();
+    let for_us = |a: &String| a == issuer || Some(a.as_str()) == userinfo_audience;
+    if !token.audience.is_empty() && !token.audience.iter().any(for_us) {
         return Err(Error::InvalidToken("the token is meant for another audience").into());
     }
     // OIDC Core §5.3: the UserInfo endpoint serves tokens granted with `openid`.

@@ -152,3 +152,33 @@ async fn rfc7662_2_2_an_introspection_audience_hides_tokens_for_other_resources(
     assert_eq!(answer["active"], true);
     assert_eq!(answer["aud"], json!([ORDERS]));
 }
+
+// RFC 9068 §4 with `userinfo_audience`: an operator may name the UserInfo endpoint as a
+// resource of its own; tokens restricted to it are accepted there, others still are not.
+#[tokio::test]
+async fn rfc9068_4_userinfo_accepts_the_configured_userinfo_audience() {
+    const USERINFO: &str = "https://auth.example/userinfo";
+    let app = spawn_app_configured(tessera_server::config::RawConfig {
+        userinfo_audience: Some(USERINFO.to_owned()),
+        ..Default::default()
+    })
+    .await;
+    flow::create_user(&app).await;
+    let both = ClientRegistration {
+        audience: vec![USERINFO.to_owned(), ORDERS.to_owned()],
+        ..flow::web_client("web")
+    };
+    let web = app.register(both).await.unwrap();
+    let code = flow::code_for(&app, "web", "").await;
+    let res =
+        flow::exchange(&app, ("web", &web), &code, &format!("&resource={}", urlencode(USERINFO)))
+            .await;
+    let access = res.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.userinfo(&access).await.status, StatusCode::OK);
+    let code = flow::code_for(&app, "web", "").await;
+    let res =
+        flow::exchange(&app, ("web", &web), &code, &format!("&resource={}", urlencode(ORDERS)))
+            .await;
+    let access = res.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.userinfo(&access).await.status, StatusCode::UNAUTHORIZED);
+}
