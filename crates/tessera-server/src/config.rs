@@ -531,9 +531,8 @@ impl Settings {
         if let Some(a) = &userinfo_audience
             && (url::Url::parse(a).is_err() || a.contains('#'))
         {
-            return err(format!(
-                "`userinfo_audience` = {a:?}: must be an absolute URI without a fragment"
-            ));
+            return Err(keys::USERINFO_AUDIENCE
+                .error(format!(" = {a:?}: must be an absolute URI without a fragment")));
         }
         let (kek, kek_source) = key_encryption_key(
             raw.key_encryption_key,
@@ -884,6 +883,16 @@ mod tests {
         let m = read_file(&file).unwrap_err().to_string();
         assert!(m.contains("login_failures_per_source"), "{m}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // RFC 8707 §2 / RFC 9068 §4: the userinfo audience is a resource indicator.
+    #[test]
+    fn rfc8707_2_userinfo_audience_must_be_an_absolute_uri() {
+        let with = |a: &str| RawConfig { userinfo_audience: Some(a.into()), ..raw_with_kek() };
+        assert!(message(with("userinfo")).contains("`userinfo_audience`"));
+        assert!(message(with("https://auth.example/userinfo#x")).contains("`userinfo_audience`"));
+        let s = Settings::validate(with("https://auth.example/userinfo"), false).unwrap();
+        assert_eq!(s.userinfo_audience.as_deref(), Some("https://auth.example/userinfo"));
     }
 
     #[test]
