@@ -69,15 +69,15 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
         CodeRedemption::Redeemed { code, grant, proof } => {
             mint(store, client, params, ctx, &code, &grant, proof).await
         }
-        CodeRedemption::Refused => Err(refusal
-            .unwrap_or_else(|| Error::CodeRefused("the code does not match this request"))),
+        CodeRedemption::Refused => {
+            Err(refusal
+                .unwrap_or_else(|| Error::CodeRefused("the code does not match this request")))
+        }
         // RFC 6749 §4.1.3: the code was issued to another client; it stays usable by its own.
         CodeRedemption::IssuedToAnotherClient => {
             Err(Error::CodeRefused("the code was issued to another client"))
         }
-        CodeRedemption::Unknown => {
-            Err(Error::CodeRefused("the code is invalid or has expired"))
-        }
+        CodeRedemption::Unknown => Err(Error::CodeRefused("the code is invalid or has expired")),
         CodeRedemption::AlreadyRedeemed { grant_id } => {
             // RFC 6749 §4.1.2: a code used twice means it leaked; the server "SHOULD revoke
             // (when possible) all tokens previously issued based on that authorization code".
