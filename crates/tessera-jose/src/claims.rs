@@ -4,9 +4,16 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
 
-use crate::verifier::Claims;
+/// The registered claims the verifier checks on every token (RFC 7519 §4.1).
+pub trait Claims: DeserializeOwned {
+    fn iss(&self) -> &str;
+    fn exp(&self) -> i64;
+    fn nbf(&self) -> Option<i64> {
+        None
+    }
+}
 
 /// `aud` (RFC 7519 §4.1.3): one string or an array of strings on the wire, a list here.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

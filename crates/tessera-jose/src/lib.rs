@@ -27,12 +27,12 @@ pub mod verifier;
 
 pub use alg::Algorithm;
 pub use claims::{
-    AccessTokenClaims, Actor, Audience, BasicClaims, Confirmation, IdTokenClaims, Scopes,
+    AccessTokenClaims, Actor, Audience, BasicClaims, Claims, Confirmation, IdTokenClaims, Scopes,
 };
 pub use fetch::{FetchError, JwksFetcher};
 pub use jwks::{Jwks, JwksError, PublicKey};
 pub use jws::VerifyError;
-pub use verifier::{Claims, Expiry, Typ, Verified, Verifier};
+pub use verifier::{Expiry, Typ, Verified, Verifier};
 
 #[cfg(test)]
 mod test_keys;

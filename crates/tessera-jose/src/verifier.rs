@@ -1,22 +1,11 @@
 //! [`Verifier`]: tokens of one issuer checked against its public keys.
 
-use serde::de::DeserializeOwned;
-
-use crate::claims::AccessTokenClaims;
+use crate::claims::{AccessTokenClaims, Claims};
 use crate::jwks::Jwks;
 use crate::jws::{self, VerifyError};
 use crate::verified_tokens::VerifiedTokens;
 
 pub use crate::jws::Typ;
-
-/// The registered claims the verifier checks on every token (RFC 7519 §4.1).
-pub trait Claims: DeserializeOwned {
-    fn iss(&self) -> &str;
-    fn exp(&self) -> i64;
-    fn nbf(&self) -> Option<i64> {
-        None
-    }
-}
 
 /// Whether [`Verifier::verify`] checks `exp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

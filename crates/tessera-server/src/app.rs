@@ -28,7 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
-use crate::config::Settings;
+use crate::config::{ListenerLimits, Settings};
 use crate::endpoints;
 use crate::features::{Feature, Features};
 use crate::key_ring::KeyRing;
@@ -196,18 +196,6 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
     let app = router(state)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout));
     serve_connections(listener, app, limits, shutdown_signal()).await
-}
-
-/// The listener's limits (issue 17 finding 13), against clients that hold connections open.
-#[derive(Clone, Copy, Debug)]
-pub struct ListenerLimits {
-    /// A client must send a request's whole header within this (slowloris).
-    pub header_read_timeout: Duration,
-    /// A request, body and answer included, must be done within this.
-    pub request_timeout: Duration,
-    /// At most this many connections are served at once; further ones wait in the kernel's
-    /// backlog until one closes.
-    pub max_connections: usize,
 }
 
 /// Accepts connections on `listener` and serves `app` on them (HTTP/1.1 and HTTP/2) within

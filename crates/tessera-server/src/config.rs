@@ -13,11 +13,9 @@ use tessera_core::secret::SecretHash;
 use tessera_core::token::TokenPolicy;
 use tessera_store::SqliteSync;
 
-use crate::app::ListenerLimits;
 use crate::features::Features;
-use crate::rate_limit::Limit;
+use crate::rate_limit::{Backoff, Limit};
 use crate::source_address::{Cidr, ForwardedHeader, TrustedProxies};
-use crate::web::throttle::LoginLimits;
 
 /// How a key is validated: its default and the values it allows. The one description of each
 /// key that validation, error messages and the README agree on.
@@ -362,6 +360,58 @@ pub struct Settings {
     /// an audience restriction (RFC 9068 §4, RFC 8707).
     pub userinfo_audience: Option<String>,
     pub dev: bool,
+}
+
+/// The listener's limits (issue 17 finding 13), against clients that hold connections open.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenerLimits {
+    /// A client must send a request's whole header within this (slowloris).
+    pub header_read_timeout: Duration,
+    /// A request, body and answer included, must be done within this.
+    pub request_timeout: Duration,
+    /// At most this many connections are served at once; further ones wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: usize,
+}
+
+/// The window of the account-wide and per-source ceilings.
+pub const CEILING_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// How long failures of one account from one source are remembered after the last attempt.
+pub const BACKOFF_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// The sign-in limits.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginLimits {
+    /// Failures of one account from one source: growing delays.
+    pub per_account_and_source: Backoff,
+    /// Failures of one account from every source.
+    pub per_account: Limit,
+    /// Failures from one source for every account.
+    pub per_source: Limit,
+}
+
+impl LoginLimits {
+    /// `free` failures before delays start (`first_delay`, then doubling up to `max_delay`);
+    /// `per_account` and `per_source` failures in every [`CEILING_WINDOW`].
+    pub fn new(
+        free: u32,
+        first_delay: Duration,
+        max_delay: Duration,
+        per_account: u32,
+        per_source: u32,
+    ) -> Self {
+        Self {
+            per_account_and_source: Backoff {
+                free,
+                base: first_delay,
+                max: max_delay,
+                forget_after: BACKOFF_MEMORY,
+            },
+            per_account: Limit::per_period(per_account, CEILING_WINDOW),
+            per_source: Limit::per_period(per_source, CEILING_WINDOW),
+        }
+    }
 }
 
 /// A configuration error, naming the key and the fix.

@@ -1,5 +1,6 @@
 //! Throttling of sign-in attempts (requirements R4.2, issue 17 finding 3), through the server's
-//! [`RateLimiter`] (in process, or shared through Redis).
+//! [`RateLimiter`] (in process, or shared through Redis), within the configured
+//! [`LoginLimits`].
 //!
 //! Only **failures** count: an attempt is counted when it is admitted (so that parallel
 //! guesses cannot all pass before any is counted) and given back when it succeeds. Three
@@ -13,53 +14,12 @@
 //!   addresses at once.
 //! - **source**, across all accounts: against trying one password on many accounts.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_core::secret::SecretHash;
 
-use crate::rate_limit::{Backoff, Denied, Limit, RateLimiter};
-
-/// The window of the account-wide and per-source ceilings.
-pub const CEILING_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// How long failures of one account from one source are remembered after the last attempt.
-pub const BACKOFF_MEMORY: Duration = Duration::from_secs(24 * 3600);
-
-/// The sign-in limits.
-#[derive(Clone, Copy, Debug)]
-pub struct LoginLimits {
-    /// Failures of one account from one source: growing delays.
-    pub per_account_and_source: Backoff,
-    /// Failures of one account from every source.
-    pub per_account: Limit,
-    /// Failures from one source for every account.
-    pub per_source: Limit,
-}
-
-impl LoginLimits {
-    /// `free` failures before delays start (`first_delay`, then doubling up to `max_delay`);
-    /// `per_account` and `per_source` failures in every [`CEILING_WINDOW`].
-    pub fn new(
-        free: u32,
-        first_delay: Duration,
-        max_delay: Duration,
-        per_account: u32,
-        per_source: u32,
-    ) -> Self {
-        Self {
-            per_account_and_source: Backoff {
-                free,
-                base: first_delay,
-                max: max_delay,
-                forget_after: BACKOFF_MEMORY,
-            },
-            per_account: Limit::per_period(per_account, CEILING_WINDOW),
-            per_source: Limit::per_period(per_source, CEILING_WINDOW),
-        }
-    }
-}
+use crate::config::LoginLimits;
+use crate::rate_limit::{Denied, RateLimiter};
 
 /// An admitted sign-in attempt, counted as a failure until [`Attempt::succeeded`] says
 /// otherwise (an attempt dropped without either, e.g. by a closed connection, stays counted).
@@ -121,6 +81,8 @@ pub async fn admit_sign_in(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// 2 free failures, then 1 s, 2 s, …; 4 per account, 6 per source.
@@ -222,7 +184,7 @@ mod tests {
             assert!(fail(&rl, limits, user, "1.2.3.4").await);
         }
         let denied = admit_sign_in(&rl, limits, "g", "1.2.3.4").await.err().unwrap();
-        assert!(denied.retry_after <= CEILING_WINDOW);
+        assert!(denied.retry_after <= crate::config::CEILING_WINDOW);
         assert!(fail(&rl, limits, "g", "4.3.2.1").await);
     }
 
