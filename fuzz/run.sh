@@ -16,6 +16,8 @@ cd "$(dirname "$0")"
 per_target="${1:-300}"
 target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/tessera-fuzz-target}"
 corpus_root="${FUZZ_CORPUS_DIR:-$HOME/.cache/tessera-fuzz-corpus}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 
 rustup run nightly rustc --version >/dev/null
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
@@ -25,10 +27,16 @@ command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install
 for target in $(cargo +nightly fuzz list); do
   mkdir -p "$corpus_root/$target"
   echo "=== $target (${per_target}s)"
+  status=0
   cargo +nightly fuzz run --sanitizer none --target-dir "$target_dir" "$target" \
     "$corpus_root/$target" "seeds/$target" -- \
-    -max_total_time="$per_target" -max_len=8192 -print_final_stats=1 2>&1 \
-    | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==|SUMMARY|thread|panicked|Test unit written|.*deadly signal)' || true
-  # grep hides libFuzzer's progress lines; the exit status that matters is cargo-fuzz's.
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz target $target failed; see fuzz/artifacts/$target" >&2; exit 1; }
+    -max_total_time="$per_target" -max_len=8192 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  # Only the summary and a failure's report, not libFuzzer's progress lines.
+  grep -E '^(stat::number_of_executed_units|SUMMARY|thread|panicked|.*deadly signal|Error:)' "$log" \
+    | grep -v '^Error: Fuzz target exited' || true
+  if [ "$status" -ne 0 ]; then
+    grep -A3 'panicked' "$log" >&2 || true
+    echo "fuzz target $target failed (exit $status); the input is in fuzz/artifacts/$target" >&2
+    exit 1
+  fi
 done

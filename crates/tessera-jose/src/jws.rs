@@ -119,7 +119,10 @@ pub(crate) fn check_header<'k>(
         }
         Err(_) => return Err(VerifyError::Malformed),
     };
-    let header: Header<'_> = serde_json::from_slice(bytes).map_err(|_| VerifyError::Malformed)?;
+    // RFC 7515 §5.2 step 3 and RFC 8259 §8.1: the header is UTF-8 JSON. serde_json skips the
+    // bytes of members it ignores without checking them, so the text is checked first.
+    let text = std::str::from_utf8(bytes).map_err(|_| VerifyError::Malformed)?;
+    let header: Header<'_> = serde_json::from_str(text).map_err(|_| VerifyError::Malformed)?;
     // RFC 7515 §4.1.11: a recipient that does not understand a critical extension MUST reject
     // the JWS; this verifier understands none.
     if header.crit.is_some() {
@@ -160,7 +163,10 @@ pub(crate) fn check_signature(key: &PublicKey, parts: &Parts<'_>) -> Result<(), 
 pub(crate) fn decode_payload<T: DeserializeOwned>(parts: &Parts<'_>) -> Result<T, VerifyError> {
     let json =
         URL_SAFE_NO_PAD.decode(parts.payload).map_err(|_| VerifyError::InvalidSignatureOrClaims)?;
-    serde_json::from_slice(&json).map_err(|_| VerifyError::InvalidSignatureOrClaims)
+    // RFC 7519 §7.2 step 10: the claims set is UTF-8 JSON, also in members no claim type reads
+    // (which serde_json would skip unchecked; found by the `access_token_claims` fuzz target).
+    let text = std::str::from_utf8(&json).map_err(|_| VerifyError::InvalidSignatureOrClaims)?;
+    serde_json::from_str(text).map_err(|_| VerifyError::InvalidSignatureOrClaims)
 }
 
 /// Verifies a compact JWS signed by a key of `jwks` and returns its payload as `T`, checking
@@ -182,10 +188,35 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::claims::BasicClaims;
     use crate::test_keys::TestKey;
 
     fn claims() -> Value {
         json!({"iss": "https://i", "sub": "s", "exp": 100})
+    }
+
+    /// Found by the `access_token_claims` fuzz target: bytes that are not UTF-8 inside a
+    /// member no claim type reads.
+    #[test]
+    fn rfc7519_7_2_a_claims_set_or_header_that_is_not_utf8_is_refused_even_in_unread_members() {
+        let key = TestKey::es256("k1");
+        let jwks = Jwks::parse(&TestKey::jwks(&[&key])).unwrap();
+        let header = br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#;
+        // The same token with valid text verifies: only the bytes make the difference.
+        let valid = key.sign_bytes(header, br#"{"iss":"https://i","exp":100,"x":{"y":"sc"}}"#);
+        assert!(verify_jws::<BasicClaims>(&jwks, &valid, Typ::Any).is_ok());
+        let claims = b"{\"iss\":\"https://i\",\"exp\":100,\"x\":{\"y\":\"s\xff\xffc\"}}";
+        let jwt = key.sign_bytes(header, claims);
+        assert!(matches!(
+            verify_jws::<BasicClaims>(&jwks, &jwt, Typ::Any),
+            Err(VerifyError::InvalidSignatureOrClaims)
+        ));
+        let header = b"{\"alg\":\"ES256\",\"kid\":\"k1\",\"x\":{\"y\":\"s\xff\xffc\"}}";
+        let jwt = key.sign_bytes(header, br#"{"iss":"https://i","exp":100}"#);
+        assert!(matches!(
+            verify_jws::<BasicClaims>(&jwks, &jwt, Typ::Any),
+            Err(VerifyError::Malformed)
+        ));
     }
 
     #[test]
