@@ -10,7 +10,7 @@ use tessera_core::store::{
     DeviceApproval, DeviceAuthorization, DevicePoll, DeviceState, DeviceStore, Grant, StoreError,
 };
 
-use crate::grants::INSERT_GRANT;
+use crate::grants::insert_grant_query;
 use crate::pool::Pool;
 use crate::{
     Store, client_id_column, conflict_or_db, corrupt, db, hash_column, json, scope_column,
@@ -289,16 +289,7 @@ impl DeviceStore for Store {
             }
             let scope = grant.scope.to_string();
             let audience = json::encode(grant.audience.iter().map(String::as_str))?;
-            sqlx::query(INSERT_GRANT)
-                .bind(grant.id.as_str())
-                .bind(grant.client_id.as_str())
-                .bind(grant.user_id.as_str())
-                .bind(scope.as_str())
-                .bind(grant.auth_time)
-                .bind(grant.sid.as_deref())
-                .bind(audience.as_str())
-                .bind(grant.created_at)
-                .bind(grant.expires_at)
+            insert_grant_query!(grant, scope, audience)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_or_db(e, || format!("grant `{}`", grant.id)))?;

@@ -100,6 +100,24 @@ const SELECT_GRANT: &str = concat!(select_grants!(), " WHERE id = $1");
 pub(crate) const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, sid, \
     audience, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+/// The insert of `$grant`, with its scope and audience already encoded as `$scope` and
+/// `$audience` (`String`s that outlive the query); on either backend.
+macro_rules! insert_grant_query {
+    ($grant:expr, $scope:expr, $audience:expr) => {
+        sqlx::query($crate::grants::INSERT_GRANT)
+            .bind($grant.id.as_str())
+            .bind($grant.client_id.as_str())
+            .bind($grant.user_id.as_str())
+            .bind($scope.as_str())
+            .bind($grant.auth_time)
+            .bind($grant.sid.as_deref())
+            .bind($audience.as_str())
+            .bind($grant.created_at)
+            .bind($grant.expires_at)
+    };
+}
+pub(crate) use insert_grant_query;
+
 impl AuthorizationCodeStore for Store {
     async fn insert_grant_with_code(
         &self,
@@ -114,16 +132,7 @@ impl AuthorizationCodeStore for Store {
         let audience = json::encode(grant.audience.iter().map(String::as_str))?;
         with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
-            sqlx::query(INSERT_GRANT)
-                .bind(grant.id.as_str())
-                .bind(grant.client_id.as_str())
-                .bind(grant.user_id.as_str())
-                .bind(scope.as_str())
-                .bind(grant.auth_time)
-                .bind(grant.sid.as_deref())
-                .bind(audience.as_str())
-                .bind(grant.created_at)
-                .bind(grant.expires_at)
+            insert_grant_query!(grant, scope, audience)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_or_db(e, || format!("grant `{}`", grant.id)))?;
@@ -226,16 +235,7 @@ impl GrantStore for Store {
     async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError> {
         let scope = grant.scope.to_string();
         let audience = json::encode(grant.audience.iter().map(String::as_str))?;
-        with_writer!(self, |pool| sqlx::query(INSERT_GRANT)
-            .bind(grant.id.as_str())
-            .bind(grant.client_id.as_str())
-            .bind(grant.user_id.as_str())
-            .bind(scope.as_str())
-            .bind(grant.auth_time)
-            .bind(grant.sid.as_deref())
-            .bind(audience.as_str())
-            .bind(grant.created_at)
-            .bind(grant.expires_at)
+        with_writer!(self, |pool| insert_grant_query!(grant, scope, audience)
             .execute(pool)
             .await
             .map(|_| ())
