@@ -88,10 +88,10 @@ start_server() {
     --scope "openid offline_access")"
   printf '%s\n' "$BENCH_PASSWORD" | "$BIN" user create --username "$BENCH_USER" --password-stdin >/dev/null
   PORT="$(free_port)"; ISSUER="http://127.0.0.1:$PORT"
-  # Rate and sign-in limits raised: their defaults (1000/s per client; 10 sign-ins per account
-  # and 50 per source in 15 minutes) would measure the limiter, not the server.
+  # Rate and sign-in limits raised: their defaults (1000/s per client; ceilings on failed
+  # sign-ins per account and per source) would measure the limiter, not the server.
   (cd "$DATA" && exec env TESSERA_LOG=warn TESSERA_CLIENT_RATE_LIMIT_PER_SECOND=1000000 \
-    TESSERA_LOGIN_ATTEMPTS_PER_ACCOUNT=1000000 TESSERA_LOGIN_ATTEMPTS_PER_SOURCE=1000000 \
+    TESSERA_LOGIN_FAILURES_PER_ACCOUNT=1000000 TESSERA_LOGIN_FAILURES_PER_SOURCE=1000000 \
     TESSERA_ACCESS_TOKEN_SIGNING_ALG="$alg" \
     "${pin_server[@]}" "$BIN" serve --dev --listen "127.0.0.1:$PORT" \
     --database-url "$DATABASE_URL" >"$DATA/server.log" 2>&1) &
