@@ -31,7 +31,7 @@ pub async fn authenticate_client(
     source: &SourceAddr,
 ) -> Result<AuthenticatedClient, Error> {
     let inner = &state.0;
-    let failures_key = format!("client-auth-failures:{}", source.key());
+    let failures_key = format!("client-auth-failures:{source}");
     let failure_limit = inner.settings.client_auth_failure_limit;
     inner.rate_limiter.peek(&failures_key, failure_limit).await?;
     match authenticate_presented(state, headers, params).await {

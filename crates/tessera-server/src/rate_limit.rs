@@ -365,7 +365,13 @@ impl InProcess {
                 });
             }
             if take {
-                map.insert(bucket.to_owned(), Bucket::Gcra { tat: new_tat });
+                // In place when the bucket exists: no key allocated per request on the hot path.
+                match map.get_mut(bucket) {
+                    Some(existing) => *existing = Bucket::Gcra { tat: new_tat },
+                    None => {
+                        map.insert(bucket.to_owned(), Bucket::Gcra { tat: new_tat });
+                    }
+                }
             }
             Ok(())
         })

@@ -173,14 +173,21 @@ fn parse_hop(text: &str) -> Option<IpAddr> {
 pub struct SourceAddr(pub Option<IpAddr>);
 
 impl SourceAddr {
-    /// The source as a throttling key: an IPv4 address, or the /64 of an IPv6 one.
+    /// The source as a throttling key: an IPv4 address, or the /64 of an IPv6 one (also what
+    /// `Display` writes, so a longer key is formatted in one allocation).
     pub fn key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl std::fmt::Display for SourceAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            None => "unknown".to_owned(),
-            Some(IpAddr::V4(ip)) => ip.to_string(),
+            None => f.write_str("unknown"),
+            Some(IpAddr::V4(ip)) => write!(f, "{ip}"),
             Some(IpAddr::V6(ip)) => {
                 let s = ip.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                write!(f, "{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         }
     }
