@@ -17,7 +17,10 @@ fuzz_target!(|json: &[u8]| {
         assert!(!scope.is_empty());
         assert!(scope.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e)), "{scope:?}");
     }
-    let raw: serde_json::Value = serde_json::from_str(json).expect("it parsed as claims");
+    // Not `expect`: members no field reads are skipped without checking a number's range, so
+    // `"x":1e999` parses as claims but not as a `Value` (this target's second find; harmless,
+    // since no claim is read from such a member).
+    let Ok(raw) = serde_json::from_str::<serde_json::Value>(json) else { return };
     match &raw["aud"] {
         serde_json::Value::String(one) => assert_eq!(claims.aud.as_slice(), [one.clone()]),
         serde_json::Value::Array(many) => assert_eq!(claims.aud.as_slice().len(), many.len()),
