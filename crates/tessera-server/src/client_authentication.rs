@@ -31,14 +31,14 @@ pub async fn authenticate_client(
     source: &SourceAddr,
 ) -> Result<AuthenticatedClient, Error> {
     let inner = &state.0;
-    let failures_key = format!("client-auth-failures:{source}");
+    let failures_key = source.key_in("client-auth-failures");
     let failure_limit = inner.settings.client_auth_failure_limit;
     inner.rate_limiter.peek(&failures_key, failure_limit).await?;
     match authenticate_presented(state, headers, params).await {
         Ok(client) => {
             // R4.2: the client's own budget, spent only by requests that are really its own.
             let limit = inner.settings.client_limit(client.client());
-            let key = format!("client:{}", client.client().client_id);
+            let key = ["client:", client.client().client_id.as_str()].concat();
             inner.rate_limiter.check_throughput(&key, limit).await?;
             Ok(client)
         }

@@ -48,12 +48,12 @@
 //! are stored as given, for as long as their bucket is not full (the `PX` above). The scripts
 //! need Redis 5 or later (or 3.2+, where they turn on effects replication themselves).
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hashbrown::hash_table::{Entry, HashTable};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tessera_core::Error;
 
@@ -86,7 +86,7 @@ impl Limit {
         Self { burst: self.burst.max(1), interval }
     }
 
-    /// The bucket of `key` under this limit (also its Redis key, after the prefix).
+    /// The Redis key of `key`'s bucket under this limit (after the prefix).
     fn bucket(self, key: &str) -> String {
         format!("{}/{}:{key}", self.interval.as_micros(), self.burst)
     }
@@ -195,12 +195,12 @@ impl RateLimiter {
     pub async fn check(&self, key: &str, limit: Limit) -> Result<(), Denied> {
         let limit = limit.normalized();
         match &self.0 {
-            Backend::InProcess(p) => p.gcra(&limit.bucket(key), limit),
+            Backend::InProcess(p) => p.gcra(key, limit),
             Backend::Redis(r, fallback) => match r.gcra(key, limit).await {
                 Ok(decision) => decision,
                 Err(failure) => {
                     failure.log("falling back to in-process buckets");
-                    fallback.gcra(&limit.bucket(key), limit)
+                    fallback.gcra(key, limit)
                 }
             },
         }
@@ -211,7 +211,7 @@ impl RateLimiter {
     pub async fn check_throughput(&self, key: &str, limit: Limit) -> Result<(), Denied> {
         let limit = limit.normalized();
         match &self.0 {
-            Backend::InProcess(p) => p.gcra(&limit.bucket(key), limit),
+            Backend::InProcess(p) => p.gcra(key, limit),
             Backend::Redis(r, _) => r.gcra(key, limit).await.unwrap_or_else(|failure| {
                 failure.log("request allowed (fail open)");
                 Ok(())
@@ -225,12 +225,12 @@ impl RateLimiter {
     pub async fn peek(&self, key: &str, limit: Limit) -> Result<(), Denied> {
         let limit = limit.normalized();
         match &self.0 {
-            Backend::InProcess(p) => p.gcra_step(&limit.bucket(key), limit, false),
+            Backend::InProcess(p) => p.gcra_step(key, limit, false),
             Backend::Redis(r, fallback) => match r.gcra_step(key, limit, false).await {
                 Ok(decision) => decision,
                 Err(failure) => {
                     failure.log("falling back to in-process buckets");
-                    fallback.gcra_step(&limit.bucket(key), limit, false)
+                    fallback.gcra_step(key, limit, false)
                 }
             },
         }
@@ -240,12 +240,12 @@ impl RateLimiter {
     pub async fn refund(&self, key: &str, limit: Limit) {
         let limit = limit.normalized();
         match &self.0 {
-            Backend::InProcess(p) => p.refund(&limit.bucket(key), limit),
+            Backend::InProcess(p) => p.refund(key, limit),
             Backend::Redis(r, fallback) => {
                 if let Err(failure) = r.refund(key, limit).await {
                     failure.log("refunding in-process buckets only");
                 }
-                fallback.refund(&limit.bucket(key), limit);
+                fallback.refund(key, limit);
             }
         }
     }
@@ -255,12 +255,12 @@ impl RateLimiter {
     /// counts decide.
     pub async fn backoff(&self, key: &str, backoff: Backoff) -> Result<(), Denied> {
         match &self.0 {
-            Backend::InProcess(p) => p.backoff(&Backoff::bucket(key), backoff),
+            Backend::InProcess(p) => p.backoff(key, backoff),
             Backend::Redis(r, fallback) => match r.backoff(key, backoff, true).await {
                 Ok(decision) => decision,
                 Err(failure) => {
                     failure.log("falling back to in-process buckets");
-                    fallback.backoff(&Backoff::bucket(key), backoff)
+                    fallback.backoff(key, backoff)
                 }
             },
         }
@@ -271,12 +271,12 @@ impl RateLimiter {
     /// long it took to find out.
     pub async fn restart_delay(&self, key: &str, backoff: Backoff) {
         match &self.0 {
-            Backend::InProcess(p) => p.restart_delay(&Backoff::bucket(key), backoff),
+            Backend::InProcess(p) => p.restart_delay(key, backoff),
             Backend::Redis(r, fallback) => {
                 if let Err(failure) = r.backoff(key, backoff, false).await {
                     failure.log("restarting the delay in process only");
                 }
-                fallback.restart_delay(&Backoff::bucket(key), backoff);
+                fallback.restart_delay(key, backoff);
             }
         }
     }
@@ -284,12 +284,12 @@ impl RateLimiter {
     /// Forgets the attempts counted by [`Self::backoff`] for `key` (a sign-in that succeeded).
     pub async fn forgive(&self, key: &str) {
         match &self.0 {
-            Backend::InProcess(p) => p.remove(&Backoff::bucket(key)),
+            Backend::InProcess(p) => p.remove(key),
             Backend::Redis(r, fallback) => {
                 if let Err(failure) = r.forgive(key).await {
                     failure.log("forgiving in-process buckets only");
                 }
-                fallback.remove(&Backoff::bucket(key));
+                fallback.remove(key);
             }
         }
     }
@@ -314,9 +314,28 @@ impl Bucket {
     }
 }
 
+/// Which bucket of a key: the same key under two GCRA limits, or as a backoff, is three
+/// independent buckets (as in Redis, where [`Limit::bucket`] and [`Backoff::bucket`] name them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Gcra(Limit),
+    Backoff,
+}
+
+/// One bucket in process, with what names it.
+struct Slot {
+    kind: Kind,
+    key: Box<str>,
+    bucket: Bucket,
+}
+
 /// Buckets in this process, spread over [`SHARDS`] mutexes.
+///
+/// A lookup hashes `(kind, key)` once, picks the shard from bits of that hash and finds the
+/// bucket with the same hash: no bucket name is formatted and the key is copied only when a
+/// bucket is created (the token and introspection endpoints check two buckets per request).
 struct InProcess {
-    shards: Vec<Mutex<HashMap<String, Bucket>>>,
+    shards: Vec<Mutex<HashTable<Slot>>>,
     hasher: RandomState,
     checks: AtomicU64,
 }
@@ -332,28 +351,43 @@ impl Default for InProcess {
 }
 
 impl InProcess {
-    /// Runs `f` on the shard of `bucket`; housekeeping every [`RETAIN_EVERY`] calls.
-    fn with_shard<T>(&self, bucket: &str, f: impl FnOnce(&mut HashMap<String, Bucket>) -> T) -> T {
+    fn hash(&self, kind: Kind, key: &str) -> u64 {
+        self.hasher.hash_one((kind, key))
+    }
+
+    /// Runs `f` on the entry of `(kind, key)` in its shard; housekeeping every
+    /// [`RETAIN_EVERY`] calls.
+    fn with_entry<T>(&self, kind: Kind, key: &str, f: impl FnOnce(Entry<'_, Slot>) -> T) -> T {
         let n = self.checks.fetch_add(1, Ordering::Relaxed);
         if n % RETAIN_EVERY == RETAIN_EVERY - 1 {
             self.retain_recent();
         }
-        let shard = self.hasher.hash_one(bucket) as usize % SHARDS;
-        let mut map = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut map)
+        let hash = self.hash(kind, key);
+        // Bits 32.. pick the shard: the table itself uses the lowest and the top 7 bits.
+        let shard = (hash >> 32) as usize % SHARDS;
+        let mut table = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        let entry = table.entry(
+            hash,
+            |slot| slot.kind == kind && *slot.key == *key,
+            |slot| self.hash(slot.kind, &slot.key),
+        );
+        f(entry)
     }
 
-    fn gcra(&self, bucket: &str, limit: Limit) -> Result<(), Denied> {
-        self.gcra_step(bucket, limit, true)
+    fn gcra(&self, key: &str, limit: Limit) -> Result<(), Denied> {
+        self.gcra_step(key, limit, true)
     }
 
     /// One GCRA step; with `take` false only whether a take would pass (nothing counted).
-    fn gcra_step(&self, bucket: &str, limit: Limit, take: bool) -> Result<(), Denied> {
+    fn gcra_step(&self, key: &str, limit: Limit, take: bool) -> Result<(), Denied> {
         let now = Instant::now();
-        self.with_shard(bucket, |map| {
-            let tat = match map.get(bucket) {
-                Some(Bucket::Gcra { tat }) if *tat > now => *tat,
-                _ => now,
+        self.with_entry(Kind::Gcra(limit), key, |entry| {
+            let tat = match &entry {
+                Entry::Occupied(o) => match o.get().bucket {
+                    Bucket::Gcra { tat } if tat > now => tat,
+                    _ => now,
+                },
+                Entry::Vacant(_) => now,
             };
             let new_tat = tat + limit.interval;
             // Allowed while the bucket holds at most `burst` intervals of credit.
@@ -365,11 +399,11 @@ impl InProcess {
                 });
             }
             if take {
-                // In place when the bucket exists: no key allocated per request on the hot path.
-                match map.get_mut(bucket) {
-                    Some(existing) => *existing = Bucket::Gcra { tat: new_tat },
-                    None => {
-                        map.insert(bucket.to_owned(), Bucket::Gcra { tat: new_tat });
+                let bucket = Bucket::Gcra { tat: new_tat };
+                match entry {
+                    Entry::Occupied(mut o) => o.get_mut().bucket = bucket,
+                    Entry::Vacant(v) => {
+                        v.insert(Slot { kind: Kind::Gcra(limit), key: key.into(), bucket });
                     }
                 }
             }
@@ -377,62 +411,78 @@ impl InProcess {
         })
     }
 
-    fn refund(&self, bucket: &str, limit: Limit) {
+    fn refund(&self, key: &str, limit: Limit) {
         let now = Instant::now();
-        self.with_shard(bucket, |map| {
-            if let Some(Bucket::Gcra { tat }) = map.get_mut(bucket) {
+        self.with_entry(Kind::Gcra(limit), key, |entry| {
+            let Entry::Occupied(mut o) = entry else { return };
+            if let Bucket::Gcra { tat } = &mut o.get_mut().bucket {
                 match tat.checked_sub(limit.interval) {
                     Some(earlier) if earlier > now => *tat = earlier,
                     _ => {
-                        map.remove(bucket);
+                        o.remove();
                     }
                 }
             }
         });
     }
 
-    fn backoff(&self, bucket: &str, backoff: Backoff) -> Result<(), Denied> {
+    fn backoff(&self, key: &str, backoff: Backoff) -> Result<(), Denied> {
         let now = Instant::now();
-        self.with_shard(bucket, |map| {
-            let attempts = match map.get(bucket) {
-                Some(Bucket::Backoff { not_before, .. }) if *not_before > now => {
+        self.with_entry(Kind::Backoff, key, |entry| {
+            let previous = match &entry {
+                Entry::Occupied(o) => Some(o.get().bucket),
+                Entry::Vacant(_) => None,
+            };
+            let attempts = match previous {
+                Some(Bucket::Backoff { not_before, .. }) if not_before > now => {
                     return Err(Denied {
-                        retry_after: (*not_before - now).max(Duration::from_millis(1)),
+                        retry_after: (not_before - now).max(Duration::from_millis(1)),
                     });
                 }
-                Some(Bucket::Backoff { attempts, forget_at, .. }) if *forget_at > now => *attempts,
+                Some(Bucket::Backoff { attempts, forget_at, .. }) if forget_at > now => attempts,
                 _ => 0,
             };
             let attempts = attempts.saturating_add(1);
-            let entry = Bucket::Backoff {
+            let bucket = Bucket::Backoff {
                 attempts,
                 not_before: now + backoff.delay_after(attempts),
                 forget_at: now + backoff.forget_after.max(backoff.max),
             };
-            map.insert(bucket.to_owned(), entry);
+            match entry {
+                Entry::Occupied(mut o) => o.get_mut().bucket = bucket,
+                Entry::Vacant(v) => {
+                    v.insert(Slot { kind: Kind::Backoff, key: key.into(), bucket });
+                }
+            }
             Ok(())
         })
     }
 
-    fn restart_delay(&self, bucket: &str, backoff: Backoff) {
+    fn restart_delay(&self, key: &str, backoff: Backoff) {
         let now = Instant::now();
-        self.with_shard(bucket, |map| {
-            if let Some(Bucket::Backoff { attempts, not_before, .. }) = map.get_mut(bucket) {
+        self.with_entry(Kind::Backoff, key, |entry| {
+            if let Entry::Occupied(mut o) = entry
+                && let Bucket::Backoff { attempts, not_before, .. } = &mut o.get_mut().bucket
+            {
                 *not_before = now + backoff.delay_after(*attempts);
             }
         });
     }
 
-    fn remove(&self, bucket: &str) {
-        self.with_shard(bucket, |map| map.remove(bucket));
+    fn remove(&self, key: &str) {
+        self.with_entry(Kind::Backoff, key, |entry| {
+            if let Entry::Occupied(o) = entry {
+                o.remove();
+            }
+        });
     }
 
     fn retain_recent(&self) {
         let now = Instant::now();
         for shard in &self.shards {
-            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
-            map.retain(|_, bucket| !bucket.is_spent(now));
-            map.shrink_to_fit();
+            let mut table = shard.lock().unwrap_or_else(|e| e.into_inner());
+            table.retain(|slot| !slot.bucket.is_spent(now));
+            table.shrink_to_fit(|slot| self.hash(slot.kind, &slot.key));
         }
     }
 
