@@ -7,6 +7,7 @@
 //!   Redis (sealed with AES-256-GCM), behind a circuit breaker.
 //! - [`code_flow`]: authorization code + PKCE for server-side apps: `state` and `nonce` kept
 //!   server-side and consumed once, RFC 9207 `iss`, ID tokens validated (`tessera-jose`).
+//! - [`refresh`]: the refresh grant, the rotated token stored first, one refresh at a time.
 //! - [`device`]: the device authorization grant (RFC 8628), which `tessera login` drives.
 //! - [`ClientCredentials`]: `client_secret_basic`, `client_secret_post`, `private_key_jwt`.
 //!
@@ -22,6 +23,7 @@ pub mod error;
 pub mod http;
 mod issuer_keys;
 mod random;
+pub mod refresh;
 pub mod token_manager;
 pub mod tokens;
 
@@ -31,6 +33,7 @@ pub use code_flow::{CodeFlow, MemoryStateStore, StateStore};
 pub use discovery::{Discovery, Metadata, discover};
 pub use error::{CallbackError, Error, OAuthError};
 pub use http::Http;
+pub use refresh::{MemoryRefreshTokenStore, RefreshTokenStore, Refresher};
 #[cfg(feature = "redis")]
 pub use token_manager::SharedCache;
 pub use token_manager::{

@@ -117,11 +117,11 @@ impl TestServer {
     pub async fn register(&self, registration: ClientRegistration) -> (String, Option<String>) {
         let (client, secret) = registration.into_client(now()).unwrap();
         let id = client.client_id.as_str().to_owned();
-        self.state_store().create_client(&client).await.unwrap();
+        self.store().create_client(&client).await.unwrap();
         (id, secret.map(|s| s.expose().to_owned()))
     }
 
-    fn state_store(&self) -> &tessera_store::Store {
+    pub fn store(&self) -> &tessera_store::Store {
         &self.db.as_ref().unwrap().store
     }
 

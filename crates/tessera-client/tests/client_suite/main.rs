@@ -4,5 +4,7 @@
 #[allow(dead_code)] // not every helper is used by every module
 mod common;
 
+mod browser;
+mod code_flow;
 mod discovery;
 mod token_manager;
