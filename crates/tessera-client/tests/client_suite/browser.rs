@@ -52,7 +52,9 @@ pub async fn sign_in(authorize_url: &str, redirect_uri: &str) -> String {
             })
             .collect();
         if html.contains("name=\"password\"") {
-            fields.push(("username".into(), USERNAME.into()));
+            // Tessera's form says `username`; oidc-provider's development form says `login`.
+            let name = if html.contains("name=\"login\"") { "login" } else { "username" };
+            fields.push((name.into(), USERNAME.into()));
             fields.push(("password".into(), PASSWORD.into()));
         } else {
             fields.push(("decision".into(), "approve".into()));

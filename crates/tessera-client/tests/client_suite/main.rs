@@ -7,4 +7,5 @@ mod common;
 mod browser;
 mod code_flow;
 mod discovery;
+mod oidc_provider;
 mod token_manager;
