@@ -9,6 +9,8 @@
 //!   server-side and consumed once, RFC 9207 `iss`, ID tokens validated (`tessera-jose`).
 //! - [`refresh`]: the refresh grant, the rotated token stored first, one refresh at a time.
 //! - [`device`]: the device authorization grant (RFC 8628), which `tessera login` drives.
+//! - [`outgoing`]: a tower layer for `reqwest` that attaches the token and, on `401
+//!   invalid_token`, gets a new one and retries once.
 //! - [`ClientCredentials`]: `client_secret_basic`, `client_secret_post`, `private_key_jwt`.
 //!
 //! Tokens are verified with `tessera-jose` and OAuth error codes read with `tessera-http`'s
@@ -22,6 +24,7 @@ pub mod discovery;
 pub mod error;
 pub mod http;
 mod issuer_keys;
+pub mod outgoing;
 mod random;
 pub mod refresh;
 pub mod token_manager;
@@ -33,6 +36,7 @@ pub use code_flow::{CodeFlow, MemoryStateStore, StateStore};
 pub use discovery::{Discovery, Metadata, discover};
 pub use error::{CallbackError, Error, OAuthError};
 pub use http::Http;
+pub use outgoing::{BearerLayer, ServiceTokens, TokenSource};
 pub use refresh::{MemoryRefreshTokenStore, RefreshTokenStore, Refresher};
 #[cfg(feature = "redis")]
 pub use token_manager::SharedCache;

@@ -20,7 +20,7 @@ use tessera_jose::{IdTokenError, VerifyError};
 use crate::browser::{self, PASSWORD, USERNAME};
 use crate::common::{TestServer, http, now, scope_set};
 
-const REDIRECT: &str = "https://app.example/cb";
+pub const REDIRECT: &str = "https://app.example/cb";
 
 async fn web_app(server: &TestServer) -> ClientCredentials {
     let user =
@@ -44,7 +44,9 @@ async fn flow(server: &TestServer) -> CodeFlow<MemoryStateStore> {
     flow_and_client(server).await.0
 }
 
-async fn flow_and_client(server: &TestServer) -> (CodeFlow<MemoryStateStore>, ClientCredentials) {
+pub async fn flow_and_client(
+    server: &TestServer,
+) -> (CodeFlow<MemoryStateStore>, ClientCredentials) {
     let metadata = Arc::new(discover(&http(), &server.issuer).await.unwrap());
     let client = web_app(server).await;
     let flow =

@@ -25,6 +25,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// POSTs to `/token` received so far.
     pub token_calls: Arc<AtomicUsize>,
+    /// Requests to `/userinfo` received so far.
+    pub userinfo_calls: Arc<AtomicUsize>,
     /// The server's clock (tokens' `iat`/`exp`), at the real time when started.
     pub clock: Arc<ManualClock>,
     pub state: AppState,
@@ -61,6 +63,7 @@ impl TestServer {
             issuer,
             addr,
             token_calls: Arc::default(),
+            userinfo_calls: Arc::default(),
             clock,
             state,
             db: Some(db),
@@ -72,13 +75,16 @@ impl TestServer {
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
         let calls = self.token_calls.clone();
+        let userinfo = self.userinfo_calls.clone();
         let app = tessera_server::router(self.state.clone()).layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let calls = calls.clone();
+                let (calls, userinfo) = (calls.clone(), userinfo.clone());
                 async move {
-                    if request.uri().path() == "/token" {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                    }
+                    match request.uri().path() {
+                        "/token" => calls.fetch_add(1, Ordering::SeqCst),
+                        "/userinfo" => userinfo.fetch_add(1, Ordering::SeqCst),
+                        _ => 0,
+                    };
                     next.run(request).await
                 }
             },
@@ -90,6 +96,10 @@ impl TestServer {
 
     pub fn token_calls(&self) -> usize {
         self.token_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn userinfo_calls(&self) -> usize {
+        self.userinfo_calls.load(Ordering::SeqCst)
     }
 
     /// Stops listening: new connections are refused (clients must not pool connections, see

@@ -8,4 +8,5 @@ mod browser;
 mod code_flow;
 mod discovery;
 mod oidc_provider;
+mod outgoing;
 mod token_manager;
