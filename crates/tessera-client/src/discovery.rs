@@ -11,6 +11,8 @@ use crate::http::{Http, checked_url};
 
 /// How long a document is served before it is fetched again, by default.
 pub const DEFAULT_REFRESH_MS: i64 = 5 * 60 * 1000;
+/// After a failed refresh, the last document is served this long before the next attempt.
+const RETRY_MS: i64 = 30 * 1000;
 
 /// The members of the metadata document this library uses (RFC 8414 §2, OIDC Discovery §3).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -163,10 +165,17 @@ impl Discovery {
                 Ok(metadata)
             }
             // The last good document stays valid while the server is briefly unreachable.
-            Err(e) if e.is_transient() => match lock(&self.cached).as_ref() {
-                Some((_, stale)) => Ok(stale.clone()),
-                None => Err(e),
-            },
+            // Retried after RETRY_MS rather than by every caller.
+            Err(e) if e.is_transient() => {
+                let mut cached = lock(&self.cached);
+                match cached.as_mut() {
+                    Some((at, stale)) => {
+                        *at = self.clock.now_ms() - self.refresh_ms + RETRY_MS;
+                        Ok(stale.clone())
+                    }
+                    None => Err(e),
+                }
+            }
             Err(e) => Err(e),
         }
     }

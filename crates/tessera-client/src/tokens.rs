@@ -28,8 +28,8 @@ impl std::fmt::Debug for SecretString {
     }
 }
 
-/// A successful token response.
-#[derive(Clone, Debug)]
+/// A successful token response. `Debug` shows no token.
+#[derive(Clone)]
 pub struct TokenResponse {
     pub access_token: SecretString,
     pub token_type: String,
@@ -38,6 +38,18 @@ pub struct TokenResponse {
     pub refresh_token: Option<SecretString>,
     pub id_token: Option<String>,
     pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("id_token", &self.id_token.is_some())
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenResponse {
@@ -67,5 +79,35 @@ impl TokenResponse {
             id_token: text("id_token"),
             scope: text("scope"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn debug_of_a_token_response_shows_no_token() {
+        let reply = Reply {
+            status: 200,
+            body: json!({"access_token": "at-secret", "token_type": "Bearer",
+                "refresh_token": "rt-secret", "id_token": "eyJ.id.token", "expires_in": 60}),
+        };
+        let tokens = TokenResponse::from_reply(reply).unwrap();
+        let shown = format!("{tokens:?}");
+        assert!(!shown.contains("secret") && !shown.contains("eyJ"), "{shown}");
+    }
+
+    #[test]
+    fn rfc6749_5_1_a_response_without_token_type_or_with_negative_expires_in_is_refused() {
+        let no_type = Reply { status: 200, body: json!({"access_token": "a"}) };
+        assert!(TokenResponse::from_reply(no_type).is_err());
+        let negative = Reply {
+            status: 200,
+            body: json!({"access_token": "a", "token_type": "Bearer", "expires_in": -1}),
+        };
+        assert!(TokenResponse::from_reply(negative).is_err());
     }
 }

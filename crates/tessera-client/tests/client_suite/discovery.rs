@@ -46,8 +46,10 @@ async fn discovery_is_cached_and_fetched_again_on_schedule_serving_the_last_docu
     // Due again: the fetch fails, the last good document is served.
     clock.advance_ms(61_000);
     assert_eq!(discovery.get().await.unwrap(), first);
-    // Back: a new fetch replaces it.
+    // Back: the failed refresh is retried 30 s later (not by every caller), and replaces it.
     server.restart().await;
+    assert!(Arc::ptr_eq(&first, &discovery.get().await.unwrap()));
+    clock.advance_ms(30_000);
     let again = discovery.get().await.unwrap();
     assert!(!Arc::ptr_eq(&first, &again));
     assert_eq!(*again, *first);

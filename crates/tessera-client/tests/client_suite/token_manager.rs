@@ -360,3 +360,45 @@ async fn rfc7523_2_2_private_key_jwt_clients_get_tokens_with_a_signed_assertion(
         server.verifier().await.verify_access_token(token.expose(), &server.issuer, now());
     assert_eq!(verified.unwrap().claims().client_id, "signer");
 }
+
+#[tokio::test]
+async fn shared_cache_an_entry_sealed_under_another_key_is_not_used() {
+    let redis_url =
+        std::env::var("TESSERA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("tessera-client-test:{}", tessera_core::secret::random_id::<8>());
+    let Ok(first_cache) = SharedCache::connect(&redis_url, &[1u8; 32], prefix.clone()).await else {
+        skip(&format!("Redis is unreachable at {redis_url}"));
+        return;
+    };
+    let server = TestServer::start().await;
+    let (id, secret) =
+        server.service_client("svc", &["orders:read"], AuthMethod::ClientSecretBasic).await;
+    let build = |cache| {
+        TokenManager::builder(
+            http(),
+            server.issuer.clone(),
+            format!("{}/token", server.issuer),
+            ClientCredentials::secret_basic(id.clone(), secret.clone()),
+        )
+        .unwrap()
+        .shared(cache)
+        .build()
+    };
+    let a = build(first_cache).token(&orders()).await.unwrap();
+    let same_key = SharedCache::connect(&redis_url, &[1u8; 32], prefix.clone()).await.unwrap();
+    assert_eq!(build(same_key).token(&orders()).await.unwrap(), a);
+    assert_eq!(server.token_calls(), 1, "an instance with the same key reads the entry");
+    let other_key = SharedCache::connect(&redis_url, &[2u8; 32], prefix.clone()).await.unwrap();
+    let b = build(other_key).token(&orders()).await.unwrap();
+    assert_ne!(a, b, "an entry that does not open under this key is ignored");
+    assert_eq!(server.token_calls(), 2);
+    let mut conn =
+        redis::Client::open(redis_url.as_str()).unwrap().get_multiplexed_async_connection().await;
+    if let Ok(conn) = conn.as_mut() {
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(conn).await.unwrap();
+        for key in keys {
+            let _: () = redis::cmd("DEL").arg(key).query_async(conn).await.unwrap();
+        }
+    }
+}
