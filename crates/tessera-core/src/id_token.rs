@@ -1,7 +1,5 @@
 //! ID tokens (OIDC Core §2, §3.1.3.6–3.1.3.7).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use crate::error::{InternalError, Result};
@@ -9,17 +7,15 @@ use crate::keys::SigningAlg;
 use crate::store::Grant;
 use crate::token::IssueContext;
 
-/// OIDC Core §3.1.3.6: `at_hash` is the base64url of the left half of the hash of the access
-/// token, with the hash of the ID token's `alg` (SHA-256 for RS256 and ES256; SHA-512 for
-/// Ed25519, as OpenID's registry specifies for EdDSA).
+/// OIDC Core §3.1.3.6: `at_hash` with the hash of the ID token's `alg`, computed by the same
+/// function relying parties check it with (`tessera_jose::at_hash`).
 pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
-    let hash = match alg {
-        SigningAlg::RS256 | SigningAlg::ES256 => &aws_lc_rs::digest::SHA256,
-        SigningAlg::EdDSA => &aws_lc_rs::digest::SHA512,
+    let alg = match alg {
+        SigningAlg::RS256 => tessera_jose::Algorithm::RS256,
+        SigningAlg::ES256 => tessera_jose::Algorithm::ES256,
+        SigningAlg::EdDSA => tessera_jose::Algorithm::EdDSA,
     };
-    let digest = aws_lc_rs::digest::digest(hash, access_token.as_bytes());
-    let bytes = digest.as_ref();
-    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
+    tessera_jose::at_hash(access_token, alg)
 }
 
 #[derive(Serialize)]

@@ -48,6 +48,36 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for parsing answers of a peer.
+    pub const ALL: [ErrorCode; 20] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::UnsupportedResponseType,
+        Self::InvalidTarget,
+        Self::AccessDenied,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::InvalidToken,
+        Self::InsufficientScope,
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::ExpiredToken,
+        Self::UnsupportedTokenType,
+        Self::TemporarilyUnavailable,
+        Self::TooManyRequests,
+        Self::ServerError,
+    ];
+
+    /// The code a peer wrote on the wire (the client library reads token endpoint answers
+    /// with it); `None` for a code this vocabulary does not know.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == raw)
+    }
+
     /// The code as written on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -115,6 +145,15 @@ mod tests {
         assert_eq!(ErrorCode::InvalidToken.status(), 401);
         assert_eq!(ErrorCode::InsufficientScope.status(), 403);
         assert_eq!(ErrorCode::InsufficientScope.as_str(), "insufficient_scope");
+    }
+
+    #[test]
+    fn every_code_parses_back_from_its_wire_form() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("Invalid_Client"), None);
+        assert_eq!(ErrorCode::parse(""), None);
     }
 
     #[test]

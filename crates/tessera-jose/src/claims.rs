@@ -175,6 +175,12 @@ pub struct IdTokenClaims {
     pub azp: Option<String>,
     #[serde(default)]
     pub auth_time: Option<i64>,
+    /// §3.1.3.6: the access token's hash, binding the two.
+    #[serde(default)]
+    pub at_hash: Option<String>,
+    /// OIDC Front/Back-Channel Logout: the session the token belongs to.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 impl Claims for IdTokenClaims {

@@ -10,6 +10,7 @@
 //!   signature.
 //! - [`claims`]: the RFC 9068 access-token profile as typed claims, with `cnf` (RFC 7800) and
 //!   `act` (RFC 8693 §4.1), and OpenID Connect ID-token claims.
+//! - [`id_token`]: a relying party's ID-token validation (`aud`, `azp`, `nonce`, `at_hash`).
 //! - [`JwksFetcher`]: a JWKS fetched by URL behind an SSRF guard ([`ssrf`]), cached, with
 //!   failures cached briefly and concurrent fetches of one URL merged.
 //!
@@ -19,6 +20,7 @@
 pub mod alg;
 pub mod claims;
 pub mod fetch;
+pub mod id_token;
 pub mod jwks;
 pub mod jws;
 pub mod ssrf;
@@ -30,6 +32,7 @@ pub use claims::{
     AccessTokenClaims, Actor, Audience, BasicClaims, Claims, Confirmation, IdTokenClaims, Scopes,
 };
 pub use fetch::{FetchError, JwksFetcher};
+pub use id_token::{IdTokenCheck, IdTokenError, at_hash};
 pub use jwks::{Jwks, JwksError, PublicKey};
 pub use jws::VerifyError;
 pub use verifier::{Expiry, Typ, Verified, Verifier};

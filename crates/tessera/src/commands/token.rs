@@ -19,12 +19,57 @@ pub enum TokenCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a valid access token on standard output, for scripts
+    /// (`curl -H "Authorization: Bearer $(tessera token access)"`). An expired one is refreshed
+    /// first with the stored refresh token, and the rotated refresh token is saved before the
+    /// new access token is printed.
+    Access,
 }
 
 pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Show { json } => show(json, super::now()),
+        TokenCommand::Access => access(super::now()).await,
     }
+}
+
+/// A token this close to its expiry is refreshed rather than printed.
+const REFRESH_AHEAD: i64 = 30;
+
+async fn access(now: i64) -> anyhow::Result<()> {
+    let path = tokens_path()?;
+    let stored = read_stored(&path)?;
+    let text = |name: &str| stored.get(name).and_then(Value::as_str);
+    let access_token = text("access_token")
+        .with_context(|| format!("{} holds no access token; sign in again", path.display()))?;
+    let expires_at =
+        stored["obtained_at"].as_i64().zip(stored["expires_in"].as_i64()).map(|(t, e)| t + e);
+    if expires_at.is_none_or(|exp| now < exp - REFRESH_AHEAD) {
+        println!("{access_token}");
+        return Ok(());
+    }
+    let (Some(refresh_token), Some(issuer), Some(client_id)) =
+        (text("refresh_token"), text("issuer"), text("client_id"))
+    else {
+        bail!("the access token has expired and there is no refresh token; run `tessera login`");
+    };
+    let http = tessera_client::Http::new()?;
+    let metadata = tessera_client::discover(&http, issuer).await?;
+    let client = tessera_client::ClientCredentials::public(client_id);
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+    let tokens = client
+        .token_request(&http, metadata.endpoint("token_endpoint")?, issuer, &form, now)
+        .await
+        .context("the refresh was refused; run `tessera login` to sign in again")?;
+    let mut renewed = super::login::stored_tokens(&tokens, issuer, client_id, now);
+    // RFC 6749 §6: a server that does not rotate keeps the refresh token valid.
+    renewed.entry("refresh_token").or_insert_with(|| refresh_token.into());
+    let mut bytes = serde_json::to_vec_pretty(&Value::Object(renewed))?;
+    bytes.push(b'\n');
+    // The rotated refresh token is on disk before the new access token is used.
+    write_private(&path, &bytes)?;
+    println!("{}", tokens.access_token.expose());
+    Ok(())
 }
 
 /// Where `tessera login` keeps its tokens: `$XDG_CONFIG_HOME/tessera/tokens.json`, or

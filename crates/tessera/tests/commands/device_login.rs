@@ -267,6 +267,48 @@ fn rfc8628_tessera_login_polls_until_a_browser_approves() {
     assert!(human.contains("claims (not verified)"), "{human}");
     assert!(human.contains(&sub) && human.contains("Expires:"), "{human}");
     assert!(!human.contains(access) && !human.contains(refresh), "token show printed a token");
+
+    // `token access` prints the stored token while it is valid…
+    let out = w.tessera(&["token", "access"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), access);
+    // …and once it has expired, refreshes (RFC 6749 §6): the rotated refresh token is saved.
+    let mut aged = stored.clone();
+    aged["obtained_at"] = (stored["obtained_at"].as_i64().unwrap() - 100_000).into();
+    std::fs::write(&path, serde_json::to_vec(&aged).unwrap()).unwrap();
+    let out = w.tessera(&["token", "access"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let renewed_access = text(&out.stdout).trim().to_owned();
+    assert_ne!(renewed_access, access);
+    assert_eq!(verify(port, &renewed_access, &issuer)["sub"], sub.as_str());
+    let renewed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(renewed["access_token"], renewed_access.as_str());
+    let rotated = renewed["refresh_token"].as_str().unwrap();
+    assert_ne!(rotated, refresh, "the rotated refresh token replaced the old one");
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn token_access_prints_a_valid_token_and_explains_an_expired_one_without_refresh_token() {
+    let w = Workdir::new("device");
+    std::fs::create_dir_all(w.tokens_file().parent().unwrap()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = now.as_secs() as i64;
+    let file = |obtained_at: i64| {
+        serde_json::json!({"access_token": "opaque-token", "token_type": "Bearer",
+            "expires_in": 900, "obtained_at": obtained_at, "issuer": "http://127.0.0.1:9",
+            "client_id": "cli"})
+    };
+    std::fs::write(w.tokens_file(), file(now).to_string()).unwrap();
+    let out = w.tessera(&["token", "access"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "opaque-token\n");
+    std::fs::write(w.tokens_file(), file(now - 1000).to_string()).unwrap();
+    let out = w.tessera(&["token", "access"], None);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("expired") && stderr.contains("tessera login"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

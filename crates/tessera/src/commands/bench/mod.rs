@@ -149,30 +149,20 @@ struct Endpoints {
     jwks_uri: Option<String>,
 }
 
+/// The issuer's metadata through `tessera-client` (every well-known form, `issuer` checked).
 async fn discover(http: &reqwest::Client, issuer: &str) -> anyhow::Result<Endpoints> {
-    let base = issuer.trim_end_matches('/');
-    let mut last_error = None;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
-        let url = format!("{base}{path}");
-        match http.get(&url).send().await {
-            Ok(r) if r.status().is_success() => {
-                let doc: Value =
-                    r.json().await.with_context(|| format!("{url}: not a JSON document"))?;
-                let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
-                return Ok(Endpoints {
-                    issuer: text("issuer").unwrap_or_else(|| base.to_owned()),
-                    authorization: text("authorization_endpoint"),
-                    token: text("token_endpoint")
-                        .with_context(|| format!("{url} has no token_endpoint"))?,
-                    introspection: text("introspection_endpoint"),
-                    jwks_uri: text("jwks_uri"),
-                });
-            }
-            Ok(r) => last_error = Some(format!("{url}: HTTP {}", r.status())),
-            Err(e) => last_error = Some(format!("{url}: {e}")),
-        }
-    }
-    bail!("discovery failed: {}", last_error.unwrap_or_default())
+    let http = tessera_client::Http::from_client(http.clone());
+    let metadata = tessera_client::discover(&http, issuer.trim_end_matches('/'))
+        .await
+        .context("discovery failed")?;
+    let token = metadata.endpoint("token_endpoint")?.to_owned();
+    Ok(Endpoints {
+        token,
+        issuer: metadata.issuer,
+        authorization: metadata.authorization_endpoint,
+        introspection: metadata.introspection_endpoint,
+        jwks_uri: metadata.jwks_uri,
+    })
 }
 
 /// Everything a worker needs; shared read-only.
