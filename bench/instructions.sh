@@ -41,9 +41,9 @@ per_request() {
       --scenario "$kind" --client-id bench --connections 4 --warmup 0s --duration "$1" --json
   }
   load 10s >/dev/null
-  callgrind_control -z "$pid" >/dev/null
+  callgrind_control -z "$pid" >/dev/null 2>&1
   n="$(load 20s | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_ok"])')"
-  callgrind_control -d "$pid" >/dev/null
+  callgrind_control -d "$pid" >/dev/null 2>&1
   sleep 1
   ir="$(callgrind_annotate "$work"/callgrind.*.1 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')"
   kill "$pid"; wait "$pid" 2>/dev/null || true
