@@ -65,7 +65,7 @@ fn server_with_device_client(w: &Workdir) -> (DevServer, u16, String) {
 }
 
 #[path = "../../../../tests/js/node_tools.rs"]
-mod node_tools;
+pub(crate) mod node_tools;
 use node_tools::{js_tools_available, run_node};
 
 /// `node tests/js/device_approve.mjs CONFIG`; the JSON line it prints.

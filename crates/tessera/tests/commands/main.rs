@@ -4,5 +4,6 @@
 mod support;
 
 mod bench_smoke;
+mod bff_browser;
 mod cli;
 mod device_login;

@@ -1,0 +1,346 @@
+//! A backend-for-frontend (BFF): the browser talks only to this server, which signs the user in
+//! with Tessera and calls the API for it. Access, refresh and ID tokens never reach the
+//! browser (OAuth 2.0 for Browser-Based Applications, draft-ietf-oauth-browser-based-apps §6.1);
+//! the browser holds one HttpOnly, SameSite=Lax session cookie.
+//!
+//! Routes: `/` (the page), `/login`, `/callback`, `POST /logout`, and `/api/*`, proxied to the
+//! resource API with the user's access token, refreshed as needed (`tessera-client`).
+
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Form, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use tessera_client::RefreshTokenStore;
+use tessera_client::{
+    BearerLayer, ClientCredentials, CodeFlow, Http, MemoryRefreshTokenStore, MemoryStateStore,
+    Metadata, Refresher, discover,
+};
+use tower::{Layer, Service};
+
+pub use session::{MemorySessions, Session, SessionStore};
+
+/// What the BFF needs to know.
+pub struct Config {
+    /// Tessera's issuer identifier.
+    pub issuer: String,
+    /// The BFF's (confidential) client at Tessera.
+    pub client_id: String,
+    pub client_secret: String,
+    /// Where browsers reach the BFF (its `/callback` is the redirect URI, `/` the
+    /// post-logout redirect URI).
+    pub public_url: url::Url,
+    /// The resource API's base URL: `/api/x` goes to `{api_url}/x`.
+    pub api_url: String,
+    /// The scopes asked for at sign-in.
+    pub scope: String,
+}
+
+/// The header a page sends its CSRF token in on state-changing `/api/*` requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+struct App {
+    http: Http,
+    metadata: Arc<Metadata>,
+    credentials: ClientCredentials,
+    flow: CodeFlow<MemoryStateStore>,
+    sessions: Box<dyn SessionStore>,
+    cookie_name: &'static str,
+    secure: bool,
+    public_url: url::Url,
+    api_url: String,
+    scope: String,
+}
+
+/// Discovers the issuer and builds the router.
+pub async fn app(config: Config) -> Result<Router, tessera_client::Error> {
+    let http = Http::new()?;
+    let metadata = Arc::new(discover(&http, &config.issuer).await?);
+    let credentials = ClientCredentials::secret_basic(&config.client_id, &config.client_secret);
+    let redirect_uri = config
+        .public_url
+        .join("callback")
+        .map_err(|e| tessera_client::Error::Config(format!("BFF public URL: {e}")))?;
+    let flow = CodeFlow::new(
+        http.clone(),
+        metadata.clone(),
+        credentials.clone(),
+        redirect_uri.as_str(),
+        MemoryStateStore::default(),
+    )?;
+    // The `__Host-` prefix (RFC 6265bis §4.1.3.2) makes the browser refuse the cookie unless it
+    // is Secure, host-only and Path=/; a Secure cookie needs https, so a development BFF on
+    // http://127.0.0.1 uses a plain name with the same other attributes.
+    let secure = config.public_url.scheme() == "https";
+    Ok(Router::new()
+        .route("/", get(page))
+        .route("/login", get(login))
+        .route("/callback", get(callback))
+        .route("/logout", post(logout))
+        .route("/api/{*path}", any(proxy))
+        .with_state(Arc::new(App {
+            http,
+            metadata,
+            credentials,
+            flow,
+            sessions: Box::new(MemorySessions::default()),
+            cookie_name: if secure { "__Host-bff_session" } else { "bff_session" },
+            secure,
+            public_url: config.public_url,
+            api_url: config.api_url.trim_end_matches('/').to_owned(),
+            scope: config.scope,
+        })))
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // aws-lc's generator fails only if the OS has no entropy source at all.
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        std::process::abort();
+    }
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl App {
+    /// The session id from the request's cookie, if any.
+    fn session_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.cookie_name)
+            .map(|(_, value)| value)
+    }
+
+    fn session(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
+        let id = self.session_id(headers)?;
+        self.sessions.get(id).map(|s| (id.to_owned(), s))
+    }
+
+    fn cookie(&self, value: &str, clear: bool) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let max_age = if clear { "; Max-Age=0" } else { "" };
+        let cookie = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{max_age}",
+            self.cookie_name
+        );
+        // The name is ours and the value base64url: always a valid header value.
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The page: a sign-in link, or the user's `sub`, a button that calls the API and a sign-out
+/// form carrying the CSRF token.
+async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let body = match app.session(&headers) {
+        None => "<h1>Orders</h1><p><a href=\"/login\">Sign in</a></p>".to_owned(),
+        Some((_, s)) => format!(
+            "<meta name=\"csrf-token\" content=\"{csrf}\"><h1>Orders</h1>\
+             <p>Signed in as <span id=\"sub\">{sub}</span></p>\
+             <button id=\"load\" onclick=\"fetch('/api/orders').then(r => r.text())\
+             .then(t => document.getElementById('orders').textContent = t)\">Load orders</button>\
+             <pre id=\"orders\"></pre>\
+             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" \
+             value=\"{csrf}\"><button>Sign out</button></form>",
+            csrf = escape(&s.csrf),
+            sub = escape(&s.sub),
+        ),
+    };
+    no_store(Html(format!("<!doctype html><title>Orders</title>{body}")).into_response())
+}
+
+#[derive(Debug)]
+struct Failure(StatusCode, &'static str);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.1).into_response()
+    }
+}
+
+/// Starts the code flow: PKCE, `state` and `nonce` kept server-side by `CodeFlow`.
+async fn login(State(app): State<Arc<App>>) -> Result<Response, Failure> {
+    let start = app
+        .flow
+        .start(&app.scope, None)
+        .await
+        .map_err(|_| Failure(StatusCode::BAD_GATEWAY, "cannot start the sign-in"))?;
+    Ok(no_store(Redirect::to(start.url.as_str()).into_response()))
+}
+
+/// The redirect back from Tessera: `CodeFlow` checks `state` (once), `iss` and the ID token;
+/// the tokens go into a new session and the browser gets only the session cookie.
+async fn callback(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+    let signed_in = match app.flow.callback(query.as_deref().unwrap_or("")).await {
+        Ok(signed_in) => signed_in,
+        Err(tessera_client::Error::Callback(e)) => {
+            return (StatusCode::BAD_REQUEST, format!("sign-in failed: {e}")).into_response();
+        }
+        Err(_) => return Failure(StatusCode::BAD_GATEWAY, "sign-in failed").into_response(),
+    };
+    let Some(token_endpoint) = app.metadata.token_endpoint.clone() else {
+        return Failure(StatusCode::BAD_GATEWAY, "no token endpoint").into_response();
+    };
+    let refresher = match Refresher::new(
+        app.http.clone(),
+        app.metadata.issuer.clone(),
+        token_endpoint,
+        app.credentials.clone(),
+        MemoryRefreshTokenStore::default(),
+    ) {
+        Ok(r) => r,
+        Err(_) => return Failure(StatusCode::BAD_GATEWAY, "bad token endpoint").into_response(),
+    };
+    if refresher.set_current(&signed_in.tokens).await.is_err() {
+        return Failure(StatusCode::INTERNAL_SERVER_ERROR, "cannot keep the session")
+            .into_response();
+    }
+    let session = Session {
+        tokens: Arc::new(refresher),
+        id_token: signed_in.tokens.id_token.clone(),
+        csrf: random_token(),
+        sub: signed_in.id_token.map(|c| c.sub).unwrap_or_default(),
+    };
+    let id = random_token();
+    app.sessions.insert(&id, Arc::new(session));
+    let mut response = Redirect::to("/").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, app.cookie(&id, false));
+    no_store(response)
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: String,
+}
+
+fn same(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}
+
+/// Signs out: the CSRF token checked, the session dropped, the refresh token revoked (RFC 7009
+/// §2.1), then the browser sent to Tessera's `end_session_endpoint` (OIDC RP-Initiated Logout
+/// 1.0 §2) to end the Tessera session too.
+async fn logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let Some((id, session)) = app.session(&headers) else {
+        return Redirect::to("/").into_response();
+    };
+    if !same(&form.csrf, &session.csrf) {
+        return Failure(StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    app.sessions.remove(&id);
+    if let (Some(revoke), Ok(Some(refresh))) =
+        (&app.metadata.revocation_endpoint, session.tokens.store().load().await)
+    {
+        let form = [("token", refresh.expose()), ("token_type_hint", "refresh_token")];
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        // Best effort: the session is gone either way; a failed revocation leaves the token
+        // to expire.
+        let _ = app
+            .credentials
+            .token_request_reply(&app.http, revoke, &app.metadata.issuer, &form, now)
+            .await;
+    }
+    let target = match (&app.metadata.end_session_endpoint, &session.id_token) {
+        (Some(end_session), Some(id_token)) => match url::Url::parse(end_session) {
+            Ok(mut url) => {
+                url.query_pairs_mut()
+                    .append_pair("id_token_hint", id_token)
+                    .append_pair("client_id", app.credentials.client_id())
+                    .append_pair("post_logout_redirect_uri", app.public_url.as_str());
+                url.to_string()
+            }
+            Err(_) => "/".to_owned(),
+        },
+        _ => "/".to_owned(),
+    };
+    let mut response = Redirect::to(&target).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, app.cookie("", true));
+    no_store(response)
+}
+
+/// `/api/{path}` → `{api_url}/{path}` with the user's access token; on `401 invalid_token`
+/// the token is refreshed once and the call retried (`BearerLayer`).
+async fn proxy(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let Some((_, session)) = app.session(&headers) else {
+        return Failure(StatusCode::UNAUTHORIZED, "not signed in").into_response();
+    };
+    // Reads are safe; anything that changes state must carry the page's CSRF token, which
+    // another site cannot read (SameSite=Lax already keeps the cookie off its POSTs).
+    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !same(sent, &session.csrf) {
+            return Failure(StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
+        }
+    }
+    let mut target = format!("{}/{path}", app.api_url);
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(&query);
+    }
+    let client = app.http.client().clone();
+    let mut request = client.request(method, &target).body(body);
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        request = request.header(header::CONTENT_TYPE, content_type);
+    }
+    let Ok(request) = request.build() else {
+        return Failure(StatusCode::BAD_REQUEST, "bad API path").into_response();
+    };
+    let mut api = BearerLayer::new(session.tokens.clone()).layer(client);
+    let answer = match std::future::poll_fn(|cx| api.poll_ready(cx)).await {
+        Ok(()) => api.call(request).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(response) => relay(response).await,
+        // The refresh token was refused (revoked, expired): the session is over.
+        Err(tessera_client::Error::OAuth(_)) => {
+            Failure(StatusCode::UNAUTHORIZED, "the session has expired").into_response()
+        }
+        Err(_) => Failure(StatusCode::BAD_GATEWAY, "the API cannot be reached").into_response(),
+    }
+}
+
+async fn relay(response: reqwest::Response) -> Response {
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    let Ok(body) = response.bytes().await else {
+        return Failure(StatusCode::BAD_GATEWAY, "the API's answer was cut").into_response();
+    };
+    let mut out = (status, body).into_response();
+    if let Some(content_type) = content_type {
+        out.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    }
+    no_store(out)
+}
