@@ -51,6 +51,11 @@ impl<S: ClientStore> ClientCache<S> {
         Ok(found)
     }
 
+    /// Drops a client from the cache, after it was changed or deleted here.
+    pub fn forget(&self, id: &ClientId) {
+        self.write().remove(id);
+    }
+
     // A poisoned lock only means another request panicked mid-insert; the map is still a
     // valid cache, so keep using it.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ClientId, (Instant, Arc<Client>)>> {

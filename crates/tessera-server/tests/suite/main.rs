@@ -11,6 +11,7 @@ mod browser_flow;
 mod code_exchange;
 mod csrf;
 mod device_flow;
+mod dynamic_registration;
 mod features;
 mod http_edge;
 mod jose_interop;
