@@ -166,6 +166,9 @@ pub struct Client {
     pub links: ClientLinks,
     /// Set for clients that registered themselves (RFC 7591); never first-party.
     pub dynamic: Option<DynamicRegistration>,
+    /// A client known only from the client ID metadata document at its client_id (never
+    /// stored).
+    pub metadata_document: bool,
     pub created_at: i64,
 }
 
@@ -173,6 +176,11 @@ impl Client {
     /// Whether the client registered itself at `/register` rather than by an operator.
     pub fn is_dynamic(&self) -> bool {
         self.dynamic.is_some()
+    }
+
+    /// Whether an operator registered the client: neither dynamic nor a metadata document.
+    pub fn is_operator_registered(&self) -> bool {
+        self.dynamic.is_none() && !self.metadata_document
     }
 
     pub fn is_public(&self) -> bool {
@@ -337,6 +345,7 @@ impl ClientRegistration {
             application_type: self.application_type,
             links: self.links,
             dynamic: None,
+            metadata_document: false,
             created_at: now,
         };
         Ok((client, secret))

@@ -166,6 +166,71 @@ impl ClientMetadata {
     }
 }
 
+/// Whether a client_id names a client ID metadata document
+/// (draft-ietf-oauth-client-id-metadata-document §3): an https URL with a path and without a
+/// fragment, user-info, or dot segments. `allow_http` admits http too, for the loopback test
+/// servers that `outbound_allow_private_networks` lets the fetcher reach.
+pub fn is_metadata_document_url(client_id: &str, allow_http: bool) -> bool {
+    let scheme_ok =
+        client_id.starts_with("https://") || (allow_http && client_id.starts_with("http://"));
+    if !scheme_ok || client_id.contains('#') {
+        return false;
+    }
+    let Ok(url) = url::Url::parse(client_id) else { return false };
+    // §3: the URL is used exactly as written, so it must already be in its normal form.
+    url.as_str() == client_id
+        && url.path() != "/"
+        && url.username().is_empty()
+        && url.password().is_none()
+        && !client_id.contains("/./")
+        && !client_id.contains("/../")
+}
+
+/// A client ID metadata document (draft-ietf-oauth-client-id-metadata-document §4): RFC 7591
+/// metadata plus its own `client_id`, published at that URL by the client.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct MetadataDocument {
+    pub client_id: Option<String>,
+    /// §4.1: a document carries no shared secret.
+    pub client_secret: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
+}
+
+impl MetadataDocument {
+    /// Checks a document fetched from `url` and turns it into a registration for the client
+    /// `url` names (the caller adds its scopes). §4.1: `client_id` equals the URL exactly,
+    /// `client_name` and `redirect_uris` are present, no secret, and the client is public
+    /// (`none`) or proves a key (`private_key_jwt`).
+    pub fn into_registration(self, url: &str) -> Result<ClientRegistration, MetadataError> {
+        use MetadataError::InvalidClientMetadata as Meta;
+        if self.client_id.as_deref() != Some(url) {
+            return Err(Meta("the document's client_id is not the URL it was fetched from".into()));
+        }
+        if self.client_secret.is_some() {
+            return Err(Meta("a client ID metadata document must not carry a secret".into()));
+        }
+        if self.metadata.redirect_uris.is_empty() {
+            return Err(Meta("redirect_uris is required".into()));
+        }
+        let method =
+            self.metadata.token_endpoint_auth_method.clone().unwrap_or_else(|| "none".into());
+        if !matches!(method.as_str(), "none" | "private_key_jwt") {
+            return Err(Meta(format!(
+                "token_endpoint_auth_method `{method}`: only none or private_key_jwt"
+            )));
+        }
+        let mut metadata = self.metadata;
+        metadata.token_endpoint_auth_method = Some(method);
+        let mut registration = metadata.into_registration()?;
+        registration.client_id = Some(
+            crate::client_id::ClientId::parse(url)
+                .map_err(|e| Meta(format!("the URL is not a usable client_id: {e}")))?,
+        );
+        Ok(registration)
+    }
+}
+
 /// OIDC Dynamic Client Registration 1.0 §2 `application_type`: a web client uses https on a
 /// host other than localhost; a native client (RFC 8252 §7) uses a private-use scheme, http
 /// on a loopback IP literal, or a claimed https URL. Without a declared type only the general
@@ -320,6 +385,59 @@ mod tests {
         assert!(matches!(e, MetadataError::InvalidClientMetadata(_)), "{e:?}");
         let e = refused(serde_json::json!({"client_name": "App", "grant_types": ["password"]}));
         assert!(matches!(e, MetadataError::InvalidClientMetadata(_)), "{e:?}");
+    }
+
+    const DOC_URL: &str = "https://agent.example/oauth/client.json";
+
+    fn document(json: serde_json::Value) -> Result<ClientRegistration, MetadataError> {
+        serde_json::from_value::<MetadataDocument>(json).unwrap().into_registration(DOC_URL)
+    }
+
+    #[test]
+    fn cimd_3_client_ids_are_https_urls_with_a_path_in_normal_form() {
+        assert!(is_metadata_document_url(DOC_URL, false));
+        assert!(!is_metadata_document_url("http://agent.example/client.json", false));
+        assert!(is_metadata_document_url("http://127.0.0.1:8/client.json", true));
+        assert!(!is_metadata_document_url("https://agent.example", false), "no path");
+        assert!(!is_metadata_document_url("https://agent.example/", false), "no path");
+        assert!(!is_metadata_document_url("https://agent.example/a#b", false));
+        assert!(!is_metadata_document_url("https://u:p@agent.example/a", false));
+        assert!(!is_metadata_document_url("https://agent.example/a/../b", false));
+        assert!(!is_metadata_document_url("https://AGENT.example/a", false), "not normal");
+        assert!(!is_metadata_document_url("billing-service", false));
+    }
+
+    #[test]
+    fn cimd_4_1_document_client_id_must_equal_the_url_exactly() {
+        let base = |id: &str| {
+            serde_json::json!({
+                "client_id": id, "client_name": "Agent",
+                "redirect_uris": ["http://127.0.0.1:33418/cb"],
+            })
+        };
+        let reg = document(base(DOC_URL)).unwrap();
+        assert_eq!(reg.client_id.unwrap().as_str(), DOC_URL);
+        assert!(reg.public, "no method means none");
+        for other in ["https://agent.example/oauth/client.json/", "https://evil.example/x.json"] {
+            assert!(matches!(document(base(other)), Err(MetadataError::InvalidClientMetadata(_))));
+        }
+    }
+
+    #[test]
+    fn cimd_4_1_documents_need_redirect_uris_and_no_shared_secret() {
+        let no_redirects = serde_json::json!({"client_id": DOC_URL, "client_name": "Agent"});
+        assert!(document(no_redirects).is_err());
+        for (member, value) in [
+            ("client_secret", serde_json::json!("s3cret")),
+            ("token_endpoint_auth_method", serde_json::json!("client_secret_basic")),
+        ] {
+            let mut doc = serde_json::json!({
+                "client_id": DOC_URL, "client_name": "Agent",
+                "redirect_uris": ["https://agent.example/cb"],
+            });
+            doc[member] = value;
+            assert!(matches!(document(doc), Err(MetadataError::InvalidClientMetadata(_))));
+        }
     }
 
     #[test]

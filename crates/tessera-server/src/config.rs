@@ -251,6 +251,16 @@ settings_table! {
     /// registered.
     dynamic_client_unfinished_hours: i64, DYNAMIC_CLIENT_UNFINISHED_HOURS, Some("TESSERA_DYNAMIC_CLIENT_UNFINISHED_HOURS"),
         int(24, 1, 8760);
+    /// Accept https client_ids whose metadata document is fetched from that URL
+    /// (draft-ietf-oauth-client-id-metadata-document).
+    client_id_metadata_documents: bool, CLIENT_ID_METADATA_DOCUMENTS, Some("TESSERA_CLIENT_ID_METADATA_DOCUMENTS"),
+        Rule::Bool { default: false };
+    /// Hosts whose metadata documents are accepted (a name also admits its subdomains).
+    client_id_metadata_document_hosts: Vec<String>, CLIENT_ID_METADATA_DOCUMENT_HOSTS, Some("TESSERA_CLIENT_ID_METADATA_DOCUMENT_HOSTS"),
+        Rule::Other { default: "any host", allowed: "host names (comma-separated in the environment)" };
+    /// Hosts whose metadata documents are refused (a name also refuses its subdomains).
+    client_id_metadata_document_denied_hosts: Vec<String>, CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS, Some("TESSERA_CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS"),
+        Rule::Other { default: "none", allowed: "host names (comma-separated in the environment)" };
 }
 
 impl Key {
@@ -402,6 +412,11 @@ pub struct RegistrationSettings {
     pub scopes: tessera_core::scope::ScopeSet,
     /// A dynamic client unused this many seconds is deleted.
     pub unused_ttl: i64,
+    /// Client ID metadata documents are accepted.
+    pub metadata_documents: bool,
+    /// Hosts whose metadata documents are accepted (empty: any) and refused.
+    pub document_hosts: Vec<String>,
+    pub document_denied_hosts: Vec<String>,
     /// A dynamic client that never completed a flow is deleted this many seconds after it
     /// registered.
     pub unfinished_ttl: i64,
@@ -696,6 +711,11 @@ impl Settings {
     }
 }
 
+/// Host names as compared: lowercase, without a leading dot.
+fn hosts(names: &Option<Vec<String>>) -> Vec<String> {
+    names.iter().flatten().map(|h| h.trim().trim_start_matches('.').to_ascii_lowercase()).collect()
+}
+
 /// The registration keys, validated.
 fn registration_settings(raw: &RawConfig) -> Result<RegistrationSettings, ConfigError> {
     let policy =
@@ -724,6 +744,10 @@ fn registration_settings(raw: &RawConfig) -> Result<RegistrationSettings, Config
         ),
         scopes: tessera_core::scope::ScopeSet::from_scopes(scopes),
         unused_ttl: keys::DYNAMIC_CLIENT_UNUSED_DAYS.int(raw.dynamic_client_unused_days)? * 86_400,
+        metadata_documents: keys::CLIENT_ID_METADATA_DOCUMENTS
+            .bool(raw.client_id_metadata_documents),
+        document_hosts: hosts(&raw.client_id_metadata_document_hosts),
+        document_denied_hosts: hosts(&raw.client_id_metadata_document_denied_hosts),
         unfinished_ttl: keys::DYNAMIC_CLIENT_UNFINISHED_HOURS
             .int(raw.dynamic_client_unfinished_hours)?
             * 3600,

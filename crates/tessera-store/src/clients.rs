@@ -145,6 +145,7 @@ impl ClientRow {
                 policy_uri: self.policy_uri,
             },
             dynamic,
+            metadata_document: false,
             created_at: self.created_at,
             client_name: self.client_name,
         })

@@ -200,7 +200,7 @@ async fn continue_with(
         carry_value: code,
         user_code: Some(code),
         redirect: None,
-        unverified: client.is_dynamic(),
+        unverified: !client.is_operator_registered(),
     };
     Ok(pages::render(StatusCode::OK, &page, None))
 }

@@ -8,6 +8,7 @@ mod audit_and_maintenance;
 mod authorization_code_flow;
 mod authorization_errors;
 mod browser_flow;
+mod client_id_metadata_documents;
 mod code_exchange;
 mod csrf;
 mod device_flow;
