@@ -21,6 +21,7 @@ use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::store::{ClientStore, InitialAccessTokenStore};
 use tessera_http::{BearerToken, no_store};
 
+use crate::audit::{self, AuditEvent};
 use crate::config::RegistrationPolicy;
 use crate::oauth_error::OAuthError;
 use crate::state::AppState;
@@ -66,7 +67,7 @@ pub async fn register(
     client.dynamic =
         Some(DynamicRegistration { access_token_hash: access_token.hash(), last_used_at: None });
     inner.store.create_client(&client).await?;
-    tracing::info!(client_id = %client.client_id, "registered a dynamic client");
+    audit_change(&state, "client_registered", &client, &source);
     let mut body = describe(&state, &client);
     body["client_id_issued_at"] = client.created_at.into();
     body["registration_access_token"] = access_token.expose().into();
@@ -90,6 +91,7 @@ pub async fn read(
 /// `PUT /register/{client_id}` (RFC 7592 §2.2): the new metadata replaces the old in full.
 pub async fn update(
     State(state): State<AppState>,
+    source: SourceAddr,
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -135,6 +137,7 @@ pub async fn update(
         return Err(Error::InvalidToken("the registration access token is not valid").into());
     }
     inner.clients.forget(&client.client_id);
+    audit_change(&state, "client_updated", &client, &source);
     let mut body = describe(&state, &client);
     if let Some(secret) = &new_secret {
         body["client_secret"] = secret.expose().into();
@@ -147,6 +150,7 @@ pub async fn update(
 /// `invalid_client` for it from now on, so that it registers again.
 pub async fn delete(
     State(state): State<AppState>,
+    source: SourceAddr,
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {
@@ -154,7 +158,7 @@ pub async fn delete(
     let client = managed_client(&state, &headers, &client_id).await?;
     inner.store.delete_client(&client.client_id).await?;
     inner.clients.forget(&client.client_id);
-    tracing::info!(client_id = %client.client_id, "a dynamic client deleted itself");
+    audit_change(&state, "client_deleted", &client, &source);
     let mut response = StatusCode::NO_CONTENT.into_response();
     no_store(&mut response);
     Ok(response)
@@ -178,6 +182,20 @@ async fn managed_client(
         Some(dynamic) if dynamic.access_token_hash.verify(token.as_str()) => Ok(client),
         _ => Err(refused),
     }
+}
+
+/// Records a change a client made to its own registration (never a token or secret).
+fn audit_change(state: &AppState, event: &str, client: &Client, source: &SourceAddr) {
+    audit::emit(
+        state,
+        AuditEvent {
+            event: event.into(),
+            outcome: "done".into(),
+            client_id: Some(client.client_id.to_string()),
+            source: Some(source.key()),
+            ..Default::default()
+        },
+    );
 }
 
 /// The bearer token of the request: an initial or a registration access token.

@@ -309,6 +309,47 @@ async fn rfc7592_read_update_and_delete_need_the_registration_access_token() {
 }
 
 #[tokio::test]
+async fn r4_4_registrations_updates_and_deletions_are_audited_without_secrets() {
+    use tessera_core::store::AuditStore;
+    let app = spawn_app_configured(RawConfig {
+        registration_policy: Some("open".into()),
+        audit_to_database: Some(true),
+        ..Default::default()
+    })
+    .await;
+    let body = register(&app, None, &web_metadata("Audited")).await.json();
+    let id = body["client_id"].as_str().unwrap();
+    let token = body["registration_access_token"].as_str().unwrap();
+    let mut changed = web_metadata("Audited, renamed");
+    changed["client_id"] = id.into();
+    let path = management_path(&body);
+    assert_eq!(
+        send_json(&app, "PUT", &path, Some(token), Some(&changed)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send_json(&app, "DELETE", &path, Some(token), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let wanted = ["client_registered", "client_updated", "client_deleted"];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let events = loop {
+        let events = app.store.recent_audit_events(100).await.unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        if wanted.iter().all(|w| kinds.contains(w)) {
+            break events;
+        }
+        assert!(std::time::Instant::now() < deadline, "audit events missing: {events:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for event in events.iter().filter(|e| wanted.contains(&e.event.as_str())) {
+        assert_eq!(event.client_id.as_deref(), Some(id));
+        let text = format!("{event:?}");
+        assert!(!text.contains(token) && !text.contains(body["client_secret"].as_str().unwrap()));
+    }
+}
+
+#[tokio::test]
 async fn a_deleted_dynamic_client_is_invalid_client_at_the_token_endpoint() {
     let app = app_with_policy("open").await;
     let body = register(&app, None, &web_metadata("Gone soon")).await.json();
