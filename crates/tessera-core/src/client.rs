@@ -73,6 +73,57 @@ impl AccessTokenFormat {
     }
 }
 
+/// OIDC Dynamic Client Registration 1.0 §2 `application_type`, with the redirect-URI rules
+/// of RFC 8252 for native apps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplicationType {
+    /// Runs on a web server: https redirect URIs on a real host only.
+    Web,
+    /// Runs on the user's device (RFC 8252): private-use schemes, loopback http, or https.
+    Native,
+}
+
+impl ApplicationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Web, Self::Native].into_iter().find(|t| t.as_str() == raw)
+    }
+}
+
+/// The pages a client names about itself (RFC 7591 §2), https URLs shown on the consent page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientLinks {
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub policy_uri: Option<String>,
+}
+
+/// What a client registered through `/register` (RFC 7591) carries besides its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicRegistration {
+    /// SHA-256 of its RFC 7592 registration access token.
+    pub access_token_hash: SecretHash,
+    /// When a token was last issued to it; `None`: it never completed a flow.
+    pub last_used_at: Option<i64>,
+}
+
+/// An initial access token (RFC 7591 §3) made by the operator: only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitialAccessToken {
+    pub hash: SecretHash,
+    /// Spent by the first registration that presents it.
+    pub single_use: bool,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
 /// A registered client.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -109,10 +160,29 @@ pub struct Client {
     /// again and get new tokens instead of having the grant revoked as a reuse: two requests
     /// of one app that refreshed at once (0: none, the default).
     pub refresh_token_grace_seconds: u32,
+    /// OIDC Registration §2 `application_type`; `None`: not declared (only the general
+    /// redirect-URI rules apply).
+    pub application_type: Option<ApplicationType>,
+    pub links: ClientLinks,
+    /// Set for clients that registered themselves (RFC 7591); never first-party.
+    pub dynamic: Option<DynamicRegistration>,
+    /// A client known only from the client ID metadata document at its client_id (never
+    /// stored).
+    pub metadata_document: bool,
     pub created_at: i64,
 }
 
 impl Client {
+    /// Whether the client registered itself at `/register` rather than by an operator.
+    pub fn is_dynamic(&self) -> bool {
+        self.dynamic.is_some()
+    }
+
+    /// Whether an operator registered the client: neither dynamic nor a metadata document.
+    pub fn is_operator_registered(&self) -> bool {
+        self.dynamic.is_none() && !self.metadata_document
+    }
+
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == AuthMethod::None
     }
@@ -148,6 +218,8 @@ pub struct ClientRegistration {
     pub auth_method: Option<AuthMethod>,
     /// A secret imported from another server instead of a generated one.
     pub imported_secret: Option<Secret>,
+    pub application_type: Option<ApplicationType>,
+    pub links: ClientLinks,
 }
 
 /// Longest refresh-token grace window: it is for requests sent at the same moment, and every
@@ -270,6 +342,10 @@ impl ClientRegistration {
             jwks_uri: self.jwks_uri,
             rate_limit_per_second: self.rate_limit_per_second,
             refresh_token_grace_seconds: self.refresh_token_grace_seconds,
+            application_type: self.application_type,
+            links: self.links,
+            dynamic: None,
+            metadata_document: false,
             created_at: now,
         };
         Ok((client, secret))

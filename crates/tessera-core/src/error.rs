@@ -122,6 +122,12 @@ pub enum Error {
     /// RFC 8628 §3.5: the device code expired before the user approved.
     #[error("the device code has expired")]
     ExpiredToken,
+    /// RFC 7591 §3.2.2 `invalid_redirect_uri`.
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    /// RFC 7591 §3.2.2 `invalid_client_metadata`.
+    #[error("{0}")]
+    InvalidClientMetadata(String),
     /// A server fault. Its cause is logged, never sent to the peer.
     #[error("internal error: {0}")]
     Internal(#[from] InternalError),
@@ -163,6 +169,8 @@ impl Error {
             Self::AuthorizationPending => ErrorCode::AuthorizationPending,
             Self::SlowDown => ErrorCode::SlowDown,
             Self::ExpiredToken => ErrorCode::ExpiredToken,
+            Self::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
+            Self::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
             Self::Internal(_) => ErrorCode::ServerError,
         }
     }
@@ -173,6 +181,16 @@ impl Error {
         match self {
             Self::Internal(_) => None,
             other => Some(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::client_metadata::MetadataError> for Error {
+    fn from(e: crate::client_metadata::MetadataError) -> Self {
+        use crate::client_metadata::MetadataError;
+        match e {
+            MetadataError::InvalidRedirectUri(why) => Self::InvalidRedirectUri(why),
+            MetadataError::InvalidClientMetadata(why) => Self::InvalidClientMetadata(why),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_id;
+pub mod client_metadata;
 pub mod clock;
 pub mod device;
 pub mod error;

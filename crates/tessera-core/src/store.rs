@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::client::Client;
+use crate::client::{Client, InitialAccessToken};
 use crate::client_id::ClientId;
 use crate::keys::StoredKey;
 use crate::pkce::CodeChallenge;
@@ -41,6 +41,41 @@ pub trait ClientStore: Send + Sync {
     /// Whether a client was deleted.
     fn delete_client(&self, id: &ClientId)
     -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces the metadata of a dynamically registered client (RFC 7592 §2.2); whether one
+    /// was updated. Its client_id, creation time and registration token stay.
+    fn update_dynamic_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records that a dynamic client completed a flow at `now` (it is not stale).
+    fn record_client_use(
+        &self,
+        id: &ClientId,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes dynamic clients last used before `unused_before`, and those that never
+    /// completed a flow and were registered before `unfinished_before`; how many.
+    fn prune_dynamic_clients(
+        &self,
+        unused_before: i64,
+        unfinished_before: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Initial access tokens (RFC 7591 §3): what `/register` requires under the
+/// `initial_access_token` policy. Stored as hashes.
+pub trait InitialAccessTokenStore: Send + Sync {
+    fn create_initial_access_token(
+        &self,
+        token: &InitialAccessToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether `hash` is a live token; a single-use one is spent by this call, in one
+    /// conditional write, so two registrations cannot both use it.
+    fn spend_initial_access_token(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// User accounts.

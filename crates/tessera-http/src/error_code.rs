@@ -43,6 +43,10 @@ pub enum ErrorCode {
     /// A rate limit was reached (RFC 6585 §4 status 429; not an RFC 6749 registry entry,
     /// hence a name that says what happened).
     TooManyRequests,
+    /// RFC 7591 §3.2.2: a redirect URI of a registration is invalid.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: a member of a registration's client metadata is invalid.
+    InvalidClientMetadata,
     /// RFC 6749 §4.1.2.1 / §5.2 by extension: a server fault, always without description.
     ServerError,
 }
@@ -100,6 +104,8 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::TooManyRequests => "too_many_requests",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::ServerError => "server_error",
         }
     }
@@ -131,7 +137,10 @@ impl ErrorCode {
             | Self::AuthorizationPending
             | Self::SlowDown
             | Self::ExpiredToken
-            | Self::UnsupportedTokenType => 400,
+            | Self::UnsupportedTokenType
+            // RFC 7591 §3.2.2: registration errors are 400s.
+            | Self::InvalidRedirectUri
+            | Self::InvalidClientMetadata => 400,
         }
     }
 }

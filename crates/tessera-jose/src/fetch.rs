@@ -1,5 +1,6 @@
-//! JWK sets fetched by URL (a client's `jwks_uri`, later an issuer's `jwks_uri`), behind the
-//! SSRF guard of [`crate::ssrf`], cached.
+//! Documents fetched by URL behind the SSRF guard of [`crate::ssrf`] ([`fetch_document`]):
+//! JWK sets (a client's `jwks_uri`, cached by [`JwksFetcher`]) and client ID metadata
+//! documents (the server caches those itself, per their `Cache-Control`).
 //!
 //! The URL is chosen by someone else, so fetching it must not become a way into the fetcher's
 //! own network: only `https`, no redirects, no proxy (a `HTTP(S)_PROXY` variable would send
@@ -110,44 +111,99 @@ impl JwksFetcher {
     }
 
     async fn fetch(&self, url: &str) -> Result<Jwks, FetchError> {
-        let url = reqwest::Url::parse(url).map_err(|e| FetchError::Url(e.to_string()))?;
-        let loopback_http = url.scheme() == "http" && self.allow_private_networks;
-        if url.scheme() != "https" && !loopback_http {
-            return Err(FetchError::Url("only https is fetched".into()));
-        }
-        let host = url.host_str().ok_or_else(|| FetchError::Url("no host".into()))?.to_owned();
-        let port = url.port_or_known_default().unwrap_or(443);
-        // `lookup_host` wants a bare name or address: an IPv6 literal loses its brackets.
-        let name = host.trim_start_matches('[').trim_end_matches(']');
-        let address = tokio::net::lookup_host((name, port))
-            .await
-            .map_err(|e| FetchError::Url(format!("cannot resolve {host}: {e}")))?
-            .find(|a| self.allow_private_networks || is_global_unicast(a.ip()))
-            .ok_or_else(|| FetchError::NotGlobal(host.clone()))?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .resolve(name, SocketAddr::new(address.ip(), port))
-            .build()
-            .map_err(|e| FetchError::Http(format!("cannot build an HTTP client: {e}")))?;
-        let mut response =
-            client.get(url).send().await.map_err(|e| FetchError::Http(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(FetchError::Http(format!("answered {}", response.status())));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) =
-            response.chunk().await.map_err(|e| FetchError::Http(e.to_string()))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
-                return Err(FetchError::Document("larger than 64 KiB".into()));
-            }
-        }
-        let text = String::from_utf8(body).map_err(|_| FetchError::Document("not UTF-8".into()))?;
+        let document = fetch_document(url, self.allow_private_networks, MAX_JWKS_BYTES).await?;
         // A published JWKS may also hold keys for other uses (encryption): those are skipped;
         // a private or symmetric key still refuses the whole document.
-        Jwks::parse_signing_keys(&text).map_err(|e| FetchError::Document(e.to_string()))
+        Jwks::parse_signing_keys(&document.text).map_err(|e| FetchError::Document(e.to_string()))
+    }
+}
+
+/// A document fetched by [`fetch_document`].
+#[derive(Clone, Debug)]
+pub struct FetchedDocument {
+    pub text: String,
+    /// The `max-age` of its `Cache-Control` header (RFC 9111 §5.2.2.1); zero for `no-store`
+    /// or `no-cache`; `None` when the header says neither.
+    pub max_age: Option<Duration>,
+}
+
+/// Fetches a UTF-8 document of at most `max_bytes` from a URL someone else chose, behind the
+/// SSRF guard described at the top of this module: https only (http too with
+/// `allow_private_networks`, for tests and local development), the resolved address global
+/// unicast unless `allow_private_networks`, requested at that very address, no proxy, no
+/// redirect (a 3xx is a failure), 5 s in all.
+pub async fn fetch_document(
+    url: &str,
+    allow_private_networks: bool,
+    max_bytes: usize,
+) -> Result<FetchedDocument, FetchError> {
+    let url = reqwest::Url::parse(url).map_err(|e| FetchError::Url(e.to_string()))?;
+    let loopback_http = url.scheme() == "http" && allow_private_networks;
+    if url.scheme() != "https" && !loopback_http {
+        return Err(FetchError::Url("only https is fetched".into()));
+    }
+    let host = url.host_str().ok_or_else(|| FetchError::Url("no host".into()))?.to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    // `lookup_host` wants a bare name or address: an IPv6 literal loses its brackets.
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let address = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|e| FetchError::Url(format!("cannot resolve {host}: {e}")))?
+        .find(|a| allow_private_networks || is_global_unicast(a.ip()))
+        .ok_or_else(|| FetchError::NotGlobal(host.clone()))?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(TIMEOUT)
+        .resolve(name, SocketAddr::new(address.ip(), port))
+        .build()
+        .map_err(|e| FetchError::Http(format!("cannot build an HTTP client: {e}")))?;
+    let mut response = client.get(url).send().await.map_err(|e| FetchError::Http(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(FetchError::Http(format!("answered {}", response.status())));
+    }
+    let max_age = response
+        .headers()
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cache_max_age);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Http(e.to_string()))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > max_bytes {
+            return Err(FetchError::Document(format!("larger than {max_bytes} bytes")));
+        }
+    }
+    let text = String::from_utf8(body).map_err(|_| FetchError::Document("not UTF-8".into()))?;
+    Ok(FetchedDocument { text, max_age })
+}
+
+/// How long a `Cache-Control` value lets a response be reused (RFC 9111 §5.2.2): `no-store`
+/// and `no-cache` mean not at all, `max-age=N` N seconds.
+fn cache_max_age(value: &str) -> Option<Duration> {
+    let mut max_age = None;
+    for directive in value.split(',').map(str::trim) {
+        let (name, argument) = directive.split_once('=').unwrap_or((directive, ""));
+        match name.to_ascii_lowercase().as_str() {
+            "no-store" | "no-cache" => return Some(Duration::ZERO),
+            "max-age" => max_age = argument.trim_matches('"').parse().ok().map(Duration::from_secs),
+            _ => {}
+        }
+    }
+    max_age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9111_5_2_2_cache_control_max_age_and_no_store() {
+        assert_eq!(cache_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(cache_max_age("max-age=\"60\""), Some(Duration::from_secs(60)));
+        assert_eq!(cache_max_age("no-store, max-age=600"), Some(Duration::ZERO));
+        assert_eq!(cache_max_age("No-Cache"), Some(Duration::ZERO));
+        assert_eq!(cache_max_age("public"), None);
+        assert_eq!(cache_max_age("max-age=soon"), None);
     }
 }

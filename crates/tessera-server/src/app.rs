@@ -32,6 +32,7 @@ use crate::config::{ListenerLimits, Settings};
 use crate::endpoints;
 use crate::features::{Feature, Features};
 use crate::key_ring::KeyRing;
+use crate::metadata_documents::MetadataDocuments;
 use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
@@ -76,7 +77,10 @@ pub async fn build_state(
     let password_checks = PasswordChecks::start(settings.password_check_queue)
         .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
     Ok(AppState(Arc::new(Inner {
-        clients: ClientCache::new(store.clone()),
+        clients: ClientCache::new(store.clone()).with_documents(MetadataDocuments::new(
+            settings.registration.clone(),
+            settings.outbound_allow_private_networks,
+        )),
         settings,
         store,
         keys,

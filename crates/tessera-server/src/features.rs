@@ -19,6 +19,9 @@ pub enum Feature {
     Userinfo,
     /// OIDC RP-Initiated Logout 1.0: `/logout` (`end_session_endpoint`).
     Logout,
+    /// RFC 7591 / RFC 7592: `/register` (`registration_endpoint`). Not in [`Feature::ALL`]:
+    /// it is off unless `registration_policy` opens it, never by `disabled_features`.
+    Registration,
 }
 
 impl Feature {
@@ -33,6 +36,7 @@ impl Feature {
             Self::Revocation => "revocation",
             Self::Userinfo => "userinfo",
             Self::Logout => "logout",
+            Self::Registration => "registration",
         }
     }
 
@@ -47,16 +51,23 @@ impl fmt::Display for Feature {
     }
 }
 
-/// Which optional features are on: all of them unless the configuration turns some off.
+/// Which optional features are on: all of them unless the configuration turns some off, and
+/// registration only when its policy is not `off`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Features {
     disabled: BTreeSet<Feature>,
+    registration: bool,
 }
 
 impl Features {
     /// Every feature on except `disabled`.
     pub fn without(disabled: impl IntoIterator<Item = Feature>) -> Self {
-        Self { disabled: disabled.into_iter().collect() }
+        Self { disabled: disabled.into_iter().collect(), registration: false }
+    }
+
+    /// These features with `/register` served or not (`registration_policy`).
+    pub fn with_registration(self, on: bool) -> Self {
+        Self { registration: on, ..self }
     }
 
     /// Parses the configured names of the features to turn off; `Err` names the unknown one
@@ -77,11 +88,14 @@ impl Features {
             };
             disabled.insert(feature);
         }
-        Ok(Self { disabled })
+        Ok(Self { disabled, registration: false })
     }
 
     pub fn is_on(&self, feature: Feature) -> bool {
-        !self.disabled.contains(&feature)
+        match feature {
+            Feature::Registration => self.registration,
+            other => !self.disabled.contains(&other),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod endpoints;
 pub mod features;
 pub mod key_ring;
+pub mod metadata_documents;
 pub mod oauth_error;
 pub mod oauth_form;
 pub mod password_checks;

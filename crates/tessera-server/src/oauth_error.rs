@@ -76,7 +76,9 @@ pub fn error_response(error: &Error) -> ErrorResponse {
         | Error::ConsentRequired
         | Error::AuthorizationPending
         | Error::SlowDown
-        | Error::ExpiredToken => answer,
+        | Error::ExpiredToken
+        | Error::InvalidRedirectUri(_)
+        | Error::InvalidClientMetadata(_) => answer,
     }
 }
 

@@ -107,6 +107,23 @@ pub const ENDPOINTS: &[Endpoint] = &[
         handlers: || get(endpoints::logout::logout).post(endpoints::logout::logout),
     },
     Endpoint {
+        path: "/register",
+        feature: Some(Feature::Registration),
+        advertised_as: Some(("registration_endpoint", None)),
+        handlers: || post(endpoints::register::register),
+    },
+    Endpoint {
+        path: "/register/{client_id}",
+        feature: Some(Feature::Registration),
+        // RFC 7592 §3: a client learns it from its registration answer.
+        advertised_as: None,
+        handlers: || {
+            get(endpoints::register::read)
+                .put(endpoints::register::update)
+                .delete(endpoints::register::delete)
+        },
+    },
+    Endpoint {
         path: "/jwks.json",
         feature: None,
         advertised_as: Some(("jwks_uri", None)),

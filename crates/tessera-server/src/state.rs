@@ -42,9 +42,22 @@ impl AppState {
     }
 
     /// Deletes expired rows (the background pruner calls this).
+    /// Also deletes stale dynamic clients (issue 15): unused for `dynamic_client_unused_days`,
+    /// or registered `dynamic_client_unfinished_hours` ago without ever completing a flow.
     pub async fn prune_expired(&self) -> Result<u64, tessera_core::store::StoreError> {
-        use tessera_core::store::TokenStore;
-        self.0.store.prune_expired(self.0.clock.now()).await
+        use tessera_core::store::{ClientStore, TokenStore};
+        let now = self.0.clock.now();
+        let expired = self.0.store.prune_expired(now).await?;
+        let registration = &self.0.settings.registration;
+        let stale = self
+            .0
+            .store
+            .prune_dynamic_clients(now - registration.unused_ttl, now - registration.unfinished_ttl)
+            .await?;
+        if stale > 0 {
+            tracing::info!(clients = stale, "deleted stale dynamically registered clients");
+        }
+        Ok(expired + stale)
     }
 
     /// With `key_rotation_days` set, rotates every algorithm whose newest key is that old and

@@ -97,7 +97,7 @@ mod users;
 pub use pool::{SqliteSync, Store};
 pub use tessera_core::store::{
     AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore, GrantStore,
-    SessionStore, SigningKeyStore, TokenStore, UserStore,
+    InitialAccessTokenStore, SessionStore, SigningKeyStore, TokenStore, UserStore,
 };
 
 /// Wraps a driver error.

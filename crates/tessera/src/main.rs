@@ -29,6 +29,9 @@ enum Command {
     /// List and rotate signing keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// Make initial access tokens for dynamic client registration (RFC 7591 §3).
+    #[command(subcommand)]
+    RegistrationToken(commands::registration_token::RegistrationTokenCommand),
     /// Read the audit table.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
             Command::Client(cmd) => commands::client::run(cmd).await,
             Command::User(cmd) => commands::user::run(cmd).await,
             Command::Keys(cmd) => commands::keys::run(cmd).await,
+            Command::RegistrationToken(cmd) => commands::registration_token::run(cmd).await,
             Command::Audit(cmd) => commands::audit::run(cmd).await,
             Command::Login(args) => commands::login::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,

@@ -185,6 +185,8 @@ async fn proceed(
                 carry_name: "request",
                 carry_value: query,
                 user_code: None,
+                redirect: pages::RedirectHost::of(request.target.redirect_uri()),
+                unverified: !client.is_operator_registered(),
             };
             Ok(pages::render(StatusCode::OK, &page, Some(request.target.redirect_uri())))
         }

@@ -64,6 +64,10 @@ pub fn render(
         "authorization_response_iss_parameter_supported": true,
     });
     if let Some(members) = document.as_object_mut() {
+        // draft-ietf-oauth-client-id-metadata-document: advertised only when accepted.
+        if settings.registration.metadata_documents {
+            members.insert("client_id_metadata_document_supported".into(), true.into());
+        }
         for endpoint in advertised {
             members.insert(endpoint.member.into(), issuer.endpoint(endpoint.path).into());
             let Some(client_auth) = endpoint.client_auth else { continue };

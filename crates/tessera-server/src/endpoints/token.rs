@@ -98,6 +98,7 @@ async fn issue(
         now: inner.clock.now(),
     };
     let token = handler.handle(&client, request, ctx).await?;
+    record_dynamic_client_use(state, client.client(), ctx.now).await;
     let grant = handler.grant_type().as_str();
     metrics::counter!("tessera_token_requests_total", "grant_type" => grant, "outcome" => "issued")
         .increment(1);
@@ -116,6 +117,27 @@ async fn issue(
     let mut response = axum::Json(token).into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// How often a dynamic client's last use is written: often enough for pruning counted in
+/// days, rare enough to cost no write per token.
+const USE_RECORD_INTERVAL: i64 = 3600;
+
+/// Marks a dynamic client as in use, so that pruning (`dynamic_client_unused_days`) spares it.
+/// A failure is logged: the tokens are already issued.
+async fn record_dynamic_client_use(
+    state: &AppState,
+    client: &tessera_core::client::Client,
+    now: i64,
+) {
+    use tessera_core::store::ClientStore;
+    let Some(dynamic) = &client.dynamic else { return };
+    if dynamic.last_used_at.is_some_and(|t| now - t < USE_RECORD_INTERVAL) {
+        return;
+    }
+    if let Err(e) = state.0.store.record_client_use(&client.client_id, now).await {
+        tracing::warn!(client_id = %client.client_id, error = %e, "could not record client use");
+    }
 }
 
 /// The client_id a refused request claimed, for the audit log (it may not exist).

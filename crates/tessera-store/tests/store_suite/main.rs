@@ -73,6 +73,7 @@ mod clients;
 mod codes;
 mod consents_and_sessions;
 mod devices;
+mod dynamic_clients;
 mod refresh_tokens;
 mod schema;
 mod signing_keys;
@@ -123,6 +124,8 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         refresh_token_grace_seconds: 5,
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
+        application_type: None,
+        links: Default::default(),
     }
     .into_client(NOW)
     .unwrap();

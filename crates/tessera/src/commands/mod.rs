@@ -6,6 +6,7 @@ pub mod client;
 pub mod keys;
 pub mod login;
 pub mod migrate;
+pub mod registration_token;
 pub mod serve;
 pub mod token;
 pub mod user;
