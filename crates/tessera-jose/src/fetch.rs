@@ -1,6 +1,5 @@
-//! Documents fetched by URL behind the SSRF guard of [`crate::ssrf`] ([`fetch_document`]):
-//! JWK sets (a client's `jwks_uri`, cached by [`JwksFetcher`]) and client ID metadata
-//! documents (the server caches those itself, per their `Cache-Control`).
+//! JWK sets fetched by URL (a client's `jwks_uri`, later an issuer's `jwks_uri`), behind the
+//! SSRF guard of [`crate::ssrf`], cached.
 //!
 //! The URL is chosen by someone else, so fetching it must not become a way into the fetcher's
 //! own network: only `https`, no redirects, no proxy (a `HTTP(S)_PROXY` variable would send
@@ -111,32 +110,68 @@ impl JwksFetcher {
     }
 
     async fn fetch(&self, url: &str) -> Result<Jwks, FetchError> {
-        let document = fetch_document(url, self.allow_private_networks, MAX_JWKS_BYTES).await?;
-        // A published JWKS may also hold keys for other uses (encryption): those are skipped;
-        // a private or symmetric key still refuses the whole document.
-        Jwks::parse_signing_keys(&document.text).map_err(|e| FetchError::Document(e.to_string()))
+        fetch_jwks(url, self.allow_private_networks).await.map(|fetched| fetched.jwks)
     }
 }
 
-/// A document fetched by [`fetch_document`].
-#[derive(Clone, Debug)]
-pub struct FetchedDocument {
-    pub text: String,
-    /// The `max-age` of its `Cache-Control` header (RFC 9111 §5.2.2.1); zero for `no-store`
-    /// or `no-cache`; `None` when the header says neither.
+/// A document fetched through [`get_document`].
+#[derive(Debug)]
+pub struct Document {
+    pub body: String,
+    /// `Cache-Control: max-age` (RFC 9111 §5.2.2.1) as sent; `Some(ZERO)` for `no-store` or
+    /// `no-cache`. Callers bound it to their own range.
     pub max_age: Option<Duration>,
 }
 
-/// Fetches a UTF-8 document of at most `max_bytes` from a URL someone else chose, behind the
-/// SSRF guard described at the top of this module: https only (http too with
-/// `allow_private_networks`, for tests and local development), the resolved address global
-/// unicast unless `allow_private_networks`, requested at that very address, no proxy, no
-/// redirect (a 3xx is a failure), 5 s in all.
-pub async fn fetch_document(
+/// A JWKS fetched through [`fetch_jwks`], with its freshness as the server stated it.
+#[derive(Debug)]
+pub struct FetchedJwks {
+    pub jwks: Jwks,
+    pub max_age: Option<Duration>,
+}
+
+/// Fetches the JWKS at `url` behind the guard of [`guarded_client`], without any caching:
+/// for callers with a caching policy of their own (the resource-server library's rotation-safe
+/// key cache); [`JwksFetcher`] is the cached way.
+pub async fn fetch_jwks(
+    url: &str,
+    allow_private_networks: bool,
+) -> Result<FetchedJwks, FetchError> {
+    let document = get_document(url, allow_private_networks, MAX_JWKS_BYTES).await?;
+    // A published JWKS may also hold keys for other uses (encryption): those are skipped;
+    // a private or symmetric key still refuses the whole document.
+    let jwks = Jwks::parse_signing_keys(&document.body)
+        .map_err(|e| FetchError::Document(e.to_string()))?;
+    Ok(FetchedJwks { jwks, max_age: document.max_age })
+}
+
+/// GETs `url` behind the guard of [`guarded_client`] and reads at most `max_bytes` of UTF-8:
+/// metadata documents (RFC 8414) and JWK sets.
+pub async fn get_document(
     url: &str,
     allow_private_networks: bool,
     max_bytes: usize,
-) -> Result<FetchedDocument, FetchError> {
+) -> Result<Document, FetchError> {
+    let (client, url) = guarded_client(url, allow_private_networks).await?;
+    let response = client.get(url).send().await.map_err(|e| FetchError::Http(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(FetchError::Http(format!("answered {}", response.status())));
+    }
+    let max_age = max_age(response.headers());
+    let body = read_capped(response, max_bytes).await?;
+    let body = String::from_utf8(body).map_err(|_| FetchError::Document("not UTF-8".into()))?;
+    Ok(Document { body, max_age })
+}
+
+/// An HTTP client for one request to `url`, and the parsed URL: only `https` (or `http` with
+/// `allow_private_networks`), the name resolved once and checked against
+/// [`is_global_unicast`] (unless `allow_private_networks`), the connection pinned to that
+/// address, no proxy, no redirects, a 5 s timeout for the whole exchange. Read the answer with
+/// [`read_capped`].
+pub async fn guarded_client(
+    url: &str,
+    allow_private_networks: bool,
+) -> Result<(reqwest::Client, reqwest::Url), FetchError> {
     let url = reqwest::Url::parse(url).map_err(|e| FetchError::Url(e.to_string()))?;
     let loopback_http = url.scheme() == "http" && allow_private_networks;
     if url.scheme() != "https" && !loopback_http {
@@ -158,15 +193,14 @@ pub async fn fetch_document(
         .resolve(name, SocketAddr::new(address.ip(), port))
         .build()
         .map_err(|e| FetchError::Http(format!("cannot build an HTTP client: {e}")))?;
-    let mut response = client.get(url).send().await.map_err(|e| FetchError::Http(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(FetchError::Http(format!("answered {}", response.status())));
-    }
-    let max_age = response
-        .headers()
-        .get(reqwest::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(cache_max_age);
+    Ok((client, url))
+}
+
+/// Reads an answer's body, refusing it once it passes `max_bytes`.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, FetchError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Http(e.to_string()))? {
         body.extend_from_slice(&chunk);
@@ -174,36 +208,43 @@ pub async fn fetch_document(
             return Err(FetchError::Document(format!("larger than {max_bytes} bytes")));
         }
     }
-    let text = String::from_utf8(body).map_err(|_| FetchError::Document("not UTF-8".into()))?;
-    Ok(FetchedDocument { text, max_age })
+    Ok(body)
 }
 
-/// How long a `Cache-Control` value lets a response be reused (RFC 9111 §5.2.2): `no-store`
-/// and `no-cache` mean not at all, `max-age=N` N seconds.
-fn cache_max_age(value: &str) -> Option<Duration> {
-    let mut max_age = None;
+/// RFC 9111 §5.2.2: `max-age` of `Cache-Control`; `no-store` and `no-cache` count as zero.
+fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+    let mut age = None;
     for directive in value.split(',').map(str::trim) {
         let (name, argument) = directive.split_once('=').unwrap_or((directive, ""));
-        match name.to_ascii_lowercase().as_str() {
-            "no-store" | "no-cache" => return Some(Duration::ZERO),
-            "max-age" => max_age = argument.trim_matches('"').parse().ok().map(Duration::from_secs),
-            _ => {}
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
+        }
+        if name.eq_ignore_ascii_case("max-age") {
+            age = argument.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
         }
     }
-    max_age
+    age
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn cache_control(value: &'static str) -> Option<Duration> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::CACHE_CONTROL, value.parse().unwrap());
+        max_age(&headers)
+    }
+
     #[test]
-    fn rfc9111_5_2_2_cache_control_max_age_and_no_store() {
-        assert_eq!(cache_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
-        assert_eq!(cache_max_age("max-age=\"60\""), Some(Duration::from_secs(60)));
-        assert_eq!(cache_max_age("no-store, max-age=600"), Some(Duration::ZERO));
-        assert_eq!(cache_max_age("No-Cache"), Some(Duration::ZERO));
-        assert_eq!(cache_max_age("public"), None);
-        assert_eq!(cache_max_age("max-age=soon"), None);
+    fn rfc9111_5_2_2_max_age_is_read_and_no_store_is_zero() {
+        assert_eq!(cache_control("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(cache_control("MAX-AGE=\"7\""), Some(Duration::from_secs(7)));
+        assert_eq!(cache_control("no-store"), Some(Duration::ZERO));
+        assert_eq!(cache_control("max-age=60, no-cache"), Some(Duration::ZERO));
+        assert_eq!(cache_control("max-age=x"), None);
+        assert_eq!(cache_control("public"), None);
+        assert_eq!(max_age(&reqwest::header::HeaderMap::new()), None);
     }
 }

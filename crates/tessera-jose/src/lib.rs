@@ -31,7 +31,7 @@ pub use alg::Algorithm;
 pub use claims::{
     AccessTokenClaims, Actor, Audience, BasicClaims, Claims, Confirmation, IdTokenClaims, Scopes,
 };
-pub use fetch::{FetchError, FetchedDocument, JwksFetcher, fetch_document};
+pub use fetch::{Document, FetchError, FetchedJwks, JwksFetcher, fetch_jwks, get_document};
 pub use id_token::{IdTokenCheck, IdTokenError, at_hash};
 pub use jwks::{Jwks, JwksError, PublicKey};
 pub use jws::VerifyError;

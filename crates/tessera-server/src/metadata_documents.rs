@@ -1,6 +1,6 @@
 //! Clients identified by a client ID metadata document
 //! (draft-ietf-oauth-client-id-metadata-document): the client_id is an https URL, and the
-//! document there, fetched through `tessera_jose::fetch_document` (SSRF guard: global unicast
+//! document there, fetched through `tessera_jose::get_document` (SSRF guard: global unicast
 //! addresses only, no proxy, no redirects, 5 s, [`MAX_DOCUMENT_BYTES`]), describes the client.
 //!
 //! Documents are cached per their `Cache-Control` (RFC 9111), within
@@ -93,7 +93,7 @@ impl MetadataDocuments {
         {
             return Err(format!("the host {host} is not allowed"));
         }
-        let fetched = tessera_jose::fetch_document(
+        let fetched = tessera_jose::get_document(
             id.as_str(),
             self.allow_private_networks,
             MAX_DOCUMENT_BYTES,
@@ -101,7 +101,7 @@ impl MetadataDocuments {
         .await
         .map_err(|e| e.to_string())?;
         let document: MetadataDocument =
-            serde_json::from_str(&fetched.text).map_err(|e| format!("not a document: {e}"))?;
+            serde_json::from_str(&fetched.body).map_err(|e| format!("not a document: {e}"))?;
         let mut registration =
             document.into_registration(id.as_str()).map_err(|e| e.to_string())?;
         if registration.grant_types.contains(&GrantType::ClientCredentials) {

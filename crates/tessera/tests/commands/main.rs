@@ -6,4 +6,6 @@ mod support;
 mod bench_smoke;
 mod cli;
 mod device_login;
+mod orders_api;
 mod registration;
+mod resource_introspection;
