@@ -109,6 +109,7 @@ fn access_tokens(c: &mut Criterion) {
         scope: &scope,
         audience: &audience,
         jti: "Jx3kQ9mB2vL7pN4wR8tY1A".to_owned(),
+        act: None,
     };
     let policies: Vec<TokenPolicy> = SigningAlg::ALL
         .iter()

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::keys::KeySet;
 use crate::secret::SecretHash;
 use crate::store::{GrantStore, TokenStore};
-use crate::token::TokenType;
+use crate::token::{Actor, TokenType};
 
 /// An access token that is valid now: signature or lookup, expiry and revocation checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,10 @@ pub struct ActiveAccessToken {
     pub jti: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// RFC 8693 §4.1: who acts for `sub`, for a token issued by a delegating exchange.
+    pub act: Option<Actor>,
+    /// RFC 8693 §4.4: who may act for `sub` (JWTs only: Tessera's opaque tokens carry none).
+    pub may_act: Option<Actor>,
 }
 
 impl ActiveAccessToken {
@@ -55,6 +59,8 @@ pub fn verify_jwt_access_token(
         jti: c.jti,
         issued_at: c.iat,
         expires_at: c.exp,
+        act: c.act,
+        may_act: c.may_act,
     })
 }
 
@@ -87,6 +93,8 @@ pub async fn validate_access_token<S: GrantStore + TokenStore>(
             jti: t.jti,
             issued_at: t.issued_at,
             expires_at: t.expires_at,
+            act: t.act,
+            may_act: None,
         }))
     }
 }
@@ -116,6 +124,9 @@ pub struct IntrospectionDetails {
     pub jti: Option<String>,
     /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
     pub token_type: IntrospectedType,
+    /// RFC 8693 §4.1: the delegation chain of an exchanged token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
 }
 
 /// RFC 7662 §2.2 `token_type`: the access token's type (RFC 6749 §7.1), or `refresh_token`.
@@ -192,6 +203,7 @@ async fn describe<S: GrantStore + TokenStore>(
                 nbf: t.issued_at,
                 jti: Some(t.jti),
                 token_type: IntrospectedType::AccessToken(TokenType::Bearer),
+                act: t.act,
             }),
         });
     }
@@ -242,6 +254,7 @@ async fn introspect_refresh_token<S: TokenStore>(
             nbf: r.issued_at,
             jti: None,
             token_type: IntrospectedType::RefreshToken,
+            act: None,
         }),
     }))
 }

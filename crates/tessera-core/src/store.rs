@@ -232,6 +232,15 @@ pub trait GrantStore: Send + Sync {
         jti: &str,
         expires_at: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records `jti` under the grant that the access token `subject_jti` is recorded under, if
+    /// any (one statement): a token obtained by exchanging it (RFC 8693) is revoked with that
+    /// grant, and so ends with its user. Returns whether there was such a grant.
+    fn record_derived_access_token(
+        &self,
+        subject_jti: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Revokes a grant: its refresh tokens stop working and its access tokens are reported
     /// revoked.
     fn revoke_grant(
@@ -339,6 +348,8 @@ pub struct OpaqueAccessToken {
     pub audience: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// RFC 8693 §4.1: the delegation chain, for a token issued by a token exchange.
+    pub act: Option<tessera_jose::Actor>,
 }
 
 /// A refresh token as stored, with its grant.
@@ -413,6 +424,8 @@ pub struct AuditEvent {
     pub jti: Option<String>,
     pub reason: Option<String>,
     pub source: Option<String>,
+    /// RFC 8693 §4.1: who acted for `sub` (a delegated token exchange).
+    pub actor: Option<String>,
 }
 
 /// The optional audit table, for `tessera audit tail`.

@@ -12,6 +12,8 @@ use crate::keys::{KeySet, SigningAlg};
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
 use crate::store::{OpaqueAccessToken, TokenStore};
+/// RFC 8693 §4.1 `act`, as the verifier reads it and as tokens carry it.
+pub use tessera_jose::Actor;
 
 /// Lifetimes and algorithms of what the server issues. All durations in seconds.
 #[derive(Clone, Debug)]
@@ -77,6 +79,8 @@ pub struct AccessTokenGrant<'a> {
     /// Its `jti` (RFC 9068 §2.2), from [`new_jti`]: chosen by the caller, so that a refresh
     /// can record it under its grant in the rotation's own transaction.
     pub jti: String,
+    /// RFC 8693 §4.1: who acts for `sub`, for a token issued by a delegating token exchange.
+    pub act: Option<&'a Actor>,
 }
 
 /// The kind of access token issued (RFC 6749 §7.1, §5.1 `token_type`). Sender-constrained
@@ -118,6 +122,8 @@ struct AccessTokenClaims<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Actor>,
 }
 
 /// `aud` as a single string when there is one audience (the common form that every library
@@ -169,6 +175,7 @@ pub fn mint_access_token(
         jti: &grant.jti,
         client_id: grant.client_id.as_str(),
         scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
+        act: grant.act,
     };
     let token = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
     Ok(IssuedAccessToken { token, jti: grant.jti, expires_at })
@@ -195,6 +202,7 @@ pub async fn issue_access_token<S: TokenStore>(
                 audience: grant.audience.to_vec(),
                 issued_at: ctx.now,
                 expires_at: ctx.now + ctx.policy.access_token_ttl,
+                act: grant.act.cloned(),
             };
             store.insert_opaque_access_token(&record).await?;
             Ok(IssuedAccessToken {
@@ -218,11 +226,17 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
-    /// The access token's `jti` and subject, for the audit log; not part of the response.
+    /// RFC 8693 §2.2.1: the type of the token issued by a token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+    /// The access token's `jti`, subject and actor (RFC 8693 §4.1), for the audit log; not
+    /// part of the response.
     #[serde(skip)]
     pub jti: String,
     #[serde(skip)]
     pub sub: String,
+    #[serde(skip)]
+    pub actor: Option<String>,
 }
 
 impl fmt::Debug for TokenResponse {

@@ -20,6 +20,7 @@ use tessera_core::grants::authorization_code::AuthorizationCodeGrant;
 use tessera_core::grants::client_credentials::ClientCredentialsGrant;
 use tessera_core::grants::device_code::DeviceCodeGrant;
 use tessera_core::grants::refresh_token::RefreshTokenGrant;
+use tessera_core::grants::token_exchange::TokenExchangeGrant;
 use tessera_store::Store;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -43,15 +44,17 @@ pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// The grants this server serves. Adding a grant means adding its module and a line here; a
 /// grant of a disabled feature is not registered, so `/token` refuses it and metadata omits it.
 pub fn grant_registry(store: &Store, features: &Features) -> GrantRegistry {
-    let grants = GrantRegistry::default()
+    let mut grants = GrantRegistry::default()
         .register(AuthorizationCodeGrant::new(store.clone()))
         .register(ClientCredentialsGrant::new(store.clone()))
         .register(RefreshTokenGrant::new(store.clone()));
     if features.is_on(Feature::DeviceFlow) {
-        grants.register(DeviceCodeGrant::new(store.clone()))
-    } else {
-        grants
+        grants = grants.register(DeviceCodeGrant::new(store.clone()));
     }
+    if features.is_on(Feature::TokenExchange) {
+        grants = grants.register(TokenExchangeGrant::new(store.clone()));
+    }
+    grants
 }
 
 /// Builds the state: signing keys are created on first start.

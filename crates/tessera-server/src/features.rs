@@ -19,11 +19,19 @@ pub enum Feature {
     Userinfo,
     /// OIDC RP-Initiated Logout 1.0: `/logout` (`end_session_endpoint`).
     Logout,
+    /// RFC 8693: the `urn:ietf:params:oauth:grant-type:token-exchange` grant.
+    TokenExchange,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 5] =
-        [Self::DeviceFlow, Self::Introspection, Self::Revocation, Self::Userinfo, Self::Logout];
+    pub const ALL: [Feature; 6] = [
+        Self::DeviceFlow,
+        Self::Introspection,
+        Self::Revocation,
+        Self::Userinfo,
+        Self::Logout,
+        Self::TokenExchange,
+    ];
 
     /// The name used in the configuration.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +41,7 @@ impl Feature {
             Self::Revocation => "revocation",
             Self::Userinfo => "userinfo",
             Self::Logout => "logout",
+            Self::TokenExchange => "token_exchange",
         }
     }
 

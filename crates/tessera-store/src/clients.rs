@@ -1,6 +1,6 @@
 //! `clients`: registered OAuth clients.
 
-use tessera_core::client::{AccessTokenFormat, AuthMethod, Client};
+use tessera_core::client::{AccessTokenFormat, AuthMethod, Client, ExchangePolicy};
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
 use tessera_core::redirect_uri::RedirectUri;
@@ -18,7 +18,8 @@ macro_rules! select_clients {
         "SELECT client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scope, default_scope, audience, first_party, \
          introspection, introspection_audience, access_token_format, jwks, jwks_uri, \
-         rate_limit_per_second, refresh_token_grace_seconds, created_at \
+         rate_limit_per_second, refresh_token_grace_seconds, token_exchange_subject_clients, \
+         token_exchange_subject_audiences, require_pushed_authorization_requests, created_at \
          FROM clients"
     };
 }
@@ -43,6 +44,9 @@ struct ClientRow {
     jwks_uri: Option<String>,
     rate_limit_per_second: Option<i64>,
     refresh_token_grace_seconds: i64,
+    token_exchange_subject_clients: String,
+    token_exchange_subject_audiences: String,
+    require_pushed_authorization_requests: bool,
     created_at: i64,
 }
 
@@ -75,6 +79,19 @@ impl ClientRow {
                 &format!("{grace} is out of range (0 to {})", u32::MAX),
             )
         })?;
+        let strings = |column: &str, raw: &str| {
+            json::decode(TABLE, column, id, raw, |s| Ok::<_, &str>(s.to_owned()))
+        };
+        let token_exchange = ExchangePolicy {
+            subject_clients: strings(
+                "token_exchange_subject_clients",
+                &self.token_exchange_subject_clients,
+            )?,
+            subject_audiences: strings(
+                "token_exchange_subject_audiences",
+                &self.token_exchange_subject_audiences,
+            )?,
+        };
         Ok(Client {
             client_id: ClientId::parse(id).map_err(|e| bad("client_id", &e))?,
             secret_hash: match &self.secret_hash {
@@ -109,6 +126,8 @@ impl ClientRow {
             access_token_format,
             rate_limit_per_second,
             refresh_token_grace_seconds,
+            token_exchange,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             created_at: self.created_at,
@@ -126,13 +145,18 @@ impl ClientStore for Store {
         let scope = json::encode(client.scope.iter().map(Scope::as_str))?;
         let default_scope = json::encode(client.default_scope.iter().map(Scope::as_str))?;
         let audience = json::encode(client.audience.iter().map(String::as_str))?;
+        let exchange = &client.token_exchange;
+        let subject_clients = json::encode(exchange.subject_clients.iter().map(String::as_str))?;
+        let subject_audiences =
+            json::encode(exchange.subject_audiences.iter().map(String::as_str))?;
         const SQL: &str = "INSERT INTO clients (client_id, client_name, secret_hash, \
             token_endpoint_auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
             scope, default_scope, audience, first_party, introspection, introspection_audience, \
             access_token_format, jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, \
-            created_at) \
+            token_exchange_subject_clients, token_exchange_subject_audiences, \
+            require_pushed_authorization_requests, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-            $18, $19)";
+            $18, $19, $20, $21, $22)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -170,6 +194,9 @@ impl ClientStore for Store {
                 .bind(client.jwks_uri.as_deref())
                 .bind(client.rate_limit_per_second.map(i64::from))
                 .bind(i64::from(client.refresh_token_grace_seconds))
+                .bind(subject_clients.as_str())
+                .bind(subject_audiences.as_str())
+                .bind(client.require_pushed_authorization_requests)
                 .bind(client.created_at)
                 .execute(&mut *tx)
                 .await

@@ -65,6 +65,7 @@ async fn issue<S: TokenStore>(
             scope: &scope,
             audience: &audience,
             jti: new_jti(),
+            act: None,
         },
     )
     .await?;
@@ -76,6 +77,8 @@ async fn issue<S: TokenStore>(
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
+        actor: None,
         sub: client.client_id.to_string(),
         jti: token.jti,
     })

@@ -45,6 +45,7 @@ pub async fn issue<S: GrantStore + TokenStore>(
             scope: issue.scope,
             audience: issue.audience,
             jti: issue.jti,
+            act: None,
         },
     )
     .await?;
@@ -63,6 +64,8 @@ pub async fn issue<S: GrantStore + TokenStore>(
         scope: Some(issue.scope.to_string()),
         refresh_token: issue.refresh_token.map(|s| s.expose().to_owned()),
         id_token,
+        issued_token_type: None,
+        actor: None,
         jti: access.jti,
         sub: issue.grant.user_id.clone(),
     })

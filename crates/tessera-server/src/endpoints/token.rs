@@ -110,6 +110,7 @@ async fn issue(
             sub: Some(token.sub.clone()),
             grant_type: Some(grant.into()),
             jti: Some(token.jti.clone()),
+            actor: token.actor.clone(),
             ..Default::default()
         },
     );

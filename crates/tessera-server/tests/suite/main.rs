@@ -30,3 +30,4 @@ mod resource_indicators;
 mod revocation_introspection;
 mod security_limits;
 mod token_endpoint;
+mod token_exchange;

@@ -108,6 +108,7 @@ fn confidential_client(id: &str) -> (Client, Secret) {
             GrantType::AuthorizationCode,
             GrantType::ClientCredentials,
             GrantType::DeviceCode,
+            GrantType::TokenExchange,
         ],
         scope: ScopeSet::parse("openid orders:read orders:write document:read:doc-123").unwrap(),
         default_scope: ScopeSet::parse("orders:read").unwrap(),
@@ -121,6 +122,11 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         jwks_uri: None,
         rate_limit_per_second: Some(250),
         refresh_token_grace_seconds: 5,
+        token_exchange: tessera_core::client::ExchangePolicy {
+            subject_clients: vec!["web".into(), "spa".into()],
+            subject_audiences: vec!["https://api.example.com/orders".into()],
+        },
+        require_pushed_authorization_requests: true,
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
     }

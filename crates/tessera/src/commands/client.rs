@@ -2,7 +2,9 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use tessera_core::client::{AccessTokenFormat, AuthMethod, Client, ClientRegistration};
+use tessera_core::client::{
+    AccessTokenFormat, AuthMethod, Client, ClientRegistration, ExchangePolicy,
+};
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
 use tessera_core::redirect_uri::RedirectUri;
@@ -97,6 +99,14 @@ pub struct CreateArgs {
     /// reuse; at most 30 (default 0: none).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     refresh_grace_seconds: u32,
+    /// With the token-exchange grant (RFC 8693): it may exchange tokens issued to this
+    /// client_id (repeatable). What it obtains is bounded by its --audience and --scope.
+    #[arg(long = "exchange-subject-client", value_name = "CLIENT_ID")]
+    exchange_subject_clients: Vec<String>,
+    /// With the token-exchange grant: it may exchange tokens meant for this audience
+    /// (repeatable).
+    #[arg(long = "exchange-subject-audience", value_name = "URI")]
+    exchange_subject_audiences: Vec<String>,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -235,6 +245,11 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         jwks_uri: args.jwks_uri,
         rate_limit_per_second: args.rate_limit,
         refresh_token_grace_seconds: args.refresh_grace_seconds,
+        token_exchange: ExchangePolicy {
+            subject_clients: args.exchange_subject_clients,
+            subject_audiences: args.exchange_subject_audiences,
+        },
+        require_pushed_authorization_requests: false,
     };
     let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
     let store = super::open(&args.db.database_url).await?;
@@ -277,6 +292,9 @@ fn to_json(c: &Client) -> serde_json::Value {
         "jwks_uri": c.jwks_uri,
         "rate_limit_per_second": c.rate_limit_per_second,
         "refresh_token_grace_seconds": c.refresh_token_grace_seconds,
+        "token_exchange_subject_clients": c.token_exchange.subject_clients,
+        "token_exchange_subject_audiences": c.token_exchange.subject_audiences,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "created_at": c.created_at,
     })
 }
