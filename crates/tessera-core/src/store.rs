@@ -428,6 +428,33 @@ pub struct AuditEvent {
     pub actor: Option<String>,
 }
 
+/// A pushed authorization request (RFC 9126 §2), stored by the hash of its `request_uri`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedRequest {
+    pub request_uri_hash: SecretHash,
+    pub client_id: ClientId,
+    /// The authorization request's parameters, form-encoded, without client credentials.
+    pub query: String,
+    pub expires_at: i64,
+}
+
+/// Pushed authorization requests (RFC 9126).
+pub trait PushedRequestStore: Send + Sync {
+    fn insert_pushed_request(
+        &self,
+        request: &PushedRequest,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes and returns the query of the request whose `request_uri` hashes to `hash`, if
+    /// it was pushed by `client_id` and has not expired, in one statement: a `request_uri` is
+    /// used once (RFC 9126 §4), and of concurrent uses exactly one gets it.
+    fn take_pushed_request(
+        &self,
+        hash: &SecretHash,
+        client_id: &ClientId,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+}
+
 /// The optional audit table, for `tessera audit tail`.
 pub trait AuditStore: Send + Sync {
     fn record_audit_event(

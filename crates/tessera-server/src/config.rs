@@ -223,7 +223,7 @@ settings_table! {
         int(32, 1, 100_000);
     /// Optional features to turn off: unmounted and unadvertised (`crate::features`).
     disabled_features: Vec<String>, DISABLED_FEATURES, Some("TESSERA_DISABLED_FEATURES"),
-        Rule::Other { default: "none", allowed: "device_flow, introspection, revocation, userinfo, logout, token_exchange (comma-separated in the environment)" };
+        Rule::Other { default: "none", allowed: "device_flow, introspection, revocation, userinfo, logout, token_exchange, pushed_authorization (comma-separated in the environment)" };
     /// A separate listener for `/metrics`, which then leaves the main one.
     metrics_listen: String, METRICS_LISTEN, Some("TESSERA_METRICS_LISTEN"),
         Rule::Other { default: "unset: /metrics on the main listener", allowed: "an address such as 127.0.0.1:9090" };

@@ -21,16 +21,19 @@ pub enum Feature {
     Logout,
     /// RFC 8693: the `urn:ietf:params:oauth:grant-type:token-exchange` grant.
     TokenExchange,
+    /// RFC 9126: `/par`, and `request_uri` at `/authorize`.
+    PushedAuthorization,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 6] = [
+    pub const ALL: [Feature; 7] = [
         Self::DeviceFlow,
         Self::Introspection,
         Self::Revocation,
         Self::Userinfo,
         Self::Logout,
         Self::TokenExchange,
+        Self::PushedAuthorization,
     ];
 
     /// The name used in the configuration.
@@ -42,6 +45,7 @@ impl Feature {
             Self::Userinfo => "userinfo",
             Self::Logout => "logout",
             Self::TokenExchange => "token_exchange",
+            Self::PushedAuthorization => "pushed_authorization",
         }
     }
 

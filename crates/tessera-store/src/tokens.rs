@@ -197,7 +197,7 @@ impl TokenStore for Store {
         // cascade those records away, and an unexpired token of a revoked grant would read as
         // not revoked. What remains of a pruned grant (a code or refresh token that outlived
         // it) cascades with it and is not counted.
-        const PRUNE: [&str; 9] = [
+        const PRUNE: [&str; 10] = [
             "DELETE FROM authorization_codes WHERE expires_at <= $1",
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
             "DELETE FROM grant_access_tokens WHERE expires_at <= $1",
@@ -209,6 +209,7 @@ impl TokenStore for Store {
             "DELETE FROM client_assertions WHERE expires_at <= $1",
             "DELETE FROM sessions WHERE expires_at <= $1",
             "DELETE FROM device_authorizations WHERE expires_at <= $1",
+            "DELETE FROM pushed_authorization_requests WHERE expires_at <= $1",
         ];
         with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;

@@ -12,6 +12,7 @@ use tessera_core::grants::GrantRegistry;
 use tessera_core::id_token::ID_TOKEN_ALG;
 
 use crate::config::Settings;
+use crate::features::Feature;
 
 use crate::state::AppState;
 
@@ -64,6 +65,10 @@ pub fn render(
         "authorization_response_iss_parameter_supported": true,
     });
     if let Some(members) = document.as_object_mut() {
+        if settings.features.is_on(Feature::PushedAuthorization) {
+            // RFC 9126 §5: pushing is required per client, not by the server.
+            members.insert("require_pushed_authorization_requests".into(), false.into());
+        }
         for endpoint in advertised {
             members.insert(endpoint.member.into(), issuer.endpoint(endpoint.path).into());
             let Some(client_auth) = endpoint.client_auth else { continue };

@@ -22,6 +22,7 @@ mod metrics_exposure;
 mod operations;
 mod postgres_instances;
 mod private_key_jwt;
+mod pushed_authorization;
 mod rate_limit_redis;
 mod rate_limits;
 mod refresh_grace;

@@ -35,9 +35,10 @@ async fn rfc8414_3_metadata_is_true_to_the_server() {
             ])
         );
         // Nothing that is not served is advertised.
-        for absent in ["registration_endpoint", "pushed_authorization_request_endpoint"] {
+        for absent in ["registration_endpoint", "dpop_signing_alg_values_supported"] {
             assert!(doc.get(absent).is_none(), "{absent} advertised but not served");
         }
+        assert_eq!(doc["pushed_authorization_request_endpoint"], format!("{ISSUER}/par"));
     }
 }
 

@@ -73,6 +73,7 @@ mod clients;
 mod codes;
 mod consents_and_sessions;
 mod devices;
+mod pushed_requests;
 mod refresh_tokens;
 mod schema;
 mod signing_keys;

@@ -107,6 +107,9 @@ pub struct CreateArgs {
     /// (repeatable).
     #[arg(long = "exchange-subject-audience", value_name = "URI")]
     exchange_subject_audiences: Vec<String>,
+    /// Its authorization requests must be pushed to /par first (RFC 9126 §6).
+    #[arg(long)]
+    require_pushed_authorization_requests: bool,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -249,7 +252,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             subject_clients: args.exchange_subject_clients,
             subject_audiences: args.exchange_subject_audiences,
         },
-        require_pushed_authorization_requests: false,
+        require_pushed_authorization_requests: args.require_pushed_authorization_requests,
     };
     let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
     let store = super::open(&args.db.database_url).await?;
