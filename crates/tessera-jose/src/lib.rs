@@ -18,6 +18,7 @@
 
 pub mod alg;
 pub mod claims;
+pub mod dpop;
 pub mod fetch;
 pub mod jwks;
 pub mod jws;
@@ -29,6 +30,7 @@ pub use alg::Algorithm;
 pub use claims::{
     AccessTokenClaims, Actor, Audience, BasicClaims, Claims, Confirmation, IdTokenClaims, Scopes,
 };
+pub use dpop::{DpopError, DpopProof, ProofRules};
 pub use fetch::{FetchError, JwksFetcher};
 pub use jwks::{Jwks, JwksError, PublicKey};
 pub use jws::VerifyError;
