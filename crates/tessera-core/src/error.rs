@@ -69,6 +69,13 @@ pub enum Error {
     /// does not issue (`invalid_request`, as the RFC requires).
     #[error("{0}")]
     TokenExchangeRefused(Cow<'static, str>),
+    /// RFC 9449 §4.3 / §5: the DPoP proof is invalid, replayed, or required and missing
+    /// (`invalid_dpop_proof`).
+    #[error("{0}")]
+    DpopProofInvalid(Cow<'static, str>),
+    /// RFC 9449 §8: the DPoP proof lacks the server's current nonce (`use_dpop_nonce`).
+    #[error("the DPoP proof must carry the nonce of the DPoP-Nonce header")]
+    DpopNonceRequired,
     /// The scope parameter does not follow RFC 6749 §3.3 syntax.
     #[error("the scope parameter is malformed: {0}")]
     MalformedScope(Cow<'static, str>),
@@ -163,6 +170,8 @@ impl Error {
             | Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
             Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
             Self::InvalidTarget(_) => ErrorCode::InvalidTarget,
+            Self::DpopProofInvalid(_) => ErrorCode::InvalidDpopProof,
+            Self::DpopNonceRequired => ErrorCode::UseDpopNonce,
             Self::AccessDenied => ErrorCode::AccessDenied,
             Self::LoginRequired => ErrorCode::LoginRequired,
             Self::ConsentRequired => ErrorCode::ConsentRequired,

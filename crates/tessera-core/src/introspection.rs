@@ -25,6 +25,8 @@ pub struct ActiveAccessToken {
     pub act: Option<Actor>,
     /// RFC 8693 §4.4: who may act for `sub` (JWTs only: Tessera's opaque tokens carry none).
     pub may_act: Option<Actor>,
+    /// RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (JWTs only).
+    pub jkt: Option<String>,
 }
 
 impl ActiveAccessToken {
@@ -61,6 +63,7 @@ pub fn verify_jwt_access_token(
         expires_at: c.exp,
         act: c.act,
         may_act: c.may_act,
+        jkt: c.cnf.and_then(|cnf| cnf.jkt),
     })
 }
 
@@ -95,6 +98,7 @@ pub async fn validate_access_token<S: GrantStore + TokenStore>(
             expires_at: t.expires_at,
             act: t.act,
             may_act: None,
+            jkt: None,
         }))
     }
 }
@@ -127,6 +131,15 @@ pub struct IntrospectionDetails {
     /// RFC 8693 §4.1: the delegation chain of an exchanged token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 `cnf` in an introspection response (RFC 9449 §6.2 `jkt`).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// RFC 7662 §2.2 `token_type`: the access token's type (RFC 6749 §7.1), or `refresh_token`.
@@ -202,8 +215,12 @@ async fn describe<S: GrantStore + TokenStore>(
                 iat: t.issued_at,
                 nbf: t.issued_at,
                 jti: Some(t.jti),
-                token_type: IntrospectedType::AccessToken(TokenType::Bearer),
+                token_type: IntrospectedType::AccessToken(match t.jkt {
+                    Some(_) => TokenType::DPoP,
+                    None => TokenType::Bearer,
+                }),
                 act: t.act,
+                cnf: t.jkt.map(|jkt| Confirmation { jkt }),
             }),
         });
     }
@@ -255,6 +272,7 @@ async fn introspect_refresh_token<S: TokenStore>(
             jti: None,
             token_type: IntrospectedType::RefreshToken,
             act: None,
+            cnf: None,
         }),
     }))
 }

@@ -30,6 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
 use crate::config::{ListenerLimits, Settings};
+use crate::dpop_replay::{DpopNonces, DpopReplay};
 use crate::endpoints;
 use crate::features::{Feature, Features};
 use crate::key_ring::KeyRing;
@@ -89,6 +90,8 @@ pub async fn build_state(
         rate_limiter,
         client_keys,
         password_checks,
+        dpop_replay: DpopReplay::default(),
+        dpop_nonces: DpopNonces::default(),
     })))
 }
 

@@ -73,6 +73,8 @@ pub fn error_response(error: &Error) -> ErrorResponse {
         | Error::InvalidGrant(_)
         | Error::UnsupportedResponseType(_)
         | Error::InvalidTarget(_)
+        | Error::DpopProofInvalid(_)
+        | Error::DpopNonceRequired
         | Error::AccessDenied
         | Error::LoginRequired
         | Error::ConsentRequired

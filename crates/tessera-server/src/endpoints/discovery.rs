@@ -61,6 +61,8 @@ pub fn render(
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
+        // RFC 9449 §5.1: DPoP proofs are checked at /token with this allow-list.
+        "dpop_signing_alg_values_supported": assertion_algs,
         // RFC 9207 §3: `iss` is in every authorization response.
         "authorization_response_iss_parameter_supported": true,
     });

@@ -35,7 +35,7 @@ async fn rfc8414_3_metadata_is_true_to_the_server() {
             ])
         );
         // Nothing that is not served is advertised.
-        for absent in ["registration_endpoint", "dpop_signing_alg_values_supported"] {
+        for absent in ["registration_endpoint", "tls_client_certificate_bound_access_tokens"] {
             assert!(doc.get(absent).is_none(), "{absent} advertised but not served");
         }
         assert_eq!(doc["pushed_authorization_request_endpoint"], format!("{ISSUER}/par"));

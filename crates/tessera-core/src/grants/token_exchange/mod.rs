@@ -19,8 +19,7 @@ use crate::params::Params;
 use crate::scope::ScopeSet;
 use crate::store::{GrantStore, TokenStore, UserStore};
 use crate::token::{
-    AccessTokenGrant, Actor, IssueContext, TokenPolicy, TokenResponse, TokenType,
-    issue_access_token, new_jti,
+    AccessTokenGrant, Actor, IssueContext, TokenPolicy, TokenResponse, issue_access_token, new_jti,
 };
 
 use self::presented::{ACCESS_TOKEN, JWT, PresentedToken, REFRESH_TOKEN, Role};
@@ -122,7 +121,7 @@ async fn exchange<S: GrantStore + TokenStore + UserStore>(
     Ok(TokenResponse {
         access_token: token.token,
         // RFC 8693 §2.2.1: an access token usable as a bearer token.
-        token_type: TokenType::Bearer,
+        token_type: token.token_type,
         expires_in: ttl,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,
