@@ -134,6 +134,8 @@ pub struct Client {
     pub token_exchange: ExchangePolicy,
     /// RFC 9126 §6: its authorization requests must arrive through the PAR endpoint.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: its token requests must carry a DPoP proof (so its tokens are bound).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
 }
 
@@ -171,6 +173,7 @@ pub struct ClientRegistration {
     pub refresh_token_grace_seconds: u32,
     pub token_exchange: ExchangePolicy,
     pub require_pushed_authorization_requests: bool,
+    pub dpop_bound_access_tokens: bool,
     /// Auth method for confidential clients; `client_secret_basic` when absent.
     pub auth_method: Option<AuthMethod>,
     /// A secret imported from another server instead of a generated one.
@@ -294,6 +297,10 @@ impl ClientRegistration {
                         grant"
                 .into());
         }
+        // DPoP-bound tokens are JWTs (`cnf.jkt`); opaque tokens keep no binding.
+        if self.dpop_bound_access_tokens && self.access_token_format == AccessTokenFormat::Opaque {
+            return Err("DPoP-bound access tokens are JWTs; drop the opaque format".into());
+        }
         let client_id = match self.client_id {
             Some(id) => id,
             None => ClientId::parse(&crate::secret::random_id::<16>())
@@ -320,6 +327,7 @@ impl ClientRegistration {
             refresh_token_grace_seconds: self.refresh_token_grace_seconds,
             token_exchange: self.token_exchange,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             created_at: now,
         };
         Ok((client, secret))

@@ -19,7 +19,8 @@ macro_rules! select_clients {
          post_logout_redirect_uris, grant_types, scope, default_scope, audience, first_party, \
          introspection, introspection_audience, access_token_format, jwks, jwks_uri, \
          rate_limit_per_second, refresh_token_grace_seconds, token_exchange_subject_clients, \
-         token_exchange_subject_audiences, require_pushed_authorization_requests, created_at \
+         token_exchange_subject_audiences, require_pushed_authorization_requests, \
+         dpop_bound_access_tokens, created_at \
          FROM clients"
     };
 }
@@ -47,6 +48,7 @@ struct ClientRow {
     token_exchange_subject_clients: String,
     token_exchange_subject_audiences: String,
     require_pushed_authorization_requests: bool,
+    dpop_bound_access_tokens: bool,
     created_at: i64,
 }
 
@@ -128,6 +130,7 @@ impl ClientRow {
             refresh_token_grace_seconds,
             token_exchange,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             created_at: self.created_at,
@@ -154,9 +157,9 @@ impl ClientStore for Store {
             scope, default_scope, audience, first_party, introspection, introspection_audience, \
             access_token_format, jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, \
             token_exchange_subject_clients, token_exchange_subject_audiences, \
-            require_pushed_authorization_requests, created_at) \
+            require_pushed_authorization_requests, dpop_bound_access_tokens, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-            $18, $19, $20, $21, $22)";
+            $18, $19, $20, $21, $22, $23)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -197,6 +200,7 @@ impl ClientStore for Store {
                 .bind(subject_clients.as_str())
                 .bind(subject_audiences.as_str())
                 .bind(client.require_pushed_authorization_requests)
+                .bind(client.dpop_bound_access_tokens)
                 .bind(client.created_at)
                 .execute(&mut *tx)
                 .await

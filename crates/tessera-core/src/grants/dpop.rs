@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use tessera_jose::dpop::{ProofRules, verify_proof};
 
+use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 
 use super::TokenRequest;
@@ -41,9 +42,22 @@ impl DpopKey {
 }
 
 /// Checks the request's `DPoP` header, if any (RFC 9449 §5: `htm` POST, `htu` the token
-/// endpoint's URL built from the issuer).
-pub fn check_proof(request: &TokenRequest, now: i64) -> Result<Option<DpopKey>> {
-    let Some(proof) = &request.dpop_proof else { return Ok(None) };
+/// endpoint's URL built from the issuer); a client registered with
+/// `dpop_bound_access_tokens` must send one (§5.2).
+pub fn check_proof(
+    request: &TokenRequest,
+    client: &AuthenticatedClient,
+    now: i64,
+) -> Result<Option<DpopKey>> {
+    let Some(proof) = &request.dpop_proof else {
+        if client.client().dpop_bound_access_tokens {
+            return Err(Error::DpopProofInvalid(
+                "this client's token requests must carry a DPoP proof (dpop_bound_access_tokens)"
+                    .into(),
+            ));
+        }
+        return Ok(None);
+    };
     let rules = ProofRules {
         method: &request.method,
         url: &request.url,

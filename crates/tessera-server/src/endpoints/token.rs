@@ -109,7 +109,7 @@ async fn issue(
     let client = authenticate_client(state, headers, params, source).await?;
     ensure_grant_allowed(&client, handler.grant_type())?;
     let now = inner.clock.now();
-    let dpop = check_proof(request, now)?;
+    let dpop = check_proof(request, &client, now)?;
     if let Some(key) = &dpop {
         // RFC 9449 §8: with server nonces on, a proof must carry a current one.
         if inner.settings.dpop_nonce && !inner.dpop_nonces.accepts(key.nonce(), now) {

@@ -152,6 +152,29 @@ async fn rfc9449_4_3_wrong_htm_htu_or_stale_iat_is_refused_at_token() {
     );
 }
 
+/// RFC 9449 §5.2: a client registered with `dpop_bound_access_tokens` must send a proof.
+#[tokio::test]
+async fn rfc9449_5_2_client_requiring_dpop_is_refused_without_a_proof() {
+    let app = spawn_app().await;
+    let secret = app
+        .register(ClientRegistration {
+            client_id: Some(ClientId::parse("bound").unwrap()),
+            client_name: "bound".into(),
+            scope: ScopeSet::parse("a:r").unwrap(),
+            default_scope: ScopeSet::parse("a:r").unwrap(),
+            dpop_bound_access_tokens: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let res = app.token(Some(("bound", &secret)), "grant_type=client_credentials").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["error"], "invalid_dpop_proof");
+    let proof = ProofKey::generate().proof(claims(&app));
+    let res = token_with_proof(&app, ("bound", &secret), &proof).await;
+    assert_eq!(res.json()["token_type"], "DPoP");
+}
+
 /// Opaque tokens carry no binding, so a client with opaque tokens cannot get a DPoP one.
 #[tokio::test]
 async fn rfc9449_6_opaque_client_cannot_get_a_bound_token() {

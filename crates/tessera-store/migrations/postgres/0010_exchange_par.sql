@@ -1,5 +1,5 @@
--- Token exchange (RFC 8693) and pushed authorization requests (RFC 9126), for PostgreSQL.
--- Every added column has a constant default, so rows written before keep reading.
+-- Token exchange (RFC 8693), pushed authorization requests (RFC 9126) and DPoP (RFC 9449), for
+-- PostgreSQL. Every added column has a constant default, so rows written before keep reading.
 
 -- A client's token-exchange policy (RFC 8693 §5): the subject tokens it may exchange are those
 -- issued to one of these client_ids or meant for one of these audiences. JSON arrays of
@@ -9,6 +9,9 @@ ALTER TABLE clients ADD COLUMN token_exchange_subject_audiences TEXT NOT NULL DE
 -- RFC 9126 §6: the client's authorization requests must be pushed first.
 ALTER TABLE clients ADD COLUMN require_pushed_authorization_requests BOOLEAN NOT NULL
     DEFAULT FALSE;
+
+-- RFC 9449 §5.2 `dpop_bound_access_tokens`: the client's token requests must carry a DPoP proof.
+ALTER TABLE clients ADD COLUMN dpop_bound_access_tokens BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- RFC 8693 §4.1: the delegation chain of an exchanged opaque token, as the `act` JSON object;
 -- NULL when nobody acts for the subject.

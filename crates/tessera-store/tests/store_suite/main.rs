@@ -128,6 +128,7 @@ fn confidential_client(id: &str) -> (Client, Secret) {
             subject_audiences: vec!["https://api.example.com/orders".into()],
         },
         require_pushed_authorization_requests: true,
+        dpop_bound_access_tokens: false,
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
     }

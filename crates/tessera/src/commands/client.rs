@@ -110,6 +110,10 @@ pub struct CreateArgs {
     /// Its authorization requests must be pushed to /par first (RFC 9126 §6).
     #[arg(long)]
     require_pushed_authorization_requests: bool,
+    /// Its token requests must carry a DPoP proof, so all its access tokens are bound to a
+    /// key (RFC 9449 §5.2).
+    #[arg(long)]
+    dpop_bound_access_tokens: bool,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -253,6 +257,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
             subject_audiences: args.exchange_subject_audiences,
         },
         require_pushed_authorization_requests: args.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
     };
     let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
     let store = super::open(&args.db.database_url).await?;
@@ -298,6 +303,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "token_exchange_subject_clients": c.token_exchange.subject_clients,
         "token_exchange_subject_audiences": c.token_exchange.subject_audiences,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "created_at": c.created_at,
     })
 }
