@@ -267,6 +267,15 @@ pub trait GrantStore: Send + Sync {
         jti: &str,
         expires_at: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records `jti` under the grant that the access token `subject_jti` is recorded under, if
+    /// any (one statement): a token obtained by exchanging it (RFC 8693) is revoked with that
+    /// grant, and so ends with its user. Returns whether there was such a grant.
+    fn record_derived_access_token(
+        &self,
+        subject_jti: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Revokes a grant: its refresh tokens stop working and its access tokens are reported
     /// revoked.
     fn revoke_grant(
@@ -381,6 +390,8 @@ pub struct OpaqueAccessToken {
     pub audience: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// RFC 8693 §4.1: the delegation chain, for a token issued by a token exchange.
+    pub act: Option<tessera_jose::Actor>,
 }
 
 /// A refresh token as stored, with its grant.
@@ -455,6 +466,35 @@ pub struct AuditEvent {
     pub jti: Option<String>,
     pub reason: Option<String>,
     pub source: Option<String>,
+    /// RFC 8693 §4.1: who acted for `sub` (a delegated token exchange).
+    pub actor: Option<String>,
+}
+
+/// A pushed authorization request (RFC 9126 §2), stored by the hash of its `request_uri`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedRequest {
+    pub request_uri_hash: SecretHash,
+    pub client_id: ClientId,
+    /// The authorization request's parameters, form-encoded, without client credentials.
+    pub query: String,
+    pub expires_at: i64,
+}
+
+/// Pushed authorization requests (RFC 9126).
+pub trait PushedRequestStore: Send + Sync {
+    fn insert_pushed_request(
+        &self,
+        request: &PushedRequest,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes and returns the query of the request whose `request_uri` hashes to `hash`, if
+    /// it was pushed by `client_id` and has not expired, in one statement: a `request_uri` is
+    /// used once (RFC 9126 §4), and of concurrent uses exactly one gets it.
+    fn take_pushed_request(
+        &self,
+        hash: &SecretHash,
+        client_id: &ClientId,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
 
 /// The optional audit table, for `tessera audit tail`.

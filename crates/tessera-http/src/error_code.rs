@@ -20,6 +20,10 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     /// RFC 8707 §2: the requested resource is unknown or not allowed.
     InvalidTarget,
+    /// RFC 9449 §5: the DPoP proof at the token endpoint is invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the server's current nonce (`DPoP-Nonce`).
+    UseDpopNonce,
     /// RFC 6749 §4.1.2.1, RFC 8628 §3.5: the resource owner denied the request.
     AccessDenied,
     /// OIDC Core §3.1.2.6.
@@ -93,6 +97,8 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
@@ -131,6 +137,8 @@ impl ErrorCode {
             | Self::InvalidScope
             | Self::UnsupportedResponseType
             | Self::InvalidTarget
+            | Self::InvalidDpopProof
+            | Self::UseDpopNonce
             | Self::AccessDenied
             | Self::LoginRequired
             | Self::ConsentRequired

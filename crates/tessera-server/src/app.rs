@@ -20,6 +20,7 @@ use tessera_core::grants::authorization_code::AuthorizationCodeGrant;
 use tessera_core::grants::client_credentials::ClientCredentialsGrant;
 use tessera_core::grants::device_code::DeviceCodeGrant;
 use tessera_core::grants::refresh_token::RefreshTokenGrant;
+use tessera_core::grants::token_exchange::TokenExchangeGrant;
 use tessera_store::Store;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -29,6 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
 use crate::config::{ListenerLimits, Settings};
+use crate::dpop_replay::{DpopNonces, DpopReplay};
 use crate::endpoints;
 use crate::features::{Feature, Features};
 use crate::key_ring::KeyRing;
@@ -44,15 +46,17 @@ pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// The grants this server serves. Adding a grant means adding its module and a line here; a
 /// grant of a disabled feature is not registered, so `/token` refuses it and metadata omits it.
 pub fn grant_registry(store: &Store, features: &Features) -> GrantRegistry {
-    let grants = GrantRegistry::default()
+    let mut grants = GrantRegistry::default()
         .register(AuthorizationCodeGrant::new(store.clone()))
         .register(ClientCredentialsGrant::new(store.clone()))
         .register(RefreshTokenGrant::new(store.clone()));
     if features.is_on(Feature::DeviceFlow) {
-        grants.register(DeviceCodeGrant::new(store.clone()))
-    } else {
-        grants
+        grants = grants.register(DeviceCodeGrant::new(store.clone()));
     }
+    if features.is_on(Feature::TokenExchange) {
+        grants = grants.register(TokenExchangeGrant::new(store.clone()));
+    }
+    grants
 }
 
 /// Builds the state: signing keys are created on first start.
@@ -99,6 +103,8 @@ pub async fn build_state(
         revocation_list,
         client_keys,
         password_checks,
+        dpop_replay: DpopReplay::default(),
+        dpop_nonces: DpopNonces::default(),
     })))
 }
 

@@ -192,6 +192,9 @@ settings_table! {
         int(60, 1, 1_000_000);
     audit_to_database: bool, AUDIT_TO_DATABASE, Some("TESSERA_AUDIT_TO_DATABASE"),
         Rule::Bool { default: false };
+    /// RFC 9449 §8: DPoP proofs at /token must carry a nonce the server handed out.
+    dpop_nonce: bool, DPOP_NONCE, Some("TESSERA_DPOP_NONCE"),
+        Rule::Bool { default: false };
     key_rotation_days: i64, KEY_ROTATION_DAYS, Some("TESSERA_KEY_ROTATION_DAYS"),
         Rule::OptionalInt { min: 1, max: 3650 };
     outbound_allow_private_networks: bool, OUTBOUND_ALLOW_PRIVATE_NETWORKS, Some("TESSERA_OUTBOUND_ALLOW_PRIVATE_NETWORKS"),
@@ -223,7 +226,7 @@ settings_table! {
         int(32, 1, 100_000);
     /// Optional features to turn off: unmounted and unadvertised (`crate::features`).
     disabled_features: Vec<String>, DISABLED_FEATURES, Some("TESSERA_DISABLED_FEATURES"),
-        Rule::Other { default: "none", allowed: "device_flow, introspection, revocation, userinfo, logout (comma-separated in the environment)" };
+        Rule::Other { default: "none", allowed: "device_flow, introspection, revocation, userinfo, logout, token_exchange, pushed_authorization (comma-separated in the environment)" };
     /// A separate listener for `/metrics`, which then leaves the main one.
     metrics_listen: String, METRICS_LISTEN, Some("TESSERA_METRICS_LISTEN"),
         Rule::Other { default: "unset: /metrics on the main listener", allowed: "an address such as 127.0.0.1:9090" };
@@ -373,6 +376,8 @@ pub struct Settings {
     pub listener: ListenerLimits,
     /// Also write audit events to the `audit_events` table.
     pub audit_to_database: bool,
+    /// RFC 9449 §8: DPoP proofs at /token must carry a server nonce.
+    pub dpop_nonce: bool,
     /// Rotate signing keys automatically when the active one is this many days old.
     pub key_rotation_days: Option<i64>,
     /// Let outbound fetches (a client's `jwks_uri`) reach loopback and private addresses.
@@ -681,6 +686,7 @@ impl Settings {
             password_check_queue,
             listener,
             audit_to_database: keys::AUDIT_TO_DATABASE.bool(raw.audit_to_database),
+            dpop_nonce: keys::DPOP_NONCE.bool(raw.dpop_nonce),
             key_rotation_days,
             outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),
             features,

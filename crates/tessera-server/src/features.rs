@@ -22,11 +22,22 @@ pub enum Feature {
     /// RFC 7591 / RFC 7592: `/register` (`registration_endpoint`). Not in [`Feature::ALL`]:
     /// it is off unless `registration_policy` opens it, never by `disabled_features`.
     Registration,
+    /// RFC 8693: the `urn:ietf:params:oauth:grant-type:token-exchange` grant.
+    TokenExchange,
+    /// RFC 9126: `/par`, and `request_uri` at `/authorize`.
+    PushedAuthorization,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 5] =
-        [Self::DeviceFlow, Self::Introspection, Self::Revocation, Self::Userinfo, Self::Logout];
+    pub const ALL: [Feature; 7] = [
+        Self::DeviceFlow,
+        Self::Introspection,
+        Self::Revocation,
+        Self::Userinfo,
+        Self::Logout,
+        Self::TokenExchange,
+        Self::PushedAuthorization,
+    ];
 
     /// The name used in the configuration.
     pub fn as_str(self) -> &'static str {
@@ -37,6 +48,8 @@ impl Feature {
             Self::Userinfo => "userinfo",
             Self::Logout => "logout",
             Self::Registration => "registration",
+            Self::TokenExchange => "token_exchange",
+            Self::PushedAuthorization => "pushed_authorization",
         }
     }
 

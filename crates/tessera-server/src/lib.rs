@@ -7,6 +7,7 @@ pub mod client_authentication;
 pub mod client_cache;
 pub mod client_keys;
 pub mod config;
+pub mod dpop_replay;
 pub mod endpoints;
 pub mod features;
 pub mod key_ring;

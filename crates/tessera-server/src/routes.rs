@@ -57,6 +57,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         handlers: || post(endpoints::token::token),
     },
     Endpoint {
+        path: "/par",
+        feature: Some(Feature::PushedAuthorization),
+        // RFC 9126 §2: client authentication as at the token endpoint (whose advertised
+        // methods apply, §5); no member of its own.
+        advertised_as: Some(("pushed_authorization_request_endpoint", None)),
+        handlers: || post(endpoints::par::push),
+    },
+    Endpoint {
         path: "/device_authorization",
         feature: Some(Feature::DeviceFlow),
         advertised_as: Some(("device_authorization_endpoint", None)),

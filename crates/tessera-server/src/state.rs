@@ -9,6 +9,7 @@ use tessera_store::Store;
 use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
 use crate::config::Settings;
+use crate::dpop_replay::{DpopNonces, DpopReplay};
 use crate::key_ring::KeyRing;
 use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
@@ -32,6 +33,10 @@ pub(crate) struct Inner {
     pub client_keys: ClientKeys,
     /// Argon2id verifications, on dedicated threads (each costs tens of milliseconds of CPU).
     pub password_checks: PasswordChecks,
+    /// DPoP proofs already used (RFC 9449 §11.1).
+    pub dpop_replay: DpopReplay,
+    /// DPoP server nonces (RFC 9449 §8), when `dpop_nonce` is on.
+    pub dpop_nonces: DpopNonces,
 }
 
 impl AppState {

@@ -2,7 +2,7 @@
 
 use tessera_core::client::{
     AccessTokenFormat, ApplicationType, AuthMethod, Client, ClientLinks, DynamicRegistration,
-    InitialAccessToken,
+    ExchangePolicy, InitialAccessToken,
 };
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
@@ -22,7 +22,9 @@ macro_rules! select_clients {
          post_logout_redirect_uris, grant_types, scope, default_scope, audience, first_party, \
          introspection, introspection_audience, access_token_format, jwks, jwks_uri, \
          rate_limit_per_second, refresh_token_grace_seconds, application_type, client_uri, \
-         logo_uri, tos_uri, policy_uri, registration_token_hash, last_used_at, created_at \
+         logo_uri, tos_uri, policy_uri, registration_token_hash, last_used_at, \
+         token_exchange_subject_clients, token_exchange_subject_audiences, \
+         require_pushed_authorization_requests, dpop_bound_access_tokens, created_at \
          FROM clients"
     };
 }
@@ -54,6 +56,10 @@ struct ClientRow {
     policy_uri: Option<String>,
     registration_token_hash: Option<Vec<u8>>,
     last_used_at: Option<i64>,
+    token_exchange_subject_clients: String,
+    token_exchange_subject_audiences: String,
+    require_pushed_authorization_requests: bool,
+    dpop_bound_access_tokens: bool,
     created_at: i64,
 }
 
@@ -101,6 +107,19 @@ impl ClientRow {
                 last_used_at: self.last_used_at,
             }),
         };
+        let strings = |column: &str, raw: &str| {
+            json::decode(TABLE, column, id, raw, |s| Ok::<_, &str>(s.to_owned()))
+        };
+        let token_exchange = ExchangePolicy {
+            subject_clients: strings(
+                "token_exchange_subject_clients",
+                &self.token_exchange_subject_clients,
+            )?,
+            subject_audiences: strings(
+                "token_exchange_subject_audiences",
+                &self.token_exchange_subject_audiences,
+            )?,
+        };
         Ok(Client {
             client_id: ClientId::parse(id).map_err(|e| bad("client_id", &e))?,
             secret_hash: match &self.secret_hash {
@@ -135,6 +154,9 @@ impl ClientRow {
             access_token_format,
             rate_limit_per_second,
             refresh_token_grace_seconds,
+            token_exchange,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             application_type,
@@ -161,14 +183,19 @@ impl ClientStore for Store {
         let scope = json::encode(client.scope.iter().map(Scope::as_str))?;
         let default_scope = json::encode(client.default_scope.iter().map(Scope::as_str))?;
         let audience = json::encode(client.audience.iter().map(String::as_str))?;
+        let exchange = &client.token_exchange;
+        let subject_clients = json::encode(exchange.subject_clients.iter().map(String::as_str))?;
+        let subject_audiences =
+            json::encode(exchange.subject_audiences.iter().map(String::as_str))?;
         const SQL: &str = "INSERT INTO clients (client_id, client_name, secret_hash, \
             token_endpoint_auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
             scope, default_scope, audience, first_party, introspection, introspection_audience, \
             access_token_format, jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, \
             application_type, client_uri, logo_uri, tos_uri, policy_uri, registration_token_hash, \
-            last_used_at, created_at) \
+            last_used_at, token_exchange_subject_clients, token_exchange_subject_audiences, \
+            require_pushed_authorization_requests, dpop_bound_access_tokens, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-            $18, $19, $20, $21, $22, $23, $24, $25, $26)";
+            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -213,6 +240,10 @@ impl ClientStore for Store {
                 .bind(client.links.policy_uri.as_deref())
                 .bind(client.dynamic.as_ref().map(|d| d.access_token_hash.as_bytes().as_slice()))
                 .bind(client.dynamic.as_ref().and_then(|d| d.last_used_at))
+                .bind(subject_clients.as_str())
+                .bind(subject_audiences.as_str())
+                .bind(client.require_pushed_authorization_requests)
+                .bind(client.dpop_bound_access_tokens)
                 .bind(client.created_at)
                 .execute(&mut *tx)
                 .await

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use tessera_core::client::{AccessTokenFormat, Client, ClientRegistration};
+use tessera_core::client::{AccessTokenFormat, Client, ClientRegistration, ExchangePolicy};
 use tessera_core::client_id::ClientId;
 use tessera_core::client_metadata::ClientMetadata;
 use tessera_core::redirect_uri::RedirectUri;
@@ -97,6 +97,21 @@ pub struct CreateArgs {
     /// reuse; at most 30 (default 0: none).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     refresh_grace_seconds: u32,
+    /// With the token-exchange grant (RFC 8693): it may exchange tokens issued to this
+    /// client_id (repeatable). What it obtains is bounded by its --audience and --scope.
+    #[arg(long = "exchange-subject-client", value_name = "CLIENT_ID")]
+    exchange_subject_clients: Vec<String>,
+    /// With the token-exchange grant: it may exchange tokens meant for this audience
+    /// (repeatable).
+    #[arg(long = "exchange-subject-audience", value_name = "URI")]
+    exchange_subject_audiences: Vec<String>,
+    /// Its authorization requests must be pushed to /par first (RFC 9126 §6).
+    #[arg(long)]
+    require_pushed_authorization_requests: bool,
+    /// Its token requests must carry a DPoP proof, so all its access tokens are bound to a
+    /// key (RFC 9449 §5.2).
+    #[arg(long)]
+    dpop_bound_access_tokens: bool,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -235,6 +250,12 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         },
         rate_limit_per_second: args.rate_limit,
         refresh_token_grace_seconds: args.refresh_grace_seconds,
+        token_exchange: ExchangePolicy {
+            subject_clients: args.exchange_subject_clients,
+            subject_audiences: args.exchange_subject_audiences,
+        },
+        require_pushed_authorization_requests: args.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
         ..metadata.into_registration().map_err(anyhow::Error::msg)?
     };
     let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
@@ -284,6 +305,10 @@ fn to_json(c: &Client) -> serde_json::Value {
         "tos_uri": c.links.tos_uri,
         "policy_uri": c.links.policy_uri,
         "dynamic": c.is_dynamic(),
+        "token_exchange_subject_clients": c.token_exchange.subject_clients,
+        "token_exchange_subject_audiences": c.token_exchange.subject_audiences,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "created_at": c.created_at,
     })
 }
