@@ -6,3 +6,4 @@ mod support;
 mod bench_smoke;
 mod cli;
 mod device_login;
+mod gateway;
