@@ -7,3 +7,4 @@ mod bench_smoke;
 mod cli;
 mod device_login;
 mod gateway;
+mod mcp_gateway;
