@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::{DevServer, KillOnDrop, Workdir, free_port, http, text};
 
-#[path = "../../../../tests/js/node_tools.rs"]
-mod node_tools;
-use node_tools::{js_tools_available, run_node};
+use crate::node_tools::{js_tools_available, run_node};
 
 fn wait_ready(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
