@@ -5,3 +5,4 @@ mod forward_auth;
 mod proxy;
 mod rate_limit;
 mod support;
+mod upgrade;
