@@ -6,3 +6,4 @@ mod proxy;
 mod rate_limit;
 mod support;
 mod upgrade;
+mod upstream_tls;
