@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::introspection::IntrospectionCredentials;
 use crate::proof::{RefuseBoundTokens, SenderConstraint};
 
 /// The default clock skew: RFC 9068 §4 leaves it to the resource; a few seconds absorb clock
@@ -19,13 +20,21 @@ pub const REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
 pub struct IssuerConfig {
     pub(crate) issuer: String,
     pub(crate) audience: String,
+    pub(crate) introspection: Option<IntrospectionCredentials>,
 }
 
 impl IssuerConfig {
     /// Tokens of `issuer` (compared exactly with `iss`, RFC 9068 §4) are accepted when their
     /// `aud` contains `audience` (this API's identifier at that issuer).
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        Self { issuer: issuer.into(), audience: audience.into() }
+        Self { issuer: issuer.into(), audience: audience.into(), introspection: None }
+    }
+
+    /// Opaque tokens of this issuer are checked at its `introspection_endpoint` (RFC 7662),
+    /// authenticating with `credentials`.
+    pub fn introspection(mut self, credentials: IntrospectionCredentials) -> Self {
+        self.introspection = Some(credentials);
+        self
     }
 }
 
@@ -38,6 +47,8 @@ pub enum ConfigError {
     DuplicateIssuer(String),
     #[error("the clock skew may be at most 60 s")]
     SkewTooLarge,
+    #[error("the introspection cache TTL must be 30 to 60 s")]
+    IntrospectionTtl,
     #[error(
         "the resource identifier {0:?} is not an absolute URL without fragment (RFC 9728 §1.2)"
     )]
@@ -53,6 +64,7 @@ pub struct ValidatorConfig {
     pub(crate) skew: Duration,
     pub(crate) allow_private_networks: bool,
     pub(crate) refetch_cooldown: Duration,
+    pub(crate) introspection_ttl: Duration,
     pub(crate) sender_constraint: Arc<dyn SenderConstraint>,
 }
 
@@ -77,6 +89,7 @@ impl ValidatorConfig {
             skew: DEFAULT_SKEW,
             allow_private_networks: false,
             refetch_cooldown: REFETCH_COOLDOWN,
+            introspection_ttl: crate::introspection::MIN_TTL,
             sender_constraint: Arc::new(RefuseBoundTokens),
         }
     }
@@ -116,6 +129,13 @@ impl ValidatorConfig {
         self
     }
 
+    /// How long an active introspection answer is cached (30…60 s, default 30 s; never past
+    /// the token's `exp`).
+    pub fn introspection_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.introspection_ttl = ttl;
+        self
+    }
+
     /// The check of sender-constrained tokens (`cnf`, RFC 7800): DPoP (RFC 9449) or mTLS
     /// (RFC 8705). Without one, a bound token is refused (its proof cannot be checked).
     pub fn sender_constraint(mut self, check: Arc<dyn SenderConstraint>) -> Self {
@@ -134,6 +154,10 @@ impl ValidatorConfig {
         }
         if self.skew > MAX_SKEW {
             return Err(ConfigError::SkewTooLarge);
+        }
+        let ttl = crate::introspection::MIN_TTL..=crate::introspection::MAX_TTL;
+        if !ttl.contains(&self.introspection_ttl) {
+            return Err(ConfigError::IntrospectionTtl);
         }
         match url::Url::parse(&self.resource) {
             Ok(url) if url.fragment().is_none() && url.has_host() => Ok(()),

@@ -12,6 +12,8 @@ const MAX_METADATA_BYTES: usize = 64 * 1024;
 pub(crate) struct IssuerMetadata {
     pub issuer: String,
     pub jwks_uri: String,
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
 }
 
 /// Why an issuer's metadata could not be used.

@@ -17,6 +17,7 @@
 
 mod config;
 mod discovery;
+mod introspection;
 mod keys;
 mod layer;
 mod metadata;
@@ -26,6 +27,7 @@ mod rejection;
 mod validator;
 
 pub use config::{ConfigError, IssuerConfig, ValidatorConfig};
+pub use introspection::IntrospectionCredentials;
 pub use layer::{AuthLayer, AuthService, RequireScope, RequireScopeService};
 pub use principal::{Principal, TokenSource};
 pub use proof::{ProofError, RefuseBoundTokens, Scheme, SenderConstraint};

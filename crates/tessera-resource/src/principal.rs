@@ -6,6 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tessera_jose::{AccessTokenClaims, Actor, Confirmation, Scopes};
 
+use crate::introspection::Introspected;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// How the token was validated.
@@ -13,6 +14,8 @@ use crate::rejection::{Rejection, RejectionKind};
 pub enum TokenSource {
     /// A JWT access token (RFC 9068) verified with the issuer's public keys.
     Jwt,
+    /// An opaque token the issuer described as active (RFC 7662).
+    Introspection,
 }
 
 /// The caller of a request whose access token passed every check. Only
@@ -49,6 +52,30 @@ impl Principal {
             confirmation: claims.cnf,
             actor: claims.act,
             source: TokenSource::Jwt,
+            resource_metadata,
+        }
+    }
+
+    pub(crate) fn from_introspection(
+        issuer: &str,
+        answer: &Introspected,
+        expires_at: i64,
+        resource_metadata: Arc<str>,
+    ) -> Self {
+        let client_id = answer.client_id.clone().unwrap_or_default();
+        Self {
+            issuer: issuer.to_owned(),
+            // RFC 7662 §2.2: `sub` is optional; a client-credentials token stands for its client.
+            subject: answer.sub.clone().unwrap_or_else(|| client_id.clone()),
+            client_id,
+            scopes: answer.scope.clone(),
+            audience: answer.aud.as_slice().to_vec(),
+            expires_at,
+            jti: answer.jti.clone(),
+            auth_time: None,
+            confirmation: answer.cnf.clone(),
+            actor: None,
+            source: TokenSource::Introspection,
             resource_metadata,
         }
     }

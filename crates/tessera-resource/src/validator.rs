@@ -10,6 +10,7 @@ use tessera_jose::{AccessTokenClaims, Expiry, FetchError, Typ, VerifyError};
 
 use crate::config::{ConfigError, ValidatorConfig};
 use crate::discovery::{DiscoveryError, discover};
+use crate::introspection::{Introspected, Introspector};
 use crate::keys::IssuerKeys;
 use crate::layer::AuthLayer;
 use crate::metadata;
@@ -26,6 +27,8 @@ pub enum SetupError {
     Discovery(#[from] DiscoveryError),
     #[error("cannot fetch the keys of {issuer}: {cause}")]
     Keys { issuer: String, cause: FetchError },
+    #[error("{0} advertises no introspection_endpoint, but introspection is configured")]
+    NoIntrospection(String),
 }
 
 /// One trusted issuer, discovered.
@@ -33,6 +36,7 @@ pub(crate) struct Issuer {
     pub issuer: String,
     pub audience: String,
     pub keys: Arc<IssuerKeys>,
+    introspector: Option<Introspector>,
 }
 
 pub(crate) struct Inner {
@@ -113,10 +117,22 @@ impl TokenValidator {
             )
             .await
             .map_err(|cause| SetupError::Keys { issuer: trusted.issuer.clone(), cause })?;
+            let introspector = match (&trusted.introspection, found.introspection_endpoint) {
+                (None, _) => None,
+                (Some(credentials), Some(endpoint)) => Some(Introspector::new(
+                    endpoint,
+                    trusted.issuer.clone(),
+                    credentials.clone(),
+                    config.allow_private_networks,
+                    config.introspection_ttl,
+                )),
+                (Some(_), None) => return Err(SetupError::NoIntrospection(trusted.issuer.clone())),
+            };
             issuers.push(Issuer {
                 issuer: trusted.issuer.clone(),
                 audience: trusted.audience.clone(),
                 keys,
+                introspector,
             });
         }
         let resource_metadata = metadata::metadata_url(&config.resource).into();
@@ -151,6 +167,12 @@ impl TokenValidator {
         self.0.issuers.iter().find(|i| i.issuer == issuer).map(|i| i.keys.fetches())
     }
 
+    /// How many introspection requests were sent to `issuer` since start (metrics, tests).
+    pub fn introspections(&self, issuer: &str) -> Option<u64> {
+        let issuer = self.0.issuers.iter().find(|i| i.issuer == issuer)?;
+        issuer.introspector.as_ref().map(Introspector::requests)
+    }
+
     fn reject(&self, kind: RejectionKind) -> Rejection {
         Rejection::new(kind, Some(self.0.resource_metadata.clone()))
     }
@@ -180,9 +202,15 @@ impl TokenValidator {
         request: &Parts,
     ) -> Result<Principal, Rejection> {
         let now = now();
-        let claims = self.validate_jwt(token, now).await?;
+        // A JWS compact serialization has three parts (RFC 7515 §7.1); anything else is opaque.
+        let principal = if token.split('.').count() == 3 {
+            let claims = self.validate_jwt(token, now).await?;
+            Principal::from_jwt(claims, self.0.resource_metadata.clone())
+        } else {
+            self.validate_opaque(token, now).await?
+        };
         // RFC 7800 §3 / RFC 9449 §7.1 / RFC 8705 §3: a bound token needs its proof.
-        match &claims.cnf {
+        match principal.confirmation() {
             Some(cnf) => {
                 if let Err(e) = self.0.sender_constraint.verify(cnf, token, scheme, request).await {
                     tracing::info!(error = %e, "sender-constrained token refused");
@@ -193,7 +221,54 @@ impl TokenValidator {
             None if scheme == Scheme::DPoP => return Err(self.invalid("DPoP scheme, no cnf")),
             None => {}
         }
-        Ok(Principal::from_jwt(claims, self.0.resource_metadata.clone()))
+        Ok(principal)
+    }
+
+    /// RFC 7662: an opaque token is what an issuer's introspection endpoint says it is.
+    async fn validate_opaque(&self, token: &str, now: i64) -> Result<Principal, Rejection> {
+        for issuer in &self.0.issuers {
+            let Some(introspector) = &issuer.introspector else { continue };
+            match introspector.introspect(token, now).await {
+                Ok(Some(answer)) => return self.accept_introspected(issuer, &answer, now),
+                Ok(None) => {}
+                Err(e) => {
+                    // The endpoint failed, not the token: refuse for now, cache nothing.
+                    tracing::warn!(issuer = %issuer.issuer, error = %e, "introspection failed");
+                    return Err(self.reject(RejectionKind::Unavailable("introspection")));
+                }
+            }
+        }
+        Err(self.invalid("opaque token inactive or not introspectable"))
+    }
+
+    /// The checks of an active introspection answer, made on every use (also from the cache).
+    fn accept_introspected(
+        &self,
+        issuer: &Issuer,
+        answer: &Introspected,
+        now: i64,
+    ) -> Result<Principal, Rejection> {
+        // RFC 7662 §2.2: a refresh token may be described as active; it is no access token.
+        if answer.token_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("refresh_token")) {
+            return Err(self.invalid("introspected a refresh token"));
+        }
+        if answer.iss.as_deref().is_some_and(|iss| iss != issuer.issuer) {
+            return Err(self.invalid("introspection names another iss"));
+        }
+        let exp = answer.exp.ok_or_else(|| self.invalid("introspection gave no exp"))?;
+        if exp <= now - self.0.skew {
+            return Err(self.invalid(reason(VerifyError::Expired)));
+        }
+        // The same audience rule as for JWTs (RFC 9068 §4; RFC 7662 §2.2 `aud`).
+        if !answer.aud.contains(&issuer.audience) {
+            return Err(self.invalid("aud does not name this resource"));
+        }
+        Ok(Principal::from_introspection(
+            &issuer.issuer,
+            answer,
+            exp,
+            self.0.resource_metadata.clone(),
+        ))
     }
 
     /// RFC 9068 §4 and RFC 8725: the checks of a JWT access token.

@@ -11,3 +11,5 @@ mod cli;
 mod device_login;
 mod gateway;
 mod mcp_gateway;
+mod orders_api;
+mod resource_introspection;
