@@ -75,11 +75,13 @@ taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" & PIDS+=(
 taskset -c "$PROXY_CPU" "$NGINX" -p "$WORK/ngx" -c "$WORK/ngx/nginx.conf" & PIDS+=($!)
 
 # The authorization server, a client for the gateway's audience, and the tokens.
-(cd "$WORK" && TESSERA_LOG=warn exec taskset -c "$LOAD_CPU" "$BIN" serve --dev \
+# No per-client limit at /token: the tokens are minted as fast as the server goes.
+(cd "$WORK" && TESSERA_LOG=warn TESSERA_CLIENT_RATE_LIMIT_PER_SECOND=1000000 exec taskset -c "$LOAD_CPU" "$BIN" serve --dev \
   --listen "127.0.0.1:$ISS_PORT" >/dev/null 2>&1) & PIDS+=($!)
 wait_http "$ISSUER/readyz" 200
 SECRET=$(cd "$WORK" && "$BIN" client create --name bench-gateway --client-id bench-gateway \
-  --grant-type client_credentials --scope bench:read --audience "$AUDIENCE" --json \
+  --grant-type client_credentials --auth-method client_secret_post --scope bench:read \
+  --audience "$AUDIENCE" --json \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 echo "minting $TOKENS tokens…" >&2
 python3 - "$ISS_PORT" "$SECRET" "$AUDIENCE" "$TOKENS" > "$WORK/tokens.txt" <<'EOF'
@@ -91,6 +93,8 @@ body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": 
 for _ in range(n):
     conn.request("POST", "/token", body, {"content-type": "application/x-www-form-urlencoded"})
     r = conn.getresponse(); doc = json.loads(r.read())
+    if "access_token" not in doc:
+        sys.exit(f"/token answered {r.status}: {doc}")
     print(doc["access_token"])
 EOF
 TOKEN=$(head -1 "$WORK/tokens.txt")
