@@ -239,6 +239,13 @@ pub trait GrantStore: Send + Sync {
         grant_id: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The `jti`s and expiry times of the access tokens recorded under a grant that are still
+    /// unexpired at `now`: what a revocation of the grant publishes to resource servers.
+    fn grant_access_tokens(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     /// Whether the access token `jti` was revoked: on its own (the denylist of
     /// [`TokenStore::revoke_access_token`]) or with its grant.
     fn is_access_token_revoked(

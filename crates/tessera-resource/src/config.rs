@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::introspection::IntrospectionCredentials;
 use crate::proof::{RefuseBoundTokens, SenderConstraint};
+use crate::revocation::RevocationConfig;
 
 /// The default clock skew: RFC 9068 §4 leaves it to the resource; a few seconds absorb clock
 /// drift without extending a token's life noticeably.
@@ -65,6 +66,7 @@ pub struct ValidatorConfig {
     pub(crate) allow_private_networks: bool,
     pub(crate) refetch_cooldown: Duration,
     pub(crate) introspection_ttl: Duration,
+    pub(crate) revocation: Option<RevocationConfig>,
     pub(crate) sender_constraint: Arc<dyn SenderConstraint>,
 }
 
@@ -90,6 +92,7 @@ impl ValidatorConfig {
             allow_private_networks: false,
             refetch_cooldown: REFETCH_COOLDOWN,
             introspection_ttl: crate::introspection::MIN_TTL,
+            revocation: None,
             sender_constraint: Arc::new(RefuseBoundTokens),
         }
     }
@@ -133,6 +136,13 @@ impl ValidatorConfig {
     /// the token's `exp`).
     pub fn introspection_cache_ttl(mut self, ttl: Duration) -> Self {
         self.introspection_ttl = ttl;
+        self
+    }
+
+    /// Checks every token's `jti` against the revocation list the authorization server
+    /// publishes to Redis (see `RevocationConfig`).
+    pub fn revocation_list(mut self, config: RevocationConfig) -> Self {
+        self.revocation = Some(config);
         self
     }
 

@@ -24,6 +24,7 @@ mod metadata;
 mod principal;
 mod proof;
 mod rejection;
+mod revocation;
 mod validator;
 
 pub use config::{ConfigError, IssuerConfig, ValidatorConfig};
@@ -32,5 +33,6 @@ pub use layer::{AuthLayer, AuthService, RequireScope, RequireScopeService};
 pub use principal::{Principal, TokenSource};
 pub use proof::{ProofError, RefuseBoundTokens, Scheme, SenderConstraint};
 pub use rejection::{Rejection, RejectionKind};
+pub use revocation::{OnOutage, RevocationConfig};
 pub use tessera_jose::{Actor, Confirmation, Scopes};
 pub use validator::{SetupError, TokenValidator};

@@ -17,6 +17,7 @@ use crate::metadata;
 use crate::principal::Principal;
 use crate::proof::{Scheme, SenderConstraint};
 use crate::rejection::{Rejection, RejectionKind};
+use crate::revocation::RevocationList;
 
 /// Why a validator could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub enum SetupError {
     Discovery(#[from] DiscoveryError),
     #[error("cannot fetch the keys of {issuer}: {cause}")]
     Keys { issuer: String, cause: FetchError },
+    #[error("cannot connect to the revocation list: {0}")]
+    Revocation(#[from] redis::RedisError),
     #[error("{0} advertises no introspection_endpoint, but introspection is configured")]
     NoIntrospection(String),
 }
@@ -46,6 +49,7 @@ pub(crate) struct Inner {
     skew: i64,
     pub issuers: Vec<Issuer>,
     sender_constraint: Arc<dyn SenderConstraint>,
+    revocation: Option<RevocationList>,
 }
 
 /// Validates access tokens for one protected resource. Cheap to clone (shared state).
@@ -135,6 +139,10 @@ impl TokenValidator {
                 introspector,
             });
         }
+        let revocation = match &config.revocation {
+            Some(list) => Some(RevocationList::connect(list).await?),
+            None => None,
+        };
         let resource_metadata = metadata::metadata_url(&config.resource).into();
         Ok(Self(Arc::new(Inner {
             resource: config.resource,
@@ -143,6 +151,7 @@ impl TokenValidator {
             skew: config.skew.as_secs() as i64,
             issuers,
             sender_constraint: config.sender_constraint,
+            revocation,
         })))
     }
 
@@ -220,6 +229,14 @@ impl TokenValidator {
             // RFC 9449 §7.1: the DPoP scheme is for DPoP-bound tokens only.
             None if scheme == Scheme::DPoP => return Err(self.invalid("DPoP scheme, no cnf")),
             None => {}
+        }
+        // R7.4: a token revoked at the authorization server is refused here too.
+        if let (Some(list), Some(jti)) = (&self.0.revocation, principal.jti()) {
+            match list.is_revoked(jti).await {
+                Ok(false) => {}
+                Ok(true) => return Err(self.invalid("revoked (revocation list)")),
+                Err(_) => return Err(self.reject(RejectionKind::Unavailable("revocation list"))),
+            }
         }
         Ok(principal)
     }

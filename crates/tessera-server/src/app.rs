@@ -72,6 +72,14 @@ pub async fn build_state(
             .map_err(|e| tessera_core::InternalError::new("redis", e))?,
         None => RateLimiter::in_process(),
     };
+    let revocation_list = match &settings.redis_url {
+        Some(url) => Some(
+            crate::revocation_list::RevocationList::connect(url)
+                .await
+                .map_err(|e| tessera_core::InternalError::new("redis", e))?,
+        ),
+        None => None,
+    };
     let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
     let password_checks = PasswordChecks::start(settings.password_check_queue)
         .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
@@ -84,6 +92,7 @@ pub async fn build_state(
         clock,
         metadata,
         rate_limiter,
+        revocation_list,
         client_keys,
         password_checks,
     })))

@@ -14,6 +14,7 @@ pub mod oauth_error;
 pub mod oauth_form;
 pub mod password_checks;
 pub mod rate_limit;
+pub mod revocation_list;
 pub mod routes;
 pub mod source_address;
 pub mod state;

@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     /// The RFC 8414 metadata document, rendered once at start.
     pub metadata: String,
     pub rate_limiter: RateLimiter,
+    /// With `redis_url`: where revoked access-token ids are published for resource servers.
+    pub revocation_list: Option<crate::revocation_list::RevocationList>,
     pub client_keys: ClientKeys,
     /// Argon2id verifications, on dedicated threads (each costs tens of milliseconds of CPU).
     pub password_checks: PasswordChecks,

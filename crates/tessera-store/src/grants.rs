@@ -393,6 +393,21 @@ impl GrantStore for Store {
         Ok(())
     }
 
+    async fn grant_access_tokens(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT jti, expires_at FROM grant_access_tokens \
+            WHERE grant_id = $1 AND expires_at > $2";
+        with_reader!(self, |pool| sqlx::query_as(SQL)
+            .bind(grant_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await
+            .map_err(db))
+    }
+
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         // On the denylist, or recorded under a revoked grant.
         const SQL: &str = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \

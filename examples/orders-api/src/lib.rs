@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tessera_resource::{IssuerConfig, Principal, RequireScope, TokenValidator, ValidatorConfig};
+use tessera_resource::{
+    IssuerConfig, Principal, RequireScope, RevocationConfig, TokenValidator, ValidatorConfig,
+};
 
 /// The API's settings: flags or `ORDERS_API_*` variables.
 #[derive(Clone, Debug, clap::Parser)]
@@ -24,6 +26,10 @@ pub struct Settings {
     /// The address to listen on.
     #[arg(long, env = "ORDERS_API_LISTEN", default_value = "127.0.0.1:9000")]
     pub listen: String,
+    /// The Redis the authorization server publishes revoked token ids to (its `redis_url`);
+    /// when set, revoked tokens are refused here within seconds.
+    #[arg(long, env = "ORDERS_API_REDIS_URL")]
+    pub redis_url: Option<String>,
     /// Allow an issuer on loopback or private addresses over plain http (development only).
     #[arg(long, env = "ORDERS_API_ALLOW_PRIVATE_NETWORKS")]
     pub allow_private_networks: bool,
@@ -32,10 +38,13 @@ pub struct Settings {
 impl Settings {
     /// The validator these settings describe (reads the issuer's metadata and keys).
     pub async fn validator(&self) -> anyhow::Result<TokenValidator> {
-        let config = ValidatorConfig::new(&self.audience)
+        let mut config = ValidatorConfig::new(&self.audience)
             .issuer(IssuerConfig::new(&self.issuer, &self.audience))
             .scopes_supported(["orders:read", "orders:write"])
             .allow_private_networks(self.allow_private_networks);
+        if let Some(url) = &self.redis_url {
+            config = config.revocation_list(RevocationConfig::redis(url));
+        }
         Ok(TokenValidator::discover(config).await?)
     }
 }
@@ -132,6 +141,7 @@ mod tests {
         assert_eq!(settings.audience, "https://orders.example");
         assert_eq!(settings.listen, "0.0.0.0:8081");
         assert!(!settings.allow_private_networks);
+        assert_eq!(settings.redis_url, None);
         assert!(
             Settings::try_parse_from(["orders-api", "--issuer", "https://as.example"]).is_err()
         );

@@ -170,3 +170,53 @@ async fn several_issuers_are_trusted_each_with_its_own_audience() {
     forged["iss"] = second.issuer.clone().into();
     refused(&app, &first.token(&forged)).await;
 }
+
+/// The hook a DPoP or mTLS check plugs into: given the request, it decides; the layer, the
+/// validator and the `Principal` keep their shape. (This stand-in accepts a `DPoP` header
+/// equal to `cnf.jkt`; the real RFC 9449 proof check arrives with `tessera-jose`'s `dpop`.)
+struct HeaderEqualsJkt;
+
+impl tessera_resource::SenderConstraint for HeaderEqualsJkt {
+    fn verify<'a>(
+        &'a self,
+        cnf: &'a tessera_resource::Confirmation,
+        _token: &'a str,
+        scheme: tessera_resource::Scheme,
+        request: &'a axum::http::request::Parts,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), tessera_resource::ProofError>> + Send + 'a>>
+    {
+        let proof = request.headers.get("dpop").and_then(|v| v.to_str().ok());
+        let verdict = match (scheme, proof, cnf.jkt.as_deref()) {
+            (tessera_resource::Scheme::DPoP, Some(p), Some(jkt)) if p == jkt => Ok(()),
+            (_, None, _) => Err(tessera_resource::ProofError::Missing),
+            _ => Err(tessera_resource::ProofError::Invalid),
+        };
+        Box::pin(std::future::ready(verdict))
+    }
+}
+
+#[tokio::test]
+async fn rfc9449_7_1_a_sender_constraint_check_plugs_into_the_validator() {
+    let issuer = TestIssuer::start().await;
+    let config = issuer.config().sender_constraint(std::sync::Arc::new(HeaderEqualsJkt));
+    let validator = TokenValidator::discover(config).await.unwrap();
+    let mut claims = issuer.claims();
+    claims["cnf"] = json!({"jkt": "thumbprint"});
+    let token = issuer.token(&claims);
+    let request = |scheme: &str, proof: Option<&str>| {
+        let mut builder = axum::http::Request::builder()
+            .uri("/orders")
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(proof) = proof {
+            builder = builder.header("dpop", proof);
+        }
+        builder.body(()).unwrap().into_parts().0
+    };
+    let accepted = validator.authenticate(&request("DPoP", Some("thumbprint"))).await.unwrap();
+    assert_eq!(accepted.confirmation().unwrap().jkt.as_deref(), Some("thumbprint"));
+    for (scheme, proof) in [("DPoP", None), ("DPoP", Some("other")), ("Bearer", Some("thumbprint"))]
+    {
+        let refused = validator.authenticate(&request(scheme, proof)).await.unwrap_err();
+        assert!(matches!(refused.kind(), tessera_resource::RejectionKind::InvalidToken(_)));
+    }
+}

@@ -7,3 +7,4 @@ mod errors;
 mod jwks_cache;
 mod jwt_rules;
 mod metadata;
+mod revocation;

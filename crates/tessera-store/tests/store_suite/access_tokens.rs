@@ -7,6 +7,7 @@ on_both_backends! {
     denylisted_jti_is_revoked;
     live_opaque_lookup_skips_expired_and_revoked_tokens;
     jti_of_revoked_grant_is_revoked;
+    grant_access_tokens_lists_the_unexpired_jtis_of_one_grant;
 }
 
 /// A new opaque access token of `client` for alice, issued at `NOW`, and what the store keeps.
@@ -138,4 +139,19 @@ async fn jti_of_revoked_grant_is_revoked(db: &TestDb) {
     assert!(db.store.is_access_token_revoked("of-revoked-and-denylisted").await.unwrap());
     assert!(!db.store.is_access_token_revoked("of-live").await.unwrap());
     assert!(!db.store.is_access_token_revoked("unknown").await.unwrap());
+}
+
+/// What a grant revocation publishes to the revocation list (R7.4): the grant's own access
+/// tokens that have not expired, with their expiry.
+async fn grant_access_tokens_lists_the_unexpired_jtis_of_one_grant(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let other = grant("web", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    insert_grant(&db.store, &other).await;
+    db.store.record_access_token(&g.id, "live", NOW + 300).await.unwrap();
+    db.store.record_access_token(&g.id, "expired", NOW - 1).await.unwrap();
+    db.store.record_access_token(&other.id, "of-other", NOW + 300).await.unwrap();
+    let listed = db.store.grant_access_tokens(&g.id, NOW).await.unwrap();
+    assert_eq!(listed, [("live".to_owned(), NOW + 300)]);
+    assert!(db.store.grant_access_tokens("unknown", NOW).await.unwrap().is_empty());
 }

@@ -28,7 +28,7 @@ struct Setup {
 }
 
 impl Setup {
-    async fn start(name: &str, server_env: &[(&str, &str)]) -> Setup {
+    async fn start(name: &str, server_env: &[(&str, &str)], redis_url: Option<String>) -> Setup {
         let w = Workdir::new(name);
         let server = DevServer::start(&w, server_env);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -56,6 +56,7 @@ impl Setup {
             issuer: server.issuer(),
             audience: api.clone(),
             listen: String::new(),
+            redis_url,
             allow_private_networks: true,
         };
         let validator = settings.validator().await.unwrap();
@@ -98,7 +99,7 @@ fn kid(token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_api_enforces_scopes_with_rfc6750_challenges_and_serves_rfc9728_metadata() {
-    let s = Setup::start("orders-api", &[]).await;
+    let s = Setup::start("orders-api", &[], None).await;
     let metadata_url = format!("{}/.well-known/oauth-protected-resource", s.api);
     assert_eq!(s.get("/health", None).await.status(), 200);
 
@@ -174,7 +175,7 @@ async fn orders_api_enforces_scopes_with_rfc6750_challenges_and_serves_rfc9728_m
 /// with one JWKS fetch (RFC 7517 §4.5 `kid`; the unknown-kid refetch of the key cache).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_under_load_refuses_no_valid_token_and_accepts_the_new_kid_on_first_sight() {
-    let s = Arc::new(Setup::start("orders-rotation", &[]).await);
+    let s = Arc::new(Setup::start("orders-rotation", &[], None).await);
     let first_kid = kid(&s.token("orders:read").await);
     assert_eq!(s.validator.jwks_fetches(&s.server.issuer()), Some(1));
 
@@ -227,4 +228,45 @@ async fn key_rotation_under_load_refuses_no_valid_token_and_accepts_the_new_kid_
     assert!(calls.load(Ordering::SeqCst) > 50, "the load loop ran");
     // The start-up fetch and one on first sight of the new kid.
     assert_eq!(s.validator.jwks_fetches(&s.server.issuer()), Some(2));
+}
+
+/// R7.4 end to end: `tessera serve` with `redis_url` publishes a revoked token's `jti`, and the
+/// API reading the same Redis refuses the token (real Redis, `TESSERA_TEST_REDIS_URL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc7009_a_token_revoked_at_the_server_is_refused_by_the_api_through_redis() {
+    let url =
+        std::env::var("TESSERA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let reachable = match std::net::TcpStream::connect(
+        url.trim_start_matches("redis://").trim_end_matches('/'),
+    ) {
+        Ok(_) => true,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("skipped: Redis at {url} is unreachable: {e}");
+            false
+        }
+        Err(e) => panic!("Redis is required under CI: {e}"),
+    };
+    if !reachable {
+        return;
+    }
+    let s =
+        Setup::start("orders-revocation", &[("TESSERA_REDIS_URL", &url)], Some(url.clone())).await;
+    let token = s.token("orders:read").await;
+    let other = s.token("orders:read").await;
+    assert_eq!(s.get("/orders", Some(&token)).await.status(), 200);
+    let revoked = s
+        .client
+        .post(format!("{}/revoke", s.server.issuer()))
+        .basic_auth("shop", Some(&s.secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    // The API's own answer for the token is reused for 2 s at most.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let refused = s.get("/orders", Some(&token)).await;
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert_eq!(s.get("/orders", Some(&other)).await.status(), 200);
 }
