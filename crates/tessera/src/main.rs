@@ -42,6 +42,8 @@ enum Command {
     Token(commands::token::TokenCommand),
     /// Load-test an OAuth / OpenID Connect server found through its discovery document.
     Bench(commands::bench::BenchArgs),
+    /// Run an enforcing reverse proxy in front of services that know nothing of OAuth.
+    Gateway(commands::gateway::GatewayArgs),
 }
 
 /// Where the database is.
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
             Command::Login(args) => commands::login::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,
             Command::Bench(args) => commands::bench::run(args).await,
+            Command::Gateway(args) => commands::gateway::run(args).await,
         }
     });
     match result {
