@@ -109,12 +109,14 @@ fn access_tokens(c: &mut Criterion) {
         scope: &scope,
         audience: &audience,
         jti: "Jx3kQ9mB2vL7pN4wR8tY1A".to_owned(),
+        act: None,
     };
     let policies: Vec<TokenPolicy> = SigningAlg::ALL
         .iter()
         .map(|alg| TokenPolicy { access_token_alg: *alg, ..TokenPolicy::default() })
         .collect();
-    let context = |policy| IssueContext { issuer: &issuer, keys: &keys, policy, now: NOW };
+    let context =
+        |policy| IssueContext { issuer: &issuer, keys: &keys, policy, now: NOW, dpop: None };
 
     let mut mint = c.benchmark_group("mint_access_token");
     for policy in &policies {

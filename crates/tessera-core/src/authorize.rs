@@ -248,7 +248,12 @@ pub fn next_step(
     // RFC 8252 §8.6: any app on the device can claim a public client's client_id and
     // loopback redirect, so nothing may answer it without the user's interaction: for a public
     // client neither a remembered consent nor first-party status skips the consent page.
-    let may_skip_consent = !client.is_public() && (client.first_party || remembered);
+    // Issue 15: a client that registered itself or that only a metadata document describes is
+    // nobody the operator vouched for, so its user is asked every time, whatever was
+    // remembered.
+    let may_skip_consent = !client.is_public()
+        && client.is_operator_registered()
+        && (client.first_party || remembered);
     let needs_consent = !just.consent && (request.prompt.consent || !may_skip_consent);
     if needs_consent {
         return if request.prompt.none { Err(Error::ConsentRequired) } else { Ok(Step::Consent) };

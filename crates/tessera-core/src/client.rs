@@ -73,6 +73,78 @@ impl AccessTokenFormat {
     }
 }
 
+/// OIDC Dynamic Client Registration 1.0 §2 `application_type`, with the redirect-URI rules
+/// of RFC 8252 for native apps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplicationType {
+    /// Runs on a web server: https redirect URIs on a real host only.
+    Web,
+    /// Runs on the user's device (RFC 8252): private-use schemes, loopback http, or https.
+    Native,
+}
+
+impl ApplicationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Web, Self::Native].into_iter().find(|t| t.as_str() == raw)
+    }
+}
+
+/// The pages a client names about itself (RFC 7591 §2), https URLs shown on the consent page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientLinks {
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub policy_uri: Option<String>,
+}
+
+/// What a client registered through `/register` (RFC 7591) carries besides its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicRegistration {
+    /// SHA-256 of its RFC 7592 registration access token.
+    pub access_token_hash: SecretHash,
+    /// When a token was last issued to it; `None`: it never completed a flow.
+    pub last_used_at: Option<i64>,
+}
+
+/// An initial access token (RFC 7591 §3) made by the operator: only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitialAccessToken {
+    pub hash: SecretHash,
+    /// Spent by the first registration that presents it.
+    pub single_use: bool,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// RFC 8693 §5: which subject tokens a client may exchange. A subject token is admitted when it
+/// was issued to one of `subject_clients` or is meant for one of `subject_audiences`; what the
+/// exchange may yield is bounded by the client's own `audience` and `scope`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExchangePolicy {
+    pub subject_clients: Vec<String>,
+    pub subject_audiences: Vec<String>,
+}
+
+impl ExchangePolicy {
+    pub fn is_empty(&self) -> bool {
+        self.subject_clients.is_empty() && self.subject_audiences.is_empty()
+    }
+
+    /// Whether a subject token issued to `client_id` with audience `audience` may be exchanged.
+    pub fn admits(&self, client_id: &str, audience: &[String]) -> bool {
+        self.subject_clients.iter().any(|c| c == client_id)
+            || audience.iter().any(|a| self.subject_audiences.contains(a))
+    }
+}
+
 /// A registered client.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -109,10 +181,35 @@ pub struct Client {
     /// again and get new tokens instead of having the grant revoked as a reuse: two requests
     /// of one app that refreshed at once (0: none, the default).
     pub refresh_token_grace_seconds: u32,
+    /// OIDC Registration §2 `application_type`; `None`: not declared (only the general
+    /// redirect-URI rules apply).
+    pub application_type: Option<ApplicationType>,
+    pub links: ClientLinks,
+    /// Set for clients that registered themselves (RFC 7591); never first-party.
+    pub dynamic: Option<DynamicRegistration>,
+    /// A client known only from the client ID metadata document at its client_id (never
+    /// stored).
+    pub metadata_document: bool,
+    /// Whose tokens it may exchange (RFC 8693); empty unless it has the token-exchange grant.
+    pub token_exchange: ExchangePolicy,
+    /// RFC 9126 §6: its authorization requests must arrive through the PAR endpoint.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: its token requests must carry a DPoP proof (so its tokens are bound).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
 }
 
 impl Client {
+    /// Whether the client registered itself at `/register` rather than by an operator.
+    pub fn is_dynamic(&self) -> bool {
+        self.dynamic.is_some()
+    }
+
+    /// Whether an operator registered the client: neither dynamic nor a metadata document.
+    pub fn is_operator_registered(&self) -> bool {
+        self.dynamic.is_none() && !self.metadata_document
+    }
+
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == AuthMethod::None
     }
@@ -144,10 +241,15 @@ pub struct ClientRegistration {
     pub jwks_uri: Option<String>,
     pub rate_limit_per_second: Option<u32>,
     pub refresh_token_grace_seconds: u32,
+    pub token_exchange: ExchangePolicy,
+    pub require_pushed_authorization_requests: bool,
+    pub dpop_bound_access_tokens: bool,
     /// Auth method for confidential clients; `client_secret_basic` when absent.
     pub auth_method: Option<AuthMethod>,
     /// A secret imported from another server instead of a generated one.
     pub imported_secret: Option<Secret>,
+    pub application_type: Option<ApplicationType>,
+    pub links: ClientLinks,
 }
 
 /// Longest refresh-token grace window: it is for requests sent at the same moment, and every
@@ -246,6 +348,31 @@ impl ClientRegistration {
         if self.refresh_token_grace_seconds > 0 && !grant_types.contains(&GrantType::RefreshToken) {
             return Err("a refresh-token grace window needs the refresh_token grant".into());
         }
+        // RFC 8693 §5: exchanging tokens is powerful; only a confidential client with a policy
+        // naming whose tokens it may exchange gets it.
+        let exchanges = grant_types.contains(&GrantType::TokenExchange);
+        if exchanges && self.public {
+            return Err("a public client cannot use the token-exchange grant".into());
+        }
+        if exchanges && self.token_exchange.is_empty() {
+            return Err("the token-exchange grant needs at least one subject client or subject \
+                        audience it may exchange from"
+                .into());
+        }
+        if !exchanges && !self.token_exchange.is_empty() {
+            return Err("a token-exchange policy needs the token-exchange grant".into());
+        }
+        if self.require_pushed_authorization_requests
+            && !grant_types.contains(&GrantType::AuthorizationCode)
+        {
+            return Err("requiring pushed authorization requests needs the authorization_code \
+                        grant"
+                .into());
+        }
+        // DPoP-bound tokens are JWTs (`cnf.jkt`); opaque tokens keep no binding.
+        if self.dpop_bound_access_tokens && self.access_token_format == AccessTokenFormat::Opaque {
+            return Err("DPoP-bound access tokens are JWTs; drop the opaque format".into());
+        }
         let client_id = match self.client_id {
             Some(id) => id,
             None => ClientId::parse(&crate::secret::random_id::<16>())
@@ -270,6 +397,13 @@ impl ClientRegistration {
             jwks_uri: self.jwks_uri,
             rate_limit_per_second: self.rate_limit_per_second,
             refresh_token_grace_seconds: self.refresh_token_grace_seconds,
+            application_type: self.application_type,
+            links: self.links,
+            dynamic: None,
+            metadata_document: false,
+            token_exchange: self.token_exchange,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             created_at: now,
         };
         Ok((client, secret))
@@ -364,6 +498,25 @@ mod tests {
             ..registration()
         };
         assert!(reg.into_client(0).is_err());
+    }
+
+    #[test]
+    fn rfc8693_5_token_exchange_needs_a_confidential_client_with_a_policy() {
+        let policy =
+            ExchangePolicy { subject_clients: vec!["web".into()], subject_audiences: vec![] };
+        let with = |public, grant_types: Vec<GrantType>, token_exchange| ClientRegistration {
+            public,
+            grant_types,
+            token_exchange,
+            ..registration()
+        };
+        let exchange = || vec![GrantType::TokenExchange];
+        assert!(with(false, exchange(), policy.clone()).into_client(0).is_ok());
+        assert!(with(false, exchange(), ExchangePolicy::default()).into_client(0).is_err());
+        assert!(with(true, exchange(), policy.clone()).into_client(0).is_err());
+        let cc = vec![GrantType::ClientCredentials];
+        assert!(with(false, cc, policy.clone()).into_client(0).is_err(), "policy without grant");
+        assert!(policy.admits("web", &[]) && !policy.admits("other", &["web".into()]));
     }
 
     #[test]

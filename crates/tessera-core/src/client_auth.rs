@@ -136,6 +136,11 @@ impl AuthenticatedClient {
     pub fn client(&self) -> &Client {
         &self.0
     }
+
+    /// The client record, shared (for checks that keep it, such as a redirect target).
+    pub fn shared(&self) -> Arc<Client> {
+        Arc::clone(&self.0)
+    }
 }
 
 /// Accepts a client whose assertion verified and whose `jti` was not seen before.

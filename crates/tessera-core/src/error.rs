@@ -61,6 +61,21 @@ pub enum Error {
     /// No scope was requested and the client has no default scope (RFC 6749 §3.3).
     #[error("no scope was requested and the client has no default scope")]
     NoScope,
+    /// RFC 8693 §2.1: a token exchange asked for a scope its subject token does not carry.
+    #[error("the scope `{0}` is not in the subject token; an exchange may only narrow its scope")]
+    ScopeBeyondSubject(String),
+    /// RFC 8693 §2.2.2: the subject or actor token is invalid (unknown, expired, revoked, of
+    /// another type) or unacceptable by policy, or the exchange asked for something Tessera
+    /// does not issue (`invalid_request`, as the RFC requires).
+    #[error("{0}")]
+    TokenExchangeRefused(Cow<'static, str>),
+    /// RFC 9449 §4.3 / §5: the DPoP proof is invalid, replayed, or required and missing
+    /// (`invalid_dpop_proof`).
+    #[error("{0}")]
+    DpopProofInvalid(Cow<'static, str>),
+    /// RFC 9449 §8: the DPoP proof lacks the server's current nonce (`use_dpop_nonce`).
+    #[error("the DPoP proof must carry the nonce of the DPoP-Nonce header")]
+    DpopNonceRequired,
     /// The scope parameter does not follow RFC 6749 §3.3 syntax.
     #[error("the scope parameter is malformed: {0}")]
     MalformedScope(Cow<'static, str>),
@@ -122,6 +137,12 @@ pub enum Error {
     /// RFC 8628 §3.5: the device code expired before the user approved.
     #[error("the device code has expired")]
     ExpiredToken,
+    /// RFC 7591 §3.2.2 `invalid_redirect_uri`.
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    /// RFC 7591 §3.2.2 `invalid_client_metadata`.
+    #[error("{0}")]
+    InvalidClientMetadata(String),
     /// A server fault. Its cause is logged, never sent to the peer.
     #[error("internal error: {0}")]
     Internal(#[from] InternalError),
@@ -135,7 +156,8 @@ impl Error {
             | Self::DuplicateParameter(_)
             | Self::MalformedParameter { .. }
             | Self::MalformedRequest(_)
-            | Self::MultipleClientAuthentication => ErrorCode::InvalidRequest,
+            | Self::MultipleClientAuthentication
+            | Self::TokenExchangeRefused(_) => ErrorCode::InvalidRequest,
             Self::ClientAuthenticationMissing
             | Self::ClientAuthenticationFailed
             | Self::ClientAssertionRefused(_) => ErrorCode::InvalidClient,
@@ -145,6 +167,7 @@ impl Error {
             Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
             Self::ScopeNotAllowed(_)
             | Self::ScopeWidened
+            | Self::ScopeBeyondSubject(_)
             | Self::NoScope
             | Self::MalformedScope(_) => ErrorCode::InvalidScope,
             Self::CodeRefused(_)
@@ -153,6 +176,8 @@ impl Error {
             | Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
             Self::UnsupportedResponseType(_) => ErrorCode::UnsupportedResponseType,
             Self::InvalidTarget(_) => ErrorCode::InvalidTarget,
+            Self::DpopProofInvalid(_) => ErrorCode::InvalidDpopProof,
+            Self::DpopNonceRequired => ErrorCode::UseDpopNonce,
             Self::AccessDenied => ErrorCode::AccessDenied,
             Self::LoginRequired => ErrorCode::LoginRequired,
             Self::ConsentRequired => ErrorCode::ConsentRequired,
@@ -163,6 +188,8 @@ impl Error {
             Self::AuthorizationPending => ErrorCode::AuthorizationPending,
             Self::SlowDown => ErrorCode::SlowDown,
             Self::ExpiredToken => ErrorCode::ExpiredToken,
+            Self::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
+            Self::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
             Self::Internal(_) => ErrorCode::ServerError,
         }
     }
@@ -173,6 +200,16 @@ impl Error {
         match self {
             Self::Internal(_) => None,
             other => Some(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::client_metadata::MetadataError> for Error {
+    fn from(e: crate::client_metadata::MetadataError) -> Self {
+        use crate::client_metadata::MetadataError;
+        match e {
+            MetadataError::InvalidRedirectUri(why) => Self::InvalidRedirectUri(why),
+            MetadataError::InvalidClientMetadata(why) => Self::InvalidClientMetadata(why),
         }
     }
 }
@@ -249,6 +286,13 @@ mod tests {
         let err = Error::RateLimited { retry_after_secs: 3 };
         assert_eq!(err.code().as_str(), "too_many_requests");
         assert_eq!(err.description().as_deref(), Some("rate limit exceeded; retry after 3 s"));
+    }
+
+    #[test]
+    fn rfc8693_2_2_2_refused_exchange_is_invalid_request_and_wider_scope_invalid_scope() {
+        let refused = Error::TokenExchangeRefused("the subject token has expired".into());
+        assert_eq!(refused.code().as_str(), "invalid_request");
+        assert_eq!(Error::ScopeBeyondSubject("a:w".into()).code().as_str(), "invalid_scope");
     }
 
     #[test]

@@ -10,11 +10,18 @@ pub enum GrantType {
     ClientCredentials,
     RefreshToken,
     DeviceCode,
+    /// RFC 8693 §2.1.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] =
-        [Self::AuthorizationCode, Self::ClientCredentials, Self::RefreshToken, Self::DeviceCode];
+    pub const ALL: [GrantType; 5] = [
+        Self::AuthorizationCode,
+        Self::ClientCredentials,
+        Self::RefreshToken,
+        Self::DeviceCode,
+        Self::TokenExchange,
+    ];
 
     /// The RFC name of the grant type.
     pub fn as_str(self) -> &'static str {
@@ -23,6 +30,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::keys::KeySet;
 use crate::secret::SecretHash;
 use crate::store::{GrantStore, TokenStore};
-use crate::token::TokenType;
+use crate::token::{Actor, TokenType};
 
 /// An access token that is valid now: signature or lookup, expiry and revocation checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,12 @@ pub struct ActiveAccessToken {
     pub jti: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// RFC 8693 §4.1: who acts for `sub`, for a token issued by a delegating exchange.
+    pub act: Option<Actor>,
+    /// RFC 8693 §4.4: who may act for `sub` (JWTs only: Tessera's opaque tokens carry none).
+    pub may_act: Option<Actor>,
+    /// RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (JWTs only).
+    pub jkt: Option<String>,
 }
 
 impl ActiveAccessToken {
@@ -55,6 +61,9 @@ pub fn verify_jwt_access_token(
         jti: c.jti,
         issued_at: c.iat,
         expires_at: c.exp,
+        act: c.act,
+        may_act: c.may_act,
+        jkt: c.cnf.and_then(|cnf| cnf.jkt),
     })
 }
 
@@ -87,6 +96,9 @@ pub async fn validate_access_token<S: GrantStore + TokenStore>(
             jti: t.jti,
             issued_at: t.issued_at,
             expires_at: t.expires_at,
+            act: t.act,
+            may_act: None,
+            jkt: None,
         }))
     }
 }
@@ -116,6 +128,18 @@ pub struct IntrospectionDetails {
     pub jti: Option<String>,
     /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
     pub token_type: IntrospectedType,
+    /// RFC 8693 §4.1: the delegation chain of an exchanged token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 `cnf` in an introspection response (RFC 9449 §6.2 `jkt`).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// RFC 7662 §2.2 `token_type`: the access token's type (RFC 6749 §7.1), or `refresh_token`.
@@ -191,7 +215,12 @@ async fn describe<S: GrantStore + TokenStore>(
                 iat: t.issued_at,
                 nbf: t.issued_at,
                 jti: Some(t.jti),
-                token_type: IntrospectedType::AccessToken(TokenType::Bearer),
+                token_type: IntrospectedType::AccessToken(match t.jkt {
+                    Some(_) => TokenType::DPoP,
+                    None => TokenType::Bearer,
+                }),
+                act: t.act,
+                cnf: t.jkt.map(|jkt| Confirmation { jkt }),
             }),
         });
     }
@@ -242,6 +271,8 @@ async fn introspect_refresh_token<S: TokenStore>(
             nbf: r.issued_at,
             jti: None,
             token_type: IntrospectedType::RefreshToken,
+            act: None,
+            cnf: None,
         }),
     }))
 }

@@ -70,6 +70,15 @@ impl Params {
     pub fn require(&self, name: &'static str) -> Result<&str> {
         self.get(name).ok_or(Error::MissingParameter(name))
     }
+
+    /// The parameters as a form-encoded query string, without those named in `skip`.
+    pub fn to_query(&self, skip: &[&str]) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in self.0.iter().filter(|(n, _)| !skip.contains(&n.as_str())) {
+            query.append_pair(name, value);
+        }
+        query.finish()
+    }
 }
 
 fn decode_component(raw: &[u8]) -> Result<String> {

@@ -14,7 +14,7 @@ use crate::store::{GrantStore, TokenStore};
 #[derive(Debug, PartialEq, Eq)]
 pub enum Revoked {
     /// An access token's `jti` is on the denylist until it expires.
-    AccessToken { jti: String },
+    AccessToken { jti: String, expires_at: i64 },
     /// A refresh token, and with it its whole grant (RFC 7009 §2.1).
     Grant { grant_id: String },
     /// Unknown, already expired, or another client's token: nothing was changed.
@@ -45,7 +45,7 @@ pub async fn revoke<S: GrantStore + TokenStore>(
             // RFC 7009 §2.1: only the client the token was issued to may revoke it.
             Ok(c) if c.client_id == client_id && c.exp > now => {
                 store.revoke_access_token(&c.jti, c.exp).await?;
-                Revoked::AccessToken { jti: c.jti }
+                Revoked::AccessToken { jti: c.jti, expires_at: c.exp }
             }
             _ => Revoked::Nothing,
         });
@@ -65,7 +65,7 @@ pub async fn revoke<S: GrantStore + TokenStore>(
             match store.find_opaque_access_token(&hash).await? {
                 Some(t) if t.client_id.as_str() == client_id && t.expires_at > now => {
                     store.revoke_access_token(&t.jti, t.expires_at).await?;
-                    Revoked::AccessToken { jti: t.jti }
+                    Revoked::AccessToken { jti: t.jti, expires_at: t.expires_at }
                 }
                 _ => Revoked::Nothing,
             }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::client::Client;
+use crate::client::{Client, InitialAccessToken};
 use crate::client_id::ClientId;
 use crate::keys::StoredKey;
 use crate::pkce::CodeChallenge;
@@ -41,6 +41,41 @@ pub trait ClientStore: Send + Sync {
     /// Whether a client was deleted.
     fn delete_client(&self, id: &ClientId)
     -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces the metadata of a dynamically registered client (RFC 7592 §2.2); whether one
+    /// was updated. Its client_id, creation time and registration token stay.
+    fn update_dynamic_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records that a dynamic client completed a flow at `now` (it is not stale).
+    fn record_client_use(
+        &self,
+        id: &ClientId,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes dynamic clients last used before `unused_before`, and those that never
+    /// completed a flow and were registered before `unfinished_before`; how many.
+    fn prune_dynamic_clients(
+        &self,
+        unused_before: i64,
+        unfinished_before: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Initial access tokens (RFC 7591 §3): what `/register` requires under the
+/// `initial_access_token` policy. Stored as hashes.
+pub trait InitialAccessTokenStore: Send + Sync {
+    fn create_initial_access_token(
+        &self,
+        token: &InitialAccessToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether `hash` is a live token; a single-use one is spent by this call, in one
+    /// conditional write, so two registrations cannot both use it.
+    fn spend_initial_access_token(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// User accounts.
@@ -232,6 +267,15 @@ pub trait GrantStore: Send + Sync {
         jti: &str,
         expires_at: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records `jti` under the grant that the access token `subject_jti` is recorded under, if
+    /// any (one statement): a token obtained by exchanging it (RFC 8693) is revoked with that
+    /// grant, and so ends with its user. Returns whether there was such a grant.
+    fn record_derived_access_token(
+        &self,
+        subject_jti: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Revokes a grant: its refresh tokens stop working and its access tokens are reported
     /// revoked.
     fn revoke_grant(
@@ -239,6 +283,13 @@ pub trait GrantStore: Send + Sync {
         grant_id: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The `jti`s and expiry times of the access tokens recorded under a grant that are still
+    /// unexpired at `now`: what a revocation of the grant publishes to resource servers.
+    fn grant_access_tokens(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     /// Whether the access token `jti` was revoked: on its own (the denylist of
     /// [`TokenStore::revoke_access_token`]) or with its grant.
     fn is_access_token_revoked(
@@ -339,6 +390,8 @@ pub struct OpaqueAccessToken {
     pub audience: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// RFC 8693 §4.1: the delegation chain, for a token issued by a token exchange.
+    pub act: Option<tessera_jose::Actor>,
 }
 
 /// A refresh token as stored, with its grant.
@@ -413,6 +466,35 @@ pub struct AuditEvent {
     pub jti: Option<String>,
     pub reason: Option<String>,
     pub source: Option<String>,
+    /// RFC 8693 §4.1: who acted for `sub` (a delegated token exchange).
+    pub actor: Option<String>,
+}
+
+/// A pushed authorization request (RFC 9126 §2), stored by the hash of its `request_uri`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedRequest {
+    pub request_uri_hash: SecretHash,
+    pub client_id: ClientId,
+    /// The authorization request's parameters, form-encoded, without client credentials.
+    pub query: String,
+    pub expires_at: i64,
+}
+
+/// Pushed authorization requests (RFC 9126).
+pub trait PushedRequestStore: Send + Sync {
+    fn insert_pushed_request(
+        &self,
+        request: &PushedRequest,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes and returns the query of the request whose `request_uri` hashes to `hash`, if
+    /// it was pushed by `client_id` and has not expired, in one statement: a `request_uri` is
+    /// used once (RFC 9126 §4), and of concurrent uses exactly one gets it.
+    fn take_pushed_request(
+        &self,
+        hash: &SecretHash,
+        client_id: &ClientId,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
 
 /// The optional audit table, for `tessera audit tail`.

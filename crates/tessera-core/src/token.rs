@@ -6,12 +6,15 @@ use serde::Serialize;
 
 use crate::client::AccessTokenFormat;
 use crate::client_id::ClientId;
-use crate::error::{InternalError, Result};
+use crate::error::{Error, InternalError, Result};
+use crate::grants::dpop::DpopKey;
 use crate::issuer::Issuer;
 use crate::keys::{KeySet, SigningAlg};
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
 use crate::store::{OpaqueAccessToken, TokenStore};
+/// RFC 8693 §4.1 `act`, as the verifier reads it and as tokens carry it.
+pub use tessera_jose::Actor;
 
 /// Lifetimes and algorithms of what the server issues. All durations in seconds.
 #[derive(Clone, Debug)]
@@ -63,6 +66,8 @@ pub struct IssueContext<'a> {
     pub keys: &'a KeySet,
     pub policy: &'a TokenPolicy,
     pub now: i64,
+    /// RFC 9449 §5: the key of the request's DPoP proof, to which the access token is bound.
+    pub dpop: Option<&'a DpopKey>,
 }
 
 /// What an access token is issued for.
@@ -77,6 +82,8 @@ pub struct AccessTokenGrant<'a> {
     /// Its `jti` (RFC 9068 §2.2), from [`new_jti`]: chosen by the caller, so that a refresh
     /// can record it under its grant in the rotation's own transaction.
     pub jti: String,
+    /// RFC 8693 §4.1: who acts for `sub`, for a token issued by a delegating token exchange.
+    pub act: Option<&'a Actor>,
 }
 
 /// The kind of access token issued (RFC 6749 §7.1, §5.1 `token_type`). Sender-constrained
@@ -86,6 +93,8 @@ pub struct AccessTokenGrant<'a> {
 pub enum TokenType {
     /// RFC 6750: whoever holds the token may use it.
     Bearer,
+    /// RFC 9449 §5: only with a DPoP proof of the key in its `cnf.jkt`.
+    DPoP,
 }
 
 /// A fresh access-token `jti`: 128 random bits.
@@ -96,6 +105,8 @@ pub fn new_jti() -> String {
 /// An access token as issued: a JWT, or an opaque reference token.
 pub struct IssuedAccessToken {
     pub token: String,
+    /// `DPoP` when bound to the request's DPoP key, else `Bearer`.
+    pub token_type: TokenType,
     pub jti: String,
     pub expires_at: i64,
 }
@@ -118,6 +129,16 @@ struct AccessTokenClaims<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Actor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf<'a>>,
+}
+
+/// RFC 7800 §3.1 `cnf` with RFC 9449 §6.1 `jkt`.
+#[derive(Serialize)]
+struct Cnf<'a> {
+    jkt: &'a str,
 }
 
 /// `aud` as a single string when there is one audience (the common form that every library
@@ -169,9 +190,12 @@ pub fn mint_access_token(
         jti: &grant.jti,
         client_id: grant.client_id.as_str(),
         scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
+        act: grant.act,
+        cnf: ctx.dpop.map(|key| Cnf { jkt: key.jkt() }),
     };
     let token = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
-    Ok(IssuedAccessToken { token, jti: grant.jti, expires_at })
+    let token_type = if ctx.dpop.is_some() { TokenType::DPoP } else { TokenType::Bearer };
+    Ok(IssuedAccessToken { token, token_type, jti: grant.jti, expires_at })
 }
 
 /// Mints an access token in the client's format (requirements R3.1): a JWT, or an opaque
@@ -184,6 +208,11 @@ pub async fn issue_access_token<S: TokenStore>(
 ) -> Result<IssuedAccessToken> {
     match format {
         AccessTokenFormat::Jwt => mint_access_token(ctx, grant),
+        // Opaque tokens keep no key binding: a bound token is a JWT, whose `cnf` a resource
+        // server reads (RFC 9449 §6.1).
+        AccessTokenFormat::Opaque if ctx.dpop.is_some() => Err(Error::DpopProofInvalid(
+            "DPoP-bound access tokens are JWTs; this client's tokens are opaque".into(),
+        )),
         AccessTokenFormat::Opaque => {
             let token = Secret::generate();
             let record = OpaqueAccessToken {
@@ -195,10 +224,12 @@ pub async fn issue_access_token<S: TokenStore>(
                 audience: grant.audience.to_vec(),
                 issued_at: ctx.now,
                 expires_at: ctx.now + ctx.policy.access_token_ttl,
+                act: grant.act.cloned(),
             };
             store.insert_opaque_access_token(&record).await?;
             Ok(IssuedAccessToken {
                 token: token.expose().to_owned(),
+                token_type: TokenType::Bearer,
                 jti: record.jti,
                 expires_at: record.expires_at,
             })
@@ -218,11 +249,17 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
-    /// The access token's `jti` and subject, for the audit log; not part of the response.
+    /// RFC 8693 §2.2.1: the type of the token issued by a token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+    /// The access token's `jti`, subject and actor (RFC 8693 §4.1), for the audit log; not
+    /// part of the response.
     #[serde(skip)]
     pub jti: String,
     #[serde(skip)]
     pub sub: String,
+    #[serde(skip)]
+    pub actor: Option<String>,
 }
 
 impl fmt::Debug for TokenResponse {

@@ -50,6 +50,16 @@ impl BearerToken {
     /// RFC 9110 §11.1). `Ok(None)` when the request carries no bearer credentials at all (no
     /// header, or another scheme): RFC 6750 §3.1 answers that with a challenge without error.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, BearerError> {
+        Self::from_headers_with_scheme(headers, "bearer")
+    }
+
+    /// The token of an `Authorization` header with another token-carrying scheme of the same
+    /// syntax, such as RFC 9449 §7.1 `DPoP` (compared without case). `Ok(None)` when the
+    /// header is absent or names another scheme.
+    pub fn from_headers_with_scheme(
+        headers: &HeaderMap,
+        wanted: &str,
+    ) -> Result<Option<Self>, BearerError> {
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else { return Ok(None) };
         if values.next().is_some() {
@@ -57,7 +67,7 @@ impl BearerToken {
         }
         let Ok(value) = value.to_str() else { return Err(BearerError::Malformed) };
         let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        if !scheme.eq_ignore_ascii_case(wanted) {
             return Ok(None);
         }
         let token = credentials.trim_matches(' ');
@@ -144,6 +154,17 @@ mod tests {
         let from_form = BearerToken::from_headers_or_form(&headers(&[]), Some("tok")).unwrap();
         assert_eq!(from_form.unwrap().as_str(), "tok");
         assert_eq!(BearerToken::from_headers_or_form(&headers(&[]), None).unwrap(), None);
+    }
+
+    #[test]
+    fn rfc9449_7_1_dpop_scheme_carries_a_token_of_the_same_syntax() {
+        let dpop = BearerToken::from_headers_with_scheme(&headers(&["DPoP abc.def"]), "dpop");
+        assert_eq!(dpop.unwrap().unwrap().as_str(), "abc.def");
+        assert_eq!(BearerToken::from_headers(&headers(&["DPoP abc.def"])).unwrap(), None);
+        assert_eq!(
+            BearerToken::from_headers_with_scheme(&headers(&["dpop a b"]), "dpop"),
+            Err(BearerError::Malformed)
+        );
     }
 
     #[test]

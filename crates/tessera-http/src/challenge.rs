@@ -13,6 +13,7 @@ pub struct Challenge {
     error: Option<ErrorCode>,
     description: Option<String>,
     scope: Option<String>,
+    resource_metadata: Option<String>,
 }
 
 impl Challenge {
@@ -27,7 +28,14 @@ impl Challenge {
     }
 
     fn with_scheme(scheme: &'static str) -> Self {
-        Self { scheme, realm: None, error: None, description: None, scope: None }
+        Self {
+            scheme,
+            realm: None,
+            error: None,
+            description: None,
+            scope: None,
+            resource_metadata: None,
+        }
     }
 
     /// RFC 6750 §3 / RFC 7617 §2: the protection space.
@@ -50,6 +58,13 @@ impl Challenge {
         self
     }
 
+    /// RFC 9728 §5.1: where the protected resource's metadata document is, so that a client
+    /// learns which authorization server to ask for a token.
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
     /// The header value: `Bearer realm="…", error="…", error_description="…", scope="…"`.
     /// Attribute values are quoted strings whose characters RFC 6750 §3 limits to
     /// %x20-21 / %x23-5B / %x5D-7E; anything else is replaced, so the value is always valid.
@@ -66,6 +81,9 @@ impl Challenge {
         }
         if let Some(scope) = &self.scope {
             params.push(format!("scope=\"{}\"", quoted_safe(scope)));
+        }
+        if let Some(url) = &self.resource_metadata {
+            params.push(format!("resource_metadata=\"{}\"", quoted_safe(url)));
         }
         let value = if params.is_empty() {
             self.scheme.to_owned()
@@ -116,6 +134,19 @@ mod tests {
             .error(ErrorCode::InvalidToken, Some("a\\b\"c\r\nd é"))
             .to_header_value();
         assert_eq!(value, "Bearer error=\"invalid_token\", error_description=\"a'b'c''d '\"");
+    }
+
+    #[test]
+    fn rfc9728_5_1_challenge_carries_resource_metadata() {
+        let value = Challenge::bearer()
+            .error(ErrorCode::InvalidToken, None)
+            .resource_metadata("https://api.example/.well-known/oauth-protected-resource")
+            .to_header_value();
+        assert_eq!(
+            value,
+            "Bearer error=\"invalid_token\", \
+             resource_metadata=\"https://api.example/.well-known/oauth-protected-resource\""
+        );
     }
 
     #[test]

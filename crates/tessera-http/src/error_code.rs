@@ -20,6 +20,10 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     /// RFC 8707 §2: the requested resource is unknown or not allowed.
     InvalidTarget,
+    /// RFC 9449 §5: the DPoP proof at the token endpoint is invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the server's current nonce (`DPoP-Nonce`).
+    UseDpopNonce,
     /// RFC 6749 §4.1.2.1, RFC 8628 §3.5: the resource owner denied the request.
     AccessDenied,
     /// OIDC Core §3.1.2.6.
@@ -43,6 +47,10 @@ pub enum ErrorCode {
     /// A rate limit was reached (RFC 6585 §4 status 429; not an RFC 6749 registry entry,
     /// hence a name that says what happened).
     TooManyRequests,
+    /// RFC 7591 §3.2.2: a redirect URI of a registration is invalid.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: a member of a registration's client metadata is invalid.
+    InvalidClientMetadata,
     /// RFC 6749 §4.1.2.1 / §5.2 by extension: a server fault, always without description.
     ServerError,
 }
@@ -89,6 +97,8 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
@@ -100,6 +110,8 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::TooManyRequests => "too_many_requests",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::ServerError => "server_error",
         }
     }
@@ -125,13 +137,18 @@ impl ErrorCode {
             | Self::InvalidScope
             | Self::UnsupportedResponseType
             | Self::InvalidTarget
+            | Self::InvalidDpopProof
+            | Self::UseDpopNonce
             | Self::AccessDenied
             | Self::LoginRequired
             | Self::ConsentRequired
             | Self::AuthorizationPending
             | Self::SlowDown
             | Self::ExpiredToken
-            | Self::UnsupportedTokenType => 400,
+            | Self::UnsupportedTokenType
+            // RFC 7591 §3.2.2: registration errors are 400s.
+            | Self::InvalidRedirectUri
+            | Self::InvalidClientMetadata => 400,
         }
     }
 }

@@ -45,7 +45,7 @@ impl Algorithm {
         Self::ALL.into_iter().find(|a| a.as_str() == raw)
     }
 
-    pub(crate) fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+    pub fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
         match self {
             Self::RS256 => jsonwebtoken::Algorithm::RS256,
             Self::RS384 => jsonwebtoken::Algorithm::RS384,

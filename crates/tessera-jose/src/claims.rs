@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
 use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
 
 /// The registered claims the verifier checks on every token (RFC 7519 §4.1).
@@ -116,14 +117,22 @@ pub struct Confirmation {
 }
 
 /// `act` (RFC 8693 §4.1): who acts on behalf of the subject; a nested `act` is the actor
-/// before it (the chain of delegation, most recent outermost).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// before it (the chain of delegation, most recent outermost). Also the shape of `may_act`
+/// (§4.4), which names who may become the actor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     pub sub: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Box<Actor>>,
+}
+
+impl Actor {
+    /// How many actors the chain names (this one and every nested `act`).
+    pub fn depth(&self) -> usize {
+        1 + self.act.as_ref().map_or(0, |a| a.depth())
+    }
 }
 
 /// An RFC 9068 JWT access token's claims (§2.2).
@@ -147,6 +156,9 @@ pub struct AccessTokenClaims {
     pub cnf: Option<Confirmation>,
     #[serde(default)]
     pub act: Option<Actor>,
+    /// RFC 8693 §4.4: who may act for the subject in a token exchange.
+    #[serde(default)]
+    pub may_act: Option<Actor>,
 }
 
 impl Claims for AccessTokenClaims {
@@ -281,5 +293,14 @@ mod tests {
         assert_eq!(act.act.unwrap().sub, "service");
         let plain = access(json!({})).unwrap();
         assert_eq!((plain.cnf, plain.act), (None, None));
+        let may = access(json!({"may_act": {"sub": "svc"}})).unwrap().may_act.unwrap();
+        assert_eq!((may.sub.as_str(), may.depth()), ("svc", 1));
+        let act = access(json!({"act": {"sub": "b", "act": {"sub": "a"}}})).unwrap().act.unwrap();
+        assert_eq!(act.depth(), 2);
+        assert_eq!(
+            serde_json::to_value(&act).unwrap(),
+            json!({"sub": "b", "act": {"sub": "a"}}),
+            "absent members are not written"
+        );
     }
 }

@@ -110,44 +110,141 @@ impl JwksFetcher {
     }
 
     async fn fetch(&self, url: &str) -> Result<Jwks, FetchError> {
-        let url = reqwest::Url::parse(url).map_err(|e| FetchError::Url(e.to_string()))?;
-        let loopback_http = url.scheme() == "http" && self.allow_private_networks;
-        if url.scheme() != "https" && !loopback_http {
-            return Err(FetchError::Url("only https is fetched".into()));
+        fetch_jwks(url, self.allow_private_networks).await.map(|fetched| fetched.jwks)
+    }
+}
+
+/// A document fetched through [`get_document`].
+#[derive(Debug)]
+pub struct Document {
+    pub body: String,
+    /// `Cache-Control: max-age` (RFC 9111 §5.2.2.1) as sent; `Some(ZERO)` for `no-store` or
+    /// `no-cache`. Callers bound it to their own range.
+    pub max_age: Option<Duration>,
+}
+
+/// A JWKS fetched through [`fetch_jwks`], with its freshness as the server stated it.
+#[derive(Debug)]
+pub struct FetchedJwks {
+    pub jwks: Jwks,
+    pub max_age: Option<Duration>,
+}
+
+/// Fetches the JWKS at `url` behind the guard of [`guarded_client`], without any caching:
+/// for callers with a caching policy of their own (the resource-server library's rotation-safe
+/// key cache); [`JwksFetcher`] is the cached way.
+pub async fn fetch_jwks(
+    url: &str,
+    allow_private_networks: bool,
+) -> Result<FetchedJwks, FetchError> {
+    let document = get_document(url, allow_private_networks, MAX_JWKS_BYTES).await?;
+    // A published JWKS may also hold keys for other uses (encryption): those are skipped;
+    // a private or symmetric key still refuses the whole document.
+    let jwks = Jwks::parse_signing_keys(&document.body)
+        .map_err(|e| FetchError::Document(e.to_string()))?;
+    Ok(FetchedJwks { jwks, max_age: document.max_age })
+}
+
+/// GETs `url` behind the guard of [`guarded_client`] and reads at most `max_bytes` of UTF-8:
+/// metadata documents (RFC 8414) and JWK sets.
+pub async fn get_document(
+    url: &str,
+    allow_private_networks: bool,
+    max_bytes: usize,
+) -> Result<Document, FetchError> {
+    let (client, url) = guarded_client(url, allow_private_networks).await?;
+    let response = client.get(url).send().await.map_err(|e| FetchError::Http(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(FetchError::Http(format!("answered {}", response.status())));
+    }
+    let max_age = max_age(response.headers());
+    let body = read_capped(response, max_bytes).await?;
+    let body = String::from_utf8(body).map_err(|_| FetchError::Document("not UTF-8".into()))?;
+    Ok(Document { body, max_age })
+}
+
+/// An HTTP client for one request to `url`, and the parsed URL: only `https` (or `http` with
+/// `allow_private_networks`), the name resolved once and checked against
+/// [`is_global_unicast`] (unless `allow_private_networks`), the connection pinned to that
+/// address, no proxy, no redirects, a 5 s timeout for the whole exchange. Read the answer with
+/// [`read_capped`].
+pub async fn guarded_client(
+    url: &str,
+    allow_private_networks: bool,
+) -> Result<(reqwest::Client, reqwest::Url), FetchError> {
+    let url = reqwest::Url::parse(url).map_err(|e| FetchError::Url(e.to_string()))?;
+    let loopback_http = url.scheme() == "http" && allow_private_networks;
+    if url.scheme() != "https" && !loopback_http {
+        return Err(FetchError::Url("only https is fetched".into()));
+    }
+    let host = url.host_str().ok_or_else(|| FetchError::Url("no host".into()))?.to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    // `lookup_host` wants a bare name or address: an IPv6 literal loses its brackets.
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let address = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|e| FetchError::Url(format!("cannot resolve {host}: {e}")))?
+        .find(|a| allow_private_networks || is_global_unicast(a.ip()))
+        .ok_or_else(|| FetchError::NotGlobal(host.clone()))?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(TIMEOUT)
+        .resolve(name, SocketAddr::new(address.ip(), port))
+        .build()
+        .map_err(|e| FetchError::Http(format!("cannot build an HTTP client: {e}")))?;
+    Ok((client, url))
+}
+
+/// Reads an answer's body, refusing it once it passes `max_bytes`.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Http(e.to_string()))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > max_bytes {
+            return Err(FetchError::Document(format!("larger than {max_bytes} bytes")));
         }
-        let host = url.host_str().ok_or_else(|| FetchError::Url("no host".into()))?.to_owned();
-        let port = url.port_or_known_default().unwrap_or(443);
-        // `lookup_host` wants a bare name or address: an IPv6 literal loses its brackets.
-        let name = host.trim_start_matches('[').trim_end_matches(']');
-        let address = tokio::net::lookup_host((name, port))
-            .await
-            .map_err(|e| FetchError::Url(format!("cannot resolve {host}: {e}")))?
-            .find(|a| self.allow_private_networks || is_global_unicast(a.ip()))
-            .ok_or_else(|| FetchError::NotGlobal(host.clone()))?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .resolve(name, SocketAddr::new(address.ip(), port))
-            .build()
-            .map_err(|e| FetchError::Http(format!("cannot build an HTTP client: {e}")))?;
-        let mut response =
-            client.get(url).send().await.map_err(|e| FetchError::Http(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(FetchError::Http(format!("answered {}", response.status())));
+    }
+    Ok(body)
+}
+
+/// RFC 9111 §5.2.2: `max-age` of `Cache-Control`; `no-store` and `no-cache` count as zero.
+fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+    let mut age = None;
+    for directive in value.split(',').map(str::trim) {
+        let (name, argument) = directive.split_once('=').unwrap_or((directive, ""));
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
         }
-        let mut body = Vec::new();
-        while let Some(chunk) =
-            response.chunk().await.map_err(|e| FetchError::Http(e.to_string()))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
-                return Err(FetchError::Document("larger than 64 KiB".into()));
-            }
+        if name.eq_ignore_ascii_case("max-age") {
+            age = argument.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
         }
-        let text = String::from_utf8(body).map_err(|_| FetchError::Document("not UTF-8".into()))?;
-        // A published JWKS may also hold keys for other uses (encryption): those are skipped;
-        // a private or symmetric key still refuses the whole document.
-        Jwks::parse_signing_keys(&text).map_err(|e| FetchError::Document(e.to_string()))
+    }
+    age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_control(value: &'static str) -> Option<Duration> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::CACHE_CONTROL, value.parse().unwrap());
+        max_age(&headers)
+    }
+
+    #[test]
+    fn rfc9111_5_2_2_max_age_is_read_and_no_store_is_zero() {
+        assert_eq!(cache_control("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(cache_control("MAX-AGE=\"7\""), Some(Duration::from_secs(7)));
+        assert_eq!(cache_control("no-store"), Some(Duration::ZERO));
+        assert_eq!(cache_control("max-age=60, no-cache"), Some(Duration::ZERO));
+        assert_eq!(cache_control("max-age=x"), None);
+        assert_eq!(cache_control("public"), None);
+        assert_eq!(max_age(&reqwest::header::HeaderMap::new()), None);
     }
 }

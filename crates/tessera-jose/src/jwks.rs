@@ -11,7 +11,7 @@ use crate::alg::Algorithm;
 
 /// Members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC
 /// 8037 §2): a public JWKS that carries one has leaked a secret, and is refused whole.
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// The smallest RSA modulus accepted (RFC 7518 §3.3: 2048 bits or larger).
 const MIN_RSA_MODULUS_BYTES: usize = 256;
@@ -138,7 +138,7 @@ impl Jwks {
 }
 
 /// One JWK as a [`PublicKey`], or why it cannot verify signatures here.
-fn public_key(jwk: &Map<String, Value>) -> Result<PublicKey, &'static str> {
+pub(crate) fn public_key(jwk: &Map<String, Value>) -> Result<PublicKey, &'static str> {
     let text = |name: &str| jwk.get(name).and_then(Value::as_str);
     if text("use").is_some_and(|u| u != "sig") {
         return Err("its `use` is not `sig`");

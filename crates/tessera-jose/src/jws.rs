@@ -84,7 +84,7 @@ struct Header<'a> {
 
 /// The three parts of a compact JWS.
 pub(crate) struct Parts<'t> {
-    header: &'t str,
+    pub(crate) header: &'t str,
     payload: &'t str,
     signature: &'t str,
     /// `header.payload`, what the signature covers.

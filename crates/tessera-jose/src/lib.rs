@@ -19,6 +19,7 @@
 
 pub mod alg;
 pub mod claims;
+pub mod dpop;
 pub mod fetch;
 pub mod id_token;
 pub mod jwks;
@@ -31,7 +32,8 @@ pub use alg::Algorithm;
 pub use claims::{
     AccessTokenClaims, Actor, Audience, BasicClaims, Claims, Confirmation, IdTokenClaims, Scopes,
 };
-pub use fetch::{FetchError, JwksFetcher};
+pub use dpop::{DpopError, DpopProof, ProofRules};
+pub use fetch::{Document, FetchError, FetchedJwks, JwksFetcher, fetch_jwks, get_document};
 pub use id_token::{IdTokenCheck, IdTokenError, at_hash};
 pub use jwks::{Jwks, JwksError, PublicKey};
 pub use jws::VerifyError;

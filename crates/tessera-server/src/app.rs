@@ -20,6 +20,7 @@ use tessera_core::grants::authorization_code::AuthorizationCodeGrant;
 use tessera_core::grants::client_credentials::ClientCredentialsGrant;
 use tessera_core::grants::device_code::DeviceCodeGrant;
 use tessera_core::grants::refresh_token::RefreshTokenGrant;
+use tessera_core::grants::token_exchange::TokenExchangeGrant;
 use tessera_store::Store;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -29,9 +30,11 @@ use tower_http::timeout::TimeoutLayer;
 use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
 use crate::config::{ListenerLimits, Settings};
+use crate::dpop_replay::{DpopNonces, DpopReplay};
 use crate::endpoints;
 use crate::features::{Feature, Features};
 use crate::key_ring::KeyRing;
+use crate::metadata_documents::MetadataDocuments;
 use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
@@ -43,15 +46,17 @@ pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// The grants this server serves. Adding a grant means adding its module and a line here; a
 /// grant of a disabled feature is not registered, so `/token` refuses it and metadata omits it.
 pub fn grant_registry(store: &Store, features: &Features) -> GrantRegistry {
-    let grants = GrantRegistry::default()
+    let mut grants = GrantRegistry::default()
         .register(AuthorizationCodeGrant::new(store.clone()))
         .register(ClientCredentialsGrant::new(store.clone()))
         .register(RefreshTokenGrant::new(store.clone()));
     if features.is_on(Feature::DeviceFlow) {
-        grants.register(DeviceCodeGrant::new(store.clone()))
-    } else {
-        grants
+        grants = grants.register(DeviceCodeGrant::new(store.clone()));
     }
+    if features.is_on(Feature::TokenExchange) {
+        grants = grants.register(TokenExchangeGrant::new(store.clone()));
+    }
+    grants
 }
 
 /// Builds the state: signing keys are created on first start.
@@ -72,11 +77,22 @@ pub async fn build_state(
             .map_err(|e| tessera_core::InternalError::new("redis", e))?,
         None => RateLimiter::in_process(),
     };
+    let revocation_list = match &settings.redis_url {
+        Some(url) => Some(
+            crate::revocation_list::RevocationList::connect(url)
+                .await
+                .map_err(|e| tessera_core::InternalError::new("redis", e))?,
+        ),
+        None => None,
+    };
     let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
     let password_checks = PasswordChecks::start(settings.password_check_queue)
         .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
     Ok(AppState(Arc::new(Inner {
-        clients: ClientCache::new(store.clone()),
+        clients: ClientCache::new(store.clone()).with_documents(MetadataDocuments::new(
+            settings.registration.clone(),
+            settings.outbound_allow_private_networks,
+        )),
         settings,
         store,
         keys,
@@ -84,8 +100,11 @@ pub async fn build_state(
         clock,
         metadata,
         rate_limiter,
+        revocation_list,
         client_keys,
         password_checks,
+        dpop_replay: DpopReplay::default(),
+        dpop_nonces: DpopNonces::default(),
     })))
 }
 

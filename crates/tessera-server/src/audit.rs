@@ -23,6 +23,7 @@ pub fn emit(state: &AppState, mut event: AuditEvent) {
         jti = event.jti.as_deref(),
         reason = event.reason.as_deref(),
         source = event.source.as_deref(),
+        actor = event.actor.as_deref(),
         "audit"
     );
     if inner.settings.audit_to_database {

@@ -13,6 +13,8 @@ use tessera_core::client::Client;
 use tessera_core::client_id::ClientId;
 use tessera_core::store::{ClientStore, StoreError};
 
+use crate::metadata_documents::MetadataDocuments;
+
 /// How long a cached client record is trusted (the 5-second promise of the admin CLI).
 pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 
@@ -20,15 +22,27 @@ pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 pub struct ClientCache<S> {
     store: S,
     entries: RwLock<HashMap<ClientId, (Instant, Arc<Client>)>>,
+    /// Clients whose client_id is the URL of their metadata document.
+    documents: Option<MetadataDocuments>,
 }
 
 impl<S: ClientStore> ClientCache<S> {
     pub fn new(store: S) -> Self {
-        Self { store, entries: RwLock::new(HashMap::new()) }
+        Self { store, entries: RwLock::new(HashMap::new()), documents: None }
+    }
+
+    /// Also resolves client_ids that are metadata-document URLs, through `documents`.
+    pub fn with_documents(self, documents: MetadataDocuments) -> Self {
+        Self { documents: Some(documents), ..self }
     }
 
     /// The client record, from the cache while fresh, else from the store.
     pub async fn get(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(documents) = &self.documents
+            && documents.handles(id)
+        {
+            return Ok(documents.get(id).await);
+        }
         let now = Instant::now();
         if let Some((loaded, client)) = self.read().get(id)
             && now.duration_since(*loaded) < CLIENT_CACHE_TTL
@@ -49,6 +63,11 @@ impl<S: ClientStore> ClientCache<S> {
             }
         }
         Ok(found)
+    }
+
+    /// Drops a client from the cache, after it was changed or deleted here.
+    pub fn forget(&self, id: &ClientId) {
+        self.write().remove(id);
     }
 
     // A poisoned lock only means another request panicked mid-insert; the map is still a

@@ -192,6 +192,9 @@ settings_table! {
         int(60, 1, 1_000_000);
     audit_to_database: bool, AUDIT_TO_DATABASE, Some("TESSERA_AUDIT_TO_DATABASE"),
         Rule::Bool { default: false };
+    /// RFC 9449 §8: DPoP proofs at /token must carry a nonce the server handed out.
+    dpop_nonce: bool, DPOP_NONCE, Some("TESSERA_DPOP_NONCE"),
+        Rule::Bool { default: false };
     key_rotation_days: i64, KEY_ROTATION_DAYS, Some("TESSERA_KEY_ROTATION_DAYS"),
         Rule::OptionalInt { min: 1, max: 3650 };
     outbound_allow_private_networks: bool, OUTBOUND_ALLOW_PRIVATE_NETWORKS, Some("TESSERA_OUTBOUND_ALLOW_PRIVATE_NETWORKS"),
@@ -223,7 +226,7 @@ settings_table! {
         int(32, 1, 100_000);
     /// Optional features to turn off: unmounted and unadvertised (`crate::features`).
     disabled_features: Vec<String>, DISABLED_FEATURES, Some("TESSERA_DISABLED_FEATURES"),
-        Rule::Other { default: "none", allowed: "device_flow, introspection, revocation, userinfo, logout (comma-separated in the environment)" };
+        Rule::Other { default: "none", allowed: "device_flow, introspection, revocation, userinfo, logout, token_exchange, pushed_authorization (comma-separated in the environment)" };
     /// A separate listener for `/metrics`, which then leaves the main one.
     metrics_listen: String, METRICS_LISTEN, Some("TESSERA_METRICS_LISTEN"),
         Rule::Other { default: "unset: /metrics on the main listener", allowed: "an address such as 127.0.0.1:9090" };
@@ -234,6 +237,33 @@ settings_table! {
     /// an audience restriction (RFC 9068 §4, RFC 8707).
     userinfo_audience: String, USERINFO_AUDIENCE, Some("TESSERA_USERINFO_AUDIENCE"),
         Rule::Other { default: "unset: only the issuer", allowed: "an absolute URI without a fragment" };
+    /// Who may register clients at `/register` (RFC 7591): nobody, holders of an initial access
+    /// token made with `tessera registration-token create`, or anyone.
+    registration_policy: String, REGISTRATION_POLICY, Some("TESSERA_REGISTRATION_POLICY"),
+        Rule::OneOf { default: "off", values: &["off", "initial_access_token", "open"] };
+    /// Registration attempts per source per hour (registration spam).
+    registrations_per_source: i64, REGISTRATIONS_PER_SOURCE, Some("TESSERA_REGISTRATIONS_PER_SOURCE"),
+        int(20, 1, 1_000_000);
+    /// The scopes a dynamic client may register; it is refused any other.
+    registration_scopes: Vec<String>, REGISTRATION_SCOPES, Some("TESSERA_REGISTRATION_SCOPES"),
+        Rule::Other { default: "openid, profile, email, offline_access", allowed: "scope names (comma-separated in the environment)" };
+    /// A dynamic client that completed no flow for this many days is deleted.
+    dynamic_client_unused_days: i64, DYNAMIC_CLIENT_UNUSED_DAYS, Some("TESSERA_DYNAMIC_CLIENT_UNUSED_DAYS"),
+        int(30, 1, 3650);
+    /// A dynamic client that never completed a flow is deleted this many hours after it
+    /// registered.
+    dynamic_client_unfinished_hours: i64, DYNAMIC_CLIENT_UNFINISHED_HOURS, Some("TESSERA_DYNAMIC_CLIENT_UNFINISHED_HOURS"),
+        int(24, 1, 8760);
+    /// Accept https client_ids whose metadata document is fetched from that URL
+    /// (draft-ietf-oauth-client-id-metadata-document).
+    client_id_metadata_documents: bool, CLIENT_ID_METADATA_DOCUMENTS, Some("TESSERA_CLIENT_ID_METADATA_DOCUMENTS"),
+        Rule::Bool { default: false };
+    /// Hosts whose metadata documents are accepted (a name also admits its subdomains).
+    client_id_metadata_document_hosts: Vec<String>, CLIENT_ID_METADATA_DOCUMENT_HOSTS, Some("TESSERA_CLIENT_ID_METADATA_DOCUMENT_HOSTS"),
+        Rule::Other { default: "any host", allowed: "host names (comma-separated in the environment)" };
+    /// Hosts whose metadata documents are refused (a name also refuses its subdomains).
+    client_id_metadata_document_denied_hosts: Vec<String>, CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS, Some("TESSERA_CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS"),
+        Rule::Other { default: "none", allowed: "host names (comma-separated in the environment)" };
 }
 
 impl Key {
@@ -346,6 +376,8 @@ pub struct Settings {
     pub listener: ListenerLimits,
     /// Also write audit events to the `audit_events` table.
     pub audit_to_database: bool,
+    /// RFC 9449 §8: DPoP proofs at /token must carry a server nonce.
+    pub dpop_nonce: bool,
     /// Rotate signing keys automatically when the active one is this many days old.
     pub key_rotation_days: Option<i64>,
     /// Let outbound fetches (a client's `jwks_uri`) reach loopback and private addresses.
@@ -359,7 +391,40 @@ pub struct Settings {
     /// An audience besides the issuer under which `/userinfo` accepts access tokens that carry
     /// an audience restriction (RFC 9068 §4, RFC 8707).
     pub userinfo_audience: Option<String>,
+    /// Dynamic Client Registration (RFC 7591).
+    pub registration: RegistrationSettings,
     pub dev: bool,
+}
+
+/// Who may register clients at `/register` (RFC 7591 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    /// `/register` is not served nor advertised.
+    Off,
+    /// A registration presents an initial access token made with the CLI (RFC 7591 §3).
+    InitialAccessToken,
+    /// Anyone may register, within the per-source limit.
+    Open,
+}
+
+/// Dynamic Client Registration settings (issue 15).
+#[derive(Clone, Debug)]
+pub struct RegistrationSettings {
+    pub policy: RegistrationPolicy,
+    /// Registration attempts per source.
+    pub per_source: Limit,
+    /// The scopes a dynamic client may register.
+    pub scopes: tessera_core::scope::ScopeSet,
+    /// A dynamic client unused this many seconds is deleted.
+    pub unused_ttl: i64,
+    /// Client ID metadata documents are accepted.
+    pub metadata_documents: bool,
+    /// Hosts whose metadata documents are accepted (empty: any) and refused.
+    pub document_hosts: Vec<String>,
+    pub document_denied_hosts: Vec<String>,
+    /// A dynamic client that never completed a flow is deleted this many seconds after it
+    /// registered.
+    pub unfinished_ttl: i64,
 }
 
 /// The listener's limits (issue 17 finding 13), against clients that hold connections open.
@@ -447,6 +512,7 @@ impl Settings {
 
     /// Validates raw values; `dev` relaxes what `serve --dev` may default.
     pub fn validate(raw: RawConfig, dev: bool) -> Result<Self, ConfigError> {
+        let registration = registration_settings(&raw)?;
         let listen_raw = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen: SocketAddr = listen_raw.parse().map_err(|_| {
             keys::LISTEN.error(format!(" = {listen_raw:?} is not an address like 127.0.0.1:8080"))
@@ -584,6 +650,7 @@ impl Settings {
             return Err(keys::USERINFO_AUDIENCE
                 .error(format!(" = {a:?}: must be an absolute URI without a fragment")));
         }
+        let features = features.with_registration(registration.policy != RegistrationPolicy::Off);
         let (kek, kek_source) = key_encryption_key(
             raw.key_encryption_key,
             raw.key_encryption_key_file,
@@ -619,12 +686,14 @@ impl Settings {
             password_check_queue,
             listener,
             audit_to_database: keys::AUDIT_TO_DATABASE.bool(raw.audit_to_database),
+            dpop_nonce: keys::DPOP_NONCE.bool(raw.dpop_nonce),
             key_rotation_days,
             outbound_allow_private_networks: raw.outbound_allow_private_networks.unwrap_or(dev),
             features,
             metrics_listen,
             metrics_token,
             userinfo_audience,
+            registration,
             dev,
         })
     }
@@ -646,6 +715,49 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.issuer.as_str().starts_with("https://")
     }
+}
+
+/// Host names as compared: lowercase, without a leading dot.
+fn hosts(names: &Option<Vec<String>>) -> Vec<String> {
+    names.iter().flatten().map(|h| h.trim().trim_start_matches('.').to_ascii_lowercase()).collect()
+}
+
+/// The registration keys, validated.
+fn registration_settings(raw: &RawConfig) -> Result<RegistrationSettings, ConfigError> {
+    let policy =
+        match keys::REGISTRATION_POLICY.one_of(raw.registration_policy.as_deref(), "off")? {
+            "open" => RegistrationPolicy::Open,
+            "initial_access_token" => RegistrationPolicy::InitialAccessToken,
+            _ => RegistrationPolicy::Off,
+        };
+    let names: Vec<String> = match &raw.registration_scopes {
+        Some(names) => names.clone(),
+        None => ["openid", "profile", "email", "offline_access"].map(str::to_owned).to_vec(),
+    };
+    let scopes = names
+        .iter()
+        .flat_map(|n| n.split_whitespace())
+        .map(|n| {
+            tessera_core::scope::Scope::parse_registered(n)
+                .map_err(|why| keys::REGISTRATION_SCOPES.error(format!(": {why}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RegistrationSettings {
+        policy,
+        per_source: Limit::per_period(
+            keys::REGISTRATIONS_PER_SOURCE.int(raw.registrations_per_source)? as u32,
+            Duration::from_secs(3600),
+        ),
+        scopes: tessera_core::scope::ScopeSet::from_scopes(scopes),
+        unused_ttl: keys::DYNAMIC_CLIENT_UNUSED_DAYS.int(raw.dynamic_client_unused_days)? * 86_400,
+        metadata_documents: keys::CLIENT_ID_METADATA_DOCUMENTS
+            .bool(raw.client_id_metadata_documents),
+        document_hosts: hosts(&raw.client_id_metadata_document_hosts),
+        document_denied_hosts: hosts(&raw.client_id_metadata_document_denied_hosts),
+        unfinished_ttl: keys::DYNAMIC_CLIENT_UNFINISHED_HOURS
+            .int(raw.dynamic_client_unfinished_hours)?
+            * 3600,
+    })
 }
 
 /// Keys that were replaced, with their replacement: a configuration that still sets one is

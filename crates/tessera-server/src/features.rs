@@ -19,11 +19,25 @@ pub enum Feature {
     Userinfo,
     /// OIDC RP-Initiated Logout 1.0: `/logout` (`end_session_endpoint`).
     Logout,
+    /// RFC 7591 / RFC 7592: `/register` (`registration_endpoint`). Not in [`Feature::ALL`]:
+    /// it is off unless `registration_policy` opens it, never by `disabled_features`.
+    Registration,
+    /// RFC 8693: the `urn:ietf:params:oauth:grant-type:token-exchange` grant.
+    TokenExchange,
+    /// RFC 9126: `/par`, and `request_uri` at `/authorize`.
+    PushedAuthorization,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 5] =
-        [Self::DeviceFlow, Self::Introspection, Self::Revocation, Self::Userinfo, Self::Logout];
+    pub const ALL: [Feature; 7] = [
+        Self::DeviceFlow,
+        Self::Introspection,
+        Self::Revocation,
+        Self::Userinfo,
+        Self::Logout,
+        Self::TokenExchange,
+        Self::PushedAuthorization,
+    ];
 
     /// The name used in the configuration.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +47,9 @@ impl Feature {
             Self::Revocation => "revocation",
             Self::Userinfo => "userinfo",
             Self::Logout => "logout",
+            Self::Registration => "registration",
+            Self::TokenExchange => "token_exchange",
+            Self::PushedAuthorization => "pushed_authorization",
         }
     }
 
@@ -47,16 +64,23 @@ impl fmt::Display for Feature {
     }
 }
 
-/// Which optional features are on: all of them unless the configuration turns some off.
+/// Which optional features are on: all of them unless the configuration turns some off, and
+/// registration only when its policy is not `off`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Features {
     disabled: BTreeSet<Feature>,
+    registration: bool,
 }
 
 impl Features {
     /// Every feature on except `disabled`.
     pub fn without(disabled: impl IntoIterator<Item = Feature>) -> Self {
-        Self { disabled: disabled.into_iter().collect() }
+        Self { disabled: disabled.into_iter().collect(), registration: false }
+    }
+
+    /// These features with `/register` served or not (`registration_policy`).
+    pub fn with_registration(self, on: bool) -> Self {
+        Self { registration: on, ..self }
     }
 
     /// Parses the configured names of the features to turn off; `Err` names the unknown one
@@ -77,11 +101,14 @@ impl Features {
             };
             disabled.insert(feature);
         }
-        Ok(Self { disabled })
+        Ok(Self { disabled, registration: false })
     }
 
     pub fn is_on(&self, feature: Feature) -> bool {
-        !self.disabled.contains(&feature)
+        match feature {
+            Feature::Registration => self.registration,
+            other => !self.disabled.contains(&other),
+        }
     }
 }
 

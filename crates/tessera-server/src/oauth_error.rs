@@ -58,11 +58,13 @@ pub fn error_response(error: &Error) -> ErrorResponse {
         | Error::MalformedParameter { .. }
         | Error::MalformedRequest(_)
         | Error::MultipleClientAuthentication
+        | Error::TokenExchangeRefused(_)
         | Error::GrantTypeNotAllowed(_)
         | Error::IntrospectionNotAllowed
         | Error::UnsupportedGrantType(_)
         | Error::ScopeNotAllowed(_)
         | Error::ScopeWidened
+        | Error::ScopeBeyondSubject(_)
         | Error::NoScope
         | Error::MalformedScope(_)
         | Error::CodeRefused(_)
@@ -71,12 +73,16 @@ pub fn error_response(error: &Error) -> ErrorResponse {
         | Error::InvalidGrant(_)
         | Error::UnsupportedResponseType(_)
         | Error::InvalidTarget(_)
+        | Error::DpopProofInvalid(_)
+        | Error::DpopNonceRequired
         | Error::AccessDenied
         | Error::LoginRequired
         | Error::ConsentRequired
         | Error::AuthorizationPending
         | Error::SlowDown
-        | Error::ExpiredToken => answer,
+        | Error::ExpiredToken
+        | Error::InvalidRedirectUri(_)
+        | Error::InvalidClientMetadata(_) => answer,
     }
 }
 

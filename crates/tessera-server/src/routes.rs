@@ -57,6 +57,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         handlers: || post(endpoints::token::token),
     },
     Endpoint {
+        path: "/par",
+        feature: Some(Feature::PushedAuthorization),
+        // RFC 9126 §2: client authentication as at the token endpoint (whose advertised
+        // methods apply, §5); no member of its own.
+        advertised_as: Some(("pushed_authorization_request_endpoint", None)),
+        handlers: || post(endpoints::par::push),
+    },
+    Endpoint {
         path: "/device_authorization",
         feature: Some(Feature::DeviceFlow),
         advertised_as: Some(("device_authorization_endpoint", None)),
@@ -105,6 +113,23 @@ pub const ENDPOINTS: &[Endpoint] = &[
         feature: Some(Feature::Logout),
         advertised_as: Some(("end_session_endpoint", None)),
         handlers: || get(endpoints::logout::logout).post(endpoints::logout::logout),
+    },
+    Endpoint {
+        path: "/register",
+        feature: Some(Feature::Registration),
+        advertised_as: Some(("registration_endpoint", None)),
+        handlers: || post(endpoints::register::register),
+    },
+    Endpoint {
+        path: "/register/{client_id}",
+        feature: Some(Feature::Registration),
+        // RFC 7592 §3: a client learns it from its registration answer.
+        advertised_as: None,
+        handlers: || {
+            get(endpoints::register::read)
+                .put(endpoints::register::update)
+                .delete(endpoints::register::delete)
+        },
     },
     Endpoint {
         path: "/jwks.json",

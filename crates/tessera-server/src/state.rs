@@ -9,6 +9,7 @@ use tessera_store::Store;
 use crate::client_cache::ClientCache;
 use crate::client_keys::ClientKeys;
 use crate::config::Settings;
+use crate::dpop_replay::{DpopNonces, DpopReplay};
 use crate::key_ring::KeyRing;
 use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
@@ -27,9 +28,15 @@ pub(crate) struct Inner {
     /// The RFC 8414 metadata document, rendered once at start.
     pub metadata: String,
     pub rate_limiter: RateLimiter,
+    /// With `redis_url`: where revoked access-token ids are published for resource servers.
+    pub revocation_list: Option<crate::revocation_list::RevocationList>,
     pub client_keys: ClientKeys,
     /// Argon2id verifications, on dedicated threads (each costs tens of milliseconds of CPU).
     pub password_checks: PasswordChecks,
+    /// DPoP proofs already used (RFC 9449 §11.1).
+    pub dpop_replay: DpopReplay,
+    /// DPoP server nonces (RFC 9449 §8), when `dpop_nonce` is on.
+    pub dpop_nonces: DpopNonces,
 }
 
 impl AppState {
@@ -42,9 +49,22 @@ impl AppState {
     }
 
     /// Deletes expired rows (the background pruner calls this).
+    /// Also deletes stale dynamic clients (issue 15): unused for `dynamic_client_unused_days`,
+    /// or registered `dynamic_client_unfinished_hours` ago without ever completing a flow.
     pub async fn prune_expired(&self) -> Result<u64, tessera_core::store::StoreError> {
-        use tessera_core::store::TokenStore;
-        self.0.store.prune_expired(self.0.clock.now()).await
+        use tessera_core::store::{ClientStore, TokenStore};
+        let now = self.0.clock.now();
+        let expired = self.0.store.prune_expired(now).await?;
+        let registration = &self.0.settings.registration;
+        let stale = self
+            .0
+            .store
+            .prune_dynamic_clients(now - registration.unused_ttl, now - registration.unfinished_ttl)
+            .await?;
+        if stale > 0 {
+            tracing::info!(clients = stale, "deleted stale dynamically registered clients");
+        }
+        Ok(expired + stale)
     }
 
     /// With `key_rotation_days` set, rotates every algorithm whose newest key is that old and

@@ -59,6 +59,7 @@ async fn fill(store: &Store) -> Vec<String> {
             audience: vec!["https://api.example.com".to_owned()],
             issued_at: NOW,
             expires_at: NOW + 900,
+            act: None,
         };
         plaintexts.push(secret.expose().to_owned());
         let store = store.clone();

@@ -15,6 +15,7 @@ struct AuditRow {
     jti: Option<String>,
     reason: Option<String>,
     source: Option<String>,
+    actor: Option<String>,
 }
 
 impl From<AuditRow> for AuditEvent {
@@ -29,6 +30,7 @@ impl From<AuditRow> for AuditEvent {
             jti: row.jti,
             reason: row.reason,
             source: row.source,
+            actor: row.actor,
         }
     }
 }
@@ -36,7 +38,8 @@ impl From<AuditRow> for AuditEvent {
 impl AuditStore for Store {
     async fn record_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO audit_events (at, event, outcome, client_id, sub, \
-            grant_type, jti, reason, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+            grant_type, jti, reason, source, actor) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
         with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(event.at)
@@ -48,6 +51,7 @@ impl AuditStore for Store {
                 .bind(event.jti.as_deref())
                 .bind(event.reason.as_deref())
                 .bind(event.source.as_deref())
+                .bind(event.actor.as_deref())
                 .execute(pool)
                 .await
                 .map_err(db)?;
@@ -59,7 +63,8 @@ impl AuditStore for Store {
         // Newest by time, then by insertion among events of the same second; returned oldest
         // first.
         const SQL: &str = "SELECT at, event, outcome, client_id, sub, grant_type, jti, reason, \
-            source FROM (SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1) recent \
+            source, actor FROM (SELECT * FROM audit_events ORDER BY at DESC, id DESC \
+            LIMIT $1) recent \
             ORDER BY at, id";
         let rows: Vec<AuditRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(i64::from(limit))

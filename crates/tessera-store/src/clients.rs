@@ -1,12 +1,15 @@
 //! `clients`: registered OAuth clients.
 
-use tessera_core::client::{AccessTokenFormat, AuthMethod, Client};
+use tessera_core::client::{
+    AccessTokenFormat, ApplicationType, AuthMethod, Client, ClientLinks, DynamicRegistration,
+    ExchangePolicy, InitialAccessToken,
+};
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::{Scope, ScopeSet};
 use tessera_core::secret::SecretHash;
-use tessera_core::store::{ClientStore, StoreError};
+use tessera_core::store::{ClientStore, InitialAccessTokenStore, StoreError};
 
 use crate::{Store, conflict_or_db, corrupt, db, json};
 
@@ -18,7 +21,10 @@ macro_rules! select_clients {
         "SELECT client_id, client_name, secret_hash, token_endpoint_auth_method, redirect_uris, \
          post_logout_redirect_uris, grant_types, scope, default_scope, audience, first_party, \
          introspection, introspection_audience, access_token_format, jwks, jwks_uri, \
-         rate_limit_per_second, refresh_token_grace_seconds, created_at \
+         rate_limit_per_second, refresh_token_grace_seconds, application_type, client_uri, \
+         logo_uri, tos_uri, policy_uri, registration_token_hash, last_used_at, \
+         token_exchange_subject_clients, token_exchange_subject_audiences, \
+         require_pushed_authorization_requests, dpop_bound_access_tokens, created_at \
          FROM clients"
     };
 }
@@ -43,6 +49,17 @@ struct ClientRow {
     jwks_uri: Option<String>,
     rate_limit_per_second: Option<i64>,
     refresh_token_grace_seconds: i64,
+    application_type: Option<String>,
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
+    tos_uri: Option<String>,
+    policy_uri: Option<String>,
+    registration_token_hash: Option<Vec<u8>>,
+    last_used_at: Option<i64>,
+    token_exchange_subject_clients: String,
+    token_exchange_subject_audiences: String,
+    require_pushed_authorization_requests: bool,
+    dpop_bound_access_tokens: bool,
     created_at: i64,
 }
 
@@ -75,6 +92,34 @@ impl ClientRow {
                 &format!("{grace} is out of range (0 to {})", u32::MAX),
             )
         })?;
+        let application_type = match &self.application_type {
+            None => None,
+            Some(raw) => Some(ApplicationType::parse(raw).ok_or_else(|| {
+                bad("application_type", &format!("unknown application type `{raw}`"))
+            })?),
+        };
+        let dynamic = match &self.registration_token_hash {
+            None => None,
+            Some(bytes) => Some(DynamicRegistration {
+                access_token_hash: SecretHash::from_bytes(bytes).ok_or_else(|| {
+                    bad("registration_token_hash", &format!("{} bytes, expected 32", bytes.len()))
+                })?,
+                last_used_at: self.last_used_at,
+            }),
+        };
+        let strings = |column: &str, raw: &str| {
+            json::decode(TABLE, column, id, raw, |s| Ok::<_, &str>(s.to_owned()))
+        };
+        let token_exchange = ExchangePolicy {
+            subject_clients: strings(
+                "token_exchange_subject_clients",
+                &self.token_exchange_subject_clients,
+            )?,
+            subject_audiences: strings(
+                "token_exchange_subject_audiences",
+                &self.token_exchange_subject_audiences,
+            )?,
+        };
         Ok(Client {
             client_id: ClientId::parse(id).map_err(|e| bad("client_id", &e))?,
             secret_hash: match &self.secret_hash {
@@ -109,8 +154,20 @@ impl ClientRow {
             access_token_format,
             rate_limit_per_second,
             refresh_token_grace_seconds,
+            token_exchange,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
+            application_type,
+            links: ClientLinks {
+                client_uri: self.client_uri,
+                logo_uri: self.logo_uri,
+                tos_uri: self.tos_uri,
+                policy_uri: self.policy_uri,
+            },
+            dynamic,
+            metadata_document: false,
             created_at: self.created_at,
             client_name: self.client_name,
         })
@@ -126,13 +183,19 @@ impl ClientStore for Store {
         let scope = json::encode(client.scope.iter().map(Scope::as_str))?;
         let default_scope = json::encode(client.default_scope.iter().map(Scope::as_str))?;
         let audience = json::encode(client.audience.iter().map(String::as_str))?;
+        let exchange = &client.token_exchange;
+        let subject_clients = json::encode(exchange.subject_clients.iter().map(String::as_str))?;
+        let subject_audiences =
+            json::encode(exchange.subject_audiences.iter().map(String::as_str))?;
         const SQL: &str = "INSERT INTO clients (client_id, client_name, secret_hash, \
             token_endpoint_auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
             scope, default_scope, audience, first_party, introspection, introspection_audience, \
             access_token_format, jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, \
-            created_at) \
+            application_type, client_uri, logo_uri, tos_uri, policy_uri, registration_token_hash, \
+            last_used_at, token_exchange_subject_clients, token_exchange_subject_audiences, \
+            require_pushed_authorization_requests, dpop_bound_access_tokens, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-            $18, $19)";
+            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -170,6 +233,17 @@ impl ClientStore for Store {
                 .bind(client.jwks_uri.as_deref())
                 .bind(client.rate_limit_per_second.map(i64::from))
                 .bind(i64::from(client.refresh_token_grace_seconds))
+                .bind(client.application_type.map(ApplicationType::as_str))
+                .bind(client.links.client_uri.as_deref())
+                .bind(client.links.logo_uri.as_deref())
+                .bind(client.links.tos_uri.as_deref())
+                .bind(client.links.policy_uri.as_deref())
+                .bind(client.dynamic.as_ref().map(|d| d.access_token_hash.as_bytes().as_slice()))
+                .bind(client.dynamic.as_ref().and_then(|d| d.last_used_at))
+                .bind(subject_clients.as_str())
+                .bind(subject_audiences.as_str())
+                .bind(client.require_pushed_authorization_requests)
+                .bind(client.dpop_bound_access_tokens)
                 .bind(client.created_at)
                 .execute(&mut *tx)
                 .await
@@ -205,5 +279,125 @@ impl ClientStore for Store {
             .map_err(db)?
             .rows_affected());
         Ok(done > 0)
+    }
+
+    async fn update_dynamic_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let redirect_uris = json::encode(client.redirect_uris.iter().map(RedirectUri::as_str))?;
+        let post_logout_redirect_uris =
+            json::encode(client.post_logout_redirect_uris.iter().map(RedirectUri::as_str))?;
+        let grant_types = json::encode(client.grant_types.iter().map(|g| g.as_str()))?;
+        let scope = json::encode(client.scope.iter().map(Scope::as_str))?;
+        let default_scope = json::encode(client.default_scope.iter().map(Scope::as_str))?;
+        // RFC 7592 §2.2: the metadata is replaced; the client_id, creation time and
+        // registration token are the server's and stay.
+        const SQL: &str = "UPDATE clients SET client_name = $2, secret_hash = $3, \
+            token_endpoint_auth_method = $4, redirect_uris = $5, post_logout_redirect_uris = $6, \
+            grant_types = $7, scope = $8, default_scope = $9, jwks = $10, jwks_uri = $11, \
+            application_type = $12, client_uri = $13, logo_uri = $14, tos_uri = $15, \
+            policy_uri = $16 \
+            WHERE client_id = $1 AND registration_token_hash IS NOT NULL";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(client.client_id.as_str())
+            .bind(client.client_name.as_str())
+            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+            .bind(client.token_endpoint_auth_method.as_str())
+            .bind(redirect_uris.as_str())
+            .bind(post_logout_redirect_uris.as_str())
+            .bind(grant_types.as_str())
+            .bind(scope.as_str())
+            .bind(default_scope.as_str())
+            .bind(client.jwks.as_deref())
+            .bind(client.jwks_uri.as_deref())
+            .bind(client.application_type.map(ApplicationType::as_str))
+            .bind(client.links.client_uri.as_deref())
+            .bind(client.links.logo_uri.as_deref())
+            .bind(client.links.tos_uri.as_deref())
+            .bind(client.links.policy_uri.as_deref())
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
+    async fn record_client_use(&self, id: &ClientId, now: i64) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE clients SET last_used_at = $2 \
+            WHERE client_id = $1 AND registration_token_hash IS NOT NULL";
+        with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(id.as_str())
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(())
+    }
+
+    async fn prune_dynamic_clients(
+        &self,
+        unused_before: i64,
+        unfinished_before: i64,
+    ) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM clients WHERE registration_token_hash IS NOT NULL AND \
+            ((last_used_at IS NOT NULL AND last_used_at < $1) \
+             OR (last_used_at IS NULL AND created_at < $2))";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(unused_before)
+            .bind(unfinished_before)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done)
+    }
+}
+
+impl InitialAccessTokenStore for Store {
+    async fn create_initial_access_token(
+        &self,
+        token: &InitialAccessToken,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO initial_access_tokens \
+            (token_hash, single_use, expires_at, created_at) VALUES ($1, $2, $3, $4)";
+        with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(token.hash.as_bytes().as_slice())
+            .bind(token.single_use)
+            .bind(token.expires_at)
+            .bind(token.created_at)
+            .execute(pool)
+            .await
+            .map_err(|e| conflict_or_db(e, || "the initial access token".to_owned()))?
+            .rows_affected());
+        Ok(())
+    }
+
+    async fn spend_initial_access_token(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        // A single-use token is deleted by the statement that accepts it: of two registrations
+        // presenting it at once, only one deletes the row.
+        const SPEND: &str = "DELETE FROM initial_access_tokens \
+            WHERE token_hash = $1 AND single_use AND (expires_at IS NULL OR expires_at > $2)";
+        const LIVE: &str = "SELECT EXISTS (SELECT 1 FROM initial_access_tokens \
+            WHERE token_hash = $1 AND NOT single_use AND (expires_at IS NULL OR expires_at > $2))";
+        let spent = with_writer!(self, |pool| sqlx::query(SPEND)
+            .bind(hash.as_bytes().as_slice())
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        if spent > 0 {
+            return Ok(true);
+        }
+        let live: bool = with_reader!(self, |pool| sqlx::query_scalar(LIVE)
+            .bind(hash.as_bytes().as_slice())
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .map_err(db)?);
+        Ok(live)
     }
 }

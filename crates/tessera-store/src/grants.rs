@@ -384,6 +384,25 @@ impl GrantStore for Store {
         Ok(())
     }
 
+    async fn record_derived_access_token(
+        &self,
+        subject_jti: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO grant_access_tokens (jti, grant_id, expires_at) \
+            SELECT $1, grant_id, $2 FROM grant_access_tokens WHERE jti = $3";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(jti)
+            .bind(expires_at)
+            .bind(subject_jti)
+            .execute(pool)
+            .await
+            .map_err(|e| conflict_or_db(e, || format!("access token `{jti}`")))?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
     async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         // The first revocation's time is kept.
         const SQL: &str = "UPDATE grants SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2";
@@ -391,6 +410,21 @@ impl GrantStore for Store {
             sqlx::query(SQL).bind(now).bind(grant_id).execute(pool).await.map_err(db)?;
         });
         Ok(())
+    }
+
+    async fn grant_access_tokens(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT jti, expires_at FROM grant_access_tokens \
+            WHERE grant_id = $1 AND expires_at > $2";
+        with_reader!(self, |pool| sqlx::query_as(SQL)
+            .bind(grant_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await
+            .map_err(db))
     }
 
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {

@@ -88,6 +88,7 @@ mod grants;
 mod json;
 mod keys;
 mod pool;
+mod pushed_requests;
 mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -97,7 +98,8 @@ mod users;
 pub use pool::{SqliteSync, Store};
 pub use tessera_core::store::{
     AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore, GrantStore,
-    SessionStore, SigningKeyStore, TokenStore, UserStore,
+    InitialAccessTokenStore, PushedRequestStore, SessionStore, SigningKeyStore, TokenStore,
+    UserStore,
 };
 
 /// Wraps a driver error.

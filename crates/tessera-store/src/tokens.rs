@@ -19,6 +19,7 @@ struct OpaqueTokenRow {
     audience: String,
     issued_at: i64,
     expires_at: i64,
+    act: Option<String>,
 }
 
 impl OpaqueTokenRow {
@@ -26,7 +27,14 @@ impl OpaqueTokenRow {
     fn into_token(self) -> Result<OpaqueAccessToken, StoreError> {
         const TABLE: &str = "opaque_access_tokens";
         let row = self.jti.as_str();
+        let act = match &self.act {
+            None => None,
+            Some(raw) => {
+                Some(serde_json::from_str(raw).map_err(|e| crate::corrupt(TABLE, "act", row, e))?)
+            }
+        };
         Ok(OpaqueAccessToken {
+            act,
             token_hash: hash_column(TABLE, "token_hash", row, &self.token_hash)?,
             client_id: client_id_column(TABLE, row, &self.client_id)?,
             scope: scope_column(TABLE, row, &self.scope)?,
@@ -71,10 +79,17 @@ impl TokenStore for Store {
     ) -> Result<(), StoreError> {
         // The hash is 256 random bits: a conflict is the `jti`.
         const SQL: &str = "INSERT INTO opaque_access_tokens (token_hash, jti, client_id, sub, \
-            scope, audience, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+            scope, audience, issued_at, expires_at, act) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         // `""` for an empty scope set.
         let scope = token.scope.to_string();
         let audience = json::encode(token.audience.iter().map(String::as_str))?;
+        let act = match &token.act {
+            None => None,
+            Some(act) => {
+                Some(serde_json::to_string(act).map_err(|e| StoreError::Backend(Box::new(e)))?)
+            }
+        };
         with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(token.token_hash.as_bytes().as_slice())
@@ -85,6 +100,7 @@ impl TokenStore for Store {
                 .bind(audience.as_str())
                 .bind(token.issued_at)
                 .bind(token.expires_at)
+                .bind(act.as_deref())
                 .execute(pool)
                 .await
                 .map_err(|e| conflict_or_db(e, || format!("access token `{}`", token.jti)))?;
@@ -97,7 +113,7 @@ impl TokenStore for Store {
         token_hash: &SecretHash,
     ) -> Result<Option<OpaqueAccessToken>, StoreError> {
         const SQL: &str = "SELECT token_hash, jti, client_id, sub, scope, audience, issued_at, \
-            expires_at FROM opaque_access_tokens WHERE token_hash = $1";
+            expires_at, act FROM opaque_access_tokens WHERE token_hash = $1";
         let row: Option<OpaqueTokenRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(token_hash.as_bytes().as_slice())
             .fetch_optional(pool)
@@ -114,7 +130,7 @@ impl TokenStore for Store {
         // The revocation checks of `GrantStore::is_access_token_revoked`, folded into the
         // lookup so that introspecting an opaque token is one round trip.
         const SQL: &str = "SELECT o.token_hash, o.jti, o.client_id, o.sub, o.scope, o.audience, \
-            o.issued_at, o.expires_at FROM opaque_access_tokens o \
+            o.issued_at, o.expires_at, o.act FROM opaque_access_tokens o \
             WHERE o.token_hash = $1 AND o.expires_at > $2 \
             AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = o.jti) \
             AND NOT EXISTS (SELECT 1 FROM grant_access_tokens t JOIN grants g \
@@ -181,7 +197,7 @@ impl TokenStore for Store {
         // cascade those records away, and an unexpired token of a revoked grant would read as
         // not revoked. What remains of a pruned grant (a code or refresh token that outlived
         // it) cascades with it and is not counted.
-        const PRUNE: [&str; 9] = [
+        const PRUNE: [&str; 10] = [
             "DELETE FROM authorization_codes WHERE expires_at <= $1",
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
             "DELETE FROM grant_access_tokens WHERE expires_at <= $1",
@@ -193,6 +209,7 @@ impl TokenStore for Store {
             "DELETE FROM client_assertions WHERE expires_at <= $1",
             "DELETE FROM sessions WHERE expires_at <= $1",
             "DELETE FROM device_authorizations WHERE expires_at <= $1",
+            "DELETE FROM pushed_authorization_requests WHERE expires_at <= $1",
         ];
         with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;

@@ -29,6 +29,9 @@ enum Command {
     /// List and rotate signing keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// Make initial access tokens for dynamic client registration (RFC 7591 §3).
+    #[command(subcommand)]
+    RegistrationToken(commands::registration_token::RegistrationTokenCommand),
     /// Read the audit table.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -39,6 +42,8 @@ enum Command {
     Token(commands::token::TokenCommand),
     /// Load-test an OAuth / OpenID Connect server found through its discovery document.
     Bench(commands::bench::BenchArgs),
+    /// Run an enforcing reverse proxy in front of services that know nothing of OAuth.
+    Gateway(commands::gateway::GatewayArgs),
 }
 
 /// Where the database is.
@@ -110,10 +115,12 @@ fn main() -> ExitCode {
             Command::Client(cmd) => commands::client::run(cmd).await,
             Command::User(cmd) => commands::user::run(cmd).await,
             Command::Keys(cmd) => commands::keys::run(cmd).await,
+            Command::RegistrationToken(cmd) => commands::registration_token::run(cmd).await,
             Command::Audit(cmd) => commands::audit::run(cmd).await,
             Command::Login(args) => commands::login::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,
             Command::Bench(args) => commands::bench::run(args).await,
+            Command::Gateway(args) => commands::gateway::run(args).await,
         }
     });
     match result {

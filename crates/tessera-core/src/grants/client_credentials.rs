@@ -7,9 +7,7 @@ use crate::params::Params;
 use crate::resource::requested_audience;
 use crate::scope::granted_scope;
 use crate::store::TokenStore;
-use crate::token::{
-    AccessTokenGrant, IssueContext, TokenResponse, TokenType, issue_access_token, new_jti,
-};
+use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, issue_access_token, new_jti};
 
 use super::{GrantHandler, HandlerFuture, TokenRequest};
 
@@ -65,17 +63,20 @@ async fn issue<S: TokenStore>(
             scope: &scope,
             audience: &audience,
             jti: new_jti(),
+            act: None,
         },
     )
     .await?;
     // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
     Ok(TokenResponse {
         access_token: token.token,
-        token_type: TokenType::Bearer,
+        token_type: token.token_type,
         expires_in: ctx.policy.access_token_ttl,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
+        actor: None,
         sub: client.client_id.to_string(),
         jti: token.jti,
     })

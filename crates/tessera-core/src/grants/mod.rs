@@ -7,7 +7,9 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
+pub mod dpop;
 pub mod refresh_token;
+pub mod token_exchange;
 mod token_request;
 mod tokens_for_grant;
 

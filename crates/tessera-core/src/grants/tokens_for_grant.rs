@@ -8,7 +8,7 @@ use crate::id_token::mint_id_token;
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
 use crate::store::{Grant, GrantStore, TokenStore};
-use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, TokenType, issue_access_token};
+use crate::token::{AccessTokenGrant, IssueContext, TokenResponse, issue_access_token};
 
 /// What to issue beside the access token.
 pub struct Issue<'a> {
@@ -45,6 +45,7 @@ pub async fn issue<S: GrantStore + TokenStore>(
             scope: issue.scope,
             audience: issue.audience,
             jti: issue.jti,
+            act: None,
         },
     )
     .await?;
@@ -58,11 +59,13 @@ pub async fn issue<S: GrantStore + TokenStore>(
     };
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: TokenType::Bearer,
+        token_type: access.token_type,
         expires_in: ctx.policy.access_token_ttl,
         scope: Some(issue.scope.to_string()),
         refresh_token: issue.refresh_token.map(|s| s.expose().to_owned()),
         id_token,
+        issued_token_type: None,
+        actor: None,
         jti: access.jti,
         sub: issue.grant.user_id.clone(),
     })

@@ -2,7 +2,9 @@
 //! OIDC Core §3.1.2, RFC 9207): `GET /authorize`, `POST /login`, `POST /consent`.
 //!
 //! The request travels through the login and consent forms as its original query string and
-//! is validated again, in full, at every step: nothing a form carries is trusted.
+//! is validated again, in full, at every step: nothing a form carries is trusted. A pushed
+//! request (RFC 9126) is taken from the store once, at `GET /authorize`, and travels on as the
+//! query string it was pushed as.
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -17,10 +19,12 @@ use tessera_core::client_id::ClientId;
 use tessera_core::params::Params;
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::store::{
-    AuthorizationCodeStore, Consent, ConsentStore, Session, SessionStore, UserStore,
+    AuthorizationCodeStore, Consent, ConsentStore, PushedRequestStore, Session, SessionStore,
+    UserStore,
 };
 
 use crate::audit::{self, AuditEvent};
+use crate::features::Feature;
 use crate::oauth_form::read_form;
 use crate::state::AppState;
 use crate::web::SourceAddr;
@@ -95,15 +99,54 @@ async fn load_request(state: &AppState, query: &str) -> Result<AuthorizationRequ
     parse_request(target.clone(), &params).map_err(|e| Failure::Redirect(target, e))
 }
 
+/// RFC 9126 §4: a request naming a `request_uri` (with its `client_id`) is the request that
+/// client pushed, taken from the store — once, and only before it expires; its other
+/// parameters are ignored. Returns the query to work on and whether it was pushed.
+async fn resolve_pushed(state: &AppState, query: String) -> Result<(String, bool), Failure> {
+    if !state.settings().features.is_on(Feature::PushedAuthorization) {
+        return Ok((query, false));
+    }
+    let params = Params::parse_form(query.as_bytes()).map_err(|e| Failure::Page(e.to_string()))?;
+    let Some(request_uri) = params.get("request_uri") else { return Ok((query, false)) };
+    let client_id = params
+        .get("client_id")
+        .map(ClientId::parse)
+        .and_then(Result::ok)
+        .ok_or_else(|| Failure::Page("The request has no valid client_id.".into()))?;
+    let hash = SecretHash::of(request_uri.as_bytes());
+    let now = state.0.clock.now();
+    let pushed = state.store().take_pushed_request(&hash, &client_id, now).await.map_err(|e| {
+        tracing::error!(error = %e, "taking a pushed authorization request failed");
+        Failure::Page("The server could not load the request. Try again later.".into())
+    })?;
+    match pushed {
+        Some(pushed) => Ok((pushed, true)),
+        // Not redirected: nothing about this request is known to be the client's.
+        None => Err(Failure::Page(
+            "This sign-in link has expired or was already used. Start again from the \
+             application."
+                .into(),
+        )),
+    }
+}
+
 /// `GET /authorize`.
 pub async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query = query.unwrap_or_default();
     let flow = async {
+        let (query, pushed) = resolve_pushed(&state, query.unwrap_or_default()).await?;
         let request = load_request(&state, &query).await?;
+        // RFC 9126 §6: a client registered to push its requests gets no code for one that
+        // came through the browser.
+        if !pushed && request.target.client().require_pushed_authorization_requests {
+            return Err(Failure::Redirect(
+                request.target.clone(),
+                Error::MissingParameter("request_uri"),
+            ));
+        }
         let session = current_session(&state, &headers)
             .await
             .map_err(|e| Failure::Redirect(request.target.clone(), e))?;
@@ -185,6 +228,8 @@ async fn proceed(
                 carry_name: "request",
                 carry_value: query,
                 user_code: None,
+                redirect: pages::RedirectHost::of(request.target.redirect_uri()),
+                unverified: !client.is_operator_registered(),
             };
             Ok(pages::render(StatusCode::OK, &page, Some(request.target.redirect_uri())))
         }

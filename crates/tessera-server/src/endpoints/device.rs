@@ -199,6 +199,8 @@ async fn continue_with(
         carry_name: "user_code",
         carry_value: code,
         user_code: Some(code),
+        redirect: None,
+        unverified: !client.is_operator_registered(),
     };
     Ok(pages::render(StatusCode::OK, &page, None))
 }

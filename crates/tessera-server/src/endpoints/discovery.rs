@@ -12,6 +12,7 @@ use tessera_core::grants::GrantRegistry;
 use tessera_core::id_token::ID_TOKEN_ALG;
 
 use crate::config::Settings;
+use crate::features::Feature;
 
 use crate::state::AppState;
 
@@ -60,10 +61,20 @@ pub fn render(
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
+        // RFC 9449 §5.1: DPoP proofs are checked at /token with this allow-list.
+        "dpop_signing_alg_values_supported": assertion_algs,
         // RFC 9207 §3: `iss` is in every authorization response.
         "authorization_response_iss_parameter_supported": true,
     });
     if let Some(members) = document.as_object_mut() {
+        // draft-ietf-oauth-client-id-metadata-document: advertised only when accepted.
+        if settings.registration.metadata_documents {
+            members.insert("client_id_metadata_document_supported".into(), true.into());
+        }
+        if settings.features.is_on(Feature::PushedAuthorization) {
+            // RFC 9126 §5: pushing is required per client, not by the server.
+            members.insert("require_pushed_authorization_requests".into(), false.into());
+        }
         for endpoint in advertised {
             members.insert(endpoint.member.into(), issuer.endpoint(endpoint.path).into());
             let Some(client_auth) = endpoint.client_auth else { continue };

@@ -8,6 +8,8 @@ pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod metrics;
+pub mod register;
+pub mod par;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

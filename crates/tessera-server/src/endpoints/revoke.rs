@@ -4,12 +4,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_core::revocation::{Revoked, revoke};
+use tessera_core::store::GrantStore;
 use tessera_http::no_store;
 
 use crate::audit::{self, AuditEvent};
 use crate::client_authentication::authenticate_client;
 use crate::oauth_error::OAuthError;
 use crate::oauth_form::OAuthForm;
+use crate::revocation_list::RevocationList;
 use crate::state::AppState;
 use crate::web::SourceAddr;
 
@@ -34,8 +36,11 @@ pub async fn revoke_token(
         inner.clock.now(),
     )
     .await?;
+    if let Some(list) = &inner.revocation_list {
+        publish(&state, list, &revoked).await;
+    }
     let (jti, reason) = match &revoked {
-        Revoked::AccessToken { jti } => (Some(jti.clone()), "access token"),
+        Revoked::AccessToken { jti, .. } => (Some(jti.clone()), "access token"),
         Revoked::Grant { .. } => (None, "refresh token and its grant"),
         Revoked::Nothing => (None, "unknown, expired or not the client's"),
     };
@@ -54,4 +59,23 @@ pub async fn revoke_token(
     let mut response = StatusCode::OK.into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// Publishes what was revoked to the revocation list: the token's `jti`, or the `jti`s of the
+/// access tokens recorded under the revoked grant.
+async fn publish(state: &AppState, list: &RevocationList, revoked: &Revoked) {
+    let now = state.0.clock.now();
+    let jtis = match revoked {
+        Revoked::AccessToken { jti, expires_at } => vec![(jti.clone(), *expires_at)],
+        Revoked::Grant { grant_id } => match state.0.store.grant_access_tokens(grant_id, now).await
+        {
+            Ok(jtis) => jtis,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the revoked grant's access tokens");
+                return;
+            }
+        },
+        Revoked::Nothing => return,
+    };
+    list.publish(&jtis, now).await;
 }

@@ -2,10 +2,11 @@
 //! client, let the grant's handler decide and mint.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use tessera_core::Error;
 use tessera_core::client_auth::presented_credentials;
+use tessera_core::grants::dpop::{self, check_proof};
 use tessera_core::grants::{TokenRequest, ensure_grant_allowed};
 use tessera_core::params::Params;
 use tessera_core::token::IssueContext;
@@ -41,6 +42,23 @@ pub async fn token(
         Some(e) => Err(e),
         None => issue(&state, &headers, &request, &source).await,
     };
+    let mut response = respond(&state, &headers, &request, outcome);
+    // RFC 9449 §8: the nonce to put in the next proof, on every answer (required with
+    // `use_dpop_nonce`).
+    if state.0.settings.dpop_nonce
+        && let Ok(nonce) = HeaderValue::from_str(&state.0.dpop_nonces.current(state.0.clock.now()))
+    {
+        response.headers_mut().insert("dpop-nonce", nonce);
+    }
+    response
+}
+
+fn respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &TokenRequest,
+    outcome: Result<Response, Error>,
+) -> Response {
     match outcome {
         Ok(response) => response,
         Err(error) => {
@@ -49,11 +67,11 @@ pub async fn token(
             let reason = error.code().as_str();
             metrics::counter!("tessera_token_requests_total", "grant_type" => grant_type, "outcome" => reason).increment(1);
             audit::emit(
-                &state,
+                state,
                 AuditEvent {
                     event: "token_refused".into(),
                     outcome: "refused".into(),
-                    client_id: presented_client_id(&headers, params),
+                    client_id: presented_client_id(headers, params),
                     grant_type: Some(grant_type.into()),
                     reason: Some(reason.into()),
                     ..Default::default()
@@ -90,14 +108,30 @@ async fn issue(
     let handler = inner.grants.find(grant_type)?;
     let client = authenticate_client(state, headers, params, source).await?;
     ensure_grant_allowed(&client, handler.grant_type())?;
+    let now = inner.clock.now();
+    let dpop = check_proof(request, &client, now)?;
+    if let Some(key) = &dpop {
+        // RFC 9449 §8: with server nonces on, a proof must carry a current one.
+        if inner.settings.dpop_nonce && !inner.dpop_nonces.accepts(key.nonce(), now) {
+            return Err(Error::DpopNonceRequired);
+        }
+        // RFC 9449 §11.1: a proof is used once (checked after client authentication, so only
+        // authenticated clients fill the cache).
+        let until = now + dpop::PROOF_MAX_AGE + dpop::PROOF_LEEWAY;
+        if !inner.dpop_replay.first_use(key.jkt(), key.jti(), until, now) {
+            return Err(Error::DpopProofInvalid("the DPoP proof was already used".into()));
+        }
+    }
     let keys = inner.keys.snapshot();
     let ctx = IssueContext {
         issuer: &inner.settings.issuer,
         keys: &keys,
         policy: &inner.settings.policy,
-        now: inner.clock.now(),
+        now,
+        dpop: dpop.as_ref(),
     };
     let token = handler.handle(&client, request, ctx).await?;
+    record_dynamic_client_use(state, client.client(), ctx.now).await;
     let grant = handler.grant_type().as_str();
     metrics::counter!("tessera_token_requests_total", "grant_type" => grant, "outcome" => "issued")
         .increment(1);
@@ -110,12 +144,34 @@ async fn issue(
             sub: Some(token.sub.clone()),
             grant_type: Some(grant.into()),
             jti: Some(token.jti.clone()),
+            actor: token.actor.clone(),
             ..Default::default()
         },
     );
     let mut response = axum::Json(token).into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// How often a dynamic client's last use is written: often enough for pruning counted in
+/// days, rare enough to cost no write per token.
+const USE_RECORD_INTERVAL: i64 = 3600;
+
+/// Marks a dynamic client as in use, so that pruning (`dynamic_client_unused_days`) spares it.
+/// A failure is logged: the tokens are already issued.
+async fn record_dynamic_client_use(
+    state: &AppState,
+    client: &tessera_core::client::Client,
+    now: i64,
+) {
+    use tessera_core::store::ClientStore;
+    let Some(dynamic) = &client.dynamic else { return };
+    if dynamic.last_used_at.is_some_and(|t| now - t < USE_RECORD_INTERVAL) {
+        return;
+    }
+    if let Err(e) = state.0.store.record_client_use(&client.client_id, now).await {
+        tracing::warn!(client_id = %client.client_id, error = %e, "could not record client use");
+    }
 }
 
 /// The client_id a refused request claimed, for the audit log (it may not exist).

@@ -34,6 +34,13 @@ pub async fn userinfo(
     let token = validate_access_token(&inner.store, &keys, issuer, token.as_str(), now)
         .await?
         .ok_or(Error::InvalidToken("the token is invalid, expired or revoked"))?;
+    // RFC 9449 §7.2: a DPoP-bound token is not a bearer token; /userinfo takes bearer tokens
+    // only, so a bound token (stolen or not) reads nothing here.
+    if token.jkt.is_some() {
+        return Err(
+            Error::InvalidToken("a DPoP-bound token cannot be used as a bearer token").into()
+        );
+    }
     // RFC 9068 §4: a resource server accepts a token only if `aud` names it. A token without
     // an audience restriction is for the issuer itself; one restricted to other resources
     // (RFC 8707) must not read the user's profile (issue 17 finding 7) unless it names the

@@ -38,6 +38,30 @@ pub struct ConsentPage<'a> {
     pub carry_value: &'a str,
     /// The device's user code, shown so the user can compare it (RFC 8628 §5.4).
     pub user_code: Option<&'a str>,
+    /// Who gets the answer: the redirect URI's host, and whether it is a loopback address
+    /// (an application on the user's own device).
+    pub redirect: Option<RedirectHost>,
+    /// The client registered itself: nobody the operator vouched for.
+    pub unverified: bool,
+}
+
+/// The host a consent's answer goes to, as the consent page shows it.
+pub struct RedirectHost {
+    pub host: String,
+    pub loopback: bool,
+}
+
+impl RedirectHost {
+    /// The host of `redirect_uri`; `None` for a private-use scheme without one.
+    pub fn of(redirect_uri: &str) -> Option<Self> {
+        let url = url::Url::parse(redirect_uri).ok()?;
+        let loopback = match url.host()? {
+            url::Host::Ipv4(ip) => ip.is_loopback(),
+            url::Host::Ipv6(ip) => ip.is_loopback(),
+            url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        };
+        Some(Self { host: url.host_str()?.to_owned(), loopback })
+    }
 }
 
 /// The consent page's lines for a scope set, with configured descriptions.

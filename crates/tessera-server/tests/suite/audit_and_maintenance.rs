@@ -83,6 +83,7 @@ async fn r4_4_issuance_refusal_and_revocation_leave_audit_rows_without_token_val
             jti: Some(jti.clone()),
             reason: None,
             source: None,
+            actor: None,
         }
     );
     let refusal = find("token_refused");

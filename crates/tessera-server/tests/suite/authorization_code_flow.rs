@@ -633,7 +633,8 @@ async fn rfc8414_metadata_advertises_the_code_flow_truthfully() {
             "authorization_code",
             "client_credentials",
             "refresh_token",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));

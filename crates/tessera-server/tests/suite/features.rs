@@ -156,7 +156,12 @@ async fn rfc8628_without_the_device_flow_the_device_code_grant_is_unsupported() 
     for doc in metadata_documents(&app).await {
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
         );
     }
 }

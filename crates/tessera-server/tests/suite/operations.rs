@@ -21,7 +21,8 @@ async fn rfc8414_3_metadata_is_true_to_the_server() {
                 "authorization_code",
                 "client_credentials",
                 "refresh_token",
-                "urn:ietf:params:oauth:grant-type:device_code"
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
             ])
         );
         assert_eq!(
@@ -34,9 +35,10 @@ async fn rfc8414_3_metadata_is_true_to_the_server() {
             ])
         );
         // Nothing that is not served is advertised.
-        for absent in ["registration_endpoint", "pushed_authorization_request_endpoint"] {
+        for absent in ["registration_endpoint", "tls_client_certificate_bound_access_tokens"] {
             assert!(doc.get(absent).is_none(), "{absent} advertised but not served");
         }
+        assert_eq!(doc["pushed_authorization_request_endpoint"], format!("{ISSUER}/par"));
     }
 }
 

@@ -7,6 +7,8 @@ on_both_backends! {
     denylisted_jti_is_revoked;
     live_opaque_lookup_skips_expired_and_revoked_tokens;
     jti_of_revoked_grant_is_revoked;
+    grant_access_tokens_lists_the_unexpired_jtis_of_one_grant;
+    rfc8693_exchanged_token_is_revoked_with_its_subjects_grant;
 }
 
 /// A new opaque access token of `client` for alice, issued at `NOW`, and what the store keeps.
@@ -21,6 +23,7 @@ pub(crate) fn opaque_token(client: &str, expires_at: i64) -> (Secret, OpaqueAcce
         audience: vec!["https://api.example.com".into(), "billing".into()],
         issued_at: NOW,
         expires_at,
+        act: None,
     };
     (token, stored)
 }
@@ -29,6 +32,17 @@ async fn opaque_token_round_trip_stores_only_the_hash(db: &TestDb) {
     let (token, stored) = opaque_token("svc", NOW + 300);
     let (bare_token, bare) = opaque_token("svc", NOW - 1);
     let bare = OpaqueAccessToken { scope: ScopeSet::default(), audience: Vec::new(), ..bare };
+    // RFC 8693 §4.1: an exchanged token keeps its delegation chain, nested actors included.
+    let act = tessera_core::token::Actor {
+        sub: "billing".into(),
+        iss: None,
+        act: Some(Box::new(tessera_core::token::Actor {
+            sub: "orders".into(),
+            iss: None,
+            act: None,
+        })),
+    };
+    let stored = OpaqueAccessToken { act: Some(act), ..stored };
     db.store.insert_opaque_access_token(&stored).await.unwrap();
     db.store.insert_opaque_access_token(&bare).await.unwrap();
 
@@ -138,4 +152,36 @@ async fn jti_of_revoked_grant_is_revoked(db: &TestDb) {
     assert!(db.store.is_access_token_revoked("of-revoked-and-denylisted").await.unwrap());
     assert!(!db.store.is_access_token_revoked("of-live").await.unwrap());
     assert!(!db.store.is_access_token_revoked("unknown").await.unwrap());
+}
+
+/// What a grant revocation publishes to the revocation list (R7.4): the grant's own access
+/// tokens that have not expired, with their expiry.
+async fn grant_access_tokens_lists_the_unexpired_jtis_of_one_grant(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    let other = grant("web", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    insert_grant(&db.store, &other).await;
+    db.store.record_access_token(&g.id, "live", NOW + 300).await.unwrap();
+    db.store.record_access_token(&g.id, "expired", NOW - 1).await.unwrap();
+    db.store.record_access_token(&other.id, "of-other", NOW + 300).await.unwrap();
+    let listed = db.store.grant_access_tokens(&g.id, NOW).await.unwrap();
+    assert_eq!(listed, [("live".to_owned(), NOW + 300)]);
+    assert!(db.store.grant_access_tokens("unknown", NOW).await.unwrap().is_empty());
+}
+
+/// RFC 8693: a token obtained by exchanging a user grant's token is recorded under that grant,
+/// in one statement, so that it ends with the grant (and with its user).
+async fn rfc8693_exchanged_token_is_revoked_with_its_subjects_grant(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    db.store.record_access_token(&g.id, "subject", NOW + 300).await.unwrap();
+    assert!(db.store.record_derived_access_token("subject", "exchanged", NOW + 200).await.unwrap());
+    assert!(
+        !db.store.record_derived_access_token("of-no-grant", "other", NOW + 200).await.unwrap(),
+        "a subject recorded under no grant records nothing"
+    );
+    assert!(!db.store.is_access_token_revoked("exchanged").await.unwrap());
+    db.store.revoke_grant(&g.id, NOW + 1).await.unwrap();
+    assert!(db.store.is_access_token_revoked("exchanged").await.unwrap());
+    assert!(!db.store.is_access_token_revoked("other").await.unwrap());
 }

@@ -73,6 +73,8 @@ mod clients;
 mod codes;
 mod consents_and_sessions;
 mod devices;
+mod dynamic_clients;
+mod pushed_requests;
 mod refresh_tokens;
 mod schema;
 mod signing_keys;
@@ -108,6 +110,7 @@ fn confidential_client(id: &str) -> (Client, Secret) {
             GrantType::AuthorizationCode,
             GrantType::ClientCredentials,
             GrantType::DeviceCode,
+            GrantType::TokenExchange,
         ],
         scope: ScopeSet::parse("openid orders:read orders:write document:read:doc-123").unwrap(),
         default_scope: ScopeSet::parse("orders:read").unwrap(),
@@ -121,8 +124,16 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         jwks_uri: None,
         rate_limit_per_second: Some(250),
         refresh_token_grace_seconds: 5,
+        token_exchange: tessera_core::client::ExchangePolicy {
+            subject_clients: vec!["web".into(), "spa".into()],
+            subject_audiences: vec!["https://api.example.com/orders".into()],
+        },
+        require_pushed_authorization_requests: true,
+        dpop_bound_access_tokens: false,
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
+        application_type: None,
+        links: Default::default(),
     }
     .into_client(NOW)
     .unwrap();

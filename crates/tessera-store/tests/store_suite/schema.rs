@@ -293,6 +293,7 @@ async fn audit_events_tail_in_order(db: &TestDb) {
         jti: Some("jti-1".into()),
         reason: Some("—".into()),
         source: Some("192.0.2.1".into()),
+        actor: Some("orders-service".into()),
     };
     // Recorded out of time order: the tail is by time, then by recording order.
     let events = [

@@ -2,9 +2,9 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use tessera_core::client::{AccessTokenFormat, AuthMethod, Client, ClientRegistration};
+use tessera_core::client::{AccessTokenFormat, Client, ClientRegistration, ExchangePolicy};
 use tessera_core::client_id::ClientId;
-use tessera_core::grant_type::GrantType;
+use tessera_core::client_metadata::ClientMetadata;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::{Scope, ScopeSet};
 use tessera_core::secret::Secret;
@@ -97,6 +97,21 @@ pub struct CreateArgs {
     /// reuse; at most 30 (default 0: none).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     refresh_grace_seconds: u32,
+    /// With the token-exchange grant (RFC 8693): it may exchange tokens issued to this
+    /// client_id (repeatable). What it obtains is bounded by its --audience and --scope.
+    #[arg(long = "exchange-subject-client", value_name = "CLIENT_ID")]
+    exchange_subject_clients: Vec<String>,
+    /// With the token-exchange grant: it may exchange tokens meant for this audience
+    /// (repeatable).
+    #[arg(long = "exchange-subject-audience", value_name = "URI")]
+    exchange_subject_audiences: Vec<String>,
+    /// Its authorization requests must be pushed to /par first (RFC 9126 §6).
+    #[arg(long)]
+    require_pushed_authorization_requests: bool,
+    /// Its token requests must carry a DPoP proof, so all its access tokens are bound to a
+    /// key (RFC 9449 §5.2).
+    #[arg(long)]
+    dpop_bound_access_tokens: bool,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -106,6 +121,22 @@ pub struct CreateArgs {
     /// Import an existing secret (≥ 32 characters) from standard input instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
+    /// `web` (https redirect URIs on a real host) or `native` (RFC 8252: private-use schemes,
+    /// loopback http, https); unset: only the general redirect-URI rules.
+    #[arg(long, value_name = "TYPE")]
+    application_type: Option<String>,
+    /// The client's home page (https), shown on the consent page.
+    #[arg(long, value_name = "URL")]
+    client_uri: Option<String>,
+    /// The client's logo (https).
+    #[arg(long, value_name = "URL")]
+    logo_uri: Option<String>,
+    /// The client's terms of service (https).
+    #[arg(long, value_name = "URL")]
+    tos_uri: Option<String>,
+    /// The client's privacy policy (https).
+    #[arg(long, value_name = "URL")]
+    policy_uri: Option<String>,
     /// Print `{"client_id": …, "client_secret": …}`.
     #[arg(long)]
     json: bool,
@@ -169,31 +200,6 @@ fn scopes(values: &[String]) -> anyhow::Result<ScopeSet> {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let uris = |values: &[String]| -> anyhow::Result<Vec<RedirectUri>> {
-        values
-            .iter()
-            .map(|u| RedirectUri::parse_for_registration(u).map_err(anyhow::Error::msg))
-            .collect()
-    };
-    let grant_types = args
-        .grant_types
-        .iter()
-        .map(|g| {
-            GrantType::parse(g).with_context(|| {
-                let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
-                format!("unknown grant type `{g}`; known: {}", known.join(", "))
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let auth_method = args
-        .auth_method
-        .as_deref()
-        .map(|m| {
-            AuthMethod::parse(m).with_context(|| {
-                format!("unknown auth method `{m}`; use client_secret_basic or client_secret_post")
-            })
-        })
-        .transpose()?;
     let imported_secret = if args.secret_stdin {
         Some(Secret::from_string(super::read_stdin_line("client secret")?))
     } else {
@@ -203,26 +209,37 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            tessera_jose::Jwks::parse(&text).map_err(|e| anyhow::anyhow!("--jwks-file: {e}"))?;
-            Some(text)
+            Some(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--jwks-file: {e}"))?)
         }
         None => None,
     };
-    if let Some(uri) = &args.jwks_uri {
-        anyhow::ensure!(uri.starts_with("https://"), "--jwks-uri must be an https URL");
-    }
+    let auth_method = match (args.public, args.auth_method) {
+        (true, Some(m)) if m != "none" => bail!("a public client authenticates with method `none`"),
+        (true, _) => Some("none".to_owned()),
+        (false, method) => method,
+    };
+    // The same checks as a registration at /register (RFC 7591): one set of rules.
+    let metadata = ClientMetadata {
+        client_name: Some(args.name),
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        grant_types: args.grant_types,
+        token_endpoint_auth_method: auth_method,
+        scope: Some(args.scopes.join(" ")),
+        jwks,
+        jwks_uri: args.jwks_uri,
+        application_type: args.application_type,
+        client_uri: args.client_uri,
+        logo_uri: args.logo_uri,
+        tos_uri: args.tos_uri,
+        policy_uri: args.policy_uri,
+        ..Default::default()
+    };
     let registration = ClientRegistration {
         client_id: args.client_id.as_deref().map(parse_id).transpose()?,
-        client_name: args.name,
-        redirect_uris: uris(&args.redirect_uris)?,
-        post_logout_redirect_uris: uris(&args.post_logout_redirect_uris)?,
-        grant_types,
-        scope: scopes(&args.scopes)?,
         default_scope: scopes(&args.default_scopes)?,
         audience: args.audiences,
-        public: args.public,
         first_party: args.first_party,
-        auth_method,
         imported_secret,
         introspection: args.introspection,
         introspection_audience: args.introspection_audience,
@@ -231,10 +248,15 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         } else {
             AccessTokenFormat::Jwt
         },
-        jwks,
-        jwks_uri: args.jwks_uri,
         rate_limit_per_second: args.rate_limit,
         refresh_token_grace_seconds: args.refresh_grace_seconds,
+        token_exchange: ExchangePolicy {
+            subject_clients: args.exchange_subject_clients,
+            subject_audiences: args.exchange_subject_audiences,
+        },
+        require_pushed_authorization_requests: args.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
+        ..metadata.into_registration().map_err(anyhow::Error::msg)?
     };
     let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
     let store = super::open(&args.db.database_url).await?;
@@ -277,6 +299,16 @@ fn to_json(c: &Client) -> serde_json::Value {
         "jwks_uri": c.jwks_uri,
         "rate_limit_per_second": c.rate_limit_per_second,
         "refresh_token_grace_seconds": c.refresh_token_grace_seconds,
+        "application_type": c.application_type.map(|t| t.as_str()),
+        "client_uri": c.links.client_uri,
+        "logo_uri": c.links.logo_uri,
+        "tos_uri": c.links.tos_uri,
+        "policy_uri": c.links.policy_uri,
+        "dynamic": c.is_dynamic(),
+        "token_exchange_subject_clients": c.token_exchange.subject_clients,
+        "token_exchange_subject_audiences": c.token_exchange.subject_audiences,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "created_at": c.created_at,
     })
 }

@@ -122,7 +122,8 @@ fn bench_refresh_and_authorization_code_go_through_the_login_and_consent_pages()
     assert_eq!(refresh["errors"], json!({}), "{refresh}");
 
     // At most 8 whole flows: the first shows the consent page, the others find it remembered.
-    let pace = ["--duration", "4s", "--rate", "2"];
+    // Windows of several sign-ins: a debug-build sign-in takes seconds on a loaded machine.
+    let pace = ["--duration", "8s", "--rate", "1"];
     let code = signing_in(port, "authorization-code", &secret, ("signer", PASSWORD), &pace);
     assert_eq!(code["scenario"], "authorization-code");
     assert!(code["requests_ok"].as_u64().unwrap() > 0, "{code}");
@@ -130,7 +131,8 @@ fn bench_refresh_and_authorization_code_go_through_the_login_and_consent_pages()
 
     // Another account than the one above: its refused sign-ins are counted by kind.
     let wrong = ("refresher", "not the password at all");
-    let pace = ["--duration", "3s", "--rate", "1"];
+    // At most 5 attempts: the sign-ins allowed before delays start.
+    let pace = ["--duration", "5s", "--rate", "1"];
     let refused = signing_in(port, "authorization-code", &secret, wrong, &pace);
     assert_eq!(refused["requests_ok"], 0, "a refused sign-in never counts: {refused}");
     let errors = refused["errors"].as_object().unwrap();

@@ -64,9 +64,7 @@ fn server_with_device_client(w: &Workdir) -> (DevServer, u16, String) {
     (server, port, user["sub"].as_str().unwrap().to_owned())
 }
 
-#[path = "../../../../tests/js/node_tools.rs"]
-pub(crate) mod node_tools;
-use node_tools::{js_tools_available, run_node};
+use crate::node_tools::{js_tools_available, run_node};
 
 /// `node tests/js/device_approve.mjs CONFIG`; the JSON line it prints.
 fn approve_in_browser(config: &Value) -> Value {

@@ -1,0 +1,170 @@
+//! The gateway as a service: its state, its own endpoints, the accept loop.
+//!
+//! Its own endpoints: `/healthz` (the process answers), `/readyz` (every issuer's metadata and
+//! keys are loaded), `/metrics` (Prometheus), `/.well-known/oauth-protected-resource/…` (RFC
+//! 9728, one document per protected audience), `/_tessera/jwks.json` (the key of the identity
+//! JWTs), `/_tessera/auth/…` (forward-auth, when enabled). Everything else is proxied.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use tessera_server::config::ListenerLimits;
+use tessera_server::rate_limit::RateLimiter;
+
+use crate::config::GatewayConfig;
+use crate::gate::Gate;
+use crate::identity::IdentitySigner;
+use crate::routing::RouteTable;
+use crate::upstream::{self, UpstreamClient};
+
+/// The gateway's state, shared by every request.
+#[derive(Clone)]
+pub struct Gateway(Arc<Inner>);
+
+pub struct Inner {
+    pub config: GatewayConfig,
+    pub routes: RouteTable,
+    pub client: UpstreamClient,
+    /// Set once the issuers' metadata and keys are loaded (retried until they are).
+    pub gate: OnceLock<Gate>,
+    pub signer: Option<Arc<IdentitySigner>>,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] upstream::TlsSetupError),
+    #[error(transparent)]
+    Signer(#[from] crate::identity::SignerError),
+    #[error("redis_url: {0}")]
+    Redis(#[from] tessera_server::rate_limit::RateLimitError),
+    #[error("cannot listen on {address}: {error}")]
+    Listen { address: std::net::SocketAddr, error: std::io::Error },
+}
+
+/// How often discovery is retried while an issuer cannot be reached.
+pub const DISCOVERY_RETRY: Duration = Duration::from_secs(2);
+
+impl Gateway {
+    /// Builds the state; the issuers are read by [`Gateway::discover`].
+    pub async fn new(config: GatewayConfig) -> Result<Self, StartError> {
+        let client = upstream::client(&config.upstream_tls, &config.limits)?;
+        let signer = if config.identity.jwt {
+            let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
+            Some(Arc::new(IdentitySigner::new(issuer, config.identity.jwt_lifetime)?))
+        } else {
+            None
+        };
+        let needs_limiter = config.routes.iter().any(|r| r.rate_limit.is_some());
+        let limiter = match (&config.redis_url, needs_limiter) {
+            (_, false) => None,
+            (Some(url), true) => {
+                Some(Arc::new(RateLimiter::redis(url, &config.redis_key_prefix).await?))
+            }
+            (None, true) => Some(Arc::new(RateLimiter::in_process())),
+        };
+        let routes = RouteTable::new(config.routes.clone());
+        Ok(Self(Arc::new(Inner { config, routes, client, gate: OnceLock::new(), signer, limiter })))
+    }
+
+    /// Reads the issuers' metadata and keys, retrying every [`DISCOVERY_RETRY`] until it
+    /// succeeds; `/readyz` turns ready then.
+    pub async fn discover(&self) {
+        loop {
+            match Gate::discover(&self.config, self.limiter.clone()).await {
+                Ok(gate) => {
+                    let _ = self.gate.set(gate);
+                    tracing::info!("issuer metadata and keys loaded: ready");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load issuer metadata or keys yet; retrying");
+                    tokio::time::sleep(DISCOVERY_RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// The router: the gateway's own endpoints, and the proxy for everything else.
+    pub fn router(&self) -> Router {
+        let mut router = Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route("/.well-known/oauth-protected-resource", get(crate::metadata::serve))
+            .route("/.well-known/oauth-protected-resource/{*path}", get(crate::metadata::serve));
+        if self.signer.is_some() {
+            router = router.route("/_tessera/jwks.json", get(jwks));
+        }
+        if self.config.forward_auth {
+            router = router
+                .route("/_tessera/auth", any(crate::forward_auth::check))
+                .route("/_tessera/auth/{*path}", any(crate::forward_auth::check));
+        }
+        router.fallback(crate::proxy::handle).with_state(self.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, discovering the issuers meanwhile.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let discovering = self.clone();
+        let discovery = tokio::spawn(async move { discovering.discover().await });
+        let limits = self.config.limits;
+        let listener_limits = ListenerLimits {
+            header_read_timeout: limits.header_read_timeout,
+            // Not applied by the accept loop: bodies are bounded by the idle timeout instead,
+            // so that a long SSE stream is not cut.
+            request_timeout: limits.idle_timeout,
+            max_connections: limits.max_connections,
+        };
+        let served = tessera_server::app::serve_connections(
+            listener,
+            self.router(),
+            listener_limits,
+            shutdown,
+        )
+        .await;
+        discovery.abort();
+        served
+    }
+}
+
+async fn readyz(State(gateway): State<Gateway>) -> Response {
+    if gateway.gate.get().is_some() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "issuer keys not loaded yet\n").into_response()
+    }
+}
+
+async fn metrics() -> Response {
+    let body = tessera_server::telemetry::metrics_handle().render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn jwks(State(gateway): State<Gateway>) -> Response {
+    match &gateway.signer {
+        Some(signer) => {
+            ([(header::CONTENT_TYPE, "application/jwk-set+json")], signer.jwks_json().to_owned())
+                .into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

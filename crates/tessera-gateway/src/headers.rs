@@ -1,0 +1,150 @@
+//! Header rewriting between client and upstream: hop-by-hop fields (RFC 9110 §7.6.1),
+//! client-sent identity fields, the forwarding fields (RFC 7239 `Forwarded`, `X-Forwarded-*`).
+
+use std::net::SocketAddr;
+
+use http::HeaderMap;
+use http::header::{self, HeaderName, HeaderValue};
+
+/// The prefix of every header the gateway itself sets for upstreams.
+pub const IDENTITY_PREFIX: &str = "x-tessera-";
+pub const SUBJECT: HeaderName = HeaderName::from_static("x-tessera-sub");
+pub const CLIENT_ID: HeaderName = HeaderName::from_static("x-tessera-client-id");
+pub const SCOPE: HeaderName = HeaderName::from_static("x-tessera-scope");
+pub const IDENTITY_JWT: HeaderName = HeaderName::from_static("x-tessera-identity");
+
+/// RFC 9110 §7.6.1: fields that describe one connection and must not be forwarded, beside
+/// those the `Connection` field names. `Proxy-Connection` and `Keep-Alive` are the historical
+/// ones proxies also drop.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes the hop-by-hop fields, and `Upgrade` unless `keep_upgrade` (a WebSocket handshake
+/// the route allows, whose `Connection: upgrade` is then set again by the caller).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // RFC 9110 §7.6.1: "a proxy MUST … remove any header or trailer field … listed in the
+    // Connection header field".
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if !(keep_upgrade && name == header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if !keep_upgrade {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Removes every field a client could use to pose as someone: the gateway's own
+/// `X-Tessera-*` and the configured `extra` names (lowercase).
+pub fn strip_identity(headers: &mut HeaderMap, extra: &[String]) {
+    let ours: Vec<HeaderName> =
+        headers.keys().filter(|k| k.as_str().starts_with(IDENTITY_PREFIX)).cloned().collect();
+    for name in ours {
+        headers.remove(name);
+    }
+    for name in extra {
+        headers.remove(name.as_str());
+    }
+}
+
+/// Sets `Forwarded` (RFC 7239 §4) and `X-Forwarded-For/-Host/-Proto` for this hop. The gateway
+/// is the edge: values a client sent are replaced, not extended, so an upstream cannot be told
+/// a false client address.
+pub fn set_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&str>, proto: &str) {
+    let ip = peer.ip();
+    // RFC 7239 §6: IPv6 addresses are quoted and bracketed.
+    let node = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    };
+    let mut forwarded = format!("for={node};proto={proto}");
+    if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
+        forwarded.push_str(";host=\"");
+        forwarded.push_str(host);
+        forwarded.push('"');
+    }
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set(headers, "forwarded", &forwarded);
+    set(headers, "x-forwarded-for", &ip.to_string());
+    set(headers, "x-forwarded-proto", proto);
+    match host {
+        Some(host) => set(headers, "x-forwarded-host", host),
+        None => {
+            headers.remove("x-forwarded-host");
+        }
+    }
+}
+
+/// Whether a request asks to switch protocols (RFC 9110 §7.8), e.g. a WebSocket handshake.
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9110_7_6_1_hop_by_hop_and_connection_named_fields_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, X-Secret-Hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-end-to-end", HeaderValue::from_static("kept"));
+        remove_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-end-to-end"));
+    }
+
+    #[test]
+    fn client_identity_headers_are_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert("x-tessera-sub", HeaderValue::from_static("admin"));
+        h.insert("X-Tessera-Anything", HeaderValue::from_static("x"));
+        h.insert("x-remote-user", HeaderValue::from_static("admin"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        strip_identity(&mut h, &["x-remote-user".into()]);
+        assert_eq!(h.len(), 1, "{h:?}");
+    }
+
+    #[test]
+    fn rfc7239_forwarded_replaces_client_values() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
+        set_forwarded(&mut h, "[::1]:5000".parse().unwrap(), Some("api.example"), "https");
+        assert_eq!(h["forwarded"], "for=\"[::1]\";proto=https;host=\"api.example\"");
+        assert_eq!(h["x-forwarded-for"], "::1");
+        assert_eq!(h["x-forwarded-host"], "api.example");
+    }
+}

@@ -1,0 +1,21 @@
+//! `tessera gateway`: an enforcing reverse proxy in front of services that know nothing of
+//! OAuth (requirements R9). Requests are matched to a route (`routing`), pass the gate
+//! (`gate`: `tessera-resource`'s token validation, the route's scopes and rate limit), and are
+//! streamed to the route's upstream with the client's identity headers replaced by the
+//! verified ones (`proxy`, `headers`, `identity`). `forward_auth` offers the same gate to an
+//! nginx, Traefik or Envoy in place; `observe` records one decision per request.
+
+pub mod app;
+pub mod config;
+pub mod forward_auth;
+pub mod gate;
+pub mod headers;
+pub mod identity;
+pub mod metadata;
+pub mod observe;
+pub mod proxy;
+pub mod routing;
+pub mod upstream;
+
+pub use app::{Gateway, StartError};
+pub use config::{ConfigError, GatewayConfig};

@@ -1,0 +1,199 @@
+//! The reverse proxy: a request that passed the gate (`gate`) is rewritten (`headers`,
+//! `identity`) and streamed to its route's upstream; the answer is streamed back.
+//!
+//! Nothing is buffered: request and response bodies are passed frame by frame, so Server-Sent
+//! Events reach the client as the upstream writes them and large bodies cost no memory.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{self, HeaderValue};
+use http::{StatusCode, Uri};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::app::Gateway;
+use crate::config::RouteConfig;
+use crate::gate::Passed;
+use crate::headers;
+use crate::identity::set_identity_headers;
+use crate::observe::{Decision, Event};
+use crate::upstream::{IdleTimeout, ProxyBody};
+
+/// A plain answer of the gateway itself (no route, upstream trouble): no OAuth vocabulary,
+/// since it is not about the token (and must not look like a challenge).
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    let mut response = (status, text).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Every request that is not one of the gateway's own endpoints.
+pub async fn handle(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let host = crate::routing::request_host(&parts);
+    let Some(route) = gateway.routes.find(host.as_deref(), parts.uri.path(), &parts.method) else {
+        Event::new("-", Decision::NoRoute, "no route matches").emit();
+        return plain(StatusCode::NOT_FOUND, "no route\n");
+    };
+    let passed = match crate::gate::Gate::check(gateway.gate.get(), route, &parts).await {
+        Ok(passed) => passed,
+        Err(denial) => {
+            denial.event(route).emit();
+            return denial.into_response();
+        }
+    };
+    let upgrade = route.websocket && headers::wants_upgrade(&parts.headers);
+    let client_upgrade =
+        if upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
+    let event = passed.event(route);
+    let forward =
+        match outbound(&gateway, route, &passed, parts, body, peer, host.as_deref(), upgrade) {
+            Ok(request) => request,
+            Err(refused) => {
+                let (decision, reason) = match refused {
+                    Unforwardable::TooLarge => (Decision::TooLarge, "request body over the limit"),
+                    Unforwardable::BadTarget => (Decision::BadRequest, "target not forwardable"),
+                };
+                event.decision(decision, reason).emit();
+                return refused.response();
+            }
+        };
+    let limits = gateway.config.limits;
+    let answer =
+        tokio::time::timeout(limits.response_header_timeout, gateway.client.request(forward));
+    let mut response = match answer.await {
+        Err(_) => {
+            event.decision(Decision::UpstreamTimeout, "no response header in time").emit();
+            return plain(StatusCode::GATEWAY_TIMEOUT, "the upstream did not answer in time\n");
+        }
+        Ok(Err(e)) => {
+            if is_length_limit(&e) {
+                event.decision(Decision::TooLarge, "request body over the limit").emit();
+                return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+            }
+            tracing::warn!(route = %route.name, error = %e, "upstream request failed");
+            event.decision(Decision::UpstreamError, "upstream unreachable").emit();
+            return plain(StatusCode::BAD_GATEWAY, "the upstream is unavailable\n");
+        }
+        Ok(Ok(response)) => response,
+    };
+    event.status(response.status()).emit();
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(splice_upgraded(client_upgrade, upstream_upgrade));
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, Body::empty());
+        }
+        // An upstream switching protocols unasked: not passed on.
+        return plain(StatusCode::BAD_GATEWAY, "the upstream switched protocols unasked\n");
+    }
+    headers::remove_hop_by_hop(response.headers_mut(), false);
+    response.map(|body| Body::new(IdleTimeout::new(body, limits.idle_timeout))).into_response()
+}
+
+/// Why a request cannot be forwarded as it is.
+enum Unforwardable {
+    /// The declared body is over `max_body_bytes`.
+    TooLarge,
+    /// The request target does not make a URI on the upstream.
+    BadTarget,
+}
+
+impl Unforwardable {
+    fn response(self) -> Response {
+        match self {
+            Self::TooLarge => plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+            Self::BadTarget => {
+                plain(StatusCode::BAD_REQUEST, "the request target cannot be forwarded\n")
+            }
+        }
+    }
+}
+
+/// Builds the request to the upstream.
+#[allow(clippy::too_many_arguments)]
+fn outbound(
+    gateway: &Gateway,
+    route: &RouteConfig,
+    passed: &Passed,
+    mut parts: http::request::Parts,
+    body: Body,
+    peer: SocketAddr,
+    host: Option<&str>,
+    upgrade: bool,
+) -> Result<http::Request<ProxyBody>, Unforwardable> {
+    let limits = gateway.config.limits;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return Err(Unforwardable::TooLarge);
+    }
+    let h = &mut parts.headers;
+    headers::remove_hop_by_hop(h, upgrade);
+    if upgrade {
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    headers::strip_identity(h, &gateway.config.identity.strip_headers);
+    // RFC 9700 §2.3 and MCP's rule against token passthrough: the client's credentials stay
+    // at the gateway unless the route says otherwise.
+    if !route.forward_token {
+        h.remove(header::AUTHORIZATION);
+        h.remove("dpop");
+    }
+    let proto = gateway.config.public_url.scheme();
+    headers::set_forwarded(h, peer, host, proto);
+    if let Some(identity) = passed.identity() {
+        set_identity_headers(h, identity, gateway.signer.as_deref(), route.upstream.as_str());
+    }
+    // The upstream is addressed by its own name (as nginx's default `proxy_set_header Host
+    // $proxy_host`); the client's host travels in `Forwarded` / `X-Forwarded-Host`.
+    h.remove(header::HOST);
+    parts.uri = upstream_uri(&route.upstream, &parts.uri)?;
+    parts.version = http::Version::HTTP_11;
+    let body = Limited::new(body, usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX));
+    let body = IdleTimeout::new(body, limits.idle_timeout);
+    Ok(http::Request::from_parts(parts, body.boxed_unsync()))
+}
+
+/// The upstream's base URL with the request's path and query appended.
+fn upstream_uri(upstream: &url::Url, uri: &Uri) -> Result<Uri, Unforwardable> {
+    let base = upstream.as_str().trim_end_matches('/');
+    let tail = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    format!("{base}{tail}").parse().map_err(|_| Unforwardable::BadTarget)
+}
+
+fn is_length_limit(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if err.is::<LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Copies bytes both ways between the two upgraded connections (RFC 9110 §7.8) until either
+/// side closes.
+async fn splice_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(error = %e, "an upgrade did not complete");
+            return;
+        }
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}

@@ -1,0 +1,9 @@
+//! The gateway's integration tests: one binary, real peers (a Tessera server as the issuer,
+//! upstream services on loopback ports, nginx, Redis).
+
+mod forward_auth;
+mod proxy;
+mod rate_limit;
+mod support;
+mod upgrade;
+mod upstream_tls;

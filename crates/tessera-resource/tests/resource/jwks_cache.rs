@@ -1,0 +1,94 @@
+//! The rotation-safe key cache: a new kid on first sight, one fetch for a flood of misses,
+//! the last good keys while the JWKS endpoint is down.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use tessera_resource::TokenValidator;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn rfc7517_4_5_a_token_with_a_new_kid_is_accepted_on_first_sight_with_one_fetch() {
+    let issuer = TestIssuer::start().await;
+    let validator = issuer.validator().await;
+    let app = app(&validator);
+    assert_eq!(issuer.fetches(), 1);
+    let rotated = TestKey::new("k2");
+    issuer.publish(&rotated);
+    let token = rotated.sign("at+jwt", &issuer.claims());
+    // Many requests miss at once: they share one fetch (single flight).
+    let calls = (0..20).map(|_| {
+        let (app, token) = (app.clone(), token.clone());
+        tokio::spawn(async move { get_with(&app, &token).await.status })
+    });
+    for status in futures_join(calls).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(issuer.fetches(), 2);
+    assert_eq!(validator.jwks_fetches(&issuer.issuer), Some(2));
+}
+
+#[tokio::test]
+async fn rfc8725_2_a_flood_of_forged_kids_costs_one_fetch_per_cooldown() {
+    let issuer = TestIssuer::start().await;
+    let app = app(&issuer.validator().await);
+    let forger = TestKey::new("forged");
+    let calls = (0..50).map(|i| {
+        let app = app.clone();
+        let token = TestKey::new(&format!("forged-{i}")).sign("at+jwt", &issuer.claims());
+        tokio::spawn(async move { get_with(&app, &token).await.status })
+    });
+    for status in futures_join(calls).await {
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..10 {
+        let token = forger.sign("at+jwt", &issuer.claims());
+        assert_eq!(get_with(&app, &token).await.status, StatusCode::UNAUTHORIZED);
+    }
+    // The start-up fetch and one for the whole flood, within the 30 s cooldown.
+    assert_eq!(issuer.fetches(), 2);
+    // Valid tokens are unaffected.
+    assert_eq!(get_with(&app, &issuer.token(&issuer.claims())).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn jwks_endpoint_down_keeps_the_last_good_keys_in_use() {
+    let issuer = TestIssuer::start().await;
+    let config = issuer.config().jwks_refetch_cooldown(Duration::ZERO);
+    let app = app(&TokenValidator::discover(config).await.unwrap());
+    issuer.state.up.store(false, Ordering::SeqCst);
+    // An unknown kid makes the validator fetch, and the fetch fails …
+    let stranger = TestKey::new("k9").sign("at+jwt", &issuer.claims());
+    assert_eq!(get_with(&app, &stranger).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(issuer.fetches(), 2);
+    // … but the keys fetched before still verify the issuer's tokens.
+    for _ in 0..3 {
+        assert_eq!(get_with(&app, &issuer.token(&issuer.claims())).await.status, StatusCode::OK);
+    }
+    // Back up: a key published meanwhile is found on first sight.
+    issuer.state.up.store(true, Ordering::SeqCst);
+    let rotated = TestKey::new("k2");
+    issuer.publish(&rotated);
+    let token = rotated.sign("at+jwt", &issuer.claims());
+    assert_eq!(get_with(&app, &token).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_issuer_whose_keys_cannot_be_read_at_start_is_a_setup_error() {
+    let issuer = TestIssuer::start().await;
+    issuer.state.up.store(false, Ordering::SeqCst);
+    let error = TokenValidator::discover(issuer.config()).await.unwrap_err();
+    assert!(error.to_string().contains("cannot fetch the keys"), "{error}");
+}
+
+async fn futures_join<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut all = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        all.push(handle.await.unwrap());
+    }
+    all
+}

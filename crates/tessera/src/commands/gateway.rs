@@ -1,0 +1,65 @@
+//! `tessera gateway`: run the enforcing reverse proxy (`tessera-gateway`) from a TOML file, or
+//! for one upstream from flags alone.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use tessera_gateway::{Gateway, GatewayConfig};
+use tessera_server::config::LogFormat;
+
+#[derive(Args)]
+pub struct GatewayArgs {
+    /// A TOML file of routes (see README, "Put a gateway in front of a service").
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["issuer", "audience", "upstream"])]
+    config: Option<PathBuf>,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check: bool,
+    /// Quick form: the issuer whose tokens are accepted.
+    #[arg(long, value_name = "URL", requires_all = ["audience", "upstream"])]
+    issuer: Option<String>,
+    /// Quick form: the audience tokens must carry.
+    #[arg(long, value_name = "AUD")]
+    audience: Option<String>,
+    /// Quick form: where requests go once allowed.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Quick form: the address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    listen: String,
+    /// Quick form: a scope every request needs (repeat for several).
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// Log lines as JSON (default) or `pretty`.
+    #[arg(long, value_name = "FORMAT", default_value = "json")]
+    log_format: String,
+}
+
+fn config(args: &GatewayArgs) -> anyhow::Result<GatewayConfig> {
+    Ok(match (&args.config, &args.issuer, &args.audience, &args.upstream) {
+        (Some(path), ..) => GatewayConfig::from_file(path)
+            .with_context(|| format!("invalid configuration {}", path.display()))?,
+        (None, Some(issuer), Some(audience), Some(upstream)) => {
+            GatewayConfig::quick(issuer, audience, upstream, &args.listen, args.scopes.clone())?
+        }
+        _ => anyhow::bail!("give --config FILE, or --issuer, --audience and --upstream"),
+    })
+}
+
+pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+    let config = config(&args)?;
+    if args.check {
+        println!("configuration is valid: {} route(s)", config.routes.len());
+        return Ok(());
+    }
+    let format = if args.log_format == "pretty" { LogFormat::Pretty } else { LogFormat::Json };
+    tessera_server::telemetry::init_logging(format);
+    let listen = config.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let gateway = Gateway::new(config).await?;
+    tracing::info!(listen = %listener.local_addr()?, "tessera gateway is serving");
+    gateway.serve(listener, super::shutdown_signal()).await.context("the gateway stopped")
+}
