@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::support::{DevServer, Workdir};
 
-use crate::device_login::node_tools::{js_tools_available, run_node};
+use crate::node_tools::{js_tools_available, run_node};
 
 const USERNAME: &str = "alice";
 const PASSWORD: &str = "correct horse battery";
