@@ -56,7 +56,7 @@ struct App {
     cookie_name: &'static str,
     secure: bool,
     public_url: url::Url,
-    api_url: String,
+    api_url: url::Url,
     scope: String,
 }
 
@@ -80,6 +80,8 @@ pub async fn app(config: Config) -> Result<Router, tessera_client::Error> {
     // is Secure, host-only and Path=/; a Secure cookie needs https, so a development BFF on
     // http://127.0.0.1 uses a plain name with the same other attributes.
     let secure = config.public_url.scheme() == "https";
+    let api_url = url::Url::parse(&config.api_url)
+        .map_err(|e| tessera_client::Error::Config(format!("BFF API URL: {e}")))?;
     Ok(Router::new()
         .route("/", get(page))
         .route("/login", get(login))
@@ -95,7 +97,7 @@ pub async fn app(config: Config) -> Result<Router, tessera_client::Error> {
             cookie_name: if secure { "__Host-bff_session" } else { "bff_session" },
             secure,
             public_url: config.public_url,
-            api_url: config.api_url.trim_end_matches('/').to_owned(),
+            api_url,
             scope: config.scope,
         })))
 }
@@ -304,13 +306,11 @@ async fn proxy(
             return Failure(StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response();
         }
     }
-    let mut target = format!("{}/{path}", app.api_url);
-    if let Some(query) = query {
-        target.push('?');
-        target.push_str(&query);
-    }
+    let Some(target) = api_target(&app.api_url, &path, query.as_deref()) else {
+        return Failure(StatusCode::BAD_REQUEST, "bad API path").into_response();
+    };
     let client = app.http.client().clone();
-    let mut request = client.request(method, &target).body(body);
+    let mut request = client.request(method, target).body(body);
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         request = request.header(header::CONTENT_TYPE, content_type);
     }
@@ -332,6 +332,26 @@ async fn proxy(
     }
 }
 
+/// `{api_url}/{path}?{query}` for a path the router has already percent-decoded. Each segment
+/// is encoded again and `.`/`..` are refused: the access token goes only below the API's base
+/// URL, never to another path of its host through dot segments (which URL parsing resolves,
+/// also when sent as `%2e%2e`), and a decoded `?` or `#` stays part of a segment.
+fn api_target(api_url: &url::Url, path: &str, query: Option<&str>) -> Option<url::Url> {
+    let mut target = api_url.clone();
+    {
+        let mut segments = target.path_segments_mut().ok()?;
+        segments.pop_if_empty();
+        for segment in path.split('/') {
+            if segment == "." || segment == ".." {
+                return None;
+            }
+            segments.push(segment);
+        }
+    }
+    target.set_query(query);
+    Some(target)
+}
+
 async fn relay(response: reqwest::Response) -> Response {
     let status = response.status();
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
@@ -343,4 +363,35 @@ async fn relay(response: reqwest::Response) -> Response {
         out.headers_mut().insert(header::CONTENT_TYPE, content_type);
     }
     no_store(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_target;
+
+    fn target(path: &str, query: Option<&str>) -> Option<String> {
+        let base = url::Url::parse("http://api.internal:9000/v1/").unwrap();
+        api_target(&base, path, query).map(String::from)
+    }
+
+    #[test]
+    fn api_paths_stay_below_the_api_base_url() {
+        assert_eq!(target("orders", None).as_deref(), Some("http://api.internal:9000/v1/orders"));
+        assert_eq!(
+            target("orders/7", Some("page=2")).as_deref(),
+            Some("http://api.internal:9000/v1/orders/7?page=2")
+        );
+        // Hostile paths (already decoded by the router, as `%2e%2e`, `%3F`, `%23` arrive).
+        assert_eq!(target("../admin", None), None);
+        assert_eq!(target("orders/../../admin", None), None);
+        assert_eq!(target(".", None), None);
+        assert_eq!(
+            target("orders?all=1#x", None).as_deref(),
+            Some("http://api.internal:9000/v1/orders%3Fall=1%23x")
+        );
+        assert_eq!(
+            target("//evil.example/x", None).as_deref(),
+            Some("http://api.internal:9000/v1///evil.example/x")
+        );
+    }
 }
