@@ -19,11 +19,21 @@ pub enum AuthMethod {
     PrivateKeyJwt,
     /// A public client (RFC 6749 §2.1): no secret.
     None,
+    /// RFC 8705 §2.1: a CA-issued TLS client certificate with the registered subject or SAN.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a self-signed TLS client certificate whose key the client registered.
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] =
-        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None];
+    pub const ALL: [AuthMethod; 6] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+        Self::None,
+        Self::TlsClientAuth,
+        Self::SelfSignedTlsClientAuth,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,7 +41,14 @@ impl AuthMethod {
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
+            Self::TlsClientAuth => "tls_client_auth",
+            Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
+    }
+
+    /// Whether the client authenticates with its TLS certificate (RFC 8705 §2).
+    pub fn uses_certificate(self) -> bool {
+        matches!(self, Self::TlsClientAuth | Self::SelfSignedTlsClientAuth)
     }
 
     /// Whether the method proves a shared secret (and the client therefore has one).
@@ -196,6 +213,10 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     /// RFC 9449 §5.2: its token requests must carry a DPoP proof (so its tokens are bound).
     pub dpop_bound_access_tokens: bool,
+    /// RFC 8705 §2.1.2: the subject or SAN its certificate must carry (`tls_client_auth`).
+    pub tls_client_auth_name: Option<crate::mtls::CertificateName>,
+    /// RFC 8705 §3: its access tokens are bound to the certificate it presented.
+    pub tls_client_certificate_bound_access_tokens: bool,
     pub created_at: i64,
 }
 
@@ -244,6 +265,8 @@ pub struct ClientRegistration {
     pub token_exchange: ExchangePolicy,
     pub require_pushed_authorization_requests: bool,
     pub dpop_bound_access_tokens: bool,
+    pub tls_client_auth_name: Option<crate::mtls::CertificateName>,
+    pub tls_client_certificate_bound_access_tokens: bool,
     /// Auth method for confidential clients; `client_secret_basic` when absent.
     pub auth_method: Option<AuthMethod>,
     /// A secret imported from another server instead of a generated one.
@@ -324,6 +347,29 @@ impl ClientRegistration {
                 return Err("a private_key_jwt client has no secret".into());
             }
             (AuthMethod::PrivateKeyJwt, None)
+        } else if self.auth_method == Some(AuthMethod::TlsClientAuth) {
+            // RFC 8705 §2.1.2: exactly one name the certificate must carry.
+            if self.tls_client_auth_name.is_none() {
+                return Err("tls_client_auth needs the subject DN or one SAN its certificate \
+                            carries (tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip \
+                            or _san_email)"
+                    .into());
+            }
+            if self.imported_secret.is_some() {
+                return Err("a tls_client_auth client has no secret".into());
+            }
+            (AuthMethod::TlsClientAuth, None)
+        } else if self.auth_method == Some(AuthMethod::SelfSignedTlsClientAuth) {
+            // RFC 8705 §2.2.2: the certificate's key is among the registered ones.
+            if self.jwks.is_none() == self.jwks_uri.is_none() {
+                return Err(
+                    "self_signed_tls_client_auth needs exactly one of jwks or jwks_uri".into()
+                );
+            }
+            if self.imported_secret.is_some() {
+                return Err("a self_signed_tls_client_auth client has no secret".into());
+            }
+            (AuthMethod::SelfSignedTlsClientAuth, None)
         } else {
             let method = self.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
             if method == AuthMethod::None {
@@ -369,6 +415,15 @@ impl ClientRegistration {
                         grant"
                 .into());
         }
+        if self.tls_client_auth_name.is_some() && method != AuthMethod::TlsClientAuth {
+            return Err("a tls_client_auth subject or SAN needs the tls_client_auth method".into());
+        }
+        // Certificate-bound tokens are JWTs (`cnf.x5t#S256`); opaque tokens keep no binding.
+        if self.tls_client_certificate_bound_access_tokens
+            && self.access_token_format == AccessTokenFormat::Opaque
+        {
+            return Err("certificate-bound access tokens are JWTs; drop the opaque format".into());
+        }
         // DPoP-bound tokens are JWTs (`cnf.jkt`); opaque tokens keep no binding.
         if self.dpop_bound_access_tokens && self.access_token_format == AccessTokenFormat::Opaque {
             return Err("DPoP-bound access tokens are JWTs; drop the opaque format".into());
@@ -404,6 +459,9 @@ impl ClientRegistration {
             token_exchange: self.token_exchange,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            tls_client_auth_name: self.tls_client_auth_name,
+            tls_client_certificate_bound_access_tokens: self
+                .tls_client_certificate_bound_access_tokens,
             created_at: now,
         };
         Ok((client, secret))

@@ -157,6 +157,36 @@ pub fn authenticate_by_assertion(
     }
 }
 
+/// RFC 8705 §2: accepts a client that sent only its `client_id` and presented, in the TLS
+/// handshake, a certificate that fits its registration — for `tls_client_auth` a chain the
+/// server validated against its trust anchors (`chain_trusted`) and the registered subject or
+/// SAN (§2.1.2); for `self_signed_tls_client_auth` a certificate whose public key is among
+/// `keys`, the client's registered JWKS (§2.2). Anything else is `invalid_client`.
+pub fn authenticate_by_certificate(
+    presented: &PresentedCredentials,
+    client: Arc<Client>,
+    certificate: Option<&[u8]>,
+    chain_trusted: bool,
+    keys: Option<&tessera_jose::Jwks>,
+) -> Result<AuthenticatedClient> {
+    let PresentedCredentials::ClientIdOnly { client_id } = presented else {
+        return Err(Error::ClientAuthenticationFailed);
+    };
+    let Some(der) = certificate else { return Err(Error::ClientAuthenticationFailed) };
+    let ok = client_id == &client.client_id
+        && match client.token_endpoint_auth_method {
+            AuthMethod::TlsClientAuth => {
+                chain_trusted
+                    && client.tls_client_auth_name.as_ref().is_some_and(|n| n.matches(der))
+            }
+            AuthMethod::SelfSignedTlsClientAuth => {
+                keys.is_some_and(|keys| crate::mtls::key_is_registered(der, keys))
+            }
+            _ => false,
+        };
+    if ok { Ok(AuthenticatedClient(client)) } else { Err(Error::ClientAuthenticationFailed) }
+}
+
 /// Checks presented credentials against the registered client (`None` if unknown).
 /// Every failure is the same `invalid_client`, so the answer does not tell an unknown client
 /// from a wrong secret. Assertions go through [`authenticate_by_assertion`] instead.

@@ -28,6 +28,14 @@ pub struct ClientMetadata {
     pub jwks_uri: Option<String>,
     pub application_type: Option<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// RFC 8705 §2.1.2: at most one of these, for `tls_client_auth`.
+    pub tls_client_auth_subject_dn: Option<String>,
+    pub tls_client_auth_san_dns: Option<String>,
+    pub tls_client_auth_san_uri: Option<String>,
+    pub tls_client_auth_san_ip: Option<String>,
+    pub tls_client_auth_san_email: Option<String>,
+    /// RFC 8705 §3.4: bind its access tokens to its certificate.
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
 }
 
 /// Why metadata was refused, as RFC 7591 §3.2.2 names the two cases.
@@ -50,6 +58,7 @@ impl ClientMetadata {
     /// [`ClientRegistration::into_client`] then applies the checks shared with every client.
     pub fn into_registration(self) -> Result<ClientRegistration, MetadataError> {
         use MetadataError::{InvalidClientMetadata as Meta, InvalidRedirectUri as Redirect};
+        let tls_client_auth_name = self.tls_client_auth_name()?;
         let client_name = self.client_name.unwrap_or_default();
         let client_name = client_name.trim();
         if client_name.is_empty() {
@@ -113,7 +122,8 @@ impl ClientMetadata {
                 AuthMethod::parse(m).ok_or_else(|| {
                     Meta(format!(
                         "unknown token_endpoint_auth_method `{m}`; use client_secret_basic, \
-                         client_secret_post, private_key_jwt or none"
+                         client_secret_post, private_key_jwt, tls_client_auth, \
+                         self_signed_tls_client_auth or none"
                     ))
                 })
             })
@@ -142,6 +152,32 @@ impl ClientMetadata {
         if let Some(uri) = &self.jwks_uri {
             https_url("jwks_uri", uri).map_err(Meta)?;
         }
+        match (auth_method, &tls_client_auth_name) {
+            (Some(AuthMethod::TlsClientAuth), None) => {
+                return Err(Meta(
+                    "tls_client_auth needs one of tls_client_auth_subject_dn, _san_dns, \
+                     _san_uri, _san_ip or _san_email (RFC 8705 §2.1.2)"
+                        .into(),
+                ));
+            }
+            (Some(AuthMethod::TlsClientAuth), Some(_)) | (_, None) => {}
+            (_, Some(name)) => {
+                return Err(Meta(format!(
+                    "{} is for the tls_client_auth method only (RFC 8705 §2.1.2)",
+                    name.member()
+                )));
+            }
+        }
+        if auth_method == Some(AuthMethod::SelfSignedTlsClientAuth)
+            && jwks.is_none()
+            && self.jwks_uri.is_none()
+        {
+            return Err(Meta(
+                "self_signed_tls_client_auth needs jwks or jwks_uri with the certificate's key \
+                 (RFC 8705 §2.2.2)"
+                    .into(),
+            ));
+        }
         let links = ClientLinks {
             client_uri: link("client_uri", self.client_uri)?,
             logo_uri: link("logo_uri", self.logo_uri)?,
@@ -161,8 +197,39 @@ impl ClientMetadata {
             jwks_uri: self.jwks_uri,
             application_type,
             links,
+            tls_client_auth_name,
+            tls_client_certificate_bound_access_tokens: self
+                .tls_client_certificate_bound_access_tokens
+                .unwrap_or(false),
             ..Default::default()
         })
+    }
+
+    /// RFC 8705 §2.1.2: "A client using the tls_client_auth authentication method MUST use
+    /// exactly one of" the subject and SAN members.
+    fn tls_client_auth_name(&self) -> Result<Option<crate::mtls::CertificateName>, MetadataError> {
+        let given: Vec<(&str, &String)> = crate::mtls::CertificateName::MEMBERS
+            .into_iter()
+            .zip([
+                &self.tls_client_auth_subject_dn,
+                &self.tls_client_auth_san_dns,
+                &self.tls_client_auth_san_uri,
+                &self.tls_client_auth_san_ip,
+                &self.tls_client_auth_san_email,
+            ])
+            .filter_map(|(member, value)| value.as_ref().map(|v| (member, v)))
+            .collect();
+        match given.as_slice() {
+            [] => Ok(None),
+            [(member, value)] => crate::mtls::CertificateName::parse(member, value)
+                .map(Some)
+                .map_err(MetadataError::InvalidClientMetadata),
+            _ => Err(MetadataError::InvalidClientMetadata(
+                "only one of tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip and \
+                 _san_email may be registered (RFC 8705 §2.1.2)"
+                    .into(),
+            )),
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub struct ActiveAccessToken {
     pub may_act: Option<Actor>,
     /// RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (JWTs only).
     pub jkt: Option<String>,
+    /// RFC 8705 §3.1: the thumbprint of the client certificate it is bound to (JWTs only).
+    pub x5t_s256: Option<String>,
 }
 
 impl ActiveAccessToken {
@@ -63,7 +65,8 @@ pub fn verify_jwt_access_token(
         expires_at: c.exp,
         act: c.act,
         may_act: c.may_act,
-        jkt: c.cnf.and_then(|cnf| cnf.jkt),
+        jkt: c.cnf.as_ref().and_then(|cnf| cnf.jkt.clone()),
+        x5t_s256: c.cnf.and_then(|cnf| cnf.x5t_s256),
     })
 }
 
@@ -99,6 +102,7 @@ pub async fn validate_access_token<S: GrantStore + TokenStore>(
             act: t.act,
             may_act: None,
             jkt: None,
+            x5t_s256: None,
         }))
     }
 }
@@ -136,10 +140,14 @@ pub struct IntrospectionDetails {
     pub cnf: Option<Confirmation>,
 }
 
-/// RFC 7800 §3.1 `cnf` in an introspection response (RFC 9449 §6.2 `jkt`).
+/// RFC 7800 §3.1 `cnf` in an introspection response (RFC 9449 §6.2 `jkt`, RFC 8705 §3.2
+/// `x5t#S256`).
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Confirmation {
-    pub jkt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
 }
 
 /// RFC 7662 §2.2 `token_type`: the access token's type (RFC 6749 §7.1), or `refresh_token`.
@@ -220,7 +228,8 @@ async fn describe<S: GrantStore + TokenStore>(
                     None => TokenType::Bearer,
                 }),
                 act: t.act,
-                cnf: t.jkt.map(|jkt| Confirmation { jkt }),
+                cnf: (t.jkt.is_some() || t.x5t_s256.is_some())
+                    .then_some(Confirmation { jkt: t.jkt, x5t_s256: t.x5t_s256 }),
             }),
         });
     }

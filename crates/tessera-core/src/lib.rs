@@ -17,6 +17,7 @@ pub mod id_token;
 pub mod introspection;
 pub mod issuer;
 pub mod keys;
+pub mod mtls;
 pub mod par;
 pub mod params;
 pub mod pkce;

@@ -68,6 +68,9 @@ pub struct IssueContext<'a> {
     pub now: i64,
     /// RFC 9449 §5: the key of the request's DPoP proof, to which the access token is bound.
     pub dpop: Option<&'a DpopKey>,
+    /// RFC 8705 §3.1: `x5t#S256` of the client certificate the access token is bound to (for
+    /// clients registered with `tls_client_certificate_bound_access_tokens`).
+    pub certificate: Option<&'a str>,
 }
 
 /// What an access token is issued for.
@@ -135,10 +138,13 @@ struct AccessTokenClaims<'a> {
     cnf: Option<Cnf<'a>>,
 }
 
-/// RFC 7800 §3.1 `cnf` with RFC 9449 §6.1 `jkt`.
+/// RFC 7800 §3.1 `cnf` with RFC 9449 §6.1 `jkt` and RFC 8705 §3.1 `x5t#S256`.
 #[derive(Serialize)]
 struct Cnf<'a> {
-    jkt: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jkt: Option<&'a str>,
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    x5t_s256: Option<&'a str>,
 }
 
 /// `aud` as a single string when there is one audience (the common form that every library
@@ -191,7 +197,8 @@ pub fn mint_access_token(
         client_id: grant.client_id.as_str(),
         scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
         act: grant.act,
-        cnf: ctx.dpop.map(|key| Cnf { jkt: key.jkt() }),
+        cnf: (ctx.dpop.is_some() || ctx.certificate.is_some())
+            .then(|| Cnf { jkt: ctx.dpop.map(DpopKey::jkt), x5t_s256: ctx.certificate }),
     };
     let token = key.sign_jwt(ACCESS_TOKEN_TYP, &claims)?;
     let token_type = if ctx.dpop.is_some() { TokenType::DPoP } else { TokenType::Bearer };
@@ -212,6 +219,10 @@ pub async fn issue_access_token<S: TokenStore>(
         // server reads (RFC 9449 §6.1).
         AccessTokenFormat::Opaque if ctx.dpop.is_some() => Err(Error::DpopProofInvalid(
             "DPoP-bound access tokens are JWTs; this client's tokens are opaque".into(),
+        )),
+        // Registration refuses opaque certificate-bound clients; never mint one unbound.
+        AccessTokenFormat::Opaque if ctx.certificate.is_some() => Err(Error::MalformedRequest(
+            "certificate-bound access tokens are JWTs; this client's tokens are opaque".into(),
         )),
         AccessTokenFormat::Opaque => {
             let token = Secret::generate();

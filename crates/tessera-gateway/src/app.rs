@@ -115,7 +115,14 @@ impl Gateway {
                 .route("/_tessera/auth", any(crate::forward_auth::check))
                 .route("/_tessera/auth/{*path}", any(crate::forward_auth::check));
         }
-        router.fallback(crate::proxy::handle).with_state(self.clone())
+        let router = router.fallback(crate::proxy::handle);
+        // Only where a certificate can arrive: otherwise no request pays for the lookup.
+        let router = if self.config.tls.certificates() {
+            router.layer(axum::middleware::from_fn_with_state(self.clone(), attach_certificate))
+        } else {
+            router
+        };
+        router.with_state(self.clone())
     }
 
     /// Serves on `listener` until `shutdown` completes, discovering the issuers meanwhile.
@@ -134,16 +141,48 @@ impl Gateway {
             request_timeout: limits.idle_timeout,
             max_connections: limits.max_connections,
         };
-        let served = tessera_server::app::serve_connections(
+        let tls = match (&self.config.tls.cert_file, &self.config.tls.key_file) {
+            (Some(cert), Some(key)) => {
+                Some(tessera_server::tls::acceptor(cert, key).map_err(std::io::Error::other)?)
+            }
+            _ => None,
+        };
+        let served = tessera_server::app::serve_connections_with(
             listener,
             self.router(),
             listener_limits,
+            tls,
             shutdown,
         )
         .await;
         discovery.abort();
         served
     }
+}
+
+/// RFC 8705 §3: the client certificate of the request — from the TLS handshake, or from
+/// `tls.client_cert_header` when the socket peer is in `tls.trusted_proxies` — as the
+/// extension `tessera_resource`'s certificate check reads.
+async fn attach_certificate(
+    State(gateway): State<Gateway>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let tls = &gateway.config.tls;
+    let found = tessera_server::tls::PresentedCertificate::of_request(
+        request.extensions(),
+        request.headers(),
+        &tls.proxies,
+        &tls.sources,
+    );
+    // Whatever the client put in the extension's place is not believed: only what was found.
+    request.extensions_mut().remove::<tessera_resource::ClientCertificate>();
+    if let Some(certificate) = found {
+        request
+            .extensions_mut()
+            .insert(tessera_resource::ClientCertificate(certificate.der().to_vec()));
+    }
+    next.run(request).await
 }
 
 async fn readyz(State(gateway): State<Gateway>) -> Response {

@@ -46,8 +46,31 @@ pub struct GatewayConfig {
     /// The prefix of the rate-limit keys in Redis (instances that share limits share it).
     pub redis_key_prefix: String,
     pub upstream_tls: UpstreamTls,
+    /// TLS on the gateway's own listener and where client certificates come from (RFC 8705).
+    pub tls: ListenerTls,
     pub forward_auth: bool,
     pub routes: Vec<RouteConfig>,
+}
+
+/// `[tls]`: the listener speaks TLS with `cert_file`/`key_file`, requesting (not requiring) a
+/// client certificate; or a TLS-terminating proxy in `trusted_proxies` passes it in
+/// `client_cert_header` (URL-encoded PEM). Either way a certificate-bound token (RFC 8705 §3)
+/// passes only with its certificate.
+#[derive(Clone, Debug)]
+pub struct ListenerTls {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// `trusted_proxies`: the only peers whose certificate header is read.
+    pub proxies: tessera_server::source_address::TrustedProxies,
+    /// `client_cert_header`.
+    pub sources: tessera_server::tls::CertificateSources,
+}
+
+impl ListenerTls {
+    /// Whether a request can carry a client certificate at all.
+    pub fn certificates(&self) -> bool {
+        self.cert_file.is_some() || self.sources.header.is_some()
+    }
 }
 
 /// Timeouts and caps.
@@ -167,7 +190,63 @@ struct RawConfig {
     #[serde(default)]
     upstream_tls: RawTls,
     #[serde(default)]
+    tls: RawListenerTls,
+    #[serde(default)]
     routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawListenerTls {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    client_cert_header: Option<String>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+}
+
+impl RawListenerTls {
+    fn validate(self) -> Result<ListenerTls, ConfigError> {
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(bad("tls.key_file", "cert_file and key_file go together"));
+        }
+        if let (Some(cert), Some(key)) = (&self.cert_file, &self.key_file) {
+            tessera_server::tls::acceptor(cert, key).map_err(|e| bad("tls.cert_file", e))?;
+        }
+        let mut trusted_proxies = Vec::new();
+        for (i, block) in self.trusted_proxies.iter().enumerate() {
+            trusted_proxies.push(
+                tessera_server::source_address::Cidr::parse(block)
+                    .map_err(|e| bad(format!("tls.trusted_proxies[{i}]"), e))?,
+            );
+        }
+        let client_cert_header = match self.client_cert_header {
+            None => None,
+            Some(name) => {
+                // Read only from trusted proxies: without any, nobody may set it.
+                if trusted_proxies.is_empty() {
+                    return Err(bad(
+                        "tls.client_cert_header",
+                        "needs tls.trusted_proxies: the header is believed only from them",
+                    ));
+                }
+                Some(
+                    http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                        .map_err(|_| bad("tls.client_cert_header", "is not a header name"))?,
+                )
+            }
+        };
+        Ok(ListenerTls {
+            cert_file: self.cert_file,
+            key_file: self.key_file,
+            proxies: tessera_server::source_address::TrustedProxies {
+                blocks: trusted_proxies,
+                // Not read here: only the blocks decide whose certificate header counts.
+                header: tessera_server::source_address::ForwardedHeader::XForwardedFor,
+            },
+            sources: tessera_server::tls::CertificateSources { header: client_cert_header },
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -268,6 +347,7 @@ impl GatewayConfig {
             limits: RawLimits::default(),
             identity: RawIdentity::default(),
             upstream_tls: RawTls::default(),
+            tls: RawListenerTls::default(),
             routes: vec![RawRoute {
                 name: Some("default".into()),
                 host: None,
@@ -407,6 +487,7 @@ impl RawConfig {
                 client_cert_file: tls.client_cert_file,
                 client_key_file: tls.client_key_file,
             },
+            tls: self.tls.validate()?,
             forward_auth: self.forward_auth,
             routes,
         })

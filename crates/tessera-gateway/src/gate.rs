@@ -113,7 +113,10 @@ impl Gate {
             let mut scopes: Vec<String> = scopes.into_iter().cloned().collect();
             scopes.sort();
             scopes.dedup();
+            // RFC 8705 §3: a certificate-bound token needs the request's certificate, which
+            // the listener attaches (`app::attach_certificate`); any other binding is refused.
             let mut validator_config = ValidatorConfig::new(route.audience.clone())
+                .sender_constraint(Arc::new(tessera_resource::CertificateBinding))
                 .scopes_supported(scopes)
                 .allow_private_networks(config.allow_private_networks);
             for issuer in &config.issuers {

@@ -39,6 +39,9 @@ pub struct PublicKey {
     kid: Option<String>,
     alg: Algorithm,
     key: DecodingKey,
+    /// RFC 7638: how a key is recognised outside a JWS (an RFC 8705 §2.2 self-signed
+    /// certificate's key among a client's registered ones).
+    thumbprint: Option<String>,
 }
 
 impl PublicKey {
@@ -48,6 +51,11 @@ impl PublicKey {
 
     pub fn alg(&self) -> Algorithm {
         self.alg
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of the key.
+    pub fn thumbprint(&self) -> Option<&str> {
+        self.thumbprint.as_deref()
     }
 
     pub(crate) fn decoding_key(&self) -> &DecodingKey {
@@ -206,7 +214,8 @@ pub(crate) fn public_key(jwk: &Map<String, Value>) -> Result<PublicKey, &'static
         }
         _ => return Err("its key type is not RSA, EC or OKP"),
     };
-    Ok(PublicKey { kid: text("kid").map(str::to_owned), alg, key })
+    let thumbprint = crate::dpop::thumbprint(jwk);
+    Ok(PublicKey { kid: text("kid").map(str::to_owned), alg, key, thumbprint })
 }
 
 #[cfg(test)]

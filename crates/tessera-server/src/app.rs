@@ -211,10 +211,15 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
             }
         }
     });
+    let state_listener_tls = state.settings().mtls.listener.clone();
     // Issue 17 finding 13: a request (body included) that takes longer is answered 408.
     let app = router(state)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout));
-    serve_connections(listener, app, limits, shutdown_signal()).await
+    let tls = match &state_listener_tls {
+        Some((cert, key)) => Some(crate::tls::acceptor(cert, key).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    serve_connections_with(listener, app, limits, tls, shutdown_signal()).await
 }
 
 /// Accepts connections on `listener` and serves `app` on them (HTTP/1.1 and HTTP/2) within
@@ -228,6 +233,20 @@ pub async fn serve_connections(
     limits: ListenerLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_connections_with(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve_connections`], speaking TLS through `tls` when given: the handshake runs in the
+/// connection's own task within `header_read_timeout` and holds a connection slot, so neither
+/// slow handshakes nor many of them get around the limits; a client certificate reaches the
+/// request as [`crate::tls::PeerCertificates`].
+pub async fn serve_connections_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ListenerLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     // HTTP/2 connections that stop answering pings are closed as well.
@@ -236,6 +255,7 @@ pub async fn serve_connections(
         .timer(TokioTimer::new())
         .keep_alive_interval(limits.header_read_timeout)
         .keep_alive_timeout(limits.header_read_timeout);
+    let builder = Arc::new(builder);
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -259,24 +279,74 @@ pub async fn serve_connections(
             },
             () = &mut shutdown => break,
         };
-        let service =
-            app.clone().map_request(move |mut request: axum::extract::Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
+        let Some(acceptor) = &tls else {
+            let service = connection_service(&app, peer, None);
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                // A client that goes away or times out ends its connection: nothing to report.
+                let _ = connection.await;
+                drop(permit);
             });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+            continue;
+        };
+        let (acceptor, app, builder) = (acceptor.clone(), app.clone(), Arc::clone(&builder));
+        let watcher = graceful.watcher();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            // A client that goes away or times out ends its connection: nothing to report.
-            let _ = connection.await;
+            let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+            // A failed or slow handshake ends the connection: nothing to report.
+            let Ok(Ok(stream)) = handshake else { return };
+            let certificates =
+                stream.get_ref().1.peer_certificates().filter(|chain| !chain.is_empty()).map(
+                    |chain| {
+                        crate::tls::PeerCertificates(
+                            chain.iter().map(|c| c.clone().into_owned()).collect(),
+                        )
+                    },
+                );
+            let service = connection_service(&app, peer, certificates);
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            let _ = watcher.watch(connection).await;
             drop(permit);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The app for one connection: every request learns the socket peer and, over TLS, the
+/// client's certificate chain.
+fn connection_service(
+    app: &Router,
+    peer: std::net::SocketAddr,
+    certificates: Option<crate::tls::PeerCertificates>,
+) -> impl tower::Service<
+    axum::extract::Request<Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    app.clone().map_request(move |mut request: axum::extract::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(certificates) = &certificates {
+            request.extensions_mut().insert(certificates.clone());
+        }
+        request
+    })
 }
 
 async fn shutdown_signal() {

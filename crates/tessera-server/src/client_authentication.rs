@@ -14,27 +14,30 @@ use tessera_core::client::AuthMethod;
 use tessera_core::client_assertion::{self, AssertionError};
 use tessera_core::client_auth::{
     AuthenticatedClient, PresentedCredentials, authenticate, authenticate_by_assertion,
-    presented_credentials,
+    authenticate_by_certificate, presented_credentials,
 };
 use tessera_core::params::Params;
 use tessera_core::store::TokenStore;
 use tessera_core::{Error, ErrorCode};
 
 use crate::state::AppState;
+use crate::tls::PresentedCertificate;
 use crate::web::SourceAddr;
 
-/// Authenticates the client of a request from `source`.
+/// Authenticates the client of a request from `source`, which presented `certificate` (RFC
+/// 8705 §2) if any.
 pub async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
     source: &SourceAddr,
+    certificate: Option<&PresentedCertificate>,
 ) -> Result<AuthenticatedClient, Error> {
     let inner = &state.0;
     let failures_key = source.key_in("client-auth-failures");
     let failure_limit = inner.settings.client_auth_failure_limit;
     inner.rate_limiter.peek(&failures_key, failure_limit).await?;
-    match authenticate_presented(state, headers, params).await {
+    match authenticate_presented(state, headers, params, certificate).await {
         Ok(client) => {
             // R4.2: the client's own budget, spent only by requests that are really its own.
             let limit = inner.settings.client_limit(client.client());
@@ -57,11 +60,17 @@ async fn authenticate_presented(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    certificate: Option<&PresentedCertificate>,
 ) -> Result<AuthenticatedClient, Error> {
     let inner = &state.0;
     let presented =
         presented_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()), params)?;
     let registered = inner.clients.get(presented.client_id()).await.map_err(Error::from)?;
+    if let Some(client) =
+        registered.as_ref().filter(|c| c.token_endpoint_auth_method.uses_certificate())
+    {
+        return authenticate_with_certificate(state, &presented, client.clone(), certificate).await;
+    }
     let PresentedCredentials::Assertion { assertion, .. } = presented else {
         return authenticate(presented, registered);
     };
@@ -95,4 +104,35 @@ async fn authenticate_presented(
         return Err(Error::ClientAssertionRefused("the assertion was already used"));
     }
     authenticate_by_assertion(client, verified)
+}
+
+/// RFC 8705 §2: a `tls_client_auth` client's chain must lead to a configured CA (§2.1); a
+/// `self_signed_tls_client_auth` client's key is looked up in its JWKS, fetched again once
+/// when it is not there (the client may have rotated its certificate).
+async fn authenticate_with_certificate(
+    state: &AppState,
+    presented: &PresentedCredentials,
+    client: std::sync::Arc<tessera_core::client::Client>,
+    certificate: Option<&PresentedCertificate>,
+) -> Result<AuthenticatedClient, Error> {
+    let inner = &state.0;
+    let Some(certificate) = certificate else {
+        return Err(Error::ClientAuthenticationFailed);
+    };
+    let der = certificate.der();
+    if client.token_endpoint_auth_method == AuthMethod::TlsClientAuth {
+        let trusted =
+            inner.settings.mtls.client_ca.as_ref().is_some_and(|ca| ca.trusts(&certificate.chain));
+        return authenticate_by_certificate(presented, client, Some(der), trusted, None);
+    }
+    let keys_error = |e: crate::client_keys::KeysError| {
+        tracing::info!(client_id = %client.client_id, error = %e, "client keys unavailable");
+        Error::ClientAuthenticationFailed
+    };
+    let keys = inner.client_keys.for_client(&client, false).await.map_err(keys_error)?;
+    if tessera_core::mtls::key_is_registered(der, &keys) || client.jwks_uri.is_none() {
+        return authenticate_by_certificate(presented, client, Some(der), false, Some(&keys));
+    }
+    let keys = inner.client_keys.for_client(&client, true).await.map_err(keys_error)?;
+    authenticate_by_certificate(presented, client, Some(der), false, Some(&keys))
 }

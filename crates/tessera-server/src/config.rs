@@ -261,6 +261,19 @@ settings_table! {
     /// Hosts whose metadata documents are accepted (a name also admits its subdomains).
     client_id_metadata_document_hosts: Vec<String>, CLIENT_ID_METADATA_DOCUMENT_HOSTS, Some("TESSERA_CLIENT_ID_METADATA_DOCUMENT_HOSTS"),
         Rule::Other { default: "any host", allowed: "host names (comma-separated in the environment)" };
+    /// RFC 8705: serve TLS with this certificate chain (PEM); with `tls_key_file`.
+    tls_cert_file: PathBuf, TLS_CERT_FILE, Some("TESSERA_TLS_CERT_FILE"),
+        Rule::Other { default: "unset: plain HTTP (TLS terminated in front)", allowed: "a PEM certificate chain" };
+    /// The private key of `tls_cert_file` (PEM).
+    tls_key_file: PathBuf, TLS_KEY_FILE, Some("TESSERA_TLS_KEY_FILE"),
+        Rule::Other { default: "unset", allowed: "a PEM private key" };
+    /// RFC 8705 §2.1: the CAs whose certificates `tls_client_auth` clients present.
+    tls_client_ca_file: PathBuf, TLS_CLIENT_CA_FILE, Some("TESSERA_TLS_CLIENT_CA_FILE"),
+        Rule::Other { default: "unset: no tls_client_auth", allowed: "PEM CA certificates" };
+    /// The header in which a TLS-terminating proxy in `trusted_proxies` passes the client
+    /// certificate (URL-encoded PEM, nginx's `$ssl_client_escaped_cert`).
+    tls_client_cert_header: String, TLS_CLIENT_CERT_HEADER, Some("TESSERA_TLS_CLIENT_CERT_HEADER"),
+        Rule::Other { default: "unset", allowed: "a header name, e.g. x-ssl-client-cert" };
     /// Hosts whose metadata documents are refused (a name also refuses its subdomains).
     client_id_metadata_document_denied_hosts: Vec<String>, CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS, Some("TESSERA_CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS"),
         Rule::Other { default: "none", allowed: "host names (comma-separated in the environment)" };
@@ -393,7 +406,31 @@ pub struct Settings {
     pub userinfo_audience: Option<String>,
     /// Dynamic Client Registration (RFC 7591).
     pub registration: RegistrationSettings,
+    /// TLS termination and client certificates (RFC 8705).
+    pub mtls: MtlsSettings,
     pub dev: bool,
+}
+
+/// TLS termination and client certificates (RFC 8705).
+#[derive(Clone, Debug, Default)]
+pub struct MtlsSettings {
+    /// `tls_cert_file` and `tls_key_file`: the listener speaks TLS.
+    pub listener: Option<(PathBuf, PathBuf)>,
+    /// `tls_client_ca_file`: the trust anchors of `tls_client_auth`.
+    pub client_ca: Option<crate::tls::ClientCa>,
+    pub sources: crate::tls::CertificateSources,
+}
+
+impl MtlsSettings {
+    /// Whether requests can carry a client certificate at all (TLS here, or a proxy's header).
+    pub fn certificates(&self) -> bool {
+        self.listener.is_some() || self.sources.header.is_some()
+    }
+
+    /// Whether `tls_client_auth` can succeed: certificates and trust anchors.
+    pub fn tls_client_auth(&self) -> bool {
+        self.certificates() && self.client_ca.is_some()
+    }
 }
 
 /// Who may register clients at `/register` (RFC 7591 §3).
@@ -651,6 +688,13 @@ impl Settings {
                 .error(format!(" = {a:?}: must be an absolute URI without a fragment")));
         }
         let features = features.with_registration(registration.policy != RegistrationPolicy::Off);
+        let mtls = mtls_settings(
+            raw.tls_cert_file,
+            raw.tls_key_file,
+            raw.tls_client_ca_file,
+            raw.tls_client_cert_header,
+            &trusted_proxies,
+        )?;
         let (kek, kek_source) = key_encryption_key(
             raw.key_encryption_key,
             raw.key_encryption_key_file,
@@ -694,6 +738,7 @@ impl Settings {
             metrics_token,
             userinfo_audience,
             registration,
+            mtls,
             dev,
         })
     }
@@ -715,6 +760,52 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.issuer.as_str().starts_with("https://")
     }
+}
+
+/// The TLS listener's files and the client-certificate sources, checked at start so that a
+/// wrong path stops the server instead of the first handshake.
+fn mtls_settings(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    header: Option<String>,
+    proxies: &TrustedProxies,
+) -> Result<MtlsSettings, ConfigError> {
+    let listener = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            crate::tls::acceptor(&cert, &key)
+                .map_err(|e| keys::TLS_CERT_FILE.error(format!(": {e}")))?;
+            Some((cert, key))
+        }
+        (Some(_), None) => {
+            return Err(keys::TLS_KEY_FILE.error(" is required with `tls_cert_file`"));
+        }
+        (None, Some(_)) => {
+            return Err(keys::TLS_CERT_FILE.error(" is required with `tls_key_file`"));
+        }
+    };
+    let client_ca = client_ca
+        .map(|file| {
+            crate::tls::ClientCa::load(&file)
+                .map_err(|e| keys::TLS_CLIENT_CA_FILE.error(format!(": {}: {e}", file.display())))
+        })
+        .transpose()?;
+    let header = match header.filter(|h| !h.is_empty()) {
+        None => None,
+        Some(h) => {
+            // A header only a trusted proxy may set: without trusted proxies nobody can.
+            if proxies.blocks.is_empty() {
+                return Err(keys::TLS_CLIENT_CERT_HEADER.error(
+                    " needs `trusted_proxies`: the header is read only from those addresses",
+                ));
+            }
+            Some(axum::http::HeaderName::try_from(h.to_ascii_lowercase()).map_err(|_| {
+                keys::TLS_CLIENT_CERT_HEADER.error(format!(" = {h:?} is not a header name"))
+            })?)
+        }
+    };
+    Ok(MtlsSettings { listener, client_ca, sources: crate::tls::CertificateSources { header } })
 }
 
 /// Host names as compared: lowercase, without a leading dot.

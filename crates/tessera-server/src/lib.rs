@@ -21,6 +21,7 @@ pub mod routes;
 pub mod source_address;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod web;
 
 pub use app::{build_state, build_state_now, router, serve};

@@ -84,7 +84,8 @@ impl TrustedProxies {
         Self { blocks: Vec::new(), header: ForwardedHeader::XForwardedFor }
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether a socket peer is one of the trusted proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.blocks.iter().any(|b| b.contains(ip))
     }
 

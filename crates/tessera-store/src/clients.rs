@@ -6,6 +6,7 @@ use tessera_core::client::{
 };
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
+use tessera_core::mtls::CertificateName;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::{Scope, ScopeSet};
 use tessera_core::secret::SecretHash;
@@ -24,7 +25,9 @@ macro_rules! select_clients {
          rate_limit_per_second, refresh_token_grace_seconds, application_type, client_uri, \
          logo_uri, tos_uri, policy_uri, registration_token_hash, last_used_at, \
          token_exchange_subject_clients, token_exchange_subject_audiences, \
-         require_pushed_authorization_requests, dpop_bound_access_tokens, created_at \
+         require_pushed_authorization_requests, dpop_bound_access_tokens, \
+         tls_client_auth_member, tls_client_auth_value, \
+         tls_client_certificate_bound_access_tokens, created_at \
          FROM clients"
     };
 }
@@ -60,6 +63,9 @@ struct ClientRow {
     token_exchange_subject_audiences: String,
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
+    tls_client_auth_member: Option<String>,
+    tls_client_auth_value: Option<String>,
+    tls_client_certificate_bound_access_tokens: bool,
     created_at: i64,
 }
 
@@ -120,8 +126,20 @@ impl ClientRow {
                 &self.token_exchange_subject_audiences,
             )?,
         };
+        let tls_client_auth_name = match (&self.tls_client_auth_member, &self.tls_client_auth_value)
+        {
+            (Some(member), Some(value)) => Some(
+                CertificateName::parse(member, value)
+                    .map_err(|e| bad("tls_client_auth_value", &e))?,
+            ),
+            (None, None) => None,
+            _ => return Err(bad("tls_client_auth_member", &"set without its value or back")),
+        };
         Ok(Client {
             client_id: ClientId::parse(id).map_err(|e| bad("client_id", &e))?,
+            tls_client_auth_name,
+            tls_client_certificate_bound_access_tokens: self
+                .tls_client_certificate_bound_access_tokens,
             secret_hash: match &self.secret_hash {
                 None => None,
                 Some(bytes) => Some(SecretHash::from_bytes(bytes).ok_or_else(|| {
@@ -193,9 +211,11 @@ impl ClientStore for Store {
             access_token_format, jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, \
             application_type, client_uri, logo_uri, tos_uri, policy_uri, registration_token_hash, \
             last_used_at, token_exchange_subject_clients, token_exchange_subject_audiences, \
-            require_pushed_authorization_requests, dpop_bound_access_tokens, created_at) \
+            require_pushed_authorization_requests, dpop_bound_access_tokens, \
+            tls_client_auth_member, tls_client_auth_value, \
+            tls_client_certificate_bound_access_tokens, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)";
+            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -244,6 +264,9 @@ impl ClientStore for Store {
                 .bind(subject_audiences.as_str())
                 .bind(client.require_pushed_authorization_requests)
                 .bind(client.dpop_bound_access_tokens)
+                .bind(client.tls_client_auth_name.as_ref().map(CertificateName::member))
+                .bind(client.tls_client_auth_name.as_ref().map(CertificateName::value))
+                .bind(client.tls_client_certificate_bound_access_tokens)
                 .bind(client.created_at)
                 .execute(&mut *tx)
                 .await
@@ -294,7 +317,8 @@ impl ClientStore for Store {
             token_endpoint_auth_method = $4, redirect_uris = $5, post_logout_redirect_uris = $6, \
             grant_types = $7, scope = $8, default_scope = $9, jwks = $10, jwks_uri = $11, \
             application_type = $12, client_uri = $13, logo_uri = $14, tos_uri = $15, \
-            policy_uri = $16 \
+            policy_uri = $16, tls_client_auth_member = $17, tls_client_auth_value = $18, \
+            tls_client_certificate_bound_access_tokens = $19 \
             WHERE client_id = $1 AND registration_token_hash IS NOT NULL";
         let done = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(client.client_id.as_str())
@@ -313,6 +337,9 @@ impl ClientStore for Store {
             .bind(client.links.logo_uri.as_deref())
             .bind(client.links.tos_uri.as_deref())
             .bind(client.links.policy_uri.as_deref())
+            .bind(client.tls_client_auth_name.as_ref().map(CertificateName::member))
+            .bind(client.tls_client_auth_name.as_ref().map(CertificateName::value))
+            .bind(client.tls_client_certificate_bound_access_tokens)
             .execute(pool)
             .await
             .map_err(db)?

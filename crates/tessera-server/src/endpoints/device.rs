@@ -40,13 +40,15 @@ const GUESS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 pub async fn device_authorization(
     State(state): State<AppState>,
     source: SourceAddr,
+    certificate: Option<crate::tls::PresentedCertificate>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Response {
     let outcome = async {
         // RFC 8628 §3.1: client authentication as at the token endpoint; public clients by
         // client_id.
-        let client = authenticate_client(&state, &headers, &params, &source).await?;
+        let client =
+            authenticate_client(&state, &headers, &params, &source, certificate.as_ref()).await?;
         let inner = &state.0;
         // A new user code may, rarely, equal one still stored (pending or not yet pruned):
         // draw again.

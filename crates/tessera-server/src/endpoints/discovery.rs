@@ -66,6 +66,7 @@ pub fn render(
         // RFC 9207 §3: `iss` is in every authorization response.
         "authorization_response_iss_parameter_supported": true,
     });
+    let mut aliases = serde_json::Map::new();
     if let Some(members) = document.as_object_mut() {
         // draft-ietf-oauth-client-id-metadata-document: advertised only when accepted.
         if settings.registration.metadata_documents {
@@ -75,7 +76,18 @@ pub fn render(
             // RFC 9126 §5: pushing is required per client, not by the server.
             members.insert("require_pushed_authorization_requests".into(), false.into());
         }
+        // RFC 8705 §3.3: certificate-bound tokens, whenever a certificate can reach us.
+        if settings.mtls.certificates() {
+            members.insert("tls_client_certificate_bound_access_tokens".into(), true.into());
+        }
         for endpoint in advertised {
+            // RFC 8705 §5: with TLS here, the endpoints that read a client certificate are
+            // their own mTLS aliases (the same URLs, which request a certificate).
+            let reads_certificate = endpoint.client_auth.is_some()
+                || endpoint.member == "pushed_authorization_request_endpoint";
+            if settings.mtls.listener.is_some() && reads_certificate {
+                aliases.insert(endpoint.member.into(), issuer.endpoint(endpoint.path).into());
+            }
             members.insert(endpoint.member.into(), issuer.endpoint(endpoint.path).into());
             let Some(client_auth) = endpoint.client_auth else { continue };
             let methods: Vec<&str> = AuthMethod::ALL
@@ -83,6 +95,13 @@ pub fn render(
                 .filter(|m| match client_auth {
                     ClientAuthentication::AnyMethod => true,
                     ClientAuthentication::Confidential => **m != AuthMethod::None,
+                })
+                // RFC 8705 §2: only when a certificate can reach the request (and, for
+                // tls_client_auth, a CA can vouch for it).
+                .filter(|m| match m {
+                    AuthMethod::TlsClientAuth => settings.mtls.tls_client_auth(),
+                    AuthMethod::SelfSignedTlsClientAuth => settings.mtls.certificates(),
+                    _ => true,
                 })
                 .map(|m| m.as_str())
                 .collect();
@@ -93,6 +112,11 @@ pub fn render(
                 serde_json::json!(assertion_algs),
             );
         }
+    }
+    if let Some(members) = document.as_object_mut()
+        && !aliases.is_empty()
+    {
+        members.insert("mtls_endpoint_aliases".into(), aliases.into());
     }
     document.to_string()
 }

@@ -16,12 +16,14 @@ use crate::web::SourceAddr;
 pub async fn introspect_token(
     State(state): State<AppState>,
     source: SourceAddr,
+    certificate: Option<crate::tls::PresentedCertificate>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     // RFC 7662 §2.1: the caller must authenticate, and be allowed to introspect. A public
     // client authenticates nothing (RFC 7662 §4), even if its record says it may introspect.
-    let client = authenticate_client(&state, &headers, &params, &source).await?;
+    let client =
+        authenticate_client(&state, &headers, &params, &source, certificate.as_ref()).await?;
     if !client.client().introspection || client.client().is_public() {
         return Err(Error::IntrospectionNotAllowed.into());
     }

@@ -18,12 +18,14 @@ use crate::web::SourceAddr;
 pub async fn push(
     State(state): State<AppState>,
     source: SourceAddr,
+    certificate: Option<crate::tls::PresentedCertificate>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     // RFC 9126 §2: "the client MUST authenticate … using the same rules as for the token
     // endpoint".
-    let client = authenticate_client(&state, &headers, &params, &source).await?;
+    let client =
+        authenticate_client(&state, &headers, &params, &source, certificate.as_ref()).await?;
     let pushed = par::push(&client, &params, state.0.clock.now())?;
     state.store().insert_pushed_request(&pushed.record).await.map_err(tessera_core::Error::from)?;
     // RFC 9126 §2.2: 201 with the request_uri and its lifetime.

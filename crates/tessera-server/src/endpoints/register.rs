@@ -238,6 +238,25 @@ fn dynamic_registration(
         registration.default_scope = allowed.clone();
     }
     registration.first_party = false;
+    // RFC 8705 §2: a method is registered only where it can succeed (as advertised).
+    let mtls = &state.0.settings.mtls;
+    let usable = match registration.auth_method {
+        Some(tessera_core::client::AuthMethod::TlsClientAuth) => mtls.tls_client_auth(),
+        Some(tessera_core::client::AuthMethod::SelfSignedTlsClientAuth) => mtls.certificates(),
+        _ => true,
+    };
+    if !usable {
+        return Err(Error::InvalidClientMetadata(
+            "this server does not offer that token_endpoint_auth_method (see its metadata)".into(),
+        ));
+    }
+    if registration.tls_client_certificate_bound_access_tokens && !mtls.certificates() {
+        return Err(Error::InvalidClientMetadata(
+            "this server receives no client certificates: tls_client_certificate_bound_access_tokens \
+             cannot be honoured"
+                .into(),
+        ));
+    }
     Ok(registration)
 }
 
@@ -298,6 +317,12 @@ fn describe(state: &AppState, client: &Client) -> Value {
     }
     if let Some(kind) = client.application_type {
         body["application_type"] = kind.as_str().into();
+    }
+    if let Some(name) = &client.tls_client_auth_name {
+        body[name.member()] = name.value().into();
+    }
+    if client.tls_client_certificate_bound_access_tokens {
+        body["tls_client_certificate_bound_access_tokens"] = true.into();
     }
     let links = &client.links;
     for (member, value) in [

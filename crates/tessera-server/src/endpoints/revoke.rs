@@ -18,11 +18,13 @@ use crate::web::SourceAddr;
 pub async fn revoke_token(
     State(state): State<AppState>,
     source: SourceAddr,
+    certificate: Option<crate::tls::PresentedCertificate>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-    let client = authenticate_client(&state, &headers, &params, &source).await?;
+    let client =
+        authenticate_client(&state, &headers, &params, &source, certificate.as_ref()).await?;
     let token = params.require("token")?;
     let inner = &state.0;
     let keys = inner.keys.snapshot();

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use tessera_core::Error;
 use tessera_core::client_auth::presented_credentials;
 use tessera_core::grants::dpop::{self, check_proof};
-use tessera_core::grants::{TokenRequest, ensure_grant_allowed};
+use tessera_core::grants::{ClientCertificate, TokenRequest, ensure_grant_allowed};
 use tessera_core::params::Params;
 use tessera_core::token::IssueContext;
 use tessera_http::no_store;
@@ -17,11 +17,13 @@ use crate::client_authentication::authenticate_client;
 use crate::oauth_error::OAuthError;
 use crate::oauth_form::OAuthForm;
 use crate::state::AppState;
+use crate::tls::PresentedCertificate;
 use crate::web::SourceAddr;
 
 pub async fn token(
     State(state): State<AppState>,
     source: SourceAddr,
+    certificate: Option<PresentedCertificate>,
     method: Method,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
@@ -35,12 +37,13 @@ pub async fn token(
         method: method.as_str().to_owned(),
         url: state.0.settings.issuer.endpoint("/token"),
         dpop_proof,
-        // No TLS listener yet (see ARCHITECTURE.md): nothing to present.
-        client_certificate: None,
+        client_certificate: certificate
+            .as_ref()
+            .map(|c| ClientCertificate::from_der(c.der().to_vec())),
     };
     let outcome = match refused {
         Some(e) => Err(e),
-        None => issue(&state, &headers, &request, &source).await,
+        None => issue(&state, &headers, &request, &source, certificate.as_ref()).await,
     };
     let mut response = respond(&state, &headers, &request, outcome);
     // RFC 9449 §8: the nonce to put in the next proof, on every answer (required with
@@ -101,12 +104,14 @@ async fn issue(
     headers: &HeaderMap,
     request: &TokenRequest,
     source: &SourceAddr,
+    certificate: Option<&PresentedCertificate>,
 ) -> Result<Response, Error> {
     let inner = &state.0;
     let params = &request.params;
     let grant_type = params.require("grant_type")?;
     let handler = inner.grants.find(grant_type)?;
-    let client = authenticate_client(state, headers, params, source).await?;
+    let client = authenticate_client(state, headers, params, source, certificate).await?;
+    let bound_to = certificate_binding(&client, request)?;
     ensure_grant_allowed(&client, handler.grant_type())?;
     let now = inner.clock.now();
     let dpop = check_proof(request, &client, now)?;
@@ -129,6 +134,7 @@ async fn issue(
         policy: &inner.settings.policy,
         now,
         dpop: dpop.as_ref(),
+        certificate: bound_to.as_deref(),
     };
     let token = handler.handle(&client, request, ctx).await?;
     record_dynamic_client_use(state, client.client(), ctx.now).await;
@@ -151,6 +157,26 @@ async fn issue(
     let mut response = axum::Json(token).into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// RFC 8705 §3.1: the `x5t#S256` the client's access tokens are bound to, for a client
+/// registered with `tls_client_certificate_bound_access_tokens`; such a client without a
+/// certificate gets no token rather than an unbound one.
+fn certificate_binding(
+    client: &tessera_core::client_auth::AuthenticatedClient,
+    request: &TokenRequest,
+) -> Result<Option<String>, Error> {
+    if !client.client().tls_client_certificate_bound_access_tokens {
+        return Ok(None);
+    }
+    match &request.client_certificate {
+        Some(certificate) => Ok(Some(tessera_core::mtls::thumbprint(certificate.der()))),
+        None => Err(Error::MalformedRequest(
+            "this client's access tokens are bound to its TLS client certificate, and the \
+             request presented none (RFC 8705 §3)"
+                .into(),
+        )),
+    }
 }
 
 /// How often a dynamic client's last use is written: often enough for pruning counted in

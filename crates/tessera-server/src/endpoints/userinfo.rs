@@ -18,6 +18,7 @@ use crate::state::AppState;
 /// the method to use; the form-body method of RFC 6750 §2.2 is not offered).
 pub async fn userinfo(
     State(state): State<AppState>,
+    certificate: Option<crate::tls::PresentedCertificate>,
     headers: HeaderMap,
     _body: Body,
 ) -> Result<Response, OAuthError> {
@@ -40,6 +41,16 @@ pub async fn userinfo(
         return Err(
             Error::InvalidToken("a DPoP-bound token cannot be used as a bearer token").into()
         );
+    }
+    // RFC 8705 §3: a certificate-bound token is used only with its certificate.
+    if let Some(bound) = &token.x5t_s256 {
+        let presented = certificate.as_ref().map(|c| tessera_core::mtls::thumbprint(c.der()));
+        if presented.as_deref() != Some(bound.as_str()) {
+            return Err(Error::InvalidToken(
+                "the token is bound to a TLS client certificate that was not presented",
+            )
+            .into());
+        }
     }
     // RFC 9068 §4: a resource server accepts a token only if `aud` names it. A token without
     // an audience restriction is for the issuer itself; one restricted to other resources

@@ -23,6 +23,7 @@ mod listener_limits;
 mod logout;
 mod logs_no_secrets;
 mod metrics_exposure;
+mod mtls;
 mod operations;
 mod postgres_instances;
 mod private_key_jwt;

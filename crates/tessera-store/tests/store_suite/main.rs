@@ -130,6 +130,8 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         },
         require_pushed_authorization_requests: true,
         dpop_bound_access_tokens: false,
+        tls_client_auth_name: None,
+        tls_client_certificate_bound_access_tokens: false,
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
         application_type: None,

@@ -69,8 +69,10 @@ pub struct CreateArgs {
     /// the issuer).
     #[arg(long = "audience", value_name = "URI")]
     audiences: Vec<String>,
-    /// Token endpoint auth method: client_secret_basic (default), client_secret_post, or
-    /// private_key_jwt (with --jwks-file or --jwks-uri).
+    /// Token endpoint auth method: client_secret_basic (default), client_secret_post,
+    /// private_key_jwt (with --jwks-file or --jwks-uri), tls_client_auth (with one
+    /// --tls-client-auth-* name) or self_signed_tls_client_auth (with --jwks-file or
+    /// --jwks-uri holding the certificate's key).
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<String>,
     /// The client's public keys (a JWKS JSON file) for private_key_jwt.
@@ -112,6 +114,25 @@ pub struct CreateArgs {
     /// key (RFC 9449 §5.2).
     #[arg(long)]
     dpop_bound_access_tokens: bool,
+    /// tls_client_auth: the subject DN its certificate carries (RFC 4514, e.g.
+    /// "CN=svc,O=Example").
+    #[arg(long, value_name = "DN")]
+    tls_client_auth_subject_dn: Option<String>,
+    /// tls_client_auth: a DNS name among its certificate's SANs.
+    #[arg(long, value_name = "NAME")]
+    tls_client_auth_san_dns: Option<String>,
+    /// tls_client_auth: a URI among its certificate's SANs.
+    #[arg(long, value_name = "URI")]
+    tls_client_auth_san_uri: Option<String>,
+    /// tls_client_auth: an IP address among its certificate's SANs.
+    #[arg(long, value_name = "IP")]
+    tls_client_auth_san_ip: Option<String>,
+    /// tls_client_auth: an e-mail address among its certificate's SANs.
+    #[arg(long, value_name = "EMAIL")]
+    tls_client_auth_san_email: Option<String>,
+    /// Bind its access tokens to the TLS client certificate it presents (RFC 8705 §3).
+    #[arg(long)]
+    tls_client_certificate_bound_access_tokens: bool,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -233,6 +254,14 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         logo_uri: args.logo_uri,
         tos_uri: args.tos_uri,
         policy_uri: args.policy_uri,
+        tls_client_auth_subject_dn: args.tls_client_auth_subject_dn,
+        tls_client_auth_san_dns: args.tls_client_auth_san_dns,
+        tls_client_auth_san_uri: args.tls_client_auth_san_uri,
+        tls_client_auth_san_ip: args.tls_client_auth_san_ip,
+        tls_client_auth_san_email: args.tls_client_auth_san_email,
+        tls_client_certificate_bound_access_tokens: Some(
+            args.tls_client_certificate_bound_access_tokens,
+        ),
         ..Default::default()
     };
     let registration = ClientRegistration {
@@ -309,6 +338,9 @@ fn to_json(c: &Client) -> serde_json::Value {
         "token_exchange_subject_audiences": c.token_exchange.subject_audiences,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        c.tls_client_auth_name.as_ref().map_or("tls_client_auth_subject_dn", |n| n.member()):
+            c.tls_client_auth_name.as_ref().map(|n| n.value()),
+        "tls_client_certificate_bound_access_tokens": c.tls_client_certificate_bound_access_tokens,
         "created_at": c.created_at,
     })
 }
