@@ -214,6 +214,10 @@ pub struct RotationRequest<'a> {
     /// The client's refresh-token grace window in seconds (0: none): within it after its
     /// rotation, `old` presented again by its client rotates again instead of being `Reused`.
     pub grace_seconds: i64,
+    /// RFC 8705 §4: `x5t#S256` of the certificate the request presented, if any. A refresh
+    /// token bound to a certificate rotates only for that certificate; with another or none
+    /// it is `Invalid` and stays unspent.
+    pub certificate: Option<&'a str>,
 }
 
 /// Authorization codes (single use, atomically).
@@ -242,13 +246,16 @@ pub trait AuthorizationCodeStore: Send + Sync {
 pub trait GrantStore: Send + Sync {
     /// Stores a grant that has no code (the device grant creates it when redeemed).
     fn insert_grant(&self, grant: &Grant) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Stores a refresh token of a grant, valid until `expires_at` (idle lifetime).
+    /// Stores a refresh token of a grant, valid until `expires_at` (idle lifetime), bound to
+    /// the certificate with thumbprint `certificate` if given (RFC 8705 §4); its rotations
+    /// inherit the binding.
     fn insert_refresh_token(
         &self,
         token_hash: &SecretHash,
         grant_id: &str,
         now: i64,
         expires_at: i64,
+        certificate: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Spends `old` and stores `new` in one transaction, if `old` is current, unexpired, of a
     /// live grant issued to `client_id` whose user exists and is enabled, and `accept`

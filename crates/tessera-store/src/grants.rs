@@ -249,6 +249,7 @@ impl GrantStore for Store {
         grant_id: &str,
         now: i64,
         expires_at: i64,
+        certificate: Option<&str>,
     ) -> Result<(), StoreError> {
         with_writer!(self, |pool| {
             sqlx::query(INSERT_REFRESH_TOKEN)
@@ -256,6 +257,7 @@ impl GrantStore for Store {
                 .bind(grant_id)
                 .bind(now)
                 .bind(expires_at)
+                .bind(certificate)
                 .execute(pool)
                 .await
                 .map_err(|e| refresh_token_conflict(e, grant_id))?;
@@ -277,15 +279,17 @@ impl GrantStore for Store {
             AND grant_id IN (SELECT g.id FROM grants g JOIN users u ON u.id = g.user_id \
                 WHERE g.client_id = $3 AND g.revoked_at IS NULL AND g.expires_at > $1 \
                 AND u.disabled = FALSE) \
-            RETURNING grant_id";
+            AND (x5t_s256 IS NULL OR x5t_s256 = $4) \
+            RETURNING grant_id, x5t_s256";
         const LOOK_UP: &str = "SELECT r.grant_id, g.client_id, r.rotated_at \
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
         // Within the client's grace window, a token rotated moments ago by a concurrent
         // request of the same client is as good as current, as long as its grant is live.
-        const WITHIN_GRACE: &str = "SELECT g.id FROM refresh_tokens r \
+        const WITHIN_GRACE: &str = "SELECT g.id, r.x5t_s256 FROM refresh_tokens r \
             JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
             WHERE r.token_hash = $1 AND r.rotated_at >= $2 AND g.client_id = $3 \
-            AND g.revoked_at IS NULL AND g.expires_at > $4 AND u.disabled = FALSE";
+            AND g.revoked_at IS NULL AND g.expires_at > $4 AND u.disabled = FALSE \
+            AND (r.x5t_s256 IS NULL OR r.x5t_s256 = $5)";
         let RotationRequest {
             old,
             new,
@@ -295,29 +299,33 @@ impl GrantStore for Store {
             access_token_jti,
             access_token_expires_at,
             grace_seconds,
+            certificate,
         } = rotation;
         with_writer!(self, |pool| {
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
-            let spent: Option<String> = sqlx::query_scalar(SPEND)
+            // The grant and the certificate binding the new token inherits (RFC 8705 §4).
+            let spent: Option<(String, Option<String>)> = sqlx::query_as(SPEND)
                 .bind(now)
                 .bind(old.as_bytes().as_slice())
                 .bind(client_id.as_str())
+                .bind(certificate)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
             let spent = match spent {
-                Some(grant_id) => Some(grant_id),
-                None if grace_seconds > 0 => sqlx::query_scalar(WITHIN_GRACE)
+                Some(spent) => Some(spent),
+                None if grace_seconds > 0 => sqlx::query_as(WITHIN_GRACE)
                     .bind(old.as_bytes().as_slice())
                     .bind(now.saturating_sub(grace_seconds))
                     .bind(client_id.as_str())
                     .bind(now)
+                    .bind(certificate)
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db)?,
                 None => None,
             };
-            let Some(grant_id) = spent else {
+            let Some((grant_id, bound_to)) = spent else {
                 let missed: Option<SpentTokenRow> = sqlx::query_as(LOOK_UP)
                     .bind(old.as_bytes().as_slice())
                     .fetch_optional(&mut *tx)
@@ -351,6 +359,7 @@ impl GrantStore for Store {
                 .bind(grant.id.as_str())
                 .bind(now)
                 .bind(expires_at)
+                .bind(bound_to.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| refresh_token_conflict(e, &grant.id))?;
@@ -444,7 +453,7 @@ const RECORD_ACCESS_TOKEN: &str =
     "INSERT INTO grant_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)";
 
 const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, \
-    created_at, expires_at) VALUES ($1, $2, $3, $4)";
+    created_at, expires_at, x5t_s256) VALUES ($1, $2, $3, $4, $5)";
 
 /// A refresh token's hash is 256 random bits: a clash is named by its grant, never its value.
 fn refresh_token_conflict(e: sqlx::Error, grant_id: &str) -> StoreError {

@@ -4,7 +4,6 @@
 use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
-use crate::params::Params;
 use crate::resource::requested_audience;
 use crate::scope::ScopeSet;
 use crate::secret::{Secret, SecretHash};
@@ -36,17 +35,19 @@ impl<S: GrantStore + TokenStore + 'static> GrantHandler for RefreshTokenGrant<S>
         request: &'a TokenRequest,
         ctx: IssueContext<'a>,
     ) -> HandlerFuture<'a> {
-        Box::pin(refresh(&self.store, client, &request.params, ctx))
+        Box::pin(refresh(&self.store, client, request, ctx))
     }
 }
 
 async fn refresh<S: GrantStore + TokenStore>(
     store: &S,
     client: &AuthenticatedClient,
-    params: &Params,
+    request: &TokenRequest,
     ctx: IssueContext<'_>,
 ) -> Result<TokenResponse> {
+    let params = &request.params;
     let presented = params.require("refresh_token")?;
+    let certificate = request.client_certificate.as_ref().map(|c| crate::mtls::thumbprint(c.der()));
     let requested = params
         .get("scope")
         .map(|raw| ScopeSet::parse(raw).map_err(|e| Error::MalformedScope(e.into())))
@@ -66,6 +67,7 @@ async fn refresh<S: GrantStore + TokenStore>(
         access_token_jti: &jti,
         access_token_expires_at: ctx.now + ctx.policy.access_token_ttl,
         grace_seconds: i64::from(client.refresh_token_grace_seconds),
+        certificate: certificate.as_deref(),
     };
     // RFC 6749 §6: a requested scope must not exceed the grant's, nor (RFC 8707 §2.2) a
     // requested resource its audience. Both are checked inside the rotation, so that a refused

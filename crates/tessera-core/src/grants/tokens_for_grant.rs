@@ -83,6 +83,9 @@ pub async fn new_refresh_token<S: GrantStore>(
     }
     let token = Secret::generate();
     let expires_at = (ctx.now + ctx.policy.refresh_token_idle_ttl).min(grant.expires_at);
-    store.insert_refresh_token(&token.hash(), &grant.id, ctx.now, expires_at).await?;
+    // RFC 8705 §4: a public client's refresh token is bound to the certificate its access
+    // tokens are bound to (a confidential client's is protected by its authentication).
+    let certificate = if client.is_public() { ctx.certificate } else { None };
+    store.insert_refresh_token(&token.hash(), &grant.id, ctx.now, expires_at, certificate).await?;
     Ok(Some(token))
 }

@@ -431,3 +431,69 @@ async fn rfc8705_certificate_header_from_an_untrusted_address_is_ignored() {
     drop(state);
     remove_db(&db_path);
 }
+
+/// `POST /token` with `form` through the router, the connection having presented the
+/// certificate `name` (the extension the TLS listener sets), or none.
+async fn token_over_tls(
+    app: &crate::common::TestApp,
+    pki: &Path,
+    form: &str,
+    name: Option<&str>,
+) -> crate::common::Response {
+    let mut request = Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .unwrap();
+    if let Some(name) = name {
+        let chain: Arc<[CertificateDer<'static>]> =
+            Arc::from(vec![CertificateDer::from(der_of(pki, name))]);
+        request.extensions_mut().insert(tessera_server::tls::PeerCertificates(chain));
+    }
+    app.request(request).await
+}
+
+/// RFC 8705 §4: a public client with certificate-bound tokens gets a refresh token bound to
+/// its certificate too: it refreshes with that certificate only (another is `invalid_grant`,
+/// and the token stays usable).
+#[tokio::test]
+async fn rfc8705_4_public_client_refresh_token_is_bound_to_its_certificate() {
+    use crate::common::flow;
+    let Some(pki) = make_pki("public-refresh") else { return };
+    let app = crate::common::spawn_app().await;
+    flow::create_user(&app).await;
+    app.register(ClientRegistration {
+        public: true,
+        tls_client_certificate_bound_access_tokens: true,
+        ..flow::web_client("spa")
+    })
+    .await;
+    let code = flow::code_for(&app, "spa", "").await;
+    let form = format!(
+        "grant_type=authorization_code&client_id=spa&code={}&redirect_uri={}&code_verifier={}",
+        urlencode(&code),
+        urlencode(flow::REDIRECT),
+        flow::VERIFIER
+    );
+    let res = token_over_tls(&app, &pki, &form, Some("client")).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", flow::page_text(&res));
+    let tokens = res.json();
+    let thumbprint = tessera_core::mtls::thumbprint(&der_of(&pki, "client"));
+    assert_eq!(claims_of(tokens["access_token"].as_str().unwrap())["cnf"]["x5t#S256"], thumbprint);
+    let refresh = format!(
+        "grant_type=refresh_token&client_id=spa&refresh_token={}",
+        urlencode(tokens["refresh_token"].as_str().unwrap())
+    );
+    // Without a certificate this client gets nothing at all; with another one the bound
+    // refresh token does not rotate.
+    for (other, error) in [(None, "invalid_request"), (Some("intruder"), "invalid_grant")] {
+        let res = token_over_tls(&app, &pki, &refresh, other).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{other:?}");
+        assert_eq!(res.json()["error"], error, "{other:?}");
+    }
+    let res = token_over_tls(&app, &pki, &refresh, Some("client")).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", flow::page_text(&res));
+    assert_eq!(
+        claims_of(res.json()["access_token"].as_str().unwrap())["cnf"]["x5t#S256"],
+        thumbprint
+    );
+}

@@ -164,7 +164,7 @@ async fn grant_with_code_and_refresh_token(db: &TestDb) -> (String, String, Stri
     };
     db.store.insert_grant_with_code(&grant("grant-refresh"), &second).await.unwrap();
     db.store
-        .insert_refresh_token(&refresh.hash(), "grant-refresh", now, now + 86_400)
+        .insert_refresh_token(&refresh.hash(), "grant-refresh", now, now + 86_400, None)
         .await
         .unwrap();
     (code.expose().to_owned(), refresh.expose().to_owned(), secret.unwrap().expose().to_owned())

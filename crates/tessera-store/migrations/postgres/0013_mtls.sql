@@ -10,3 +10,7 @@ ALTER TABLE clients ADD COLUMN tls_client_auth_value TEXT;
 -- RFC 8705 §3.4 `tls_client_certificate_bound_access_tokens`.
 ALTER TABLE clients ADD COLUMN tls_client_certificate_bound_access_tokens BOOLEAN NOT NULL
     DEFAULT FALSE;
+
+-- RFC 8705 §4: `x5t#S256` of the certificate a public client's refresh token is bound to;
+-- its rotations inherit it, and it rotates only for a request presenting that certificate.
+ALTER TABLE refresh_tokens ADD COLUMN x5t_s256 TEXT;

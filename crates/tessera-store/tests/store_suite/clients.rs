@@ -12,6 +12,36 @@ on_both_backends! {
     client_round_trip_keeps_private_key_jwt_and_token_format_fields;
     unreadable_new_columns_are_backend_errors_naming_the_column;
     rows_written_before_0003_read_with_defaults, unmigrated;
+    rfc8705_2_1_2_tls_client_auth_name_and_binding_round_trip;
+}
+
+// RFC 8705 §2.1.2 / §3.4: the registered certificate name (each kind) and the binding flag
+// read back as written (migration 0013).
+async fn rfc8705_2_1_2_tls_client_auth_name_and_binding_round_trip(db: &TestDb) {
+    use tessera_core::mtls::CertificateName;
+    let names = [
+        CertificateName::parse("tls_client_auth_subject_dn", "CN=svc,O=Example").unwrap(),
+        CertificateName::SanDns("svc.example".into()),
+        CertificateName::SanUri("https://svc.example/id".into()),
+        CertificateName::SanIp("2001:db8::7".parse().unwrap()),
+        CertificateName::SanEmail("ops@svc.example".into()),
+    ];
+    for (i, name) in names.into_iter().enumerate() {
+        let (client, _) = ClientRegistration {
+            client_id: Some(client_id(&format!("mtls-{i}"))),
+            client_name: "mtls".into(),
+            auth_method: Some(AuthMethod::TlsClientAuth),
+            tls_client_auth_name: Some(name),
+            tls_client_certificate_bound_access_tokens: i % 2 == 0,
+            ..Default::default()
+        }
+        .into_client(NOW)
+        .unwrap();
+        db.store.create_client(&client).await.unwrap();
+        let found = db.store.find_client(&client.client_id).await.unwrap().unwrap();
+        assert_eq!(found.token_endpoint_auth_method, AuthMethod::TlsClientAuth);
+        assert_same_client(&found, &client);
+    }
 }
 
 async fn clients_round_trip(db: &TestDb) {
@@ -229,7 +259,7 @@ async fn rows_written_before_0003_read_with_defaults(db: &TestDb) {
     assert_eq!(client.access_token_format, AccessTokenFormat::Jwt);
     assert_eq!((client.jwks, client.jwks_uri, client.rate_limit_per_second), (None, None, None));
     let token = Secret::generate().hash();
-    db.store.insert_refresh_token(&token, "old-grant", NOW, NOW + IDLE_TTL).await.unwrap();
+    db.store.insert_refresh_token(&token, "old-grant", NOW, NOW + IDLE_TTL, None).await.unwrap();
     let record = db.store.find_refresh_token(&token).await.unwrap().unwrap();
     assert_eq!(record.grant.id, "old-grant");
     assert!(record.grant.audience.is_empty());

@@ -177,6 +177,11 @@ fn assert_same_client(actual: &Client, expected: &Client) {
     assert_eq!(actual.jwks_uri, expected.jwks_uri);
     assert_eq!(actual.rate_limit_per_second, expected.rate_limit_per_second);
     assert_eq!(actual.refresh_token_grace_seconds, expected.refresh_token_grace_seconds);
+    assert_eq!(actual.tls_client_auth_name, expected.tls_client_auth_name);
+    assert_eq!(
+        actual.tls_client_certificate_bound_access_tokens,
+        expected.tls_client_certificate_bound_access_tokens
+    );
     assert_eq!(actual.created_at, expected.created_at);
 }
 
@@ -312,7 +317,7 @@ async fn insert_grant(store: &Store, grant: &Grant) -> SecretHash {
 async fn grant_with_refresh_token(store: &Store, grant: &Grant, expires_at: i64) -> SecretHash {
     insert_grant(store, grant).await;
     let token = Secret::generate().hash();
-    store.insert_refresh_token(&token, &grant.id, NOW, expires_at).await.unwrap();
+    store.insert_refresh_token(&token, &grant.id, NOW, expires_at, None).await.unwrap();
     token
 }
 
@@ -351,6 +356,7 @@ fn rotation_request<'a>(
         access_token_jti: jti,
         access_token_expires_at: now + 900,
         grace_seconds: 0,
+        certificate: None,
     }
 }
 

@@ -16,6 +16,38 @@ on_both_backends! {
     rotation_records_its_access_token_under_the_grant;
     find_refresh_token_reports_rotation_and_revocation;
     oauth21_4_3_1_a_grace_window_lets_its_client_present_a_just_rotated_token_again;
+    rfc8705_4_a_bound_refresh_token_rotates_only_for_its_certificate;
+}
+
+// RFC 8705 §4: a refresh token bound to a certificate rotates only when the request presents
+// that certificate (another or none: `Invalid`, the token unspent), and its successor
+// inherits the binding.
+async fn rfc8705_4_a_bound_refresh_token_rotates_only_for_its_certificate(db: &TestDb) {
+    let g = grant("web", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    let old = Secret::generate().hash();
+    db.store.insert_refresh_token(&old, &g.id, NOW, NOW + IDLE_TTL, Some("thumb-a")).await.unwrap();
+    let client_id = client_id("web");
+    let attempt = |old: SecretHash, certificate: Option<&'static str>| {
+        let store = db.store.clone();
+        let client_id = client_id.clone();
+        async move {
+            let new = Secret::generate().hash();
+            let jti = random_id::<16>();
+            let rotation = RotationRequest {
+                certificate,
+                ..rotation_request(&old, &new, &client_id, NOW + 1, &jti)
+            };
+            (store.rotate_refresh_token(rotation, |_| true).await.unwrap(), new)
+        }
+    };
+    assert_invalid(attempt(old, None).await.0);
+    assert_invalid(attempt(old, Some("thumb-b")).await.0);
+    let (outcome, new) = attempt(old, Some("thumb-a")).await;
+    assert_eq!(rotated(outcome), g);
+    // The successor is bound to the same certificate.
+    assert_invalid(attempt(new, None).await.0);
+    assert_eq!(rotated(attempt(new, Some("thumb-a")).await.0), g);
 }
 
 async fn refresh_rotation_spends_the_old_token_and_detects_reuse(db: &TestDb) {
@@ -226,7 +258,7 @@ async fn unreadable_grant_is_a_backend_error_and_spends_nothing(db: &TestDb) {
     ensure_user(&db.store, &g.user_id).await;
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
     let token = Secret::generate().hash();
-    db.store.insert_refresh_token(&token, &g.id, NOW, NOW + IDLE_TTL).await.unwrap();
+    db.store.insert_refresh_token(&token, &g.id, NOW, NOW + IDLE_TTL, None).await.unwrap();
 
     db.raw_execute("UPDATE grants SET scope = 'openid  profile'").await;
     let message = backend_message(

@@ -87,7 +87,7 @@ async fn no_plaintext_codes_or_tokens_in_the_database(db: &TestDb) {
     ensure_user(&db.store, &g.user_id).await;
     db.store.insert_grant_with_code(&g, &stored).await.unwrap();
     let first = Secret::generate();
-    db.store.insert_refresh_token(&first.hash(), &g.id, NOW, NOW + IDLE_TTL).await.unwrap();
+    db.store.insert_refresh_token(&first.hash(), &g.id, NOW, NOW + IDLE_TTL, None).await.unwrap();
     let second = Secret::generate();
     let client_id = client_id("web");
     let (first_hash, second_hash) = (first.hash(), second.hash());
@@ -162,7 +162,7 @@ async fn prune_removes_only_expired_rows(db: &TestDb) {
     db.store.insert_grant_with_code(&live, &code).await.unwrap();
     let insert_refresh = |g: &Grant, expires_at| {
         let (store, id, token) = (db.store.clone(), g.id.clone(), Secret::generate().hash());
-        async move { store.insert_refresh_token(&token, &id, NOW, expires_at).await }
+        async move { store.insert_refresh_token(&token, &id, NOW, expires_at, None).await }
     };
     insert_refresh(&live, NOW + 500).await.unwrap();
     insert_refresh(&live, AT + 1).await.unwrap();

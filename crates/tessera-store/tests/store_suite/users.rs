@@ -158,7 +158,7 @@ async fn grants_and_sessions_of_a_missing_user_are_unusable(db: &TestDb) {
     let g = grant("web", "ghost-sub");
     db.store.insert_grant_with_code(&g, &code_of(&g).1).await.unwrap();
     let refresh = Secret::generate().hash();
-    db.store.insert_refresh_token(&refresh, &g.id, NOW, NOW + 3600).await.unwrap();
+    db.store.insert_refresh_token(&refresh, &g.id, NOW, NOW + 3600, None).await.unwrap();
     assert_invalid(rotate(&db.store, &refresh, "web", NOW + 1).await.0);
     let (cookie, s) = session("ghost-sub", NOW + 3600);
     db.store.create_session(&s).await.unwrap();
