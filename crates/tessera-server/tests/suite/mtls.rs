@@ -497,3 +497,119 @@ async fn rfc8705_4_public_client_refresh_token_is_bound_to_its_certificate() {
         thumbprint
     );
 }
+
+/// `POST /register` with `metadata` on `state`.
+async fn register_json(state: &tessera_server::AppState, metadata: &Value) -> (StatusCode, Value) {
+    let request = Request::post("/register")
+        .header("content-type", "application/json")
+        .body(Body::from(metadata.to_string()))
+        .unwrap();
+    let res = tessera_server::router(state.clone()).oneshot(request).await.unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// RFC 8705 §2.1.2 through RFC 7591: the metadata rules shared with `tessera client create`
+/// (exactly one name for `tls_client_auth`), and no registration of a method the server does
+/// not advertise.
+#[tokio::test]
+async fn rfc8705_2_1_2_registration_takes_one_certificate_name_and_only_usable_methods() {
+    let Some(pki) = make_pki("registration") else { return };
+    let metadata = |extra: Value| {
+        let mut m = serde_json::json!({
+            "client_name": "mtls app",
+            "redirect_uris": [crate::common::flow::REDIRECT],
+            "token_endpoint_auth_method": "tls_client_auth",
+        });
+        m.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        m
+    };
+    let start = |raw: RawConfig| async move {
+        let (db_path, url) = temp_db();
+        let store = Store::connect(&url).await.unwrap();
+        let raw = RawConfig { registration_policy: Some("open".into()), ..raw };
+        let settings =
+            settings_from(SigningAlg::ES256, &url, &KeyEncryptionKey::generate_encoded(), raw);
+        let clock = Arc::new(tessera_core::clock::SystemClock);
+        (tessera_server::build_state(settings, store, clock).await.unwrap(), db_path)
+    };
+    // No way to receive certificates: the method is neither advertised nor registrable.
+    let (plain, plain_db) = start(RawConfig::default()).await;
+    let (status, body) = register_json(
+        &plain,
+        &metadata(serde_json::json!({"tls_client_auth_san_dns": "a.example"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
+    );
+
+    let (proxied, proxied_db) = start(RawConfig {
+        trusted_proxies: Some(vec!["10.0.0.0/8".into()]),
+        tls_client_cert_header: Some("x-ssl-client-cert".into()),
+        tls_client_ca_file: Some(pki.join("ca.pem")),
+        ..Default::default()
+    })
+    .await;
+    let (status, body) = register_json(
+        &proxied,
+        &metadata(serde_json::json!({"tls_client_auth_san_dns": "app.example"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["token_endpoint_auth_method"], "tls_client_auth");
+    assert_eq!(body["tls_client_auth_san_dns"], "app.example");
+    assert!(body.get("client_secret").is_none(), "no secret for a certificate client");
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({"tls_client_auth_san_dns": "a.example", "tls_client_auth_san_ip": "10.0.0.1"}),
+        serde_json::json!({"tls_client_auth_san_ip": "not an address"}),
+        serde_json::json!({"tls_client_auth_subject_dn": "NOPE=x"}),
+        serde_json::json!({"token_endpoint_auth_method": "client_secret_basic", "tls_client_auth_san_dns": "a.example"}),
+    ] {
+        let (status, body) = register_json(&proxied, &metadata(bad.clone())).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")),
+            "{bad}"
+        );
+    }
+    drop((plain, proxied));
+    remove_db(&plain_db);
+    remove_db(&proxied_db);
+}
+
+/// The TLS listener keeps the listener's protections: a client that opens a connection and
+/// never completes the handshake is disconnected after `header_read_timeout_seconds`.
+#[tokio::test]
+async fn tls_listener_closes_a_stalled_handshake_after_the_header_read_timeout() {
+    let Some(pki) = make_pki("stalled") else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (db_path, url) = temp_db();
+    let store = Store::connect(&url).await.unwrap();
+    let raw = RawConfig {
+        issuer: Some(format!("https://127.0.0.1:{}", addr.port())),
+        tls_cert_file: Some(pki.join("server.pem")),
+        tls_key_file: Some(pki.join("server.key")),
+        header_read_timeout_seconds: Some(1),
+        ..Default::default()
+    };
+    let settings =
+        settings_from(SigningAlg::ES256, &url, &KeyEncryptionKey::generate_encoded(), raw);
+    let clock = Arc::new(tessera_core::clock::SystemClock);
+    let state = tessera_server::build_state(settings, store, clock).await.unwrap();
+    let task = tokio::spawn(tessera_server::serve(state, listener));
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stalled.read(&mut buffer))
+        .await
+        .expect("the server closes the stalled connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed, not answered: {read:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    task.abort();
+    remove_db(&db_path);
+}
