@@ -310,7 +310,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
 
 fn to_json(c: &Client) -> serde_json::Value {
     let strings = |v: &[RedirectUri]| v.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "client_id": c.client_id.as_str(),
         "client_name": c.client_name,
         "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
@@ -338,11 +338,14 @@ fn to_json(c: &Client) -> serde_json::Value {
         "token_exchange_subject_audiences": c.token_exchange.subject_audiences,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
-        c.tls_client_auth_name.as_ref().map_or("tls_client_auth_subject_dn", |n| n.member()):
-            c.tls_client_auth_name.as_ref().map(|n| n.value()),
         "tls_client_certificate_bound_access_tokens": c.tls_client_certificate_bound_access_tokens,
         "created_at": c.created_at,
-    })
+    });
+    // RFC 8705 §2.1.2: the one registered certificate name, under its own member.
+    if let Some(name) = &c.tls_client_auth_name {
+        json[name.member()] = name.value().into();
+    }
+    json
 }
 
 fn print_client(c: &Client) {

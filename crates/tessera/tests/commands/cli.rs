@@ -278,6 +278,55 @@ fn rfc7523_client_create_private_key_jwt_takes_public_keys_and_no_secret() {
     assert!(!refused.status.success(), "a symmetric key is not a public key");
 }
 
+// RFC 8705 §2.1.2: `client create` takes exactly one certificate name for tls_client_auth (the
+// rules of /register), and records it with the binding flag.
+#[test]
+fn rfc8705_2_1_2_client_create_registers_a_tls_client_auth_client() {
+    let w = Workdir::new("cli");
+    let without =
+        w.tessera(&["client", "create", "--name", "svc", "--auth-method", "tls_client_auth"], None);
+    assert!(!without.status.success());
+    assert!(stderr(&without).contains("tls_client_auth_subject_dn"), "{}", stderr(&without));
+    let two = w.tessera(
+        &[
+            "client",
+            "create",
+            "--name",
+            "svc",
+            "--auth-method",
+            "tls_client_auth",
+            "--tls-client-auth-san-dns",
+            "svc.example",
+            "--tls-client-auth-san-ip",
+            "10.0.0.7",
+        ],
+        None,
+    );
+    assert!(!two.status.success(), "only one name may be registered");
+    let created = w.ok_json(
+        &[
+            "client",
+            "create",
+            "--name",
+            "svc",
+            "--client-id",
+            "svc",
+            "--auth-method",
+            "tls_client_auth",
+            "--tls-client-auth-subject-dn",
+            "CN=svc,O=Example",
+            "--tls-client-certificate-bound-access-tokens",
+            "--json",
+        ],
+        None,
+    );
+    assert!(created.get("client_secret").is_none(), "{created}");
+    let shown = w.ok_json(&["client", "show", "svc", "--json"], None);
+    assert_eq!(shown["token_endpoint_auth_method"], "tls_client_auth");
+    assert_eq!(shown["tls_client_auth_subject_dn"], "CN=svc,O=Example");
+    assert_eq!(shown["tls_client_certificate_bound_access_tokens"], true);
+}
+
 #[test]
 fn client_create_records_token_format_introspection_and_rate_limit() {
     let w = Workdir::new("cli");
