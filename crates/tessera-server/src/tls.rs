@@ -204,8 +204,9 @@ impl PresentedCertificate {
     }
 }
 
-/// A URL-encoded PEM certificate (nginx `$ssl_client_escaped_cert`, Envoy's `Cert=` is not
-/// this) as DER; `None` for anything else. An empty value (no certificate) is `None` too.
+/// A URL-encoded PEM certificate, as nginx's `$ssl_client_escaped_cert` writes it, as DER;
+/// `None` for anything else (Envoy's `x-forwarded-client-cert` is another format, not read
+/// here). An empty value (no certificate) is `None` too.
 pub fn decode_escaped_pem(value: &str) -> Option<CertificateDer<'static>> {
     let pem = percent_encoding::percent_decode_str(value.trim()).decode_utf8().ok()?;
     CertificateDer::from_pem_slice(pem.as_bytes()).ok()
