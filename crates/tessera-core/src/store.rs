@@ -290,6 +290,15 @@ pub trait GrantStore: Send + Sync {
         grant_id: &str,
         now: i64,
     ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// The `jti`s and expiry times of the unexpired access tokens recorded under the revoked
+    /// grants of user `user_id` (of `client_id` only, when given): what deleting or disabling
+    /// a user, or withdrawing a consent, publishes to resource servers.
+    fn revoked_user_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: Option<&ClientId>,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     /// Whether the access token `jti` was revoked: on its own (the denylist of
     /// [`TokenStore::revoke_access_token`]) or with its grant.
     fn is_access_token_revoked(

@@ -427,6 +427,26 @@ impl GrantStore for Store {
             .map_err(db))
     }
 
+    async fn revoked_user_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: Option<&ClientId>,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT t.jti, t.expires_at FROM grant_access_tokens t \
+            JOIN grants g ON g.id = t.grant_id \
+            WHERE g.user_id = $1 AND g.revoked_at IS NOT NULL AND t.expires_at > $2 \
+            AND ($3 IS NULL OR g.client_id = $3)";
+        let client_id = client_id.map(|c| c.as_str().to_owned());
+        with_reader!(self, |pool| sqlx::query_as(SQL)
+            .bind(user_id)
+            .bind(now)
+            .bind(client_id.clone())
+            .fetch_all(pool)
+            .await
+            .map_err(db))
+    }
+
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         // On the denylist, or recorded under a revoked grant.
         const SQL: &str = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \

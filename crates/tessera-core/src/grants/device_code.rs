@@ -74,7 +74,7 @@ async fn redeem<S: DeviceStore + GrantStore + TokenStore>(
             // has leaked, like a replayed authorization code (RFC 6749 §4.1.2): everything
             // issued from it is revoked.
             DevicePoll::AlreadyRedeemed { grant_id } => {
-                store.revoke_grant(&grant_id, ctx.now).await?;
+                crate::token::revoke_grant_and_notify(store, &grant_id, ctx).await?;
                 return Err(Error::InvalidGrant(
                     "the device code was already redeemed; every token issued from it has been \
                      revoked"

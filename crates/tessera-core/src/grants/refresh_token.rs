@@ -99,7 +99,7 @@ async fn refresh<S: GrantStore + TokenStore>(
         RefreshRotation::Reused { grant_id } => {
             // OAuth 2.1 §4.3.1: a rotated refresh token presented again means one of two
             // parties holds a stolen copy; revoke the whole family.
-            store.revoke_grant(&grant_id, ctx.now).await?;
+            crate::token::revoke_grant_and_notify(store, &grant_id, ctx).await?;
             return Err(Error::RefreshTokenReused);
         }
     };
