@@ -32,6 +32,8 @@ pub enum SetupError {
     Revocation(#[from] redis::RedisError),
     #[error("{0} advertises no introspection_endpoint, but introspection is configured")]
     NoIntrospection(String),
+    #[error(transparent)]
+    Dpop(#[from] crate::proof::DpopSetupError),
 }
 
 /// One trusted issuer, discovered.
@@ -50,7 +52,7 @@ pub(crate) struct Inner {
     pub issuers: Vec<Issuer>,
     sender_constraint: Arc<dyn SenderConstraint>,
     /// RFC 9449 §7.1 `algs`, when DPoP is accepted.
-    dpop_algs: Option<Arc<str>>,
+    pub dpop_algs: Option<Arc<str>>,
     revocation: Option<RevocationList>,
 }
 

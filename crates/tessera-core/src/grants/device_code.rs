@@ -59,6 +59,7 @@ async fn redeem<S: DeviceStore + GrantStore + TokenStore>(
         audience: authorization.audience.clone(),
         created_at: ctx.now,
         expires_at: ctx.now + ctx.policy.refresh_token_absolute_ttl,
+        dpop_jkt: None,
     };
     let grant =
         match store.poll_device_authorization(&hash, &client.client_id, ctx.now, grant_of).await? {

@@ -265,3 +265,13 @@ async fn rfc9449_11_1_a_proof_used_at_one_instance_is_refused_at_another_sharing
     let fresh = self::proof(&key, &token, json!({}));
     assert_eq!(get_dpop(&other, &token, &fresh).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn rfc9728_2_metadata_names_the_dpop_algorithms_when_dpop_is_checked() {
+    let issuer = TestIssuer::start().await;
+    let app = dpop_app(&issuer, DpopCheck::new(BASE).unwrap()).await;
+    let answer = call(&app, "GET", "/.well-known/oauth-protected-resource", None).await;
+    let document: Value = serde_json::from_str(&answer.body).unwrap();
+    let algs = document["dpop_signing_alg_values_supported"].as_array().unwrap();
+    assert!(algs.contains(&json!("ES256")) && !algs.iter().any(|a| a == "HS256" || a == "none"));
+}

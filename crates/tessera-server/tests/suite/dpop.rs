@@ -275,3 +275,63 @@ async fn rfc9449_11_1_two_instances_sharing_redis_refuse_each_others_replays_and
     );
     assert!(replay.json()["error_description"].as_str().unwrap().contains("already used"));
 }
+
+/// A token request of a public client (no authentication), with a DPoP proof when given.
+async fn public_token_request(app: &TestApp, form: &str, proof: Option<String>) -> Response {
+    let mut request =
+        Request::post("/token").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    app.request(request.body(Body::from(form.to_owned())).unwrap()).await
+}
+
+/// RFC 9449 §5: the refresh tokens of a public client that proved a key are bound to it: a
+/// refresh without a proof, or with a proof of another key, is `invalid_grant`, and leaves
+/// the refresh token usable by the key's holder.
+#[tokio::test]
+async fn rfc9449_5_a_public_clients_refresh_token_is_refused_without_a_proof_of_its_key() {
+    use crate::common::flow::*;
+    use tessera_core::grant_type::GrantType;
+    let app = spawn_app().await;
+    create_user(&app).await;
+    let id = "spa";
+    app.register(ClientRegistration {
+        public: true,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        ..web_client(id)
+    })
+    .await;
+    let key = ProofKey::generate();
+    let code = code_for(&app, id, "").await;
+    let form = format!(
+        "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}&client_id={id}",
+        urlencode(&code),
+        urlencode(REDIRECT)
+    );
+    let res = public_token_request(&app, &form, Some(key.proof(claims(&app)))).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+    assert_eq!(res.json()["token_type"], "DPoP");
+    let refresh_token = res.json()["refresh_token"].as_str().unwrap().to_owned();
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={id}",
+        urlencode(&refresh_token)
+    );
+    // No proof, then a proof of another key: refused.
+    for proof in [None, Some(ProofKey::generate().proof(claims(&app)))] {
+        let refused = public_token_request(&app, &form, proof).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", page_text(&refused));
+        assert_eq!(refused.json()["error"], "invalid_grant");
+    }
+    // The key's holder refreshes: the refused attempts spent nothing.
+    let ok = public_token_request(&app, &form, Some(key.proof(claims(&app)))).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", page_text(&ok));
+    assert_eq!(ok.json()["token_type"], "DPoP");
+    // The rotated token is bound to the same key.
+    let next = ok.json()["refresh_token"].as_str().unwrap().to_owned();
+    let form =
+        format!("grant_type=refresh_token&refresh_token={}&client_id={id}", urlencode(&next));
+    let thief =
+        public_token_request(&app, &form, Some(ProofKey::generate().proof(claims(&app)))).await;
+    assert_eq!(thief.json()["error"], "invalid_grant");
+}
