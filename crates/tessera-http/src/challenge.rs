@@ -145,6 +145,18 @@ mod tests {
     }
 
     #[test]
+    fn rfc9449_7_1_dpop_challenge_names_the_algorithms_and_the_error() {
+        let value = Challenge::dpop()
+            .algs("ES256 EdDSA")
+            .error(ErrorCode::InvalidDpopProof, Some("no DPoP proof"))
+            .to_header_value();
+        assert_eq!(
+            value,
+            "DPoP algs=\"ES256 EdDSA\", error=\"invalid_dpop_proof\", error_description=\"no DPoP proof\""
+        );
+    }
+
+    #[test]
     fn rfc6750_3_challenge_values_never_break_the_quoted_string() {
         let value = Challenge::bearer()
             .error(ErrorCode::InvalidToken, Some("a\\b\"c\r\nd é"))
