@@ -115,8 +115,14 @@ fn access_tokens(c: &mut Criterion) {
         .iter()
         .map(|alg| TokenPolicy { access_token_alg: *alg, ..TokenPolicy::default() })
         .collect();
-    let context =
-        |policy| IssueContext { issuer: &issuer, keys: &keys, policy, now: NOW, dpop: None };
+    let context = |policy| IssueContext {
+        issuer: &issuer,
+        keys: &keys,
+        policy,
+        now: NOW,
+        dpop: None,
+        revocations: None,
+    };
 
     let mut mint = c.benchmark_group("mint_access_token");
     for policy in &policies {

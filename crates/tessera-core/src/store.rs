@@ -150,6 +150,9 @@ pub struct Grant {
     pub created_at: i64,
     /// Absolute end of the refresh-token family (requirements R1.4).
     pub expires_at: i64,
+    /// RFC 9449 §5: the DPoP key (RFC 7638 thumbprint) the family's refresh tokens are bound
+    /// to, for a public client that proved one; a refresh must prove the same key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// An authorization code as stored: only its hash, and what it is bound to (R1.2).
@@ -288,6 +291,22 @@ pub trait GrantStore: Send + Sync {
     fn grant_access_tokens(
         &self,
         grant_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// Binds the refresh tokens of a grant to the DPoP key `jkt` (RFC 9449 §5), unless they
+    /// are bound already (the first binding stays).
+    fn bind_refresh_tokens_to_dpop_key(
+        &self,
+        grant_id: &str,
+        jkt: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The `jti`s and expiry times of the unexpired access tokens recorded under the revoked
+    /// grants of user `user_id` (of `client_id` only, when given): what deleting or disabling
+    /// a user, or withdrawing a consent, publishes to resource servers.
+    fn revoked_user_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: Option<&ClientId>,
         now: i64,
     ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     /// Whether the access token `jti` was revoked: on its own (the denylist of

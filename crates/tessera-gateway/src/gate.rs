@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use tessera_http::{ErrorCode, ErrorResponse};
 use tessera_resource::{
-    IssuerConfig, Principal, Rejection, RejectionKind, RequireScope, SetupError, TokenValidator,
-    ValidatorConfig,
+    DpopCheck, IssuerConfig, Principal, Rejection, RejectionKind, RequireScope, SenderConstraints,
+    SetupError, TokenValidator, ValidatorConfig,
 };
 use tessera_server::rate_limit::{Limit, RateLimiter};
 
@@ -78,6 +78,9 @@ fn rejected(rejection: Rejection, identity: Option<Identity>) -> Denial {
         RejectionKind::InvalidToken(reason) => (Decision::Unauthenticated, *reason),
         RejectionKind::InsufficientScope(_) => (Decision::Forbidden, "insufficient scope"),
         RejectionKind::Unavailable(reason) => (Decision::Unavailable, *reason),
+        RejectionKind::InvalidDpopProof(reason) => (Decision::Unauthenticated, *reason),
+        RejectionKind::UseDpopNonce(_) => (Decision::Unauthenticated, "DPoP nonce required"),
+        RejectionKind::DpopBindingInvalid(reason) => (Decision::Unauthenticated, *reason),
         _ => (Decision::Unauthenticated, "refused"),
     };
     Denial { decision, reason, identity, response: rejection.into_response() }
@@ -100,6 +103,15 @@ impl Gate {
         limiter: Option<Arc<RateLimiter>>,
     ) -> Result<Self, SetupError> {
         let mut validators = HashMap::new();
+        // RFC 9449 §7: DPoP-bound tokens are accepted with a proof of their key, whose `htu`
+        // is the public URL and the request's path; one replay cache for every route (in
+        // Redis when configured, so shared by the gateway's instances).
+        let mut dpop = DpopCheck::new(config.public_url.as_str())?;
+        if let Some(url) = &config.redis_url {
+            dpop = dpop.replay_cache_redis(url).await?;
+        }
+        let constraints: Arc<SenderConstraints> =
+            Arc::new(SenderConstraints::new(Some(Arc::new(dpop)), None));
         for route in config.routes.iter().filter(|r| !r.anonymous) {
             if validators.contains_key(&route.audience) {
                 continue;
@@ -115,7 +127,8 @@ impl Gate {
             scopes.dedup();
             let mut validator_config = ValidatorConfig::new(route.audience.clone())
                 .scopes_supported(scopes)
-                .allow_private_networks(config.allow_private_networks);
+                .allow_private_networks(config.allow_private_networks)
+                .sender_constraint(constraints.clone());
             for issuer in &config.issuers {
                 validator_config = validator_config
                     .issuer(IssuerConfig::new(issuer.clone(), route.audience.clone()));

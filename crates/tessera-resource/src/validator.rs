@@ -15,7 +15,7 @@ use crate::keys::IssuerKeys;
 use crate::layer::AuthLayer;
 use crate::metadata;
 use crate::principal::Principal;
-use crate::proof::{Scheme, SenderConstraint};
+use crate::proof::{ProofError, Scheme, SenderConstraint};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::revocation::RevocationList;
 
@@ -32,6 +32,8 @@ pub enum SetupError {
     Revocation(#[from] redis::RedisError),
     #[error("{0} advertises no introspection_endpoint, but introspection is configured")]
     NoIntrospection(String),
+    #[error(transparent)]
+    Dpop(#[from] crate::proof::DpopSetupError),
 }
 
 /// One trusted issuer, discovered.
@@ -49,6 +51,8 @@ pub(crate) struct Inner {
     skew: i64,
     pub issuers: Vec<Issuer>,
     sender_constraint: Arc<dyn SenderConstraint>,
+    /// RFC 9449 §7.1 `algs`, when DPoP is accepted.
+    pub dpop_algs: Option<Arc<str>>,
     revocation: Option<RevocationList>,
 }
 
@@ -150,6 +154,7 @@ impl TokenValidator {
             scopes_supported: config.scopes_supported,
             skew: config.skew.as_secs() as i64,
             issuers,
+            dpop_algs: config.sender_constraint.dpop_algs().map(Arc::from),
             sender_constraint: config.sender_constraint,
             revocation,
         })))
@@ -184,6 +189,24 @@ impl TokenValidator {
 
     fn reject(&self, kind: RejectionKind) -> Rejection {
         Rejection::new(kind, Some(self.0.resource_metadata.clone()))
+            .with_dpop(self.0.dpop_algs.clone())
+    }
+
+    /// The answer to a refused proof of possession: DPoP's own errors (RFC 9449 §7.1, §9) or
+    /// `invalid_token`.
+    fn proof_refused(&self, error: ProofError) -> Rejection {
+        tracing::info!(error = %error, "sender-constrained token refused");
+        self.reject(match error {
+            ProofError::InvalidDpopProof(description) => {
+                RejectionKind::InvalidDpopProof(description)
+            }
+            ProofError::UseDpopNonce(nonce) => RejectionKind::UseDpopNonce(nonce),
+            ProofError::DpopKeyMismatch => RejectionKind::DpopBindingInvalid("DPoP key binding"),
+            ProofError::DpopBoundAsBearer => {
+                RejectionKind::DpopBindingInvalid("DPoP-bound token as bearer")
+            }
+            _ => RejectionKind::InvalidToken("proof of possession"),
+        })
     }
 
     fn invalid(&self, reason: &'static str) -> Rejection {
@@ -222,8 +245,7 @@ impl TokenValidator {
         match principal.confirmation() {
             Some(cnf) => {
                 if let Err(e) = self.0.sender_constraint.verify(cnf, token, scheme, request).await {
-                    tracing::info!(error = %e, "sender-constrained token refused");
-                    return Err(self.reject(RejectionKind::InvalidToken("proof of possession")));
+                    return Err(self.proof_refused(e));
                 }
             }
             // RFC 9449 §7.1: the DPoP scheme is for DPoP-bound tokens only.

@@ -85,6 +85,14 @@ pub async fn build_state(
         ),
         None => None,
     };
+    // RFC 9449 §11.1: with Redis, one replay cache for every instance.
+    let dpop_replay = match &settings.redis_url {
+        Some(url) => DpopReplay::redis(url)
+            .await
+            .map_err(|e| tessera_core::InternalError::new("redis", e))?,
+        None => DpopReplay::default(),
+    };
+    let dpop_nonces = DpopNonces::new(&settings.key_encryption_key.derived_secret());
     let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
     let password_checks = PasswordChecks::start(settings.password_check_queue)
         .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
@@ -103,8 +111,8 @@ pub async fn build_state(
         revocation_list,
         client_keys,
         password_checks,
-        dpop_replay: DpopReplay::default(),
-        dpop_nonces: DpopNonces::default(),
+        dpop_replay,
+        dpop_nonces,
     })))
 }
 

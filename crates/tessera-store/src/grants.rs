@@ -15,8 +15,8 @@ use crate::{Store, client_id_column, conflict_or_db, db, hash_column, json, scop
 /// The `SELECT` every grant read starts with, as a literal for `concat!`.
 macro_rules! select_grants {
     () => {
-        "SELECT id, client_id, user_id, scope, auth_time, sid, audience, created_at, expires_at \
-         FROM grants"
+        "SELECT id, client_id, user_id, scope, auth_time, sid, audience, created_at, expires_at, \
+         dpop_jkt FROM grants"
     };
 }
 
@@ -32,6 +32,7 @@ pub(crate) struct GrantRow {
     audience: String,
     created_at: i64,
     expires_at: i64,
+    dpop_jkt: Option<String>,
 }
 
 impl GrantRow {
@@ -48,6 +49,7 @@ impl GrantRow {
             sid: self.sid,
             created_at: self.created_at,
             expires_at: self.expires_at,
+            dpop_jkt: self.dpop_jkt,
             id: self.id,
         })
     }
@@ -422,6 +424,39 @@ impl GrantStore for Store {
         with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(grant_id)
             .bind(now)
+            .fetch_all(pool)
+            .await
+            .map_err(db))
+    }
+
+    async fn bind_refresh_tokens_to_dpop_key(
+        &self,
+        grant_id: &str,
+        jkt: &str,
+    ) -> Result<(), StoreError> {
+        // The first binding stays: a later proof of another key changes nothing.
+        const SQL: &str = "UPDATE grants SET dpop_jkt = $2 WHERE id = $1 AND dpop_jkt IS NULL";
+        with_writer!(self, |pool| {
+            sqlx::query(SQL).bind(grant_id).bind(jkt).execute(pool).await.map_err(db)?;
+        });
+        Ok(())
+    }
+
+    async fn revoked_user_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: Option<&ClientId>,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT t.jti, t.expires_at FROM grant_access_tokens t \
+            JOIN grants g ON g.id = t.grant_id \
+            WHERE g.user_id = $1 AND g.revoked_at IS NOT NULL AND t.expires_at > $2 \
+            AND ($3 IS NULL OR g.client_id = $3)";
+        let client_id = client_id.map(|c| c.as_str().to_owned());
+        with_reader!(self, |pool| sqlx::query_as(SQL)
+            .bind(user_id)
+            .bind(now)
+            .bind(client_id.clone())
             .fetch_all(pool)
             .await
             .map_err(db))

@@ -84,5 +84,20 @@ pub async fn new_refresh_token<S: GrantStore>(
     let token = Secret::generate();
     let expires_at = (ctx.now + ctx.policy.refresh_token_idle_ttl).min(grant.expires_at);
     store.insert_refresh_token(&token.hash(), &grant.id, ctx.now, expires_at).await?;
+    bind_to_dpop_key(store, client, grant, ctx).await?;
     Ok(Some(token))
+}
+
+/// RFC 9449 §5: "refresh tokens issued to public clients are bound to the DPoP key" — the
+/// key of this request's proof, if any, from now on for the grant's whole refresh family.
+pub async fn bind_to_dpop_key<S: GrantStore>(
+    store: &S,
+    client: &Client,
+    grant: &Grant,
+    ctx: IssueContext<'_>,
+) -> Result<()> {
+    if let (true, None, Some(key)) = (client.is_public(), &grant.dpop_jkt, ctx.dpop) {
+        store.bind_refresh_tokens_to_dpop_key(&grant.id, key.jkt()).await?;
+    }
+    Ok(())
 }

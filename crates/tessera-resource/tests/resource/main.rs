@@ -3,6 +3,7 @@
 #[allow(dead_code)] // not every helper is used by every module
 mod support;
 
+mod dpop;
 mod errors;
 mod jwks_cache;
 mod jwt_rules;

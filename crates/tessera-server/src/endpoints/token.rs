@@ -118,8 +118,19 @@ async fn issue(
         // RFC 9449 §11.1: a proof is used once (checked after client authentication, so only
         // authenticated clients fill the cache).
         let until = now + dpop::PROOF_MAX_AGE + dpop::PROOF_LEEWAY;
-        if !inner.dpop_replay.first_use(key.jkt(), key.jti(), until, now) {
-            return Err(Error::DpopProofInvalid("the DPoP proof was already used".into()));
+        match inner.dpop_replay.first_use(key.jkt(), key.jti(), until, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::DpopProofInvalid("the DPoP proof was already used".into()));
+            }
+            Err(_) => {
+                // Fail closed: an unchecked proof could be a replay.
+                return Err(tessera_core::InternalError::new(
+                    "dpop replay cache",
+                    "Redis unreachable",
+                )
+                .into());
+            }
         }
     }
     let keys = inner.keys.snapshot();
@@ -129,6 +140,11 @@ async fn issue(
         policy: &inner.settings.policy,
         now,
         dpop: dpop.as_ref(),
+        // R7.4: a grant revoked by a replay or reuse is published like one revoked at /revoke.
+        revocations: inner
+            .revocation_list
+            .as_ref()
+            .map(|list| list as &dyn tessera_core::token::RevocationNotifier),
     };
     let token = handler.handle(&client, request, ctx).await?;
     record_dynamic_client_use(state, client.client(), ctx.now).await;

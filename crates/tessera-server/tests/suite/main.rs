@@ -33,6 +33,7 @@ mod refresh_grace;
 mod resource_access;
 mod resource_indicators;
 mod revocation_introspection;
+mod revocation_list_sources;
 mod security_limits;
 mod token_endpoint;
 mod token_exchange;

@@ -261,6 +261,7 @@ fn grant(client: &str, user_id: &str) -> Grant {
         audience: vec!["https://api.example.com".into()],
         created_at: NOW,
         expires_at: NOW + 86_400,
+        dpop_jkt: None,
     }
 }
 
