@@ -94,36 +94,51 @@ fn identity_of(principal: &Principal) -> Identity {
 }
 
 impl Gate {
-    /// Reads every issuer's metadata and keys for every protected route's audience.
+    /// Reads every issuer's metadata and keys once, and makes a validator for every protected
+    /// route's audience on them (`TokenValidator::for_resource`: one key set per issuer,
+    /// whatever the number of audiences).
     pub async fn discover(
         config: &GatewayConfig,
         limiter: Option<Arc<RateLimiter>>,
     ) -> Result<Self, SetupError> {
-        let mut validators = HashMap::new();
+        let mut validators: HashMap<String, TokenValidator> = HashMap::new();
+        let mut first: Option<TokenValidator> = None;
         for route in config.routes.iter().filter(|r| !r.anonymous) {
             if validators.contains_key(&route.audience) {
                 continue;
             }
-            let scopes: Vec<&String> = config
+            let mut scopes: Vec<String> = config
                 .routes
                 .iter()
                 .filter(|r| r.audience == route.audience)
                 .flat_map(|r| r.scopes.iter().chain(r.method_scopes.values().flatten()))
+                .cloned()
                 .collect();
-            let mut scopes: Vec<String> = scopes.into_iter().cloned().collect();
             scopes.sort();
             scopes.dedup();
-            let mut validator_config = ValidatorConfig::new(route.audience.clone())
-                .scopes_supported(scopes)
-                .allow_private_networks(config.allow_private_networks);
-            for issuer in &config.issuers {
-                validator_config = validator_config
-                    .issuer(IssuerConfig::new(issuer.clone(), route.audience.clone()));
-            }
-            let validator = TokenValidator::discover(validator_config).await?;
+            let validator = match &first {
+                Some(first) => first.for_resource(route.audience.clone(), scopes)?,
+                None => {
+                    let mut validator_config = ValidatorConfig::new(route.audience.clone())
+                        .scopes_supported(scopes)
+                        .allow_private_networks(config.allow_private_networks);
+                    for issuer in &config.issuers {
+                        validator_config = validator_config
+                            .issuer(IssuerConfig::new(issuer.clone(), route.audience.clone()));
+                    }
+                    let validator = TokenValidator::discover(validator_config).await?;
+                    first = Some(validator.clone());
+                    validator
+                }
+            };
             validators.insert(route.audience.clone(), validator);
         }
         Ok(Self { validators, limiter })
+    }
+
+    /// The RFC 9728 metadata URL of `audience`'s validator, for challenges made outside it.
+    pub fn resource_metadata_url(&self, audience: &str) -> Option<&str> {
+        self.validators.get(audience).map(TokenValidator::resource_metadata_url)
     }
 
     /// The validators, one per protected audience (their metadata is served by the gateway).

@@ -22,6 +22,10 @@ pub enum Decision {
     BadRequest,
     UpstreamError,
     UpstreamTimeout,
+    /// The authorization server would not exchange the client's token for the upstream's.
+    ExchangeRefused,
+    /// No token could be obtained for the upstream (the gateway's side failed).
+    ExchangeFailed,
     Error,
 }
 
@@ -39,6 +43,8 @@ impl Decision {
             Self::BadRequest => "bad_request",
             Self::UpstreamError => "upstream_error",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::ExchangeRefused => "exchange_refused",
+            Self::ExchangeFailed => "exchange_failed",
             Self::Error => "error",
         }
     }

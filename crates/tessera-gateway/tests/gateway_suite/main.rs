@@ -1,6 +1,7 @@
 //! The gateway's integration tests: one binary, real peers (a Tessera server as the issuer,
 //! upstream services on loopback ports, nginx, Redis).
 
+mod exchange;
 mod forward_auth;
 mod proxy;
 mod rate_limit;
