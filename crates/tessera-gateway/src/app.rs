@@ -65,6 +65,9 @@ pub const DISCOVERY_RETRY: Duration = Duration::from_secs(2);
 impl Gateway {
     /// Builds the state; the issuers are read by [`Gateway::discover`].
     pub async fn new(config: GatewayConfig) -> Result<Self, StartError> {
+        // The Prometheus recorder, before the first request's counter handle is kept
+        // (`observe`): counted from the start, not from the first scrape.
+        tessera_server::telemetry::metrics_handle();
         let client = upstream::client(&config.upstream_tls, &config.limits)?;
         let signer = if config.identity.jwt {
             let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
