@@ -104,7 +104,7 @@ EOF
 }
 
 # 1. Instructions per request, under callgrind (counting only the measured requests).
-valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$OUT" \
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
   "$BIN" gateway --config "$WORK/gateway.toml" 2>/dev/null & VG_PID=$!
 PIDS+=($VG_PID)
 wait_http "http://127.0.0.1:$GW_PORT/readyz" 200
