@@ -97,12 +97,13 @@ fn identity_of(principal: &Principal) -> Identity {
 }
 
 impl Gate {
-    /// Reads every issuer's metadata and keys for every protected route's audience.
+    /// Reads every issuer's metadata and keys once, and makes a validator for every protected
+    /// route's audience on them (`TokenValidator::for_resource`: one key set per issuer,
+    /// whatever the number of audiences).
     pub async fn discover(
         config: &GatewayConfig,
         limiter: Option<Arc<RateLimiter>>,
     ) -> Result<Self, SetupError> {
-        let mut validators = HashMap::new();
         // RFC 9449 §7: DPoP-bound tokens are accepted with a proof of their key, whose `htu`
         // is the public URL and the request's path; one replay cache for every route (in
         // Redis when configured, so shared by the gateway's instances).
@@ -112,31 +113,45 @@ impl Gate {
         }
         let constraints: Arc<SenderConstraints> =
             Arc::new(SenderConstraints::new(Some(Arc::new(dpop)), None));
+        let mut validators: HashMap<String, TokenValidator> = HashMap::new();
+        let mut first: Option<TokenValidator> = None;
         for route in config.routes.iter().filter(|r| !r.anonymous) {
             if validators.contains_key(&route.audience) {
                 continue;
             }
-            let scopes: Vec<&String> = config
+            let mut scopes: Vec<String> = config
                 .routes
                 .iter()
                 .filter(|r| r.audience == route.audience)
                 .flat_map(|r| r.scopes.iter().chain(r.method_scopes.values().flatten()))
+                .cloned()
                 .collect();
-            let mut scopes: Vec<String> = scopes.into_iter().cloned().collect();
             scopes.sort();
             scopes.dedup();
-            let mut validator_config = ValidatorConfig::new(route.audience.clone())
-                .scopes_supported(scopes)
-                .allow_private_networks(config.allow_private_networks)
-                .sender_constraint(constraints.clone());
-            for issuer in &config.issuers {
-                validator_config = validator_config
-                    .issuer(IssuerConfig::new(issuer.clone(), route.audience.clone()));
-            }
-            let validator = TokenValidator::discover(validator_config).await?;
+            let validator = match &first {
+                Some(first) => first.for_resource(route.audience.clone(), scopes)?,
+                None => {
+                    let mut validator_config = ValidatorConfig::new(route.audience.clone())
+                        .scopes_supported(scopes)
+                        .allow_private_networks(config.allow_private_networks)
+                        .sender_constraint(constraints.clone());
+                    for issuer in &config.issuers {
+                        validator_config = validator_config
+                            .issuer(IssuerConfig::new(issuer.clone(), route.audience.clone()));
+                    }
+                    let validator = TokenValidator::discover(validator_config).await?;
+                    first = Some(validator.clone());
+                    validator
+                }
+            };
             validators.insert(route.audience.clone(), validator);
         }
         Ok(Self { validators, limiter })
+    }
+
+    /// The RFC 9728 metadata URL of `audience`'s validator, for challenges made outside it.
+    pub fn resource_metadata_url(&self, audience: &str) -> Option<&str> {
+        self.validators.get(audience).map(TokenValidator::resource_metadata_url)
     }
 
     /// The validators, one per protected audience (their metadata is served by the gateway).
@@ -186,7 +201,8 @@ impl Gate {
         let identity = identity_of(&principal);
         // RFC 6750 §3.1 insufficient_scope, naming every scope the method needs.
         let required = route.scopes_for(&request.method);
-        if !required.is_empty() {
+        // The refusal (and its allocations) only when a scope is missing.
+        if !required.iter().all(|s| principal.has_scope(s)) {
             RequireScope::all(required.iter().cloned())
                 .check(&principal)
                 .map_err(|r| rejected(r, Some(identity.clone())))?;

@@ -41,7 +41,7 @@ pub(crate) struct Issuer {
     pub issuer: String,
     pub audience: String,
     pub keys: Arc<IssuerKeys>,
-    introspector: Option<Introspector>,
+    introspector: Option<Arc<Introspector>>,
 }
 
 pub(crate) struct Inner {
@@ -53,7 +53,7 @@ pub(crate) struct Inner {
     sender_constraint: Arc<dyn SenderConstraint>,
     /// RFC 9449 §7.1 `algs`, when DPoP is accepted.
     pub dpop_algs: Option<Arc<str>>,
-    revocation: Option<RevocationList>,
+    revocation: Option<Arc<RevocationList>>,
 }
 
 /// Validates access tokens for one protected resource. Cheap to clone (shared state).
@@ -127,13 +127,13 @@ impl TokenValidator {
             .map_err(|cause| SetupError::Keys { issuer: trusted.issuer.clone(), cause })?;
             let introspector = match (&trusted.introspection, found.introspection_endpoint) {
                 (None, _) => None,
-                (Some(credentials), Some(endpoint)) => Some(Introspector::new(
+                (Some(credentials), Some(endpoint)) => Some(Arc::new(Introspector::new(
                     endpoint,
                     trusted.issuer.clone(),
                     credentials.clone(),
                     config.allow_private_networks,
                     config.introspection_ttl,
-                )),
+                ))),
                 (Some(_), None) => return Err(SetupError::NoIntrospection(trusted.issuer.clone())),
             };
             issuers.push(Issuer {
@@ -144,7 +144,7 @@ impl TokenValidator {
             });
         }
         let revocation = match &config.revocation {
-            Some(list) => Some(RevocationList::connect(list).await?),
+            Some(list) => Some(Arc::new(RevocationList::connect(list).await?)),
             None => None,
         };
         let resource_metadata = metadata::metadata_url(&config.resource).into();
@@ -157,6 +157,44 @@ impl TokenValidator {
             dpop_algs: config.sender_constraint.dpop_algs().map(Arc::from),
             sender_constraint: config.sender_constraint,
             revocation,
+        })))
+    }
+
+    /// A validator for another resource trusting the same issuers, whose tokens must name
+    /// `resource` in `aud` at every issuer (RFC 9068 §4), with its own RFC 9728 metadata. It
+    /// shares this validator's key sets (and their verified-token cache), introspection caches
+    /// and revocation list: a gateway protecting several audiences reads each issuer's
+    /// metadata and keys once, and a key rotation seen by one is seen by all.
+    pub fn for_resource<S: Into<String>>(
+        &self,
+        resource: impl Into<String>,
+        scopes_supported: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        let resource = resource.into();
+        match url::Url::parse(&resource) {
+            Ok(url) if url.fragment().is_none() && url.has_host() => {}
+            _ => return Err(ConfigError::Resource(resource)),
+        }
+        let issuers = self
+            .0
+            .issuers
+            .iter()
+            .map(|i| Issuer {
+                issuer: i.issuer.clone(),
+                audience: resource.clone(),
+                keys: i.keys.clone(),
+                introspector: i.introspector.clone(),
+            })
+            .collect();
+        Ok(Self(Arc::new(Inner {
+            resource_metadata: metadata::metadata_url(&resource).into(),
+            resource,
+            scopes_supported: scopes_supported.into_iter().map(Into::into).collect(),
+            skew: self.0.skew,
+            issuers,
+            dpop_algs: self.0.dpop_algs.clone(),
+            sender_constraint: self.0.sender_constraint.clone(),
+            revocation: self.0.revocation.clone(),
         })))
     }
 
@@ -184,7 +222,7 @@ impl TokenValidator {
     /// How many introspection requests were sent to `issuer` since start (metrics, tests).
     pub fn introspections(&self, issuer: &str) -> Option<u64> {
         let issuer = self.0.issuers.iter().find(|i| i.issuer == issuer)?;
-        issuer.introspector.as_ref().map(Introspector::requests)
+        issuer.introspector.as_deref().map(Introspector::requests)
     }
 
     fn reject(&self, kind: RejectionKind) -> Rejection {

@@ -2,6 +2,7 @@
 //! upstream services on loopback ports, nginx, Redis).
 
 mod dpop;
+mod exchange;
 mod forward_auth;
 mod proxy;
 mod rate_limit;

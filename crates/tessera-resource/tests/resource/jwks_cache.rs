@@ -157,3 +157,39 @@ async fn a_max_age_below_five_minutes_is_raised_to_five_minutes() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(issuer.fetches(), 2);
 }
+
+/// A second audience of the same issuer (a gateway's second route) reads no metadata or keys
+/// of its own, and still holds its own audience rule (RFC 9068 §4).
+#[tokio::test]
+async fn rfc9068_4_validators_for_two_resources_share_one_key_set_and_keep_their_audience() {
+    const BILLING: &str = "https://billing.example/api";
+    let issuer = TestIssuer::start().await;
+    let orders = issuer.validator().await;
+    let billing = orders.for_resource(BILLING, ["billing:read"]).unwrap();
+    assert_eq!(issuer.fetches(), 1, "the second resource fetched no JWKS");
+    assert_eq!(billing.resource(), BILLING);
+    let (orders_app, billing_app) = (app(&orders), app(&billing));
+    let for_orders = issuer.token(&issuer.claims());
+    let mut claims = issuer.claims();
+    claims["aud"] = serde_json::json!([BILLING]);
+    let for_billing = issuer.token(&claims);
+    assert_eq!(get_with(&orders_app, &for_orders).await.status, StatusCode::OK);
+    assert_eq!(get_with(&billing_app, &for_billing).await.status, StatusCode::OK);
+    // Each keeps its own audience: a token for one is refused by the other.
+    assert_eq!(get_with(&billing_app, &for_orders).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(get_with(&orders_app, &for_billing).await.status, StatusCode::UNAUTHORIZED);
+    // A key rotation found through one is known to the other without a fetch of its own.
+    let rotated = TestKey::new("k2");
+    issuer.publish(&rotated);
+    assert_eq!(
+        get_with(&orders_app, &rotated.sign("at+jwt", &issuer.claims())).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_with(&billing_app, &rotated.sign("at+jwt", &claims)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(issuer.fetches(), 2);
+    assert_eq!(billing.jwks_fetches(&issuer.issuer), Some(2));
+    assert!(orders.for_resource("not a url", ["x"]).is_err());
+}
