@@ -30,7 +30,7 @@ use tower::{Layer, Service};
 
 pub use session::{
     PendingSignIns, RedisSessions, SESSION_LIFETIME, Session, SessionRefreshToken, SessionStore,
-    Sessions, StoreFuture,
+    Sessions, SqliteSessions, StoreFuture,
 };
 
 /// What the BFF needs to know.

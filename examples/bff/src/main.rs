@@ -22,11 +22,23 @@ fn session_key() -> anyhow::Result<[u8; 32]> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let redis_url =
-        std::env::var("BFF_SESSION_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let store = bff::RedisSessions::connect(&redis_url, "bff")
-        .await
-        .with_context(|| format!("the session store BFF_SESSION_REDIS={redis_url}"))?;
+    // BFF_SESSION_SQLITE=PATH: a SQLite file (one host); else Redis, shared by every host.
+    let store: Arc<dyn bff::SessionStore> = match std::env::var_os("BFF_SESSION_SQLITE") {
+        Some(path) => Arc::new(
+            bff::SqliteSessions::open(path.as_ref())
+                .await
+                .with_context(|| format!("the session store BFF_SESSION_SQLITE={path:?}"))?,
+        ),
+        None => {
+            let redis_url = std::env::var("BFF_SESSION_REDIS")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            Arc::new(
+                bff::RedisSessions::connect(&redis_url, "bff")
+                    .await
+                    .with_context(|| format!("the session store BFF_SESSION_REDIS={redis_url}"))?,
+            )
+        }
+    };
     let config = bff::Config {
         issuer: var("BFF_ISSUER")?,
         client_id: var("BFF_CLIENT_ID")?,
@@ -35,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         api_url: var("BFF_API_URL")?,
         scope: std::env::var("BFF_SCOPE")
             .unwrap_or_else(|_| "openid orders:read orders:write".into()),
-        session_store: Arc::new(store),
+        session_store: store,
         session_key: session_key()?,
     };
     let listen = std::env::var("BFF_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into());

@@ -1,5 +1,6 @@
-//! Server-side sessions: what the browser's cookie stands for, kept in Redis so that every
-//! instance of the BFF sees every session and a restart signs nobody out.
+//! Server-side sessions: what the browser's cookie stands for, kept in Redis (or a SQLite file,
+//! for the processes of one host) so that every instance of the BFF sees every session and a
+//! restart signs nobody out.
 //!
 //! Nothing in the store is usable as found: records are keyed by the SHA-256 of the cookie's
 //! random 256-bit id (a dump of the store gives nobody a cookie), and their content — the
@@ -126,6 +127,111 @@ impl SessionStore for RedisSessions {
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));
         Box::pin(self.run(cmd))
+    }
+}
+
+/// Records in a SQLite file (`bff_sessions` table), for one host: its BFF processes share the
+/// file (WAL, a busy timeout). Expired rows are never returned and are purged as new ones come.
+pub struct SqliteSessions {
+    pool: sqlx::SqlitePool,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl SqliteSessions {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &std::path::Path) -> Result<Self, Error> {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(STORE_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(STORE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS bff_sessions (key TEXT PRIMARY KEY, value BLOB NOT NULL, \
+             expires_at_ms INTEGER NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .map_err(store_error)?;
+        Ok(Self { pool })
+    }
+}
+
+impl SessionStore for SqliteSessions {
+    fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> StoreFuture<'_, ()> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            let now = now_ms();
+            sqlx::query("DELETE FROM bff_sessions WHERE expires_at_ms <= ?")
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO bff_sessions (key, value, expires_at_ms) VALUES (?, ?, ?)",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(now.saturating_add(ttl.as_millis() as i64))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(())
+        })
+    }
+
+    fn replace(&self, key: &str, value: Vec<u8>) -> StoreFuture<'_, bool> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE bff_sessions SET value = ? WHERE key = ? AND expires_at_ms > ?",
+            )
+            .bind(value)
+            .bind(key)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn get(&self, key: &str) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            sqlx::query_scalar("SELECT value FROM bff_sessions WHERE key = ? AND expires_at_ms > ?")
+                .bind(key)
+                .bind(now_ms())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn take(&self, key: &str) -> StoreFuture<'_, Option<Vec<u8>>> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            // One statement: two processes cannot both get the row.
+            let taken: Option<(Vec<u8>, i64)> = sqlx::query_as(
+                "DELETE FROM bff_sessions WHERE key = ? RETURNING value, expires_at_ms",
+            )
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+            Ok(taken.filter(|(_, expires)| *expires > now_ms()).map(|(value, _)| value))
+        })
     }
 }
 
