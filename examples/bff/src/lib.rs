@@ -2,7 +2,7 @@
 //! with Tessera and calls the API for it. Access, refresh and ID tokens never reach the
 //! browser (OAuth 2.0 for Browser-Based Applications, draft-ietf-oauth-browser-based-apps §6.1);
 //! the browser holds one HttpOnly, SameSite=Lax session cookie. Sessions and pending sign-ins
-//! live in a shared store (Redis; `session.rs`), sealed, so that any instance serves any user.
+//! live in a shared store (Redis or SQLite; `session.rs`), sealed, so that any instance serves any user.
 //!
 //! Routes: `/` (the page), `/login`, `/callback`, `POST /logout`, and `/api/*`, proxied to the
 //! resource API with the user's access token, refreshed as needed (`tessera-client`).
@@ -145,7 +145,13 @@ impl App {
     async fn session(&self, headers: &HeaderMap) -> Result<Option<(String, Session)>, Failure> {
         let Some(id) = self.session_id(headers) else { return Ok(None) };
         match self.sessions.get(id).await {
-            Ok(session) => Ok(session.map(|s| (id.to_owned(), s))),
+            Ok(Some(session)) => Ok(Some((id.to_owned(), session))),
+            Ok(None) => {
+                // Ended (signed out on another instance, expired): its tokens leave this
+                // process's memory too.
+                self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&digest(id));
+                Ok(None)
+            }
             Err(_) => Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the session store failed")),
         }
     }
