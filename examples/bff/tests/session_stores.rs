@@ -14,6 +14,16 @@ use tessera_client::{RefreshTokenStore, SecretString, StateStore};
 struct Backend {
     store: Arc<dyn SessionStore>,
     raw: Raw,
+    /// The SQLite file's directory, removed afterwards.
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 enum Raw {
@@ -88,7 +98,7 @@ async fn backends(test: &str) -> Vec<(&'static str, Backend)> {
         Ok(conn) => {
             let prefix = format!("bff-unit-{test}-{}-{}", std::process::id(), now_ms());
             let store = Arc::new(RedisSessions::connect(&url, &prefix).await.unwrap());
-            all.push(("redis", Backend { store, raw: Raw::Redis { conn, prefix } }));
+            all.push(("redis", Backend { store, raw: Raw::Redis { conn, prefix }, dir: None }));
         }
         Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
             eprintln!("Redis part skipped: Redis at {url} is unreachable: {e}");
@@ -100,7 +110,7 @@ async fn backends(test: &str) -> Vec<(&'static str, Backend)> {
     let path = dir.join("sessions.db");
     let store = Arc::new(SqliteSessions::open(&path).await.unwrap());
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    all.push(("sqlite", Backend { store, raw: Raw::Sqlite(pool) }));
+    all.push(("sqlite", Backend { store, raw: Raw::Sqlite(pool), dir: Some(dir) }));
     all
 }
 
