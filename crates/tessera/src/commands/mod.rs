@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod registration_token;
 pub mod serve;
 pub mod token;
+pub mod token_store;
 pub mod user;
 
 use anyhow::Context;
