@@ -176,6 +176,7 @@ fn bff_keeps_tokens_out_of_the_browser_and_logout_ends_api_access() {
         audience: api_url.clone(),
         listen: String::new(),
         redis_url: Some(redis_url.clone()),
+        external_url: None,
         allow_private_networks: true,
     };
     let validator = runtime.block_on(settings.validator()).unwrap();
