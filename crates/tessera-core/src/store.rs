@@ -638,9 +638,10 @@ pub trait ResourceStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// Which clients are first-party administration tools (`tessera client create --admin`): the
-/// only ones that may be granted `admin:*` scopes.
-pub trait AdminClientStore: Send + Sync {
+/// What the administration tools need beyond the other traits: which clients are first-party
+/// administration tools (`tessera client create --admin`, the only ones that may be granted
+/// `admin:*` scopes), secret rotation and password resets.
+pub trait AdminStore: Send + Sync {
     /// Flags or unflags an existing client.
     fn set_admin_client(
         &self,
@@ -650,5 +651,17 @@ pub trait AdminClientStore: Send + Sync {
     fn is_admin_client(
         &self,
         client_id: &ClientId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces the secret hash of a client that has a secret; whether it had one.
+    fn replace_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &SecretHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces a user's password hash (PHC string); whether the user exists.
+    fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

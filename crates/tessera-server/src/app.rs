@@ -125,7 +125,9 @@ pub async fn build_state_now(
 /// listener of its own (`metrics_listen`).
 pub fn router(state: AppState) -> Router {
     let settings = state.settings();
-    let mut routes = routes::mount(&settings.features).merge(crate::issuer_path::routes(settings));
+    let mut routes = routes::mount(&settings.features)
+        .merge(crate::issuer_path::routes(settings))
+        .merge(crate::admin::router());
     if settings.metrics_listen.is_none() {
         routes = routes.route("/metrics", get(endpoints::metrics::metrics));
     }

@@ -17,7 +17,7 @@ use tessera_core::admin_scope::{has_admin_scope, without_admin_scopes};
 use tessera_core::client::Client;
 use tessera_core::params::Params;
 use tessera_core::resource_registry::admit_unregistered_client;
-use tessera_core::store::AdminClientStore;
+use tessera_core::store::AdminStore;
 
 use crate::state::AppState;
 

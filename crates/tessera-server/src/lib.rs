@@ -1,6 +1,7 @@
 //! Tessera's HTTP authorization server: routes → endpoint modules → `tessera-core`, with
 //! configuration, telemetry and the caches in front of `tessera-store`.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod client_admission;

@@ -98,7 +98,7 @@ mod users;
 
 pub use pool::{SqliteSync, Store};
 pub use tessera_core::store::{
-    AdminClientStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore,
+    AdminStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore,
     GrantStore, InitialAccessTokenStore, PushedRequestStore, ResourceStore, SessionStore,
     SigningKeyStore, TokenStore, UserStore,
 };

@@ -3,7 +3,8 @@
 
 use tessera_core::client_id::ClientId;
 use tessera_core::resource_registry::RegisteredResource;
-use tessera_core::store::{AdminClientStore, ResourceStore, StoreError};
+use tessera_core::secret::SecretHash;
+use tessera_core::store::{AdminStore, ResourceStore, StoreError};
 
 use crate::{Store, conflict_or_db, db, scope_column};
 
@@ -61,7 +62,7 @@ impl ResourceStore for Store {
     }
 }
 
-impl AdminClientStore for Store {
+impl AdminStore for Store {
     async fn set_admin_client(&self, client_id: &ClientId, admin: bool) -> Result<(), StoreError> {
         const FLAG: &str =
             "INSERT INTO admin_clients (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING";
@@ -81,5 +82,38 @@ impl AdminClientStore for Store {
             .await
             .map_err(db)?);
         Ok(n > 0)
+    }
+
+    async fn replace_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &SecretHash,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE clients SET secret_hash = $2 \
+            WHERE client_id = $1 AND secret_hash IS NOT NULL";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(client_id.as_str())
+            .bind(secret_hash.as_bytes().to_vec())
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
+    async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE users SET password_hash = $2 WHERE username = $1";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(username)
+            .bind(password_hash)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done > 0)
     }
 }

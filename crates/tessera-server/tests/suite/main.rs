@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod admin_api;
 mod audit_and_maintenance;
 mod authorization_code_flow;
 mod authorization_errors;

@@ -1,7 +1,7 @@
 //! The registry of resource servers and the admin flag of clients (issue 15).
 
 use tessera_core::resource_registry::RegisteredResource;
-use tessera_core::store::{AdminClientStore, ResourceStore};
+use tessera_core::store::{AdminStore, ResourceStore};
 
 use super::*;
 
