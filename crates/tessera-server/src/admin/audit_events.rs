@@ -30,10 +30,10 @@ pub struct AuditQuery {
 }
 
 /// The most recent events, oldest first, optionally filtered.
-#[utoipa::path(get, path = "/admin/v1/audit-events", tag = "audit", params(AuditQuery),
+#[utoipa::path(operation_id = "listAuditEvents", get, path = "/admin/v1/audit-events", tag = "audit", params(AuditQuery),
     security(("tessera" = ["admin:audit"])),
-    responses((status = 200, body = [AuditEventView]), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = [AuditEventView]), (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody),
+        (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody)))]
 pub async fn query(
     State(state): State<AppState>,
     caller: Caller,

@@ -18,10 +18,10 @@ use super::{audit_change, body, client_id};
 use crate::state::AppState;
 
 /// Every registered client (dynamic ones included).
-#[utoipa::path(get, path = "/admin/v1/clients", tag = "clients",
+#[utoipa::path(operation_id = "listClients", get, path = "/admin/v1/clients", tag = "clients",
     security(("tessera" = ["admin:clients"])),
-    responses((status = 200, body = [ClientView]), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = [ClientView]), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.require(CLIENTS)?;
     let clients = state.store().list_clients().await?;
@@ -29,11 +29,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
 }
 
 /// Registers a client; its secret, if it has one, is in this answer only.
-#[utoipa::path(post, path = "/admin/v1/clients", tag = "clients", request_body = NewClient,
+#[utoipa::path(operation_id = "createClient", post, path = "/admin/v1/clients", tag = "clients", request_body = NewClient,
     security(("tessera" = ["admin:clients"])),
-    responses((status = 201, body = CreatedClientView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = CreatedClientView), (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody),
+        (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody),
+        (status = 409, description = "Exists already: `conflict`", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,11 +53,11 @@ pub async fn create(
 }
 
 /// One client.
-#[utoipa::path(get, path = "/admin/v1/clients/{client_id}", tag = "clients",
+#[utoipa::path(operation_id = "getClient", get, path = "/admin/v1/clients/{client_id}", tag = "clients",
     params(("client_id" = String, Path)),
     security(("tessera" = ["admin:clients"])),
-    responses((status = 200, body = ClientView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = ClientView), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody), (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,11 +69,11 @@ pub async fn show(
 }
 
 /// Deletes a client; the server stops accepting it at once (other instances within 5 s).
-#[utoipa::path(delete, path = "/admin/v1/clients/{client_id}", tag = "clients",
+#[utoipa::path(operation_id = "deleteClient", delete, path = "/admin/v1/clients/{client_id}", tag = "clients",
     params(("client_id" = String, Path)),
     security(("tessera" = ["admin:clients"])),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Done, no content"), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody),
+        (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,12 +91,12 @@ pub async fn delete(
 
 /// Replaces a confidential client's secret; the new one is in this answer only, and the old
 /// one stops working at once (other instances within 5 s).
-#[utoipa::path(post, path = "/admin/v1/clients/{client_id}/secret", tag = "clients",
+#[utoipa::path(operation_id = "rotateClientSecret", post, path = "/admin/v1/clients/{client_id}/secret", tag = "clients",
     params(("client_id" = String, Path)),
     security(("tessera" = ["admin:clients"])),
-    responses((status = 200, body = ClientSecretView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = ClientSecretView), (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody),
+        (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody),
+        (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,

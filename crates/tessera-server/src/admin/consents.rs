@@ -15,11 +15,11 @@ use super::views::ConsentView;
 use super::{audit_change, client_id};
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/admin/v1/users/{username}/consents", tag = "grants",
+#[utoipa::path(operation_id = "listConsents", get, path = "/admin/v1/users/{username}/consents", tag = "grants",
     params(("username" = String, Path)),
     security(("tessera" = ["admin:grants"])),
-    responses((status = 200, body = [ConsentView]), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = [ConsentView]), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody), (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -32,11 +32,11 @@ pub async fn list(
 }
 
 /// Withdraws the consent and revokes every grant of that user to that client.
-#[utoipa::path(delete, path = "/admin/v1/users/{username}/consents/{client_id}", tag = "grants",
+#[utoipa::path(operation_id = "revokeConsent", delete, path = "/admin/v1/users/{username}/consents/{client_id}", tag = "grants",
     params(("username" = String, Path), ("client_id" = String, Path)),
     security(("tessera" = ["admin:grants"])),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Done, no content"), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody),
+        (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

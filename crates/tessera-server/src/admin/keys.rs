@@ -26,10 +26,10 @@ pub struct KeyRotation {
 }
 
 /// The published keys: `next`, `active` and `retired` ones.
-#[utoipa::path(get, path = "/admin/v1/keys", tag = "keys",
+#[utoipa::path(operation_id = "listKeys", get, path = "/admin/v1/keys", tag = "keys",
     security(("tessera" = ["admin:keys"])),
-    responses((status = 200, body = [KeyView]), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = [KeyView]), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.require(KEYS)?;
     let now = state.0.clock.now();
@@ -39,10 +39,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
 
 /// Rotates: each new key is published now and signs after `key_publish_ahead_seconds`; the
 /// old one stays published until its tokens expire. Answers the new keys.
-#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "keys", request_body = KeyRotation,
+#[utoipa::path(operation_id = "rotateKeys", post, path = "/admin/v1/keys/rotate", tag = "keys", request_body = KeyRotation,
     security(("tessera" = ["admin:keys"])),
-    responses((status = 200, body = [KeyView]), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = [KeyView]), (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody),
+        (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody)))]
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Caller,

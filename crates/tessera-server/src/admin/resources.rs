@@ -25,21 +25,21 @@ pub struct ResourceQuery {
     pub resource: String,
 }
 
-#[utoipa::path(get, path = "/admin/v1/resources", tag = "resources",
+#[utoipa::path(operation_id = "listResources", get, path = "/admin/v1/resources", tag = "resources",
     security(("tessera" = ["admin:resources"])),
-    responses((status = 200, body = [ResourceView]), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = [ResourceView]), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.require(RESOURCES)?;
     let resources = state.store().list_resources().await?;
     Ok(Json(resources.iter().map(ResourceView::from).collect::<Vec<_>>()).into_response())
 }
 
-#[utoipa::path(post, path = "/admin/v1/resources", tag = "resources", request_body = NewResource,
+#[utoipa::path(operation_id = "createResource", post, path = "/admin/v1/resources", tag = "resources", request_body = NewResource,
     security(("tessera" = ["admin:resources"])),
-    responses((status = 201, body = ResourceView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = ResourceView), (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody),
+        (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody),
+        (status = 409, description = "Exists already: `conflict`", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,10 +53,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ResourceView::from(&resource))).into_response())
 }
 
-#[utoipa::path(delete, path = "/admin/v1/resources", tag = "resources", params(ResourceQuery),
+#[utoipa::path(operation_id = "deleteResource", delete, path = "/admin/v1/resources", tag = "resources", params(ResourceQuery),
     security(("tessera" = ["admin:resources"])),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Done, no content"), (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody), (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

@@ -41,21 +41,21 @@ pub struct PasswordReset {
     pub password: String,
 }
 
-#[utoipa::path(get, path = "/admin/v1/users", tag = "users",
+#[utoipa::path(operation_id = "listUsers", get, path = "/admin/v1/users", tag = "users",
     security(("tessera" = ["admin:users"])),
-    responses((status = 200, body = [UserView]), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = [UserView]), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.require(USERS)?;
     let users = state.store().list_users().await?;
     Ok(Json(users.iter().map(UserView::from).collect::<Vec<_>>()).into_response())
 }
 
-#[utoipa::path(post, path = "/admin/v1/users", tag = "users", request_body = NewUser,
+#[utoipa::path(operation_id = "createUser", post, path = "/admin/v1/users", tag = "users", request_body = NewUser,
     security(("tessera" = ["admin:users"])),
-    responses((status = 201, body = UserView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = UserView), (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody),
+        (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody),
+        (status = 409, description = "Exists already: `conflict`", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,11 +81,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/users/{username}", tag = "users",
+#[utoipa::path(operation_id = "getUser", get, path = "/admin/v1/users/{username}", tag = "users",
     params(("username" = String, Path)),
     security(("tessera" = ["admin:users"])),
-    responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = UserView), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody), (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,11 +97,11 @@ pub async fn show(
 }
 
 /// Deletes a user: every grant and token of theirs is revoked and every session ended.
-#[utoipa::path(delete, path = "/admin/v1/users/{username}", tag = "users",
+#[utoipa::path(operation_id = "deleteUser", delete, path = "/admin/v1/users/{username}", tag = "users",
     params(("username" = String, Path)),
     security(("tessera" = ["admin:users"])),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Done, no content"), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody), (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody),
+        (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,11 +117,11 @@ pub async fn delete(
 }
 
 /// Disables a user: they cannot sign in, and every grant, token and session of theirs ends.
-#[utoipa::path(post, path = "/admin/v1/users/{username}/disable", tag = "users",
+#[utoipa::path(operation_id = "disableUser", post, path = "/admin/v1/users/{username}/disable", tag = "users",
     params(("username" = String, Path)),
     security(("tessera" = ["admin:users"])),
-    responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = UserView), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody), (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,11 +131,11 @@ pub async fn disable(
 }
 
 /// Enables a disabled user again (nothing revoked is restored).
-#[utoipa::path(post, path = "/admin/v1/users/{username}/enable", tag = "users",
+#[utoipa::path(operation_id = "enableUser", post, path = "/admin/v1/users/{username}/enable", tag = "users",
     params(("username" = String, Path)),
     security(("tessera" = ["admin:users"])),
-    responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Done", body = UserView), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody), (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,11 +161,11 @@ async fn set_disabled(
 }
 
 /// Sets a new password.
-#[utoipa::path(post, path = "/admin/v1/users/{username}/password", tag = "users",
+#[utoipa::path(operation_id = "resetUserPassword", post, path = "/admin/v1/users/{username}/password", tag = "users",
     params(("username" = String, Path)), request_body = PasswordReset,
     security(("tessera" = ["admin:users"])),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Done, no content"), (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody), (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody), (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     caller: Caller,
