@@ -664,4 +664,11 @@ pub trait AdminStore: Send + Sync {
         username: &str,
         password_hash: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces everything an operator sets of an operator-registered client (not a dynamic
+    /// one, which RFC 7592 manages); its client_id and creation time stay. Whether there was
+    /// such a client.
+    fn update_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

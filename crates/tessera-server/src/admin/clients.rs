@@ -68,6 +68,40 @@ pub async fn show(
     Ok(Json(ClientView::from(&client)).into_response())
 }
 
+/// Replaces what the operator set of a client (the body of a creation; omitted members take
+/// their defaults). A confidential client keeps its secret; a client made confidential gets
+/// one, in this answer only.
+#[utoipa::path(operation_id = "updateClient", put, path = "/admin/v1/clients/{client_id}", tag = "clients",
+    params(("client_id" = String, Path)), request_body = NewClient,
+    security(("tessera" = ["admin:clients"])),
+    responses((status = 200, description = "Done", body = CreatedClientView),
+        (status = 400, description = "Bad input: `invalid_request`", body = ErrorBody),
+        (status = 401, description = "No valid token: `invalid_token`", body = ErrorBody),
+        (status = 403, description = "The token lacks the route's admin scope: `insufficient_scope`", body = ErrorBody),
+        (status = 404, description = "No such record: `not_found`", body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    new: Result<Json<NewClient>, JsonRejection>,
+) -> Result<Response, AdminError> {
+    caller.require(CLIENTS)?;
+    let id = client_id(&id)?;
+    let new = body(new)?;
+    let now = state.0.clock.now();
+    let (client, secret, admin) = operations::update_client(state.store(), &id, new, now)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no client `{id}`")))?;
+    state.0.clients.forget(&id);
+    audit_change(&state, &caller, "admin_client_updated", Some(id.as_str()), None);
+    let view = CreatedClientView {
+        client: ClientView::from(&client),
+        admin,
+        client_secret: secret.map(|s| s.expose().to_owned()),
+    };
+    Ok(no_store(Json(view)))
+}
+
 /// Deletes a client; the server stops accepting it at once (other instances within 5 s).
 #[utoipa::path(operation_id = "deleteClient", delete, path = "/admin/v1/clients/{client_id}", tag = "clients",
     params(("client_id" = String, Path)),

@@ -41,7 +41,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi::document))
         .route("/admin/v1/clients", get(clients::list).post(clients::create))
-        .route("/admin/v1/clients/{client_id}", get(clients::show).delete(clients::delete))
+        .route(
+            "/admin/v1/clients/{client_id}",
+            get(clients::show).put(clients::update).delete(clients::delete),
+        )
         .route("/admin/v1/clients/{client_id}/secret", post(clients::rotate_secret))
         .route("/admin/v1/users", get(users::list).post(users::create))
         .route("/admin/v1/users/{username}", get(users::show).delete(users::delete))

@@ -22,7 +22,7 @@ use crate::state::AppState;
             access token of this server with the route's admin:* scope, which only clients \
             flagged first-party admin (`tessera client create --admin`) can obtain."),
     paths(
-        clients::list, clients::create, clients::show, clients::delete, clients::rotate_secret,
+        clients::list, clients::create, clients::show, clients::update, clients::delete, clients::rotate_secret,
         users::list, users::create, users::show, users::delete, users::disable, users::enable,
         users::reset_password,
         consents::list, consents::revoke,

@@ -193,6 +193,41 @@ pub async fn create_client(
     Ok((client, secret, admin))
 }
 
+/// Replaces what an operator set of a client with `new` (checked by the same rules as at
+/// creation; `new.client_id`, if given, must be the client's). A confidential client keeps its
+/// secret; one that becomes confidential gets a new secret, returned once. `None`: no such
+/// operator-registered client.
+pub async fn update_client(
+    store: &Store,
+    client_id: &ClientId,
+    mut new: NewClient,
+    now: i64,
+) -> Result<Option<(Client, Option<Secret>, bool)>, OperationError> {
+    if new.client_id.as_deref().is_some_and(|id| id != client_id.as_str()) {
+        return Err(OperationError::Invalid("the client_id of a client cannot change".into()));
+    }
+    new.client_id = Some(client_id.as_str().to_owned());
+    let Some(old) = store.find_client(client_id).await? else { return Ok(None) };
+    if !old.is_operator_registered() {
+        return Err(OperationError::Invalid(
+            "a dynamically registered client is managed through RFC 7592 (/register/{client_id})"
+                .into(),
+        ));
+    }
+    let admin = new.admin;
+    let (mut client, mut secret) = new.into_client(now)?;
+    client.created_at = old.created_at;
+    if client.token_endpoint_auth_method.uses_secret() && old.secret_hash.is_some() {
+        client.secret_hash = old.secret_hash;
+        secret = None;
+    }
+    if !store.update_client(&client).await? {
+        return Ok(None);
+    }
+    store.set_admin_client(client_id, admin).await?;
+    Ok(Some((client, secret, admin)))
+}
+
 /// Replaces a confidential client's secret; the new one is returned once. `None`: no such
 /// client, or one without a secret.
 pub async fn rotate_client_secret(

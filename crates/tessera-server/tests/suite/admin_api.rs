@@ -70,12 +70,18 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Option<Value>)> {
         "scope": "orders:read",
         "default_scope": "orders:read",
     });
+    let update = json!({
+        "client_name": "Nightly batch",
+        "scope": "orders:read orders:write",
+        "default_scope": "orders:read",
+    });
     let user = json!({ "username": "bob", "password": "a long password" });
     let resource = json!({ "resource": "https://mcp.example/mcp", "scope": "mcp:tools" });
     vec![
         ("GET", "/admin/v1/clients", admin_scope::CLIENTS, None),
         ("POST", "/admin/v1/clients", admin_scope::CLIENTS, Some(client)),
         ("GET", "/admin/v1/clients/batch", admin_scope::CLIENTS, None),
+        ("PUT", "/admin/v1/clients/batch", admin_scope::CLIENTS, Some(update)),
         ("POST", "/admin/v1/clients/batch/secret", admin_scope::CLIENTS, None),
         ("DELETE", "/admin/v1/clients/batch", admin_scope::CLIENTS, None),
         ("GET", "/admin/v1/users", admin_scope::USERS, None),
@@ -167,6 +173,15 @@ async fn r6_2_every_admin_route_works_with_its_scope_and_every_change_is_audited
                 batch_secret = res.json()["client_secret"].as_str().unwrap().to_owned();
                 assert_eq!(res.header("cache-control"), Some("no-store"));
             }
+            ("PUT", "/admin/v1/clients/batch") => {
+                let updated = res.json();
+                assert_eq!(updated["client_name"], "Nightly batch");
+                assert_eq!(updated["scope"], "orders:read orders:write");
+                assert!(updated["client_secret"].is_null(), "the secret is kept");
+                let form = "grant_type=client_credentials&scope=orders%3Awrite";
+                let res = app.token(Some(("batch", &batch_secret)), form).await;
+                assert_eq!(res.status, StatusCode::OK, "the new scope, the same secret");
+            }
             ("POST", "/admin/v1/clients/batch/secret") => {
                 let rotated = res.json()["client_secret"].as_str().unwrap().to_owned();
                 assert_ne!(rotated, batch_secret, "a new secret");
@@ -191,6 +206,7 @@ async fn r6_2_every_admin_route_works_with_its_scope_and_every_change_is_audited
     // R4.4: each change is an `admin_*` event naming the caller (written in the background).
     let wanted = [
         "admin_client_created",
+        "admin_client_updated",
         "admin_client_secret_rotated",
         "admin_client_deleted",
         "admin_user_created",
