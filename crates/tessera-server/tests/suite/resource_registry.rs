@@ -163,3 +163,69 @@ async fn issue15_operator_registered_clients_keep_their_own_audience_lists() {
     let (_, claims) = verify_jwt(&app, &token, "https://api.example/orders").await;
     assert_eq!(claims["aud"], "https://api.example/orders");
 }
+
+/// Serves one client ID metadata document on a loopback port; returns its URL (the client_id)
+/// and the server task.
+async fn metadata_document_client() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/agent.json", listener.local_addr().unwrap().port());
+    let document = json!({
+        "client_id": url,
+        "client_name": "MCP agent",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "scope": "openid mcp:tools",
+    })
+    .to_string();
+    let router = axum::Router::new()
+        .route("/agent.json", axum::routing::get(move || async move { document }));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn rfc8707_2_metadata_document_client_gets_only_registered_open_resources() {
+    let app = spawn_app_configured(RawConfig {
+        client_id_metadata_documents: Some(true),
+        // Loopback documents, as in the CIMD tests (off by default).
+        outbound_allow_private_networks: Some(true),
+        ..Default::default()
+    })
+    .await;
+    let resource = |id: &str, scope: &str, open: bool| {
+        RegisteredResource::new(id, ScopeSet::parse(scope).unwrap(), open, t0()).unwrap()
+    };
+    app.store.create_resource(&resource(MCP, "mcp:tools", true)).await.unwrap();
+    app.store.create_resource(&resource(BILLING, "billing:read", false)).await.unwrap();
+    flow::create_user(&app).await;
+    let (client_id, task) = metadata_document_client().await;
+    let id = urlencode(&client_id);
+    let closed = format!("&resource={}", urlencode(BILLING));
+    assert_eq!(authorize_error(&app, &id, "openid", &closed).await, "invalid_target");
+    let open = format!("&resource={}", urlencode(MCP));
+    let query = format!(
+        "response_type=code&client_id={id}&redirect_uri={}&scope=openid+mcp%3Atools&state=s&code_challenge={}&code_challenge_method=S256{open}",
+        urlencode(REDIRECT),
+        flow::CHALLENGE
+    );
+    let mut browser = Browser::default();
+    let page = browser.get(&app, &format!("/authorize?{query}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", flow::page_text(&page));
+    let page = browser.login(&app, &page, flow::USERNAME, flow::PASSWORD).await;
+    let done = browser.decide(&app, &page, "approve").await;
+    let code = flow::redirect_params(&done)["code"].clone();
+    let form = format!(
+        "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}&client_id={id}",
+        urlencode(&code),
+        urlencode(REDIRECT),
+        flow::VERIFIER
+    );
+    let res = app.token(None, &form).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", flow::page_text(&res));
+    let token = res.json()["access_token"].as_str().unwrap().to_owned();
+    let (_, claims) = verify_jwt(&app, &token, MCP).await;
+    assert_eq!(claims["aud"], MCP);
+    task.abort();
+}
