@@ -638,3 +638,56 @@ pub trait DeviceStore: Send + Sync {
         grant_of: impl FnOnce(&DeviceAuthorization, &DeviceApproval) -> Grant + Send,
     ) -> impl Future<Output = Result<DevicePoll, StoreError>> + Send;
 }
+
+/// The registry of resource servers (issue 15 item 3), keyed by canonical identifier.
+pub trait ResourceStore: Send + Sync {
+    /// Adds a resource; [`StoreError::Conflict`] when its identifier is registered already.
+    fn create_resource(
+        &self,
+        resource: &crate::resource_registry::RegisteredResource,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every registered resource, by identifier.
+    fn list_resources(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::resource_registry::RegisteredResource>, StoreError>> + Send;
+    /// Removes a resource (by canonical identifier); whether it existed.
+    fn delete_resource(
+        &self,
+        resource: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What the administration tools need beyond the other traits: which clients are first-party
+/// administration tools (`tessera client create --admin`, the only ones that may be granted
+/// `admin:*` scopes), secret rotation and password resets.
+pub trait AdminStore: Send + Sync {
+    /// Flags or unflags an existing client.
+    fn set_admin_client(
+        &self,
+        client_id: &ClientId,
+        admin: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn is_admin_client(
+        &self,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces the secret hash of a client that has a secret; whether it had one.
+    fn replace_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &SecretHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces a user's password hash (PHC string); whether the user exists.
+    fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces everything an operator sets of an operator-registered client (not a dynamic
+    /// one, which RFC 7592 manages); its client_id and creation time stay. Whether there was
+    /// such a client.
+    fn update_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

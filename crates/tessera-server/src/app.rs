@@ -37,6 +37,7 @@ use crate::key_ring::KeyRing;
 use crate::metadata_documents::MetadataDocuments;
 use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
+use crate::resource_registry::ResourceRegistry;
 use crate::routes;
 use crate::state::{AppState, Inner};
 
@@ -96,11 +97,14 @@ pub async fn build_state(
     let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
     let password_checks = PasswordChecks::start(settings.password_check_queue)
         .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
+    let resources = Arc::new(ResourceRegistry::new(store.clone()));
     Ok(AppState(Arc::new(Inner {
         clients: ClientCache::new(store.clone()).with_documents(MetadataDocuments::new(
             settings.registration.clone(),
             settings.outbound_allow_private_networks,
+            resources.clone(),
         )),
+        resources,
         settings,
         store,
         keys,
@@ -129,7 +133,9 @@ pub async fn build_state_now(
 /// listener of its own (`metrics_listen`).
 pub fn router(state: AppState) -> Router {
     let settings = state.settings();
-    let mut routes = routes::mount(&settings.features);
+    let mut routes = routes::mount(&settings.features)
+        .merge(crate::issuer_path::routes(settings))
+        .merge(crate::admin::router());
     if settings.metrics_listen.is_none() {
         routes = routes.route("/metrics", get(endpoints::metrics::metrics));
     }

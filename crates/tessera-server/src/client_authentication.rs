@@ -62,8 +62,21 @@ async fn authenticate_presented(
     let presented =
         presented_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()), params)?;
     let registered = inner.clients.get(presented.client_id()).await.map_err(Error::from)?;
+    // What this request may ask of the client (admin scopes, registered resources); a refusal
+    // is answered only once the client authenticated.
+    let (registered, refused) = match registered {
+        Some(c) => match crate::client_admission::admit(state, c.clone(), params).await {
+            Ok(admitted) => (Some(admitted), None),
+            Err(e) => (Some(c), Some(e)),
+        },
+        None => (None, None),
+    };
+    let refuse_after = |authenticated: AuthenticatedClient| match refused {
+        Some(e) => Err(e),
+        None => Ok(authenticated),
+    };
     let PresentedCredentials::Assertion { assertion, .. } = presented else {
-        return authenticate(presented, registered);
+        return authenticate(presented, registered).and_then(refuse_after);
     };
     let client = registered.ok_or(Error::ClientAuthenticationFailed)?;
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
@@ -94,5 +107,5 @@ async fn authenticate_presented(
     {
         return Err(Error::ClientAssertionRefused("the assertion was already used"));
     }
-    authenticate_by_assertion(client, verified)
+    authenticate_by_assertion(client, verified).and_then(refuse_after)
 }

@@ -89,6 +89,7 @@ mod json;
 mod keys;
 mod pool;
 mod pushed_requests;
+mod resources;
 mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -97,9 +98,9 @@ mod users;
 
 pub use pool::{SqliteSync, Store};
 pub use tessera_core::store::{
-    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore, GrantStore,
-    InitialAccessTokenStore, PushedRequestStore, SessionStore, SigningKeyStore, TokenStore,
-    UserStore,
+    AdminStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore,
+    GrantStore, InitialAccessTokenStore, PushedRequestStore, ResourceStore, SessionStore,
+    SigningKeyStore, TokenStore, UserStore,
 };
 
 /// Wraps a driver error.

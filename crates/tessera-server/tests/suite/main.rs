@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod admin_api;
 mod audit_and_maintenance;
 mod authorization_code_flow;
 mod authorization_errors;
@@ -17,6 +18,7 @@ mod dpop;
 mod dynamic_registration;
 mod features;
 mod http_edge;
+mod issuer_path_discovery;
 mod jose_interop;
 mod key_rotation;
 mod listener_limits;
@@ -32,6 +34,7 @@ mod rate_limits;
 mod refresh_grace;
 mod resource_access;
 mod resource_indicators;
+mod resource_registry;
 mod revocation_introspection;
 mod revocation_list_sources;
 mod security_limits;

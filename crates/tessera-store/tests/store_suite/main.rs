@@ -76,6 +76,7 @@ mod devices;
 mod dynamic_clients;
 mod pushed_requests;
 mod refresh_tokens;
+mod resources;
 mod schema;
 mod signing_keys;
 mod users;

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod login;
 pub mod migrate;
 pub mod registration_token;
+pub mod resource;
 pub mod serve;
 pub mod token;
 pub mod token_store;
