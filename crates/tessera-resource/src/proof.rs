@@ -54,6 +54,10 @@ pub enum ProofError {
     /// RFC 9449 §7.2: a DPoP-bound token presented with the `Bearer` scheme.
     #[error("a DPoP-bound token must be presented with the DPoP scheme")]
     DpopBoundAsBearer,
+    /// The proof could not be checked (the shared replay cache is unreachable): refused for
+    /// now (`503`), since accepting it unchecked could let a replay through.
+    #[error("the proof cannot be checked now")]
+    Unavailable,
 }
 
 impl ProofError {
@@ -380,7 +384,7 @@ impl DpopCheck {
             Ok(true) => Ok(()),
             Ok(false) => Err(ProofError::InvalidDpopProof("the DPoP proof was already used")),
             // Fail closed: an unchecked proof could be a replay.
-            Err(()) => Err(ProofError::Invalid),
+            Err(()) => Err(ProofError::Unavailable),
         }
     }
 }

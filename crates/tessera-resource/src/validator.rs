@@ -243,6 +243,7 @@ impl TokenValidator {
             ProofError::DpopBoundAsBearer => {
                 RejectionKind::DpopBindingInvalid("DPoP-bound token as bearer")
             }
+            ProofError::Unavailable => RejectionKind::Unavailable("proof of possession check"),
             _ => RejectionKind::InvalidToken("proof of possession"),
         })
     }

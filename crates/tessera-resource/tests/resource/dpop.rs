@@ -275,3 +275,29 @@ async fn rfc9728_2_metadata_names_the_dpop_algorithms_when_dpop_is_checked() {
     let algs = document["dpop_signing_alg_values_supported"].as_array().unwrap();
     assert!(algs.contains(&json!("ES256")) && !algs.iter().any(|a| a == "HS256" || a == "none"));
 }
+
+#[tokio::test]
+async fn rfc9449_11_1_an_unreachable_replay_cache_refuses_with_503_not_401() {
+    let issuer = TestIssuer::start().await;
+    // A Redis that answers at start, then goes away: a local listener speaking just enough.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let fake = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // Accept one connection and answer its handshake commands, then drop everything.
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = socket.read(&mut buf).await.unwrap_or(0);
+        let commands = String::from_utf8_lossy(&buf[..n]).matches('*').count().max(1);
+        for _ in 0..commands {
+            let _ = socket.write_all(b"+OK\r\n").await;
+        }
+    });
+    let check = DpopCheck::new(BASE).unwrap().replay_cache_redis(&url).await.unwrap();
+    fake.abort();
+    let app = dpop_app(&issuer, check).await;
+    let key = TestKey::new("client");
+    let token = bound_token(&issuer, &key);
+    let answer = get_dpop(&app, &token, &proof(&key, &token, json!({}))).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+}
