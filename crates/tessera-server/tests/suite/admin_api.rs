@@ -13,7 +13,7 @@ use tessera_core::store::{AdminStore, AuditStore, Consent, ConsentStore, UserSto
 use tessera_server::admin::operations::{NewClient, create_client};
 use tessera_server::config::RawConfig;
 
-use crate::common::flow::{self, REDIRECT};
+use crate::common::flow;
 use crate::common::*;
 
 /// An app that writes audit events to its database, with user alice and an admin client
@@ -339,7 +339,7 @@ async fn r6_2_bad_input_is_a_json_400_and_unknown_records_a_json_404() {
 }
 
 #[tokio::test]
-async fn r6_2_deleting_a_user_through_the_api_revokes_their_grants() {
+async fn r6_2_disabling_or_deleting_a_user_through_the_api_ends_their_grants() {
     let (app, secret) = admin_app().await;
     let web = app.register(flow::web_client("web")).await.unwrap();
     let tokens = flow::tokens_for(&app, ("web", &web)).await;
@@ -350,7 +350,15 @@ async fn r6_2_deleting_a_user_through_the_api_revokes_their_grants() {
     assert_eq!(res.json()["disabled"], true);
     let res = flow::refresh(&app, ("web", &web), refresh_token, "").await;
     assert_eq!(res.json()["error"], "invalid_grant", "the grant ended with the account");
-    let _ = REDIRECT;
+    // Enabled again, signed in again: deletion ends the new grant the same way.
+    let res = call(&app, "POST", "/admin/v1/users/alice/enable", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let tokens = flow::tokens_for(&app, ("web", &web)).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let res = call(&app, "DELETE", "/admin/v1/users/alice", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    let res = flow::refresh(&app, ("web", &web), refresh_token, "").await;
+    assert_eq!(res.json()["error"], "invalid_grant", "the grant ended with the account");
 }
 
 #[tokio::test]
