@@ -95,20 +95,47 @@ pub mod testing;
 mod tokens;
 mod users;
 
-pub use pool::{SqliteSync, Store};
+pub use pool::{ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, SqliteSync, Store};
 pub use tessera_core::store::{
     AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore, GrantStore,
     InitialAccessTokenStore, PushedRequestStore, SessionStore, SigningKeyStore, TokenStore,
     UserStore,
 };
 
-/// Wraps a driver error.
+/// Wraps a driver error: [`StoreError::Unavailable`] when the database could not be reached
+/// (the request may be repeated once it is back), [`StoreError::Backend`] otherwise.
 fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(Box::new(e))
+    if unreachable(&e) {
+        StoreError::Unavailable(Box::new(e))
+    } else {
+        StoreError::Backend(Box::new(e))
+    }
 }
 
-/// Maps a unique-key violation to [`StoreError::Conflict`] naming `what`, other errors to
-/// [`StoreError::Backend`].
+/// Whether `e` says that the database is out of reach rather than that a statement failed:
+/// no connection within the acquire bound, a socket or TLS failure, a connection the server
+/// closed, or PostgreSQL's SQLSTATE class 08 (connection exception), 57P01-57P03 (shutting
+/// down, crashed, starting up) and 53300 (too many connections).
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d)
+            if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() =>
+        {
+            d.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+            })
+        }
+        _ => false,
+    }
+}
+
+/// Maps a unique-key violation to [`StoreError::Conflict`] naming `what`, other errors as
+/// [`db`] does.
 fn conflict_or_db(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
