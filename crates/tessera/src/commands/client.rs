@@ -112,6 +112,10 @@ pub struct CreateArgs {
     /// key (RFC 9449 §5.2).
     #[arg(long)]
     dpop_bound_access_tokens: bool,
+    /// The JWS algorithm of its ID tokens (OIDC Registration §2
+    /// `id_token_signed_response_alg`): RS256 (the default), ES256 or EdDSA.
+    #[arg(long, value_name = "ALG")]
+    id_token_signed_response_alg: Option<String>,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -233,6 +237,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         logo_uri: args.logo_uri,
         tos_uri: args.tos_uri,
         policy_uri: args.policy_uri,
+        id_token_signed_response_alg: args.id_token_signed_response_alg,
         ..Default::default()
     };
     let registration = ClientRegistration {
@@ -309,6 +314,7 @@ fn to_json(c: &Client) -> serde_json::Value {
         "token_exchange_subject_audiences": c.token_exchange.subject_audiences,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "id_token_signed_response_alg": c.id_token_signed_response_alg.as_str(),
         "created_at": c.created_at,
     })
 }
