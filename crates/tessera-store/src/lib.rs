@@ -37,7 +37,9 @@
 //!   the last poll, then the status): it is one write transaction whose read runs under the
 //!   write lock, `BEGIN IMMEDIATE` on SQLite and `SELECT … FOR UPDATE` on PostgreSQL (the one
 //!   statement whose text differs per backend), and it redeems an approval with a conditional
-//!   `UPDATE` all the same.
+//!   `UPDATE` all the same. On PostgreSQL the winning rotation and redemption run as one
+//!   statement of data-modifying CTEs (`postgres_batches`: three round trips instead of six
+//!   and four), with the same conditional `UPDATE` deciding.
 //! - **Hashes only.** Codes, refresh tokens, opaque access tokens, session ids, and device and
 //!   user codes are stored as their SHA-256, so a copy of the database cannot be replayed.
 //! - **Pruning.** [`TokenStore::prune_expired`] deletes, in one transaction, what has expired:
@@ -88,6 +90,7 @@ mod grants;
 mod json;
 mod keys;
 mod pool;
+mod postgres_batches;
 mod pushed_requests;
 mod sessions;
 #[cfg(feature = "testing")]

@@ -99,6 +99,9 @@ pub(crate) enum Pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Whether PostgreSQL rotations and redemptions take the one-statement path
+    /// (`postgres_batches`); off only to measure or test the portable path there.
+    pub(crate) postgres_batches: bool,
 }
 
 impl Store {
@@ -148,7 +151,7 @@ impl Store {
                 .into(),
             ));
         };
-        Ok(Store { pool })
+        Ok(Store { pool, postgres_batches: true })
     }
 
     /// Applies pending migrations; returns how many were applied (counted as pending just
@@ -193,6 +196,14 @@ impl Store {
             Pool::Sqlite { .. } => "BEGIN IMMEDIATE",
             Pool::Postgres(_) => "BEGIN",
         }
+    }
+
+    /// This store with PostgreSQL's one-statement rotation and redemption turned off, so that
+    /// they take the portable path of several statements (to compare the two, or test both).
+    #[cfg(feature = "testing")]
+    pub fn with_portable_paths_only(mut self) -> Store {
+        self.postgres_batches = false;
+        self
     }
 
     /// `"sqlite"` or `"postgres"`.
