@@ -20,11 +20,22 @@ pub enum StoreError {
     /// The database failed or returned something the core cannot read.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached right now: no connection could be had within the
+    /// pool's acquire bound, the server refused or dropped the connection, or it is shutting
+    /// down. Nothing was decided; the same request may succeed once it is back.
+    #[error("the database is unreachable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<StoreError> for crate::error::Error {
     fn from(e: StoreError) -> Self {
-        crate::error::Error::Internal(crate::error::InternalError::new("storage", e))
+        let unavailable = matches!(e, StoreError::Unavailable(_));
+        let cause = crate::error::InternalError::new("storage", e);
+        if unavailable {
+            crate::error::Error::StoreUnavailable(cause)
+        } else {
+            crate::error::Error::Internal(cause)
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use tessera_core::client::{
 };
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
+use tessera_core::keys::SigningAlg;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::{Scope, ScopeSet};
 use tessera_core::secret::SecretHash;
@@ -24,7 +25,8 @@ macro_rules! select_clients {
          rate_limit_per_second, refresh_token_grace_seconds, application_type, client_uri, \
          logo_uri, tos_uri, policy_uri, registration_token_hash, last_used_at, \
          token_exchange_subject_clients, token_exchange_subject_audiences, \
-         require_pushed_authorization_requests, dpop_bound_access_tokens, created_at \
+         require_pushed_authorization_requests, dpop_bound_access_tokens, created_at, \
+         id_token_signed_response_alg \
          FROM clients"
     };
 }
@@ -61,6 +63,7 @@ struct ClientRow {
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
     created_at: i64,
+    id_token_signed_response_alg: String,
 }
 
 impl ClientRow {
@@ -157,6 +160,11 @@ impl ClientRow {
             token_exchange,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            id_token_signed_response_alg: SigningAlg::parse(&self.id_token_signed_response_alg)
+                .ok_or_else(|| {
+                    let raw = &self.id_token_signed_response_alg;
+                    bad("id_token_signed_response_alg", &format!("unknown algorithm `{raw}`"))
+                })?,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             application_type,
@@ -193,9 +201,10 @@ impl ClientStore for Store {
             access_token_format, jwks, jwks_uri, rate_limit_per_second, refresh_token_grace_seconds, \
             application_type, client_uri, logo_uri, tos_uri, policy_uri, registration_token_hash, \
             last_used_at, token_exchange_subject_clients, token_exchange_subject_audiences, \
-            require_pushed_authorization_requests, dpop_bound_access_tokens, created_at) \
+            require_pushed_authorization_requests, dpop_bound_access_tokens, created_at, \
+            id_token_signed_response_alg) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)";
+            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -245,6 +254,7 @@ impl ClientStore for Store {
                 .bind(client.require_pushed_authorization_requests)
                 .bind(client.dpop_bound_access_tokens)
                 .bind(client.created_at)
+                .bind(client.id_token_signed_response_alg.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_or_db(e, || format!("client `{}`", client.client_id)))?;
@@ -294,7 +304,7 @@ impl ClientStore for Store {
             token_endpoint_auth_method = $4, redirect_uris = $5, post_logout_redirect_uris = $6, \
             grant_types = $7, scope = $8, default_scope = $9, jwks = $10, jwks_uri = $11, \
             application_type = $12, client_uri = $13, logo_uri = $14, tos_uri = $15, \
-            policy_uri = $16 \
+            policy_uri = $16, id_token_signed_response_alg = $17 \
             WHERE client_id = $1 AND registration_token_hash IS NOT NULL";
         let done = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(client.client_id.as_str())
@@ -313,6 +323,7 @@ impl ClientStore for Store {
             .bind(client.links.logo_uri.as_deref())
             .bind(client.links.tos_uri.as_deref())
             .bind(client.links.policy_uri.as_deref())
+            .bind(client.id_token_signed_response_alg.as_str())
             .execute(pool)
             .await
             .map_err(db)?

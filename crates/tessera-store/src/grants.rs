@@ -10,6 +10,7 @@ use tessera_core::store::{
     RotationRequest, StoreError,
 };
 
+use crate::postgres_batches::{self, Batched};
 use crate::{Store, client_id_column, conflict_or_db, db, hash_column, json, scope_column};
 
 /// The `SELECT` every grant read starts with, as a literal for `concat!`.
@@ -56,19 +57,19 @@ impl GrantRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct CodeRow {
-    code_hash: Vec<u8>,
-    grant_id: String,
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
-    nonce: Option<String>,
-    expires_at: i64,
+pub(crate) struct CodeRow {
+    pub(crate) code_hash: Vec<u8>,
+    pub(crate) grant_id: String,
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) code_challenge: String,
+    pub(crate) nonce: Option<String>,
+    pub(crate) expires_at: i64,
 }
 
 impl CodeRow {
     /// The row is named by its grant: the code's hash identifies nothing useful to a reader.
-    fn into_code(self) -> Result<AuthorizationCode, StoreError> {
+    pub(crate) fn into_code(self) -> Result<AuthorizationCode, StoreError> {
         const TABLE: &str = "authorization_codes";
         Ok(AuthorizationCode {
             code_hash: hash_column(TABLE, "code_hash", &self.grant_id, &self.code_hash)?,
@@ -176,6 +177,20 @@ impl AuthorizationCodeStore for Store {
         const LOOK_UP: &str = "SELECT grant_id, client_id, redeemed_at FROM authorization_codes \
             WHERE code_hash = $1";
         let hash = code_hash.as_bytes().as_slice();
+        // PostgreSQL: the spend and the grant read as one statement (issue 16 item 2).
+        let mut check = Some(check);
+        if let (crate::pool::Pool::Postgres(pool), true) = (&self.pool, self.postgres_batches) {
+            match postgres_batches::redeem(pool, hash, client_id.as_str(), now, &mut check).await? {
+                Batched::Done((code, grant, proof)) => {
+                    return Ok(CodeRedemption::Redeemed { code: Box::new(code), grant, proof });
+                }
+                Batched::Refused => return Ok(CodeRedemption::Refused),
+                Batched::Missed => {}
+            }
+        }
+        let Some(check) = check else {
+            return Err(StoreError::Backend("the code check was used without a spend".into()));
+        };
         // An explicit transaction also makes the write durable before the answer is used,
         // whatever the driver does with a partly read `RETURNING` statement, and lets a
         // refused check undo the write.
@@ -288,6 +303,18 @@ impl GrantStore for Store {
             JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id \
             WHERE r.token_hash = $1 AND r.rotated_at >= $2 AND g.client_id = $3 \
             AND g.revoked_at IS NULL AND g.expires_at > $4 AND u.disabled = FALSE";
+        // PostgreSQL: spend, grant read and inserts as one statement (issue 16 item 2).
+        let mut accept = Some(accept);
+        if let (crate::pool::Pool::Postgres(pool), true) = (&self.pool, self.postgres_batches) {
+            match postgres_batches::rotate(pool, &rotation, &mut accept).await? {
+                Batched::Done(grant) => return Ok(RefreshRotation::Rotated(grant)),
+                Batched::Refused => return Ok(RefreshRotation::Refused),
+                Batched::Missed => {}
+            }
+        }
+        let Some(accept) = accept else {
+            return Err(StoreError::Backend("the grant check was used without a spend".into()));
+        };
         let RotationRequest {
             old,
             new,

@@ -140,7 +140,8 @@ impl AdminStore for Store {
             refresh_token_grace_seconds = $18, application_type = $19, client_uri = $20, \
             logo_uri = $21, tos_uri = $22, policy_uri = $23, \
             token_exchange_subject_clients = $24, token_exchange_subject_audiences = $25, \
-            require_pushed_authorization_requests = $26, dpop_bound_access_tokens = $27 \
+            require_pushed_authorization_requests = $26, dpop_bound_access_tokens = $27, \
+            id_token_signed_response_alg = $28 \
             WHERE client_id = $1 AND registration_token_hash IS NULL";
         let done = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(client.client_id.as_str())
@@ -170,6 +171,7 @@ impl AdminStore for Store {
             .bind(subject_audiences.as_str())
             .bind(client.require_pushed_authorization_requests)
             .bind(client.dpop_bound_access_tokens)
+            .bind(client.id_token_signed_response_alg.as_str())
             .execute(pool)
             .await
             .map_err(db)?

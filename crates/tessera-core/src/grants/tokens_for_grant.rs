@@ -53,7 +53,8 @@ pub async fn issue<S: GrantStore + TokenStore>(
         store.record_access_token(&issue.grant.id, &access.jti, access.expires_at).await?;
     }
     let id_token = if issue.scope.iter().any(|s| s.as_str() == "openid") {
-        Some(mint_id_token(ctx, issue.grant, issue.nonce, &access.token)?)
+        let alg = issue.client.id_token_signed_response_alg;
+        Some(mint_id_token(ctx, alg, issue.grant, issue.nonce, &access.token)?)
     } else {
         None
     };

@@ -95,6 +95,8 @@ pub struct NewClient {
     pub logo_uri: Option<String>,
     pub tos_uri: Option<String>,
     pub policy_uri: Option<String>,
+    /// OIDC Registration §2: `RS256` (default), `ES256` or `EdDSA` for its ID tokens.
+    pub id_token_signed_response_alg: Option<String>,
     /// A secret imported from another server (the CLI reads it from standard input).
     #[serde(skip)]
     pub imported_secret: Option<Secret>,
@@ -145,6 +147,7 @@ impl NewClient {
             logo_uri: self.logo_uri,
             tos_uri: self.tos_uri,
             policy_uri: self.policy_uri,
+            id_token_signed_response_alg: self.id_token_signed_response_alg,
             ..Default::default()
         };
         let client_id = self

@@ -46,6 +46,8 @@ pub struct ClientView {
     pub token_exchange_subject_audiences: Vec<String>,
     pub require_pushed_authorization_requests: bool,
     pub dpop_bound_access_tokens: bool,
+    /// The algorithm of its ID tokens (OIDC Registration §2).
+    pub id_token_signed_response_alg: String,
     pub created_at: i64,
 }
 
@@ -80,6 +82,7 @@ impl From<&Client> for ClientView {
             token_exchange_subject_audiences: c.token_exchange.subject_audiences.clone(),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            id_token_signed_response_alg: c.id_token_signed_response_alg.as_str().to_owned(),
             created_at: c.created_at,
         }
     }

@@ -287,6 +287,8 @@ fn describe(state: &AppState, client: &Client) -> Value {
         "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_method": client.token_endpoint_auth_method.as_str(),
         "scope": client.scope.to_string(),
+        // OIDC Registration §3.2: registered values, defaults included.
+        "id_token_signed_response_alg": client.id_token_signed_response_alg.as_str(),
         "registration_client_uri": state
             .0
             .settings

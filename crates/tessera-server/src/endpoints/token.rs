@@ -66,17 +66,14 @@ fn respond(
             let grant_type = grant_label(params);
             let reason = error.code().as_str();
             metrics::counter!("tessera_token_requests_total", "grant_type" => grant_type, "outcome" => reason).increment(1);
-            audit::emit(
-                state,
-                AuditEvent {
-                    event: "token_refused".into(),
-                    outcome: "refused".into(),
-                    client_id: presented_client_id(headers, params),
-                    grant_type: Some(grant_type.into()),
-                    reason: Some(reason.into()),
-                    ..Default::default()
-                },
-            );
+            audit::emit_with(state, || AuditEvent {
+                event: "token_refused".into(),
+                outcome: "refused".into(),
+                client_id: presented_client_id(headers, params),
+                grant_type: Some(grant_type.into()),
+                reason: Some(reason.into()),
+                ..Default::default()
+            });
             OAuthError(error).into_response()
         }
     }
@@ -151,19 +148,16 @@ async fn issue(
     let grant = handler.grant_type().as_str();
     metrics::counter!("tessera_token_requests_total", "grant_type" => grant, "outcome" => "issued")
         .increment(1);
-    audit::emit(
-        state,
-        AuditEvent {
-            event: "token_issued".into(),
-            outcome: "issued".into(),
-            client_id: Some(client.client().client_id.to_string()),
-            sub: Some(token.sub.clone()),
-            grant_type: Some(grant.into()),
-            jti: Some(token.jti.clone()),
-            actor: token.actor.clone(),
-            ..Default::default()
-        },
-    );
+    audit::emit_with(state, || AuditEvent {
+        event: "token_issued".into(),
+        outcome: "issued".into(),
+        client_id: Some(client.client().client_id.to_string()),
+        sub: Some(token.sub.clone()),
+        grant_type: Some(grant.into()),
+        jti: Some(token.jti.clone()),
+        actor: token.actor.clone(),
+        ..Default::default()
+    });
     let mut response = axum::Json(token).into_response();
     no_store(&mut response);
     Ok(response)

@@ -13,6 +13,7 @@ mod client_id_metadata_documents;
 mod client_interop;
 mod code_exchange;
 mod csrf;
+mod database_outage;
 mod device_flow;
 mod dpop;
 mod dynamic_registration;

@@ -131,6 +131,7 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         },
         require_pushed_authorization_requests: true,
         dpop_bound_access_tokens: false,
+        id_token_signed_response_alg: Some(tessera_core::keys::SigningAlg::ES256),
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
         application_type: None,
@@ -176,6 +177,7 @@ fn assert_same_client(actual: &Client, expected: &Client) {
     assert_eq!(actual.jwks_uri, expected.jwks_uri);
     assert_eq!(actual.rate_limit_per_second, expected.rate_limit_per_second);
     assert_eq!(actual.refresh_token_grace_seconds, expected.refresh_token_grace_seconds);
+    assert_eq!(actual.id_token_signed_response_alg, expected.id_token_signed_response_alg);
     assert_eq!(actual.created_at, expected.created_at);
 }
 

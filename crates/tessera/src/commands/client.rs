@@ -111,6 +111,10 @@ pub struct CreateArgs {
     /// key (RFC 9449 §5.2).
     #[arg(long)]
     dpop_bound_access_tokens: bool,
+    /// The JWS algorithm of its ID tokens (OIDC Registration §2
+    /// `id_token_signed_response_alg`): RS256 (the default), ES256 or EdDSA.
+    #[arg(long, value_name = "ALG")]
+    id_token_signed_response_alg: Option<String>,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
@@ -244,6 +248,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         logo_uri: args.logo_uri,
         tos_uri: args.tos_uri,
         policy_uri: args.policy_uri,
+        id_token_signed_response_alg: args.id_token_signed_response_alg,
         imported_secret,
     };
     let store = super::open(&args.db.database_url).await?;

@@ -306,6 +306,34 @@ fn client_create_records_token_format_introspection_and_rate_limit() {
     assert_eq!(shown["rate_limit_per_second"], 25);
 }
 
+// OIDC Registration §2 `id_token_signed_response_alg` (issue 16): `client create` records the
+// algorithm of the client's ID tokens, RS256 by default, and refuses one it cannot sign with.
+#[test]
+fn oidc_registration_2_client_create_records_the_id_token_signing_alg() {
+    let w = Workdir::new("cli");
+    let web = |id: &str| {
+        ["client", "create", "--name", id, "--client-id", id, "--redirect-uri"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["https://app.example/cb".to_owned(), "--json".to_owned()])
+            .collect::<Vec<String>>()
+    };
+    let args = web("plain");
+    w.ok_json(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let shown = w.ok_json(&["client", "show", "plain", "--json"], None);
+    assert_eq!(shown["id_token_signed_response_alg"], "RS256");
+    let mut args = web("edwards");
+    args.extend(["--id-token-signed-response-alg".to_owned(), "EdDSA".to_owned()]);
+    w.ok_json(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let shown = w.ok_json(&["client", "show", "edwards", "--json"], None);
+    assert_eq!(shown["id_token_signed_response_alg"], "EdDSA");
+    let mut args = web("hmac");
+    args.extend(["--id-token-signed-response-alg".to_owned(), "HS256".to_owned()]);
+    let out = w.tessera(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("id_token_signed_response_alg"), "{}", text(&out.stderr));
+}
+
 // RFC 7662 §4: introspection callers authenticate; a public client cannot (issue 17 finding 6).
 #[test]
 fn rfc7662_4_a_public_client_cannot_be_created_with_introspection() {
