@@ -46,6 +46,7 @@ fn grant() -> Grant {
         audience: vec![],
         created_at: NOW,
         expires_at: NOW + 86_400,
+        dpop_jkt: None,
     }
 }
 
