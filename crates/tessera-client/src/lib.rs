@@ -11,6 +11,8 @@
 //! - [`device`]: the device authorization grant (RFC 8628), which `tessera login` drives.
 //! - [`outgoing`]: a tower layer for `reqwest` that attaches the token and, on `401
 //!   invalid_token`, gets a new one and retries once.
+//! - [`SealingKey`]: AES-256-GCM for tokens kept outside the process (the shared cache, a
+//!   web app's session store).
 //! - [`ClientCredentials`]: `client_secret_basic`, `client_secret_post`, `private_key_jwt`.
 //!
 //! Tokens are verified with `tessera-jose` and OAuth error codes read with `tessera-http`'s
@@ -27,6 +29,7 @@ mod issuer_keys;
 pub mod outgoing;
 mod random;
 pub mod refresh;
+pub mod seal;
 pub mod token_manager;
 pub mod tokens;
 
@@ -38,6 +41,7 @@ pub use error::{CallbackError, Error, OAuthError};
 pub use http::Http;
 pub use outgoing::{BearerLayer, ServiceTokens, TokenSource};
 pub use refresh::{MemoryRefreshTokenStore, RefreshTokenStore, Refresher};
+pub use seal::SealingKey;
 #[cfg(feature = "redis")]
 pub use token_manager::SharedCache;
 pub use token_manager::{

@@ -122,6 +122,7 @@ fn access_tokens(c: &mut Criterion) {
         now: NOW,
         dpop: None,
         certificate: None,
+        revocations: None,
     };
 
     let mut mint = c.benchmark_group("mint_access_token");

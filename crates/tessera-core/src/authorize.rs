@@ -287,6 +287,7 @@ pub fn mint_code(
         audience: request.audience.clone(),
         created_at: now,
         expires_at: now + policy.refresh_token_absolute_ttl,
+        dpop_jkt: None,
     };
     let stored = AuthorizationCode {
         code_hash: code.hash(),

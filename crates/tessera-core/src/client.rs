@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::client_id::ClientId;
 use crate::grant_type::GrantType;
+use crate::keys::SigningAlg;
 use crate::redirect_uri::RedirectUri;
 use crate::scope::ScopeSet;
 use crate::secret::{Secret, SecretHash};
@@ -217,6 +218,9 @@ pub struct Client {
     pub tls_client_auth_name: Option<crate::mtls::CertificateName>,
     /// RFC 8705 §3: its access tokens are bound to the certificate it presented.
     pub tls_client_certificate_bound_access_tokens: bool,
+    /// OIDC Registration §2 `id_token_signed_response_alg`: what its ID tokens are signed
+    /// with; RS256 unless it asked for another.
+    pub id_token_signed_response_alg: SigningAlg,
     pub created_at: i64,
 }
 
@@ -267,6 +271,8 @@ pub struct ClientRegistration {
     pub dpop_bound_access_tokens: bool,
     pub tls_client_auth_name: Option<crate::mtls::CertificateName>,
     pub tls_client_certificate_bound_access_tokens: bool,
+    /// OIDC Registration §2 `id_token_signed_response_alg`; `None`: RS256, the default.
+    pub id_token_signed_response_alg: Option<SigningAlg>,
     /// Auth method for confidential clients; `client_secret_basic` when absent.
     pub auth_method: Option<AuthMethod>,
     /// A secret imported from another server instead of a generated one.
@@ -274,6 +280,9 @@ pub struct ClientRegistration {
     pub application_type: Option<ApplicationType>,
     pub links: ClientLinks,
 }
+
+/// OIDC Registration §2: "The default, if omitted, is RS256."
+pub const DEFAULT_ID_TOKEN_ALG: SigningAlg = SigningAlg::RS256;
 
 /// Longest refresh-token grace window: it is for requests sent at the same moment, and every
 /// second of it is a second in which a stolen refresh token is not detected as reused.
@@ -462,6 +471,9 @@ impl ClientRegistration {
             tls_client_auth_name: self.tls_client_auth_name,
             tls_client_certificate_bound_access_tokens: self
                 .tls_client_certificate_bound_access_tokens,
+            id_token_signed_response_alg: self
+                .id_token_signed_response_alg
+                .unwrap_or(DEFAULT_ID_TOKEN_ALG),
             created_at: now,
         };
         Ok((client, secret))

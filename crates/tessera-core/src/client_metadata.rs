@@ -5,6 +5,7 @@
 
 use crate::client::{ApplicationType, AuthMethod, ClientLinks, ClientRegistration};
 use crate::grant_type::GrantType;
+use crate::keys::SigningAlg;
 use crate::redirect_uri::RedirectUri;
 use crate::scope::{Scope, ScopeSet};
 
@@ -36,6 +37,8 @@ pub struct ClientMetadata {
     pub tls_client_auth_san_email: Option<String>,
     /// RFC 8705 §3.4: bind its access tokens to its certificate.
     pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// OIDC Registration §2: the JWS algorithm of its ID tokens (RS256 when omitted).
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// Why metadata was refused, as RFC 7591 §3.2.2 names the two cases.
@@ -178,6 +181,20 @@ impl ClientMetadata {
                     .into(),
             ));
         }
+        // OIDC Registration §2 `id_token_signed_response_alg`: one this server signs with
+        // (`none` is refused: an unsigned ID token is never issued).
+        let id_token_signed_response_alg = self
+            .id_token_signed_response_alg
+            .as_deref()
+            .map(|alg| {
+                SigningAlg::parse(alg).ok_or_else(|| {
+                    Meta(format!(
+                        "id_token_signed_response_alg `{alg}` is not supported; use RS256, ES256 \
+                         or EdDSA"
+                    ))
+                })
+            })
+            .transpose()?;
         let links = ClientLinks {
             client_uri: link("client_uri", self.client_uri)?,
             logo_uri: link("logo_uri", self.logo_uri)?,
@@ -201,6 +218,7 @@ impl ClientMetadata {
             tls_client_certificate_bound_access_tokens: self
                 .tls_client_certificate_bound_access_tokens
                 .unwrap_or(false),
+            id_token_signed_response_alg,
             ..Default::default()
         })
     }
@@ -409,6 +427,31 @@ mod tests {
             "client_name": "Cli", "application_type": "desktop", "redirect_uris": [],
         }));
         assert!(matches!(e, MetadataError::InvalidClientMetadata(_)), "{e:?}");
+    }
+
+    #[test]
+    fn oidc_registration_2_id_token_signed_response_alg_is_one_the_server_signs_with() {
+        let base =
+            serde_json::json!({"client_name": "app", "redirect_uris": ["https://app.example/cb"]});
+        let with = |alg: &str| {
+            let mut json = base.clone();
+            json["id_token_signed_response_alg"] = alg.into();
+            json
+        };
+        assert_eq!(
+            metadata(base.clone()).into_registration().unwrap().id_token_signed_response_alg,
+            None
+        );
+        for alg in SigningAlg::ALL {
+            let registration = metadata(with(alg.as_str())).into_registration().unwrap();
+            assert_eq!(registration.id_token_signed_response_alg, Some(alg));
+        }
+        for unsupported in ["none", "HS256", "PS256", "es256"] {
+            let MetadataError::InvalidClientMetadata(why) = refused(with(unsupported)) else {
+                panic!("{unsupported}: not invalid_client_metadata")
+            };
+            assert!(why.contains("id_token_signed_response_alg"), "{why}");
+        }
     }
 
     #[test]

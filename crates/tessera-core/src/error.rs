@@ -146,6 +146,11 @@ pub enum Error {
     /// A server fault. Its cause is logged, never sent to the peer.
     #[error("internal error: {0}")]
     Internal(#[from] InternalError),
+    /// The database cannot be reached right now (RFC 6749 §4.1.2.1 / §5.2
+    /// `temporarily_unavailable`, 503 with `Retry-After`): the request was not decided and may
+    /// be repeated. Its cause is logged, never sent to the peer.
+    #[error("the database is unreachable: {0}")]
+    StoreUnavailable(InternalError),
 }
 
 impl Error {
@@ -191,6 +196,7 @@ impl Error {
             Self::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
             Self::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
             Self::Internal(_) => ErrorCode::ServerError,
+            Self::StoreUnavailable(_) => ErrorCode::TemporarilyUnavailable,
         }
     }
 
@@ -199,10 +205,15 @@ impl Error {
     pub fn description(&self) -> Option<String> {
         match self {
             Self::Internal(_) => None,
+            Self::StoreUnavailable(_) => Some(STORE_UNAVAILABLE.to_owned()),
             other => Some(other.to_string()),
         }
     }
 }
+
+/// What the peer is told when the database is unreachable: the cause stays in the log.
+pub const STORE_UNAVAILABLE: &str =
+    "the authorization server cannot reach its database right now; retry shortly";
 
 impl From<crate::client_metadata::MetadataError> for Error {
     fn from(e: crate::client_metadata::MetadataError) -> Self {
@@ -254,6 +265,17 @@ mod tests {
         let err = Error::Internal(InternalError::new("db", "connection refused"));
         assert_eq!(err.code(), ErrorCode::ServerError);
         assert_eq!(err.description(), None);
+    }
+
+    #[test]
+    fn rfc6749_4_1_2_1_unreachable_database_is_temporarily_unavailable_without_its_cause() {
+        let cause = crate::store::StoreError::Unavailable("connection refused".into());
+        let err = Error::from(cause);
+        assert_eq!(err.code(), ErrorCode::TemporarilyUnavailable);
+        assert_eq!(err.description().as_deref(), Some(STORE_UNAVAILABLE));
+        assert!(err.to_string().contains("connection refused"), "the log keeps the cause");
+        let other = Error::from(crate::store::StoreError::Backend("disk I/O error".into()));
+        assert_eq!(other.code(), ErrorCode::ServerError);
     }
 
     #[test]

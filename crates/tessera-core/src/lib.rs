@@ -2,6 +2,7 @@
 //! error vocabulary, and one module per grant. It does no I/O of its own: storage is reached
 //! through the traits in [`store`], time through [`clock::Clock`], and HTTP is the server's.
 
+pub mod admin_scope;
 pub mod authorize;
 pub mod client;
 pub mod client_assertion;
@@ -23,6 +24,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod resource;
+pub mod resource_registry;
 pub mod revocation;
 pub mod scope;
 pub mod secret;

@@ -86,6 +86,10 @@ impl ScopeSet {
         self.0.iter()
     }
 
+    pub fn contains(&self, scope: &Scope) -> bool {
+        self.0.contains(scope)
+    }
+
     /// The first scope of `self` that `allowed` does not contain, if any.
     pub fn first_outside(&self, allowed: &ScopeSet) -> Option<&Scope> {
         self.0.iter().find(|s| !allowed.0.contains(*s))

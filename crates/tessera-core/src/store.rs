@@ -20,11 +20,22 @@ pub enum StoreError {
     /// The database failed or returned something the core cannot read.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached right now: no connection could be had within the
+    /// pool's acquire bound, the server refused or dropped the connection, or it is shutting
+    /// down. Nothing was decided; the same request may succeed once it is back.
+    #[error("the database is unreachable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<StoreError> for crate::error::Error {
     fn from(e: StoreError) -> Self {
-        crate::error::Error::Internal(crate::error::InternalError::new("storage", e))
+        let unavailable = matches!(e, StoreError::Unavailable(_));
+        let cause = crate::error::InternalError::new("storage", e);
+        if unavailable {
+            crate::error::Error::StoreUnavailable(cause)
+        } else {
+            crate::error::Error::Internal(cause)
+        }
     }
 }
 
@@ -150,6 +161,9 @@ pub struct Grant {
     pub created_at: i64,
     /// Absolute end of the refresh-token family (requirements R1.4).
     pub expires_at: i64,
+    /// RFC 9449 §5: the DPoP key (RFC 7638 thumbprint) the family's refresh tokens are bound
+    /// to, for a public client that proved one; a refresh must prove the same key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// An authorization code as stored: only its hash, and what it is bound to (R1.2).
@@ -295,6 +309,22 @@ pub trait GrantStore: Send + Sync {
     fn grant_access_tokens(
         &self,
         grant_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    /// Binds the refresh tokens of a grant to the DPoP key `jkt` (RFC 9449 §5), unless they
+    /// are bound already (the first binding stays).
+    fn bind_refresh_tokens_to_dpop_key(
+        &self,
+        grant_id: &str,
+        jkt: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The `jti`s and expiry times of the unexpired access tokens recorded under the revoked
+    /// grants of user `user_id` (of `client_id` only, when given): what deleting or disabling
+    /// a user, or withdrawing a consent, publishes to resource servers.
+    fn revoked_user_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: Option<&ClientId>,
         now: i64,
     ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     /// Whether the access token `jti` was revoked: on its own (the denylist of
@@ -625,4 +655,57 @@ pub trait DeviceStore: Send + Sync {
         now: i64,
         grant_of: impl FnOnce(&DeviceAuthorization, &DeviceApproval) -> Grant + Send,
     ) -> impl Future<Output = Result<DevicePoll, StoreError>> + Send;
+}
+
+/// The registry of resource servers (issue 15 item 3), keyed by canonical identifier.
+pub trait ResourceStore: Send + Sync {
+    /// Adds a resource; [`StoreError::Conflict`] when its identifier is registered already.
+    fn create_resource(
+        &self,
+        resource: &crate::resource_registry::RegisteredResource,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every registered resource, by identifier.
+    fn list_resources(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::resource_registry::RegisteredResource>, StoreError>> + Send;
+    /// Removes a resource (by canonical identifier); whether it existed.
+    fn delete_resource(
+        &self,
+        resource: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What the administration tools need beyond the other traits: which clients are first-party
+/// administration tools (`tessera client create --admin`, the only ones that may be granted
+/// `admin:*` scopes), secret rotation and password resets.
+pub trait AdminStore: Send + Sync {
+    /// Flags or unflags an existing client.
+    fn set_admin_client(
+        &self,
+        client_id: &ClientId,
+        admin: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn is_admin_client(
+        &self,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces the secret hash of a client that has a secret; whether it had one.
+    fn replace_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &SecretHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces a user's password hash (PHC string); whether the user exists.
+    fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces everything an operator sets of an operator-registered client (not a dynamic
+    /// one, which RFC 7592 manages); its client_id and creation time stay. Whether there was
+    /// such a client.
+    fn update_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

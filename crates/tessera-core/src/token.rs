@@ -71,6 +71,35 @@ pub struct IssueContext<'a> {
     /// RFC 8705 §3.1: `x5t#S256` of the client certificate the access token is bound to (for
     /// clients registered with `tls_client_certificate_bound_access_tokens`).
     pub certificate: Option<&'a str>,
+    /// Told of the access tokens of every grant this request revokes (a replayed code or
+    /// device code, a reused refresh token), e.g. to publish them to a revocation list.
+    pub revocations: Option<&'a dyn RevocationNotifier>,
+}
+
+/// Learns which access tokens a token request revoked with their grant (requirement R7.4:
+/// the server publishes them to the revocation list resource servers read).
+pub trait RevocationNotifier: Send + Sync {
+    /// The `jti`s and expiry times of the revoked grant's unexpired access tokens.
+    fn grant_revoked<'a>(
+        &'a self,
+        access_tokens: Vec<(String, i64)>,
+        now: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+}
+
+/// Revokes a grant (its refresh tokens and access tokens) and tells `ctx.revocations` which
+/// access tokens went with it.
+pub(crate) async fn revoke_grant_and_notify<S: crate::store::GrantStore>(
+    store: &S,
+    grant_id: &str,
+    ctx: IssueContext<'_>,
+) -> Result<()> {
+    store.revoke_grant(grant_id, ctx.now).await?;
+    if let Some(notify) = ctx.revocations {
+        let access_tokens = store.grant_access_tokens(grant_id, ctx.now).await?;
+        notify.grant_revoked(access_tokens, ctx.now).await;
+    }
+    Ok(())
 }
 
 /// What an access token is issued for.

@@ -17,6 +17,7 @@ use tessera_server::config::ListenerLimits;
 use tessera_server::rate_limit::RateLimiter;
 
 use crate::config::GatewayConfig;
+use crate::exchange::Exchanges;
 use crate::gate::Gate;
 use crate::identity::IdentitySigner;
 use crate::routing::RouteTable;
@@ -33,6 +34,8 @@ pub struct Inner {
     /// Set once the issuers' metadata and keys are loaded (retried until they are).
     pub gate: OnceLock<Gate>,
     pub signer: Option<Arc<IdentitySigner>>,
+    /// Tokens obtained for upstreams by token exchange (RFC 8693).
+    pub exchanges: Exchanges,
     limiter: Option<Arc<RateLimiter>>,
 }
 
@@ -62,6 +65,9 @@ pub const DISCOVERY_RETRY: Duration = Duration::from_secs(2);
 impl Gateway {
     /// Builds the state; the issuers are read by [`Gateway::discover`].
     pub async fn new(config: GatewayConfig) -> Result<Self, StartError> {
+        // The Prometheus recorder, before the first request's counter handle is kept
+        // (`observe`): counted from the start, not from the first scrape.
+        tessera_server::telemetry::metrics_handle();
         let client = upstream::client(&config.upstream_tls, &config.limits)?;
         let signer = if config.identity.jwt {
             let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
@@ -78,7 +84,16 @@ impl Gateway {
             (None, true) => Some(Arc::new(RateLimiter::in_process())),
         };
         let routes = RouteTable::new(config.routes.clone());
-        Ok(Self(Arc::new(Inner { config, routes, client, gate: OnceLock::new(), signer, limiter })))
+        let exchanges = Exchanges::new(client.clone(), config.limits.response_header_timeout);
+        Ok(Self(Arc::new(Inner {
+            config,
+            routes,
+            client,
+            gate: OnceLock::new(),
+            signer,
+            exchanges,
+            limiter,
+        })))
     }
 
     /// Reads the issuers' metadata and keys, retrying every [`DISCOVERY_RETRY`] until it

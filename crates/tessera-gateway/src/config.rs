@@ -161,6 +161,35 @@ pub struct RouteConfig {
     pub forward_token: bool,
     pub websocket: bool,
     pub rate_limit: Option<RouteRateLimit>,
+    /// Send the upstream a token of its own audience, obtained by token exchange (RFC 8693),
+    /// in place of the client's.
+    pub exchange: Option<ExchangeConfig>,
+}
+
+/// How the gateway authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+/// `[routes.exchange]`: the token the upstream receives.
+#[derive(Clone, Debug)]
+pub struct ExchangeConfig {
+    /// The upstream's audience: sent as `resource` when it is an absolute URI, else as
+    /// `audience` (RFC 8693 §2.1).
+    pub audience: String,
+    /// The scope asked for (empty: the subject token's, as the server decides).
+    pub scope: Vec<String>,
+    /// The gateway's client at the authorization server.
+    pub client_id: String,
+    /// Its secret (`Debug` prints nothing of it).
+    pub client_secret: tessera_core::secret::Secret,
+    pub auth: ExchangeAuth,
+    /// The token endpoint; by default the `token_endpoint` of the issuer's metadata.
+    pub token_endpoint: Option<Url>,
+    /// Act for the caller (`act` names the gateway) rather than impersonate it.
+    pub delegation: bool,
 }
 
 impl RouteConfig {
@@ -298,6 +327,78 @@ struct RawRoute {
     #[serde(default)]
     websocket: bool,
     rate_limit: Option<RawRateLimit>,
+    exchange: Option<RawExchange>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExchange {
+    audience: Option<String>,
+    #[serde(default)]
+    scope: Vec<String>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    client_secret_env: Option<String>,
+    auth_method: Option<String>,
+    token_endpoint: Option<String>,
+    delegation: Option<bool>,
+}
+
+impl RawExchange {
+    fn validate(self, key: &str) -> Result<ExchangeConfig, ConfigError> {
+        let key = |k: &str| format!("{key}.{k}");
+        let audience = match self.audience {
+            Some(a) if !a.is_empty() && !a.contains(char::is_whitespace) => a,
+            Some(_) => return Err(bad(key("audience"), "must be a URI or name without spaces")),
+            None => return Err(bad(key("audience"), "is required")),
+        };
+        check_scopes(&key("scope"), &self.scope)?;
+        let client_id = match self.client_id {
+            Some(id) if !id.is_empty() => id,
+            _ => return Err(bad(key("client_id"), "is required")),
+        };
+        let secret = match (self.client_secret_file, self.client_secret_env) {
+            (Some(path), None) => std::fs::read_to_string(&path).map_err(|e| {
+                bad(key("client_secret_file"), format!("cannot read {}: {e}", path.display()))
+            })?,
+            (None, Some(name)) => std::env::var(&name).map_err(|_| {
+                bad(key("client_secret_env"), format!("the variable {name} is not set"))
+            })?,
+            _ => {
+                return Err(bad(
+                    key("client_secret_file"),
+                    "exactly one of client_secret_file and client_secret_env is needed",
+                ));
+            }
+        };
+        let secret = secret.trim().to_owned();
+        if secret.is_empty() {
+            return Err(bad(key("client_secret_file"), "the secret is empty"));
+        }
+        let auth = match self.auth_method.as_deref() {
+            None | Some("client_secret_basic") => ExchangeAuth::ClientSecretBasic,
+            Some("client_secret_post") => ExchangeAuth::ClientSecretPost,
+            Some(other) => {
+                return Err(bad(
+                    key("auth_method"),
+                    format!("{other:?} is neither client_secret_basic nor client_secret_post"),
+                ));
+            }
+        };
+        let token_endpoint = match &self.token_endpoint {
+            Some(u) => Some(parse_http_url(&key("token_endpoint"), u)?),
+            None => None,
+        };
+        Ok(ExchangeConfig {
+            audience,
+            scope: self.scope,
+            client_id,
+            client_secret: tessera_core::secret::Secret::from_string(secret),
+            auth,
+            token_endpoint,
+            delegation: self.delegation.unwrap_or(true),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -361,6 +462,7 @@ impl GatewayConfig {
                 forward_token: false,
                 websocket: false,
                 rate_limit: None,
+                exchange: None,
             }],
         }
         .validate()
@@ -469,9 +571,17 @@ impl RawConfig {
         if self.routes.is_empty() {
             return Err(bad("routes", "at least one [[routes]] is needed"));
         }
-        let mut routes = Vec::with_capacity(self.routes.len());
+        let mut routes: Vec<RouteConfig> = Vec::with_capacity(self.routes.len());
         for (i, raw) in self.routes.into_iter().enumerate() {
-            routes.push(raw.validate(i)?);
+            let route = raw.validate(i)?;
+            // The name labels metrics and audit events, and keys a route's exchanged tokens.
+            if let Some(j) = routes.iter().position(|r| r.name == route.name) {
+                return Err(bad(
+                    format!("routes[{i}].name"),
+                    format!("is also the name of routes[{j}]"),
+                ));
+            }
+            routes.push(route);
         }
         Ok(GatewayConfig {
             listen,
@@ -578,6 +688,19 @@ impl RawRoute {
         if rate_limit.is_some() && self.anonymous {
             return Err(bad(key("rate_limit"), "counts clients, so it needs a protected route"));
         }
+        let exchange = match self.exchange {
+            None => None,
+            Some(_) if self.anonymous => {
+                return Err(bad(
+                    key("exchange"),
+                    "exchanges the client's token: not on an anonymous route",
+                ));
+            }
+            Some(_) if self.forward_token => {
+                return Err(bad(key("exchange"), "and forward_token = true exclude each other"));
+            }
+            Some(raw) => Some(raw.validate(&key("exchange"))?),
+        };
         Ok(RouteConfig {
             name: self.name.unwrap_or_else(|| format!("routes[{i}]")),
             host: self.host.map(|h| h.to_ascii_lowercase()),
@@ -591,6 +714,7 @@ impl RawRoute {
             forward_token: self.forward_token,
             websocket: self.websocket,
             rate_limit,
+            exchange,
         })
     }
 }
@@ -636,6 +760,49 @@ mod tests {
         );
         let err = GatewayConfig::from_toml(&limit).unwrap_err().to_string();
         assert!(err.starts_with("routes[0].rate_limit.key:"), "{err}");
+    }
+
+    #[test]
+    fn rfc8693_exchange_route_is_parsed_and_its_errors_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("tessera-gw-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let with = |exchange: &str| {
+            format!("{MINIMAL}\n[routes.exchange]\n{exchange}")
+                .replace("{secret}", &secret.display().to_string())
+        };
+        let ok = with(
+            "audience = \"https://billing.internal\"\nscope = [\"billing:read\"]\n\
+             client_id = \"gw\"\nclient_secret_file = \"{secret}\"",
+        );
+        let config = GatewayConfig::from_toml(&ok).unwrap();
+        let exchange = config.routes[0].exchange.as_ref().unwrap();
+        assert_eq!(exchange.client_secret.expose(), "s3cret");
+        assert!(exchange.delegation);
+        assert_eq!(exchange.auth, ExchangeAuth::ClientSecretBasic);
+        assert!(!format!("{config:?}").contains("s3cret"), "the secret is not printed");
+        let no_secret = with("audience = \"https://b\"\nclient_id = \"gw\"");
+        let err = GatewayConfig::from_toml(&no_secret).unwrap_err().to_string();
+        assert!(err.starts_with("routes[0].exchange.client_secret_file:"), "{err}");
+        let missing = with(
+            "audience = \"https://b\"\nclient_id = \"gw\"\nclient_secret_file = \"/nonexistent/x\"",
+        );
+        let err = GatewayConfig::from_toml(&missing).unwrap_err().to_string();
+        assert!(err.starts_with("routes[0].exchange.client_secret_file:"), "{err}");
+        let both = ok.replace("[routes.exchange]", "forward_token = true\n[routes.exchange]");
+        let err = GatewayConfig::from_toml(&both).unwrap_err().to_string();
+        assert!(err.starts_with("routes[0].exchange:"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn route_names_are_unique() {
+        let twice = format!(
+            "{MINIMAL}\n[[routes]]\nname = \"routes[0]\"\nupstream = \"http://127.0.0.1:1\"\nanonymous = true"
+        );
+        let err = GatewayConfig::from_toml(&twice).unwrap_err().to_string();
+        assert!(err.starts_with("routes[1].name:"), "{err}");
     }
 
     #[test]

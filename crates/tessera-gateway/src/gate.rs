@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use tessera_http::{ErrorCode, ErrorResponse};
 use tessera_resource::{
-    IssuerConfig, Principal, Rejection, RejectionKind, RequireScope, SetupError, TokenValidator,
-    ValidatorConfig,
+    DpopCheck, IssuerConfig, Principal, Rejection, RejectionKind, RequireScope, SenderConstraints,
+    SetupError, TokenValidator, ValidatorConfig,
 };
 use tessera_server::rate_limit::{Limit, RateLimiter};
 
@@ -78,6 +78,9 @@ fn rejected(rejection: Rejection, identity: Option<Identity>) -> Denial {
         RejectionKind::InvalidToken(reason) => (Decision::Unauthenticated, *reason),
         RejectionKind::InsufficientScope(_) => (Decision::Forbidden, "insufficient scope"),
         RejectionKind::Unavailable(reason) => (Decision::Unavailable, *reason),
+        RejectionKind::InvalidDpopProof(reason) => (Decision::Unauthenticated, *reason),
+        RejectionKind::UseDpopNonce(_) => (Decision::Unauthenticated, "DPoP nonce required"),
+        RejectionKind::DpopBindingInvalid(reason) => (Decision::Unauthenticated, *reason),
         _ => (Decision::Unauthenticated, "refused"),
     };
     Denial { decision, reason, identity, response: rejection.into_response() }
@@ -94,39 +97,65 @@ fn identity_of(principal: &Principal) -> Identity {
 }
 
 impl Gate {
-    /// Reads every issuer's metadata and keys for every protected route's audience.
+    /// Reads every issuer's metadata and keys once, and makes a validator for every protected
+    /// route's audience on them (`TokenValidator::for_resource`: one key set per issuer,
+    /// whatever the number of audiences).
     pub async fn discover(
         config: &GatewayConfig,
         limiter: Option<Arc<RateLimiter>>,
     ) -> Result<Self, SetupError> {
-        let mut validators = HashMap::new();
+        // RFC 8705 §3: a certificate-bound token needs the request's certificate, which the
+        // listener attaches (`app::attach_certificate`).
+        // RFC 9449 §7: DPoP-bound tokens are accepted with a proof of their key, whose `htu`
+        // is the public URL and the request's path; one replay cache for every route (in
+        // Redis when configured, so shared by the gateway's instances).
+        let mut dpop = DpopCheck::new(config.public_url.as_str())?;
+        if let Some(url) = &config.redis_url {
+            dpop = dpop.replay_cache_redis(url).await?;
+        }
+        let constraints: Arc<SenderConstraints> = Arc::new(SenderConstraints::new(
+            Some(Arc::new(dpop)),
+            Some(Arc::new(tessera_resource::CertificateBinding)),
+        ));
+        let mut validators: HashMap<String, TokenValidator> = HashMap::new();
+        let mut first: Option<TokenValidator> = None;
         for route in config.routes.iter().filter(|r| !r.anonymous) {
             if validators.contains_key(&route.audience) {
                 continue;
             }
-            let scopes: Vec<&String> = config
+            let mut scopes: Vec<String> = config
                 .routes
                 .iter()
                 .filter(|r| r.audience == route.audience)
                 .flat_map(|r| r.scopes.iter().chain(r.method_scopes.values().flatten()))
+                .cloned()
                 .collect();
-            let mut scopes: Vec<String> = scopes.into_iter().cloned().collect();
             scopes.sort();
             scopes.dedup();
-            // RFC 8705 §3: a certificate-bound token needs the request's certificate, which
-            // the listener attaches (`app::attach_certificate`); any other binding is refused.
-            let mut validator_config = ValidatorConfig::new(route.audience.clone())
-                .sender_constraint(Arc::new(tessera_resource::CertificateBinding))
-                .scopes_supported(scopes)
-                .allow_private_networks(config.allow_private_networks);
-            for issuer in &config.issuers {
-                validator_config = validator_config
-                    .issuer(IssuerConfig::new(issuer.clone(), route.audience.clone()));
-            }
-            let validator = TokenValidator::discover(validator_config).await?;
+            let validator = match &first {
+                Some(first) => first.for_resource(route.audience.clone(), scopes)?,
+                None => {
+                    let mut validator_config = ValidatorConfig::new(route.audience.clone())
+                        .scopes_supported(scopes)
+                        .allow_private_networks(config.allow_private_networks)
+                        .sender_constraint(constraints.clone());
+                    for issuer in &config.issuers {
+                        validator_config = validator_config
+                            .issuer(IssuerConfig::new(issuer.clone(), route.audience.clone()));
+                    }
+                    let validator = TokenValidator::discover(validator_config).await?;
+                    first = Some(validator.clone());
+                    validator
+                }
+            };
             validators.insert(route.audience.clone(), validator);
         }
         Ok(Self { validators, limiter })
+    }
+
+    /// The RFC 9728 metadata URL of `audience`'s validator, for challenges made outside it.
+    pub fn resource_metadata_url(&self, audience: &str) -> Option<&str> {
+        self.validators.get(audience).map(TokenValidator::resource_metadata_url)
     }
 
     /// The validators, one per protected audience (their metadata is served by the gateway).
@@ -176,7 +205,8 @@ impl Gate {
         let identity = identity_of(&principal);
         // RFC 6750 §3.1 insufficient_scope, naming every scope the method needs.
         let required = route.scopes_for(&request.method);
-        if !required.is_empty() {
+        // The refusal (and its allocations) only when a scope is missing.
+        if !required.iter().all(|s| principal.has_scope(s)) {
             RequireScope::all(required.iter().cloned())
                 .check(&principal)
                 .map_err(|r| rejected(r, Some(identity.clone())))?;

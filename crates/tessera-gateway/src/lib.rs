@@ -2,11 +2,13 @@
 //! OAuth (requirements R9). Requests are matched to a route (`routing`), pass the gate
 //! (`gate`: `tessera-resource`'s token validation, the route's scopes and rate limit), and are
 //! streamed to the route's upstream with the client's identity headers replaced by the
-//! verified ones (`proxy`, `headers`, `identity`). `forward_auth` offers the same gate to an
+//! verified ones (`proxy`, `headers`, `identity`), and the client's token replaced by
+//! one for the upstream on routes that exchange it (`exchange`). `forward_auth` offers the same gate to an
 //! nginx, Traefik or Envoy in place; `observe` records one decision per request.
 
 pub mod app;
 pub mod config;
+pub mod exchange;
 pub mod forward_auth;
 pub mod gate;
 pub mod headers;

@@ -4,7 +4,11 @@
 //! An event carries who (sub, client_id, jti) and why, never a token: the `Identity` it reads
 //! holds no credential.
 
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
+
 use http::StatusCode;
+use metrics::Counter;
 
 use crate::identity::Identity;
 
@@ -22,7 +26,40 @@ pub enum Decision {
     BadRequest,
     UpstreamError,
     UpstreamTimeout,
+    /// The authorization server would not exchange the client's token for the upstream's.
+    ExchangeRefused,
+    /// No token could be obtained for the upstream (the gateway's side failed).
+    ExchangeFailed,
     Error,
+}
+
+/// How many decisions there are (the counters of a route are indexed by decision).
+const DECISIONS: usize = Decision::Error as usize + 1;
+
+/// The counter of `route` and `decision`. Handles are made once per pair and kept: looking one
+/// up in the recorder builds an owned key and takes its lock, which is not paid per request.
+/// The recorder must be installed before the first request (`Gateway::new` does).
+fn counter(route: &str, decision: Decision) -> Counter {
+    type Routes = HashMap<Box<str>, [Option<Counter>; DECISIONS]>;
+    static COUNTERS: OnceLock<RwLock<Routes>> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(RwLock::default);
+    let found = counters
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(route)
+        .and_then(|by_decision| by_decision[decision as usize].clone());
+    if let Some(counter) = found {
+        return counter;
+    }
+    let counter = metrics::counter!(
+        "tessera_gateway_requests_total",
+        "route" => route.to_owned(),
+        "decision" => decision.as_str()
+    );
+    let mut counters = counters.write().unwrap_or_else(PoisonError::into_inner);
+    counters.entry(route.into()).or_insert_with(|| std::array::from_fn(|_| None))
+        [decision as usize] = Some(counter.clone());
+    counter
 }
 
 impl Decision {
@@ -39,6 +76,8 @@ impl Decision {
             Self::BadRequest => "bad_request",
             Self::UpstreamError => "upstream_error",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::ExchangeRefused => "exchange_refused",
+            Self::ExchangeFailed => "exchange_failed",
             Self::Error => "error",
         }
     }
@@ -92,11 +131,6 @@ impl<'a> Event<'a> {
             upstream_status = self.status.map(|s| s.as_u16()),
             "decision"
         );
-        metrics::counter!(
-            "tessera_gateway_requests_total",
-            "route" => self.route.to_owned(),
-            "decision" => self.decision.as_str()
-        )
-        .increment(1);
+        counter(self.route, self.decision).increment(1);
     }
 }

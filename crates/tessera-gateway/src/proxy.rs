@@ -14,7 +14,10 @@ use http::{StatusCode, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::Gateway;
+use tessera_http::{Challenge, ErrorCode, ErrorResponse};
+
 use crate::config::RouteConfig;
+use crate::exchange::ExchangeError;
 use crate::gate::Passed;
 use crate::headers;
 use crate::identity::set_identity_headers;
@@ -52,18 +55,42 @@ pub async fn handle(
     let client_upgrade =
         if upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
     let event = passed.event(route);
-    let forward =
-        match outbound(&gateway, route, &passed, parts, body, peer, host.as_deref(), upgrade) {
-            Ok(request) => request,
-            Err(refused) => {
-                let (decision, reason) = match refused {
-                    Unforwardable::TooLarge => (Decision::TooLarge, "request body over the limit"),
-                    Unforwardable::BadTarget => (Decision::BadRequest, "target not forwardable"),
-                };
-                event.decision(decision, reason).emit();
-                return refused.response();
+    let exchanged = match (&route.exchange, passed.identity()) {
+        (Some(exchange), Some(identity)) => {
+            match exchanged_token(&gateway, route, exchange, identity, &parts).await {
+                Ok(token) => Some(token),
+                Err((decision, reason, response)) => {
+                    event.decision(decision, reason).emit();
+                    return response;
+                }
             }
-        };
+        }
+        _ => None,
+    };
+    let forward = match outbound(
+        &gateway,
+        route,
+        &passed,
+        exchanged.as_deref(),
+        parts,
+        body,
+        peer,
+        host.as_deref(),
+        upgrade,
+    ) {
+        Ok(request) => request,
+        Err(refused) => {
+            let (decision, reason) = match refused {
+                Unforwardable::TooLarge => (Decision::TooLarge, "request body over the limit"),
+                Unforwardable::BadTarget => (Decision::BadRequest, "target not forwardable"),
+                Unforwardable::BadExchangedToken => {
+                    (Decision::ExchangeFailed, "exchanged token not a header value")
+                }
+            };
+            event.decision(decision, reason).emit();
+            return refused.response();
+        }
+    };
     let limits = gateway.config.limits;
     let answer =
         tokio::time::timeout(limits.response_header_timeout, gateway.client.request(forward));
@@ -98,12 +125,55 @@ pub async fn handle(
     response.map(|body| Body::new(IdleTimeout::new(body, limits.idle_timeout))).into_response()
 }
 
+/// The token for the upstream, obtained by exchanging the client's (RFC 8693); or the
+/// decision and the answer when none could be had.
+async fn exchanged_token(
+    gateway: &Gateway,
+    route: &RouteConfig,
+    exchange: &crate::config::ExchangeConfig,
+    identity: &crate::identity::Identity,
+    parts: &http::request::Parts,
+) -> Result<std::sync::Arc<str>, (Decision, &'static str, Response)> {
+    let unavailable = || {
+        plain(StatusCode::BAD_GATEWAY, "the gateway could not obtain a token for the upstream\n")
+    };
+    // The gate accepted a token from this header: it is there.
+    let Ok(Some(subject)) = tessera_http::BearerToken::from_headers(&parts.headers) else {
+        return Err((Decision::ExchangeFailed, "no bearer token to exchange", unavailable()));
+    };
+    match gateway.exchanges.token_for(exchange, &identity.issuer, subject.as_str()).await {
+        Ok(token) => Ok(token),
+        Err(ExchangeError::Refused { error }) => {
+            tracing::info!(route = %route.name, error, "token exchange refused");
+            // RFC 6750 §3.1: the token is valid, but does not entitle its holder to this
+            // upstream (the authorization server's exchange policy said no).
+            let mut challenge = Challenge::bearer().error(ErrorCode::InsufficientScope, None);
+            let metadata =
+                gateway.gate.get().and_then(|g| g.resource_metadata_url(&route.audience));
+            if let Some(url) = metadata {
+                challenge = challenge.resource_metadata(url);
+            }
+            let response = ErrorResponse::new(ErrorCode::InsufficientScope)
+                .description("the token cannot be exchanged for one this upstream accepts")
+                .challenge(challenge)
+                .into_response();
+            Err((Decision::ExchangeRefused, "exchange refused", response))
+        }
+        Err(ExchangeError::Failed(why)) => {
+            tracing::warn!(route = %route.name, error = %why, "token exchange failed");
+            Err((Decision::ExchangeFailed, "exchange failed", unavailable()))
+        }
+    }
+}
+
 /// Why a request cannot be forwarded as it is.
 enum Unforwardable {
     /// The declared body is over `max_body_bytes`.
     TooLarge,
     /// The request target does not make a URI on the upstream.
     BadTarget,
+    /// The authorization server issued a token that cannot be a header value.
+    BadExchangedToken,
 }
 
 impl Unforwardable {
@@ -113,6 +183,10 @@ impl Unforwardable {
             Self::BadTarget => {
                 plain(StatusCode::BAD_REQUEST, "the request target cannot be forwarded\n")
             }
+            Self::BadExchangedToken => plain(
+                StatusCode::BAD_GATEWAY,
+                "the gateway could not obtain a token for the upstream\n",
+            ),
         }
     }
 }
@@ -123,6 +197,7 @@ fn outbound(
     gateway: &Gateway,
     route: &RouteConfig,
     passed: &Passed,
+    exchanged: Option<&str>,
     mut parts: http::request::Parts,
     body: Body,
     peer: SocketAddr,
@@ -149,6 +224,12 @@ fn outbound(
     if !route.forward_token {
         h.remove(header::AUTHORIZATION);
         h.remove("dpop");
+    }
+    // RFC 8693: the upstream gets a token of its own audience instead.
+    if let Some(token) = exchanged {
+        let value = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| Unforwardable::BadExchangedToken)?;
+        h.insert(header::AUTHORIZATION, value);
     }
     let proto = gateway.config.public_url.scheme();
     headers::set_forwarded(h, peer, host, proto);

@@ -76,6 +76,9 @@ fn tls_config(tls: &UpstreamTls) -> Result<rustls::ClientConfig, TlsSetupError> 
     })
 }
 
+/// Idle keep-alive connections kept per upstream.
+pub const MAX_IDLE_PER_UPSTREAM: usize = 64;
+
 /// The pooled client to every upstream.
 pub fn client(tls: &UpstreamTls, limits: &Limits) -> Result<UpstreamClient, TlsSetupError> {
     let mut http = HttpConnector::new();
@@ -91,15 +94,21 @@ pub fn client(tls: &UpstreamTls, limits: &Limits) -> Result<UpstreamClient, TlsS
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
+        // A burst of concurrent requests opens as many upstream connections; afterwards only
+        // this many per upstream stay open (as nginx's `keepalive`), each holding buffers and a
+        // task.
+        .pool_max_idle_per_host(MAX_IDLE_PER_UPSTREAM)
         .build(connector))
 }
 
 /// A body that fails when no frame arrives for `idle` (a stalled peer must not hold a
-/// connection and its permit forever). The clock restarts with every frame.
+/// connection and its permit forever). The clock starts when the body first has to wait, and
+/// restarts with every frame; a body whose frames are all ready at once (most small answers)
+/// never allocates or registers a timer.
 pub struct IdleTimeout<B> {
     inner: B,
     idle: Duration,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// The error an [`IdleTimeout`] body ends with.
@@ -109,7 +118,7 @@ pub struct IdleTimedOut(pub Duration);
 
 impl<B> IdleTimeout<B> {
     pub fn new(inner: B, idle: Duration) -> Self {
-        Self { inner, idle, sleep: Box::pin(tokio::time::sleep(idle)) }
+        Self { inner, idle, sleep: None }
     }
 }
 
@@ -128,14 +137,19 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.sleep.as_mut().reset(deadline);
+                if let Some(sleep) = &mut this.sleep {
+                    sleep.as_mut().reset(tokio::time::Instant::now() + this.idle);
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(IdleTimedOut(this.idle))))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let idle = this.idle;
+                let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(IdleTimedOut(idle))))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use crate::ErrorCode;
 pub struct Challenge {
     scheme: &'static str,
     realm: Option<String>,
+    algs: Option<String>,
     error: Option<ErrorCode>,
     description: Option<String>,
     scope: Option<String>,
@@ -27,10 +28,16 @@ impl Challenge {
         Self::with_scheme("Basic")
     }
 
+    /// RFC 9449 §7.1: `DPoP`, to be answered with a DPoP-bound token and its proof.
+    pub fn dpop() -> Self {
+        Self::with_scheme("DPoP")
+    }
+
     fn with_scheme(scheme: &'static str) -> Self {
         Self {
             scheme,
             realm: None,
+            algs: None,
             error: None,
             description: None,
             scope: None,
@@ -41,6 +48,12 @@ impl Challenge {
     /// RFC 6750 §3 / RFC 7617 §2: the protection space.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = Some(realm.into());
+        self
+    }
+
+    /// RFC 9449 §7.1: the proof algorithms the resource accepts, space-separated.
+    pub fn algs(mut self, algs: impl Into<String>) -> Self {
+        self.algs = Some(algs.into());
         self
     }
 
@@ -72,6 +85,9 @@ impl Challenge {
         let mut params = Vec::new();
         if let Some(realm) = &self.realm {
             params.push(format!("realm=\"{}\"", quoted_safe(realm)));
+        }
+        if let Some(algs) = &self.algs {
+            params.push(format!("algs=\"{}\"", quoted_safe(algs)));
         }
         if let Some(code) = self.error {
             params.push(format!("error=\"{}\"", code.as_str()));
@@ -125,6 +141,18 @@ mod tests {
             value,
             "Bearer realm=\"tessera\", error=\"insufficient_scope\", \
              error_description=\"needs 'openid'\", scope=\"openid\""
+        );
+    }
+
+    #[test]
+    fn rfc9449_7_1_dpop_challenge_names_the_algorithms_and_the_error() {
+        let value = Challenge::dpop()
+            .algs("ES256 EdDSA")
+            .error(ErrorCode::InvalidDpopProof, Some("no DPoP proof"))
+            .to_header_value();
+        assert_eq!(
+            value,
+            "DPoP algs=\"ES256 EdDSA\", error=\"invalid_dpop_proof\", error_description=\"no DPoP proof\""
         );
     }
 

@@ -15,7 +15,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, which is the system's monotonic clock except where a test pauses and
+// advances it (the periodic refresh is tested without waiting five minutes).
+use tokio::time::Instant;
 
 use tessera_jose::fetch::fetch_jwks;
 use tessera_jose::{FetchError, Verifier};

@@ -33,7 +33,10 @@ pub use introspection::IntrospectionCredentials;
 pub use layer::{AuthLayer, AuthService, RequireScope, RequireScopeService};
 pub use mtls::{CertificateBinding, ClientCertificate};
 pub use principal::{Principal, TokenSource};
-pub use proof::{ProofError, RefuseBoundTokens, Scheme, SenderConstraint};
+pub use proof::{
+    DPOP_JTI_KEY_PREFIX, DPOP_MAX_AGE, DpopCheck, DpopSetupError, ProofError, ProofFuture,
+    RefuseBoundTokens, Scheme, SenderConstraint, SenderConstraints,
+};
 pub use rejection::{Rejection, RejectionKind};
 pub use revocation::{OnOutage, RevocationConfig};
 pub use tessera_jose::{Actor, Confirmation, Scopes};

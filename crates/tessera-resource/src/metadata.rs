@@ -44,6 +44,11 @@ impl TokenValidator {
             // RFC 6750 §2.1 only: the form body and the query are not read.
             "bearer_methods_supported": ["header"],
         });
+        // RFC 9728 §2 `dpop_signing_alg_values_supported`, when DPoP proofs are checked here.
+        if let Some(algs) = &inner.dpop_algs {
+            document["dpop_signing_alg_values_supported"] =
+                json!(algs.split(' ').collect::<Vec<_>>());
+        }
         if !inner.scopes_supported.is_empty() {
             document["scopes_supported"] = json!(inner.scopes_supported);
         }

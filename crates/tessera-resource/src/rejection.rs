@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_http::{BearerError, Challenge, ErrorCode, ErrorResponse};
 
@@ -18,6 +19,14 @@ pub enum RejectionKind {
     InvalidToken(&'static str),
     /// RFC 6750 §3.1 `insufficient_scope`, naming every scope the route needs.
     InsufficientScope(String),
+    /// RFC 9449 §7.1 `invalid_dpop_proof`: the DPoP proof is missing or fails a check; the
+    /// description is about the client's own proof, so it is told.
+    InvalidDpopProof(&'static str),
+    /// RFC 9449 §9 `use_dpop_nonce`: the proof must carry this nonce (sent as `DPoP-Nonce`).
+    UseDpopNonce(String),
+    /// RFC 9449 §7.1/§7.2 `invalid_token` under the `DPoP` scheme: the token is bound to
+    /// another key than the proof's, or was presented as a bearer token.
+    DpopBindingInvalid(&'static str),
     /// A check that must not be skipped could not be made (the revocation list or the
     /// introspection endpoint is unreachable): `503`, try again.
     Unavailable(&'static str),
@@ -29,11 +38,36 @@ pub enum RejectionKind {
 pub struct Rejection {
     kind: RejectionKind,
     resource_metadata: Option<Arc<str>>,
+    /// The DPoP proof algorithms, when the resource accepts DPoP (RFC 9449 §7.1 `algs`).
+    dpop_algs: Option<Arc<str>>,
 }
 
 impl Rejection {
     pub(crate) fn new(kind: RejectionKind, resource_metadata: Option<Arc<str>>) -> Self {
-        Self { kind, resource_metadata }
+        Self { kind, resource_metadata, dpop_algs: None }
+    }
+
+    /// A resource that accepts DPoP also offers the `DPoP` challenge (RFC 9449 §7.1).
+    pub(crate) fn with_dpop(mut self, algs: Option<Arc<str>>) -> Self {
+        self.dpop_algs = algs;
+        self
+    }
+
+    fn is_dpop(&self) -> bool {
+        matches!(
+            self.kind,
+            RejectionKind::InvalidDpopProof(_)
+                | RejectionKind::UseDpopNonce(_)
+                | RejectionKind::DpopBindingInvalid(_)
+        )
+    }
+
+    fn dpop_challenge(&self) -> Challenge {
+        let challenge = Challenge::dpop();
+        match &self.dpop_algs {
+            Some(algs) => challenge.algs(algs.as_ref()),
+            None => challenge,
+        }
     }
 
     pub fn kind(&self) -> &RejectionKind {
@@ -60,6 +94,24 @@ impl Rejection {
                 ErrorResponse::new(ErrorCode::InsufficientScope)
                     .description(format!("the request needs the scope {scope}"))
             }
+            RejectionKind::InvalidDpopProof(description) => {
+                challenge =
+                    self.dpop_challenge().error(ErrorCode::InvalidDpopProof, Some(description));
+                ErrorResponse::new(ErrorCode::InvalidDpopProof)
+                    .status(StatusCode::UNAUTHORIZED)
+                    .description(*description)
+            }
+            RejectionKind::UseDpopNonce(_) => {
+                let description = "the DPoP proof must carry the nonce of DPoP-Nonce";
+                challenge = self.dpop_challenge().error(ErrorCode::UseDpopNonce, Some(description));
+                ErrorResponse::new(ErrorCode::UseDpopNonce)
+                    .status(StatusCode::UNAUTHORIZED)
+                    .description(description)
+            }
+            RejectionKind::DpopBindingInvalid(_) => {
+                challenge = self.dpop_challenge().error(ErrorCode::InvalidToken, None);
+                ErrorResponse::new(ErrorCode::InvalidToken)
+            }
             RejectionKind::Unavailable(_) => {
                 return ErrorResponse::new(ErrorCode::TemporarilyUnavailable).retry_after(1);
             }
@@ -77,6 +129,21 @@ impl Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        self.error_response().into_response()
+        let mut response = self.error_response().into_response();
+        let unauthorized = response.status() == StatusCode::UNAUTHORIZED;
+        let headers = response.headers_mut();
+        // RFC 9449 §7.1: a resource accepting both schemes offers both challenges; the one
+        // carrying the error comes first.
+        if self.dpop_algs.is_some() && !self.is_dpop() && unauthorized {
+            let challenge = self.with_metadata(self.dpop_challenge());
+            headers.append(header::WWW_AUTHENTICATE, challenge.to_header_value());
+        }
+        // RFC 9449 §9: the nonce the next proof must carry.
+        if let RejectionKind::UseDpopNonce(nonce) = &self.kind
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            headers.insert("dpop-nonce", value);
+        }
+        response
     }
 }

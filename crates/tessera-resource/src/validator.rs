@@ -15,7 +15,7 @@ use crate::keys::IssuerKeys;
 use crate::layer::AuthLayer;
 use crate::metadata;
 use crate::principal::Principal;
-use crate::proof::{Scheme, SenderConstraint};
+use crate::proof::{ProofError, Scheme, SenderConstraint};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::revocation::RevocationList;
 
@@ -32,6 +32,8 @@ pub enum SetupError {
     Revocation(#[from] redis::RedisError),
     #[error("{0} advertises no introspection_endpoint, but introspection is configured")]
     NoIntrospection(String),
+    #[error(transparent)]
+    Dpop(#[from] crate::proof::DpopSetupError),
 }
 
 /// One trusted issuer, discovered.
@@ -39,7 +41,7 @@ pub(crate) struct Issuer {
     pub issuer: String,
     pub audience: String,
     pub keys: Arc<IssuerKeys>,
-    introspector: Option<Introspector>,
+    introspector: Option<Arc<Introspector>>,
 }
 
 pub(crate) struct Inner {
@@ -49,7 +51,9 @@ pub(crate) struct Inner {
     skew: i64,
     pub issuers: Vec<Issuer>,
     sender_constraint: Arc<dyn SenderConstraint>,
-    revocation: Option<RevocationList>,
+    /// RFC 9449 §7.1 `algs`, when DPoP is accepted.
+    pub dpop_algs: Option<Arc<str>>,
+    revocation: Option<Arc<RevocationList>>,
 }
 
 /// Validates access tokens for one protected resource. Cheap to clone (shared state).
@@ -123,13 +127,13 @@ impl TokenValidator {
             .map_err(|cause| SetupError::Keys { issuer: trusted.issuer.clone(), cause })?;
             let introspector = match (&trusted.introspection, found.introspection_endpoint) {
                 (None, _) => None,
-                (Some(credentials), Some(endpoint)) => Some(Introspector::new(
+                (Some(credentials), Some(endpoint)) => Some(Arc::new(Introspector::new(
                     endpoint,
                     trusted.issuer.clone(),
                     credentials.clone(),
                     config.allow_private_networks,
                     config.introspection_ttl,
-                )),
+                ))),
                 (Some(_), None) => return Err(SetupError::NoIntrospection(trusted.issuer.clone())),
             };
             issuers.push(Issuer {
@@ -140,7 +144,7 @@ impl TokenValidator {
             });
         }
         let revocation = match &config.revocation {
-            Some(list) => Some(RevocationList::connect(list).await?),
+            Some(list) => Some(Arc::new(RevocationList::connect(list).await?)),
             None => None,
         };
         let resource_metadata = metadata::metadata_url(&config.resource).into();
@@ -150,8 +154,47 @@ impl TokenValidator {
             scopes_supported: config.scopes_supported,
             skew: config.skew.as_secs() as i64,
             issuers,
+            dpop_algs: config.sender_constraint.dpop_algs().map(Arc::from),
             sender_constraint: config.sender_constraint,
             revocation,
+        })))
+    }
+
+    /// A validator for another resource trusting the same issuers, whose tokens must name
+    /// `resource` in `aud` at every issuer (RFC 9068 §4), with its own RFC 9728 metadata. It
+    /// shares this validator's key sets (and their verified-token cache), introspection caches
+    /// and revocation list: a gateway protecting several audiences reads each issuer's
+    /// metadata and keys once, and a key rotation seen by one is seen by all.
+    pub fn for_resource<S: Into<String>>(
+        &self,
+        resource: impl Into<String>,
+        scopes_supported: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        let resource = resource.into();
+        match url::Url::parse(&resource) {
+            Ok(url) if url.fragment().is_none() && url.has_host() => {}
+            _ => return Err(ConfigError::Resource(resource)),
+        }
+        let issuers = self
+            .0
+            .issuers
+            .iter()
+            .map(|i| Issuer {
+                issuer: i.issuer.clone(),
+                audience: resource.clone(),
+                keys: i.keys.clone(),
+                introspector: i.introspector.clone(),
+            })
+            .collect();
+        Ok(Self(Arc::new(Inner {
+            resource_metadata: metadata::metadata_url(&resource).into(),
+            resource,
+            scopes_supported: scopes_supported.into_iter().map(Into::into).collect(),
+            skew: self.0.skew,
+            issuers,
+            dpop_algs: self.0.dpop_algs.clone(),
+            sender_constraint: self.0.sender_constraint.clone(),
+            revocation: self.0.revocation.clone(),
         })))
     }
 
@@ -179,11 +222,30 @@ impl TokenValidator {
     /// How many introspection requests were sent to `issuer` since start (metrics, tests).
     pub fn introspections(&self, issuer: &str) -> Option<u64> {
         let issuer = self.0.issuers.iter().find(|i| i.issuer == issuer)?;
-        issuer.introspector.as_ref().map(Introspector::requests)
+        issuer.introspector.as_deref().map(Introspector::requests)
     }
 
     fn reject(&self, kind: RejectionKind) -> Rejection {
         Rejection::new(kind, Some(self.0.resource_metadata.clone()))
+            .with_dpop(self.0.dpop_algs.clone())
+    }
+
+    /// The answer to a refused proof of possession: DPoP's own errors (RFC 9449 §7.1, §9) or
+    /// `invalid_token`.
+    fn proof_refused(&self, error: ProofError) -> Rejection {
+        tracing::info!(error = %error, "sender-constrained token refused");
+        self.reject(match error {
+            ProofError::InvalidDpopProof(description) => {
+                RejectionKind::InvalidDpopProof(description)
+            }
+            ProofError::UseDpopNonce(nonce) => RejectionKind::UseDpopNonce(nonce),
+            ProofError::DpopKeyMismatch => RejectionKind::DpopBindingInvalid("DPoP key binding"),
+            ProofError::DpopBoundAsBearer => {
+                RejectionKind::DpopBindingInvalid("DPoP-bound token as bearer")
+            }
+            ProofError::Unavailable => RejectionKind::Unavailable("proof of possession check"),
+            _ => RejectionKind::InvalidToken("proof of possession"),
+        })
     }
 
     fn invalid(&self, reason: &'static str) -> Rejection {
@@ -222,8 +284,7 @@ impl TokenValidator {
         match principal.confirmation() {
             Some(cnf) => {
                 if let Err(e) = self.0.sender_constraint.verify(cnf, token, scheme, request).await {
-                    tracing::info!(error = %e, "sender-constrained token refused");
-                    return Err(self.reject(RejectionKind::InvalidToken("proof of possession")));
+                    return Err(self.proof_refused(e));
                 }
             }
             // RFC 9449 §7.1: the DPoP scheme is for DPoP-bound tokens only.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -37,6 +37,7 @@ use crate::key_ring::KeyRing;
 use crate::metadata_documents::MetadataDocuments;
 use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
+use crate::resource_registry::ResourceRegistry;
 use crate::routes;
 use crate::state::{AppState, Inner};
 
@@ -85,14 +86,25 @@ pub async fn build_state(
         ),
         None => None,
     };
+    // RFC 9449 §11.1: with Redis, one replay cache for every instance.
+    let dpop_replay = match &settings.redis_url {
+        Some(url) => DpopReplay::redis(url)
+            .await
+            .map_err(|e| tessera_core::InternalError::new("redis", e))?,
+        None => DpopReplay::default(),
+    };
+    let dpop_nonces = DpopNonces::new(&settings.key_encryption_key.derived_secret());
     let client_keys = ClientKeys::new(settings.outbound_allow_private_networks);
     let password_checks = PasswordChecks::start(settings.password_check_queue)
         .map_err(|e| tessera_core::InternalError::new("password-check threads", e))?;
+    let resources = Arc::new(ResourceRegistry::new(store.clone()));
     Ok(AppState(Arc::new(Inner {
         clients: ClientCache::new(store.clone()).with_documents(MetadataDocuments::new(
             settings.registration.clone(),
             settings.outbound_allow_private_networks,
+            resources.clone(),
         )),
+        resources,
         settings,
         store,
         keys,
@@ -103,8 +115,8 @@ pub async fn build_state(
         revocation_list,
         client_keys,
         password_checks,
-        dpop_replay: DpopReplay::default(),
-        dpop_nonces: DpopNonces::default(),
+        dpop_replay,
+        dpop_nonces,
     })))
 }
 
@@ -121,7 +133,9 @@ pub async fn build_state_now(
 /// listener of its own (`metrics_listen`).
 pub fn router(state: AppState) -> Router {
     let settings = state.settings();
-    let mut routes = routes::mount(&settings.features);
+    let mut routes = routes::mount(&settings.features)
+        .merge(crate::issuer_path::routes(settings))
+        .merge(crate::admin::router());
     if settings.metrics_listen.is_none() {
         routes = routes.route("/metrics", get(endpoints::metrics::metrics));
     }
@@ -150,14 +164,64 @@ async fn observe(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of an oversized body is left unread, so this connection cannot carry
+        // another request: say so (RFC 9112 §9.6), so that a keep-alive client does not send
+        // its next request on a connection the server is closing. (HTTP/2 has no such header;
+        // hyper leaves it out there.)
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    metrics::counter!("tessera_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("tessera_http_request_duration_seconds", "route" => route.clone())
-        .record(elapsed.as_secs_f64());
     tracing::info!(target: "tessera::http", %method, %route, status, micros = elapsed.as_micros() as u64, "request");
+    // Labels without a string built per request where the value is one of a few (issue 16
+    // item 3): the method and the usual statuses are static; the route is copied once per
+    // series that takes it.
+    metrics::counter!("tessera_http_requests_total", "method" => method_label(&method), "route" => route.clone(), "status" => status_label(status)).increment(1);
+    metrics::histogram!("tessera_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
     response
+}
+
+/// The `method` label: the methods Tessera serves by name, any other as `other` (a client
+/// cannot grow the label set with invented methods).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The `status` label: the usual statuses without formatting, others formatted.
+fn status_label(status: u16) -> metrics::SharedString {
+    let known = match status {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        302 => "302",
+        303 => "303",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        415 => "415",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        _ => return status.to_string().into(),
+    };
+    known.into()
 }
 
 /// How often expired rows are pruned (requirements: codes, tokens, denylist, sessions).

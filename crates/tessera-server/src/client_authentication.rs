@@ -66,13 +66,28 @@ async fn authenticate_presented(
     let presented =
         presented_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()), params)?;
     let registered = inner.clients.get(presented.client_id()).await.map_err(Error::from)?;
+    // What this request may ask of the client (admin scopes, registered resources); a refusal
+    // is answered only once the client authenticated.
+    let (registered, refused) = match registered {
+        Some(c) => match crate::client_admission::admit(state, c.clone(), params).await {
+            Ok(admitted) => (Some(admitted), None),
+            Err(e) => (Some(c), Some(e)),
+        },
+        None => (None, None),
+    };
+    let refuse_after = |authenticated: AuthenticatedClient| match refused {
+        Some(e) => Err(e),
+        None => Ok(authenticated),
+    };
     if let Some(client) =
         registered.as_ref().filter(|c| c.token_endpoint_auth_method.uses_certificate())
     {
-        return authenticate_with_certificate(state, &presented, client.clone(), certificate).await;
+        return authenticate_with_certificate(state, &presented, client.clone(), certificate)
+            .await
+            .and_then(refuse_after);
     }
     let PresentedCredentials::Assertion { assertion, .. } = presented else {
-        return authenticate(presented, registered);
+        return authenticate(presented, registered).and_then(refuse_after);
     };
     let client = registered.ok_or(Error::ClientAuthenticationFailed)?;
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
@@ -103,7 +118,7 @@ async fn authenticate_presented(
     {
         return Err(Error::ClientAssertionRefused("the assertion was already used"));
     }
-    authenticate_by_assertion(client, verified)
+    authenticate_by_assertion(client, verified).and_then(refuse_after)
 }
 
 /// RFC 8705 §2: a `tls_client_auth` client's chain must lead to a configured CA (§2.1); a

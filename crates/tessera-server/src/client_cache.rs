@@ -18,6 +18,17 @@ use crate::metadata_documents::MetadataDocuments;
 /// How long a cached client record is trusted (the 5-second promise of the admin CLI).
 pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// How long past its freshness a cached record still serves while the database is
+/// unreachable, so that paths which need nothing else from it (JWT client credentials, JWT
+/// introspection) keep working through a short outage. A client deleted meanwhile keeps
+/// working at most this long, and only while the database cannot say otherwise.
+pub const CLIENT_CACHE_STALE_IF_UNAVAILABLE: Duration = Duration::from_secs(300);
+
+/// How long a lookup of a record past its freshness may take before the cached record is
+/// served instead: far above a healthy lookup (well under a millisecond), far below the
+/// pool's acquire bound.
+const STALE_LOOKUP_BOUND: Duration = Duration::from_millis(250);
+
 /// The cache. Readers take a shared lock only for a hash lookup and an `Arc` clone.
 pub struct ClientCache<S> {
     store: S,
@@ -44,12 +55,36 @@ impl<S: ClientStore> ClientCache<S> {
             return Ok(documents.get(id).await);
         }
         let now = Instant::now();
-        if let Some((loaded, client)) = self.read().get(id)
+        let cached = self.read().get(id).cloned();
+        if let Some((loaded, client)) = &cached
             && now.duration_since(*loaded) < CLIENT_CACHE_TTL
         {
             return Ok(Some(client.clone()));
         }
-        let found = self.store.find_client(id).await?.map(Arc::new);
+        let found = match &cached {
+            // A record past its freshness is looked up again, but a database that does not
+            // answer within STALE_LOOKUP_BOUND or is unreachable leaves the cached record in
+            // service (within the stale window): the request then pays at most one acquire
+            // bound in all, for its own store call, not one more here.
+            Some((loaded, client))
+                if now.duration_since(*loaded)
+                    < CLIENT_CACHE_TTL + CLIENT_CACHE_STALE_IF_UNAVAILABLE =>
+            {
+                match tokio::time::timeout(STALE_LOOKUP_BOUND, self.store.find_client(id)).await {
+                    Ok(Ok(found)) => found.map(Arc::new),
+                    Ok(Err(StoreError::Unavailable(e))) => {
+                        tracing::debug!(client_id = %id, error = %e, "database unreachable: serving the cached client");
+                        return Ok(Some(client.clone()));
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        tracing::debug!(client_id = %id, "database slow: serving the cached client");
+                        return Ok(Some(client.clone()));
+                    }
+                }
+            }
+            _ => self.store.find_client(id).await?.map(Arc::new),
+        };
         let mut entries = self.write();
         match &found {
             Some(client) => {

@@ -139,6 +139,10 @@ settings_table! {
     /// When a SQLite commit is durable: `normal` survives `kill -9`, `full` also power loss.
     sqlite_synchronous: String, SQLITE_SYNCHRONOUS, Some("TESSERA_SQLITE_SYNCHRONOUS"),
         Rule::OneOf { default: "normal", values: &["normal", "full"] };
+    /// How long a request waits for a database connection before it is answered 503
+    /// `temporarily_unavailable` (so that an outage fails fast instead of hanging).
+    database_acquire_timeout_ms: i64, DATABASE_ACQUIRE_TIMEOUT_MS, Some("TESSERA_DATABASE_ACQUIRE_TIMEOUT_MS"),
+        int(1000, 50, 60_000);
     key_encryption_key: String, KEY_ENCRYPTION_KEY, Some("TESSERA_KEY_ENCRYPTION_KEY"),
         Rule::Other { default: "required (--dev: generated into tessera.kek)", allowed: "32 bytes base64url (tessera keys generate-kek)" };
     key_encryption_key_file: PathBuf, KEY_ENCRYPTION_KEY_FILE, Some("TESSERA_KEY_ENCRYPTION_KEY_FILE"),
@@ -362,6 +366,8 @@ pub struct Settings {
     pub database_url: String,
     /// When a SQLite commit is durable: `normal` survives `kill -9`, `full` also power loss.
     pub sqlite_synchronous: SqliteSync,
+    /// How long a request waits for a database connection before it is answered 503.
+    pub database_acquire_timeout: Duration,
     pub key_encryption_key: KeyEncryptionKey,
     pub kek_source: KekSource,
     pub policy: TokenPolicy,
@@ -571,6 +577,9 @@ impl Settings {
         let sync = keys::SQLITE_SYNCHRONOUS.one_of(raw.sqlite_synchronous.as_deref(), "normal")?;
         // `one_of` admitted only the values `parse` knows.
         let sqlite_synchronous = SqliteSync::parse(sync).unwrap_or_default();
+        let database_acquire_timeout = Duration::from_millis(
+            keys::DATABASE_ACQUIRE_TIMEOUT_MS.int(raw.database_acquire_timeout_ms)? as u64,
+        );
         let access_token_ttl = keys::ACCESS_TOKEN_TTL_SECONDS.int(raw.access_token_ttl_seconds)?;
         let id_token_ttl = keys::ID_TOKEN_TTL_SECONDS.int(raw.id_token_ttl_seconds)?;
         let code_ttl = keys::CODE_TTL_SECONDS.int(raw.code_ttl_seconds)?;
@@ -706,6 +715,7 @@ impl Settings {
             listen,
             database_url,
             sqlite_synchronous,
+            database_acquire_timeout,
             key_encryption_key: kek,
             kek_source,
             policy: TokenPolicy {
@@ -1001,6 +1011,7 @@ mod tests {
         assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.sqlite_synchronous, SqliteSync::Normal);
+        assert_eq!(s.database_acquire_timeout, Duration::from_secs(1));
     }
 
     #[test]

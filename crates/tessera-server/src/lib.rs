@@ -1,8 +1,10 @@
 //! Tessera's HTTP authorization server: routes → endpoint modules → `tessera-core`, with
 //! configuration, telemetry and the caches in front of `tessera-store`.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod client_admission;
 pub mod client_authentication;
 pub mod client_cache;
 pub mod client_keys;
@@ -10,12 +12,14 @@ pub mod config;
 pub mod dpop_replay;
 pub mod endpoints;
 pub mod features;
+pub mod issuer_path;
 pub mod key_ring;
 pub mod metadata_documents;
 pub mod oauth_error;
 pub mod oauth_form;
 pub mod password_checks;
 pub mod rate_limit;
+pub mod resource_registry;
 pub mod revocation_list;
 pub mod routes;
 pub mod source_address;

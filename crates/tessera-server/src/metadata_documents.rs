@@ -22,6 +22,7 @@ use tessera_core::client_metadata::{MetadataDocument, is_metadata_document_url};
 use tessera_core::grant_type::GrantType;
 
 use crate::config::RegistrationSettings;
+use crate::resource_registry::ResourceRegistry;
 
 /// The largest document read (§4.2 recommends a small limit; 5 KiB is the draft's example).
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
@@ -42,11 +43,17 @@ pub struct MetadataDocuments {
     settings: RegistrationSettings,
     allow_private_networks: bool,
     entries: Mutex<Entries>,
+    /// The resources such clients may ask for, whose scopes they may register.
+    resources: Arc<ResourceRegistry>,
 }
 
 impl MetadataDocuments {
-    pub fn new(settings: RegistrationSettings, allow_private_networks: bool) -> Self {
-        Self { settings, allow_private_networks, entries: Mutex::default() }
+    pub fn new(
+        settings: RegistrationSettings,
+        allow_private_networks: bool,
+        resources: Arc<ResourceRegistry>,
+    ) -> Self {
+        Self { settings, allow_private_networks, entries: Mutex::default(), resources }
     }
 
     /// Whether `id` names a metadata document this server would fetch.
@@ -107,13 +114,16 @@ impl MetadataDocuments {
         if registration.grant_types.contains(&GrantType::ClientCredentials) {
             return Err("the client_credentials grant is for operator-registered clients".into());
         }
-        let allowed = &self.settings.scopes;
-        if let Some(scope) = registration.scope.first_outside(allowed) {
+        // `registration_scopes` and the scopes of the resources open to such clients (issue
+        // 15); which of them a request may use depends on the resources it names.
+        let issuer_scopes = &self.settings.scopes;
+        let open = self.resources.open_scopes(issuer_scopes).await.map_err(|e| e.to_string())?;
+        if let Some(scope) = registration.scope.first_outside(&open) {
             return Err(format!("the scope `{}` is not open to such clients", scope.as_str()));
         }
         if registration.scope.is_empty() {
-            registration.scope = allowed.clone();
-            registration.default_scope = allowed.clone();
+            registration.scope = open;
+            registration.default_scope = issuer_scopes.clone();
         }
         registration.first_party = false;
         let (mut client, _) = registration.into_client(0)?;

@@ -25,6 +25,10 @@ impl From<tessera_core::store::StoreError> for OAuthError {
     }
 }
 
+/// The `Retry-After` of a request refused because the database is unreachable: the pool
+/// reconnects on the next request, so a client may come back soon.
+pub const STORE_RETRY_AFTER_SECS: u64 = 1;
+
 /// The answer to a core error. Server faults are logged here and leave as a bare
 /// `server_error` (the description is dropped by `ErrorResponse` itself).
 pub fn error_response(error: &Error) -> ErrorResponse {
@@ -38,6 +42,12 @@ pub fn error_response(error: &Error) -> ErrorResponse {
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "request failed with a server fault");
             answer
+        }
+        // RFC 6749 §4.1.2.1 / §5.2 `temporarily_unavailable`, RFC 9110 §15.6.4: a 503 says
+        // when to come back; the cause (which may name the database host) stays in the log.
+        Error::StoreUnavailable(cause) => {
+            tracing::warn!(error = %cause, "request refused: the database is unreachable");
+            answer.retry_after(STORE_RETRY_AFTER_SECS)
         }
         // RFC 6749 §5.2: a 401 carries the challenge of the scheme the client may use.
         Error::ClientAuthenticationMissing
@@ -172,6 +182,18 @@ mod tests {
         let (status, headers, _) = answer(Error::ClientAuthenticationFailed).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Basic realm=\"tessera\"");
+    }
+
+    #[tokio::test]
+    async fn rfc6749_5_2_unreachable_database_is_503_temporarily_unavailable_with_retry_after() {
+        let cause = tessera_core::store::StoreError::Unavailable("pool timed out".into());
+        let (status, headers, body) = answer(Error::from(cause)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        assert_eq!(body["error"], "temporarily_unavailable");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(!description.contains("pool timed out"), "the cause stays in the log");
     }
 
     #[tokio::test]

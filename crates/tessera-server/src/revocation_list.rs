@@ -53,3 +53,13 @@ impl RevocationList {
         }
     }
 }
+
+impl tessera_core::token::RevocationNotifier for RevocationList {
+    fn grant_revoked<'a>(
+        &'a self,
+        access_tokens: Vec<(String, i64)>,
+        now: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move { self.publish(&access_tokens, now).await })
+    }
+}

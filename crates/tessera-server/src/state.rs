@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub dpop_replay: DpopReplay,
     /// DPoP server nonces (RFC 9449 §8), when `dpop_nonce` is on.
     pub dpop_nonces: DpopNonces,
+    /// The registry of resource servers (issue 15), shared with the metadata-document clients.
+    pub resources: Arc<crate::resource_registry::ResourceRegistry>,
 }
 
 impl AppState {

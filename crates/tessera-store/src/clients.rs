@@ -6,6 +6,7 @@ use tessera_core::client::{
 };
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
+use tessera_core::keys::SigningAlg;
 use tessera_core::mtls::CertificateName;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::{Scope, ScopeSet};
@@ -27,7 +28,8 @@ macro_rules! select_clients {
          token_exchange_subject_clients, token_exchange_subject_audiences, \
          require_pushed_authorization_requests, dpop_bound_access_tokens, \
          tls_client_auth_member, tls_client_auth_value, \
-         tls_client_certificate_bound_access_tokens, created_at \
+         tls_client_certificate_bound_access_tokens, created_at, \
+         id_token_signed_response_alg \
          FROM clients"
     };
 }
@@ -67,6 +69,7 @@ struct ClientRow {
     tls_client_auth_value: Option<String>,
     tls_client_certificate_bound_access_tokens: bool,
     created_at: i64,
+    id_token_signed_response_alg: String,
 }
 
 impl ClientRow {
@@ -175,6 +178,11 @@ impl ClientRow {
             token_exchange,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            id_token_signed_response_alg: SigningAlg::parse(&self.id_token_signed_response_alg)
+                .ok_or_else(|| {
+                    let raw = &self.id_token_signed_response_alg;
+                    bad("id_token_signed_response_alg", &format!("unknown algorithm `{raw}`"))
+                })?,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             application_type,
@@ -213,9 +221,10 @@ impl ClientStore for Store {
             last_used_at, token_exchange_subject_clients, token_exchange_subject_audiences, \
             require_pushed_authorization_requests, dpop_bound_access_tokens, \
             tls_client_auth_member, tls_client_auth_value, \
-            tls_client_certificate_bound_access_tokens, created_at) \
+            tls_client_certificate_bound_access_tokens, created_at, \
+            id_token_signed_response_alg) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
+            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)";
         // RFC 9700 §4.15: a client_id equal to a user's `sub` would let the client's own
         // client-credentials tokens pass for that user's (`sub` = client_id there). Checked
         // in the insert's transaction; `create_user` checks the other way round.
@@ -268,6 +277,7 @@ impl ClientStore for Store {
                 .bind(client.tls_client_auth_name.as_ref().map(CertificateName::value))
                 .bind(client.tls_client_certificate_bound_access_tokens)
                 .bind(client.created_at)
+                .bind(client.id_token_signed_response_alg.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_or_db(e, || format!("client `{}`", client.client_id)))?;
@@ -318,7 +328,7 @@ impl ClientStore for Store {
             grant_types = $7, scope = $8, default_scope = $9, jwks = $10, jwks_uri = $11, \
             application_type = $12, client_uri = $13, logo_uri = $14, tos_uri = $15, \
             policy_uri = $16, tls_client_auth_member = $17, tls_client_auth_value = $18, \
-            tls_client_certificate_bound_access_tokens = $19 \
+            tls_client_certificate_bound_access_tokens = $19, id_token_signed_response_alg = $20 \
             WHERE client_id = $1 AND registration_token_hash IS NOT NULL";
         let done = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(client.client_id.as_str())
@@ -340,6 +350,7 @@ impl ClientStore for Store {
             .bind(client.tls_client_auth_name.as_ref().map(CertificateName::member))
             .bind(client.tls_client_auth_name.as_ref().map(CertificateName::value))
             .bind(client.tls_client_certificate_bound_access_tokens)
+            .bind(client.id_token_signed_response_alg.as_str())
             .execute(pool)
             .await
             .map_err(db)?

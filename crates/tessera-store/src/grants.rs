@@ -10,13 +10,14 @@ use tessera_core::store::{
     RotationRequest, StoreError,
 };
 
+use crate::postgres_batches::{self, Batched};
 use crate::{Store, client_id_column, conflict_or_db, db, hash_column, json, scope_column};
 
 /// The `SELECT` every grant read starts with, as a literal for `concat!`.
 macro_rules! select_grants {
     () => {
-        "SELECT id, client_id, user_id, scope, auth_time, sid, audience, created_at, expires_at \
-         FROM grants"
+        "SELECT id, client_id, user_id, scope, auth_time, sid, audience, created_at, expires_at, \
+         dpop_jkt FROM grants"
     };
 }
 
@@ -32,6 +33,7 @@ pub(crate) struct GrantRow {
     audience: String,
     created_at: i64,
     expires_at: i64,
+    dpop_jkt: Option<String>,
 }
 
 impl GrantRow {
@@ -48,25 +50,26 @@ impl GrantRow {
             sid: self.sid,
             created_at: self.created_at,
             expires_at: self.expires_at,
+            dpop_jkt: self.dpop_jkt,
             id: self.id,
         })
     }
 }
 
 #[derive(sqlx::FromRow)]
-struct CodeRow {
-    code_hash: Vec<u8>,
-    grant_id: String,
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
-    nonce: Option<String>,
-    expires_at: i64,
+pub(crate) struct CodeRow {
+    pub(crate) code_hash: Vec<u8>,
+    pub(crate) grant_id: String,
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) code_challenge: String,
+    pub(crate) nonce: Option<String>,
+    pub(crate) expires_at: i64,
 }
 
 impl CodeRow {
     /// The row is named by its grant: the code's hash identifies nothing useful to a reader.
-    fn into_code(self) -> Result<AuthorizationCode, StoreError> {
+    pub(crate) fn into_code(self) -> Result<AuthorizationCode, StoreError> {
         const TABLE: &str = "authorization_codes";
         Ok(AuthorizationCode {
             code_hash: hash_column(TABLE, "code_hash", &self.grant_id, &self.code_hash)?,
@@ -174,6 +177,20 @@ impl AuthorizationCodeStore for Store {
         const LOOK_UP: &str = "SELECT grant_id, client_id, redeemed_at FROM authorization_codes \
             WHERE code_hash = $1";
         let hash = code_hash.as_bytes().as_slice();
+        // PostgreSQL: the spend and the grant read as one statement (issue 16 item 2).
+        let mut check = Some(check);
+        if let (crate::pool::Pool::Postgres(pool), true) = (&self.pool, self.postgres_batches) {
+            match postgres_batches::redeem(pool, hash, client_id.as_str(), now, &mut check).await? {
+                Batched::Done((code, grant, proof)) => {
+                    return Ok(CodeRedemption::Redeemed { code: Box::new(code), grant, proof });
+                }
+                Batched::Refused => return Ok(CodeRedemption::Refused),
+                Batched::Missed => {}
+            }
+        }
+        let Some(check) = check else {
+            return Err(StoreError::Backend("the code check was used without a spend".into()));
+        };
         // An explicit transaction also makes the write durable before the answer is used,
         // whatever the driver does with a partly read `RETURNING` statement, and lets a
         // refused check undo the write.
@@ -290,6 +307,18 @@ impl GrantStore for Store {
             WHERE r.token_hash = $1 AND r.rotated_at >= $2 AND g.client_id = $3 \
             AND g.revoked_at IS NULL AND g.expires_at > $4 AND u.disabled = FALSE \
             AND (r.x5t_s256 IS NULL OR r.x5t_s256 = $5)";
+        // PostgreSQL: spend, grant read and inserts as one statement (issue 16 item 2).
+        let mut accept = Some(accept);
+        if let (crate::pool::Pool::Postgres(pool), true) = (&self.pool, self.postgres_batches) {
+            match postgres_batches::rotate(pool, &rotation, &mut accept).await? {
+                Batched::Done(grant) => return Ok(RefreshRotation::Rotated(grant)),
+                Batched::Refused => return Ok(RefreshRotation::Refused),
+                Batched::Missed => {}
+            }
+        }
+        let Some(accept) = accept else {
+            return Err(StoreError::Backend("the grant check was used without a spend".into()));
+        };
         let RotationRequest {
             old,
             new,
@@ -431,6 +460,39 @@ impl GrantStore for Store {
         with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(grant_id)
             .bind(now)
+            .fetch_all(pool)
+            .await
+            .map_err(db))
+    }
+
+    async fn bind_refresh_tokens_to_dpop_key(
+        &self,
+        grant_id: &str,
+        jkt: &str,
+    ) -> Result<(), StoreError> {
+        // The first binding stays: a later proof of another key changes nothing.
+        const SQL: &str = "UPDATE grants SET dpop_jkt = $2 WHERE id = $1 AND dpop_jkt IS NULL";
+        with_writer!(self, |pool| {
+            sqlx::query(SQL).bind(grant_id).bind(jkt).execute(pool).await.map_err(db)?;
+        });
+        Ok(())
+    }
+
+    async fn revoked_user_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: Option<&ClientId>,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT t.jti, t.expires_at FROM grant_access_tokens t \
+            JOIN grants g ON g.id = t.grant_id \
+            WHERE g.user_id = $1 AND g.revoked_at IS NOT NULL AND t.expires_at > $2 \
+            AND ($3 IS NULL OR g.client_id = $3)";
+        let client_id = client_id.map(|c| c.as_str().to_owned());
+        with_reader!(self, |pool| sqlx::query_as(SQL)
+            .bind(user_id)
+            .bind(now)
+            .bind(client_id.clone())
             .fetch_all(pool)
             .await
             .map_err(db))

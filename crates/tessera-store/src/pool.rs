@@ -20,8 +20,26 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a SQLite writer waits for another one to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a caller waits for a free pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a pooled connection by default (`database_acquire_timeout_ms`).
+/// The bound is what makes an outage fail fast: with the database gone, opening a connection
+/// is retried until this deadline and the request is then answered `503` instead of hanging.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How a [`Store`] connects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// When SQLite commits are durable.
+    pub sqlite_sync: SqliteSync,
+    /// How long a caller waits for a pooled connection before its call fails with
+    /// `StoreError::Unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { sqlite_sync: SqliteSync::default(), acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT }
+    }
+}
 
 /// Pool settings shared by every pool. sqlx pings a connection before lending it out by default
 /// (`test_before_acquire`): one more round trip per store call, measured at 16 µs on SQLite and
@@ -29,8 +47,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection from failing right after it. A query on a broken connection fails (the request
 /// gets an error, `/readyz` turns 503) and sqlx closes that connection instead of lending it
 /// out again.
-fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
-    sqlx::pool::PoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT).test_before_acquire(false)
+fn pool_options<DB: sqlx::Database>(acquire_timeout: Duration) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new().acquire_timeout(acquire_timeout).test_before_acquire(false)
 }
 
 /// When SQLite makes a commit durable (PostgreSQL decides this on its server, with
@@ -81,6 +99,9 @@ pub(crate) enum Pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Whether PostgreSQL rotations and redemptions take the one-statement path
+    /// (`postgres_batches`); off only to measure or test the portable path there.
+    pub(crate) postgres_batches: bool,
 }
 
 impl Store {
@@ -92,7 +113,16 @@ impl Store {
 
     /// Like [`Store::connect`], choosing when SQLite commits are durable.
     pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
-        let store = Self::open(url, sync).await?;
+        Self::connect_with_options(url, ConnectOptions { sqlite_sync: sync, ..Default::default() })
+            .await
+    }
+
+    /// Like [`Store::connect`], with every connection setting.
+    pub async fn connect_with_options(
+        url: &str,
+        options: ConnectOptions,
+    ) -> Result<Store, StoreError> {
+        let store = Self::open(url, options).await?;
         let applied = store.migrate().await?;
         if applied > 0 {
             tracing::info!(backend = store.backend(), applied, "applied database migrations");
@@ -102,14 +132,14 @@ impl Store {
 
     /// Like [`Store::connect`], without applying migrations.
     pub async fn connect_without_migrating(url: &str) -> Result<Store, StoreError> {
-        Self::open(url, SqliteSync::default()).await
+        Self::open(url, ConnectOptions::default()).await
     }
 
-    async fn open(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
+    async fn open(url: &str, options: ConnectOptions) -> Result<Store, StoreError> {
         let pool = if url.starts_with("sqlite:") {
-            connect_sqlite(url, sync).await?
+            connect_sqlite(url, options).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pool::Postgres(connect_postgres(url).await?)
+            Pool::Postgres(connect_postgres(url, options.acquire_timeout).await?)
         } else {
             // Only the scheme is echoed: the rest of a URL may hold a password.
             let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
@@ -121,7 +151,7 @@ impl Store {
                 .into(),
             ));
         };
-        Ok(Store { pool })
+        Ok(Store { pool, postgres_batches: true })
     }
 
     /// Applies pending migrations; returns how many were applied (counted as pending just
@@ -168,6 +198,14 @@ impl Store {
         }
     }
 
+    /// This store with PostgreSQL's one-statement rotation and redemption turned off, so that
+    /// they take the portable path of several statements (to compare the two, or test both).
+    #[cfg(feature = "testing")]
+    pub fn with_portable_paths_only(mut self) -> Store {
+        self.postgres_batches = false;
+        self
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self.pool {
@@ -199,8 +237,9 @@ async fn pending<C: Migrate>(conn: &mut C, migrator: &Migrator) -> Result<usize,
         .count())
 }
 
-async fn connect_sqlite(url: &str, sync: SqliteSync) -> Result<Pool, StoreError> {
-    let synchronous = match sync {
+async fn connect_sqlite(url: &str, connect: ConnectOptions) -> Result<Pool, StoreError> {
+    let pool_options = || pool_options(connect.acquire_timeout);
+    let synchronous = match connect.sqlite_sync {
         SqliteSync::Normal => SqliteSynchronous::Normal,
         SqliteSync::Full => SqliteSynchronous::Full,
     };
@@ -232,9 +271,9 @@ async fn connect_sqlite(url: &str, sync: SqliteSync) -> Result<Pool, StoreError>
     Ok(Pool::Sqlite { reads, writes })
 }
 
-async fn connect_postgres(url: &str) -> Result<PgPool, StoreError> {
+async fn connect_postgres(url: &str, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url).map_err(db)?;
-    pool_options().connect_with(options).await.map_err(db)
+    pool_options(acquire_timeout).connect_with(options).await.map_err(db)
 }
 
 #[cfg(test)]

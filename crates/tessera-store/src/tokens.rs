@@ -150,7 +150,8 @@ impl TokenStore for Store {
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         // The grant's columns under their own names (read by `GrantRow`), the token's renamed.
         const SQL: &str = "SELECT g.id, g.client_id, g.user_id, g.scope, g.auth_time, g.sid, \
-            g.audience, g.created_at, g.expires_at, g.revoked_at, r.created_at AS issued_at, \
+            g.audience, g.created_at, g.expires_at, g.dpop_jkt, g.revoked_at, \
+            r.created_at AS issued_at, \
             r.expires_at AS token_expires_at, r.rotated_at \
             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1";
         let row: Option<RefreshTokenRow> = with_reader!(self, |pool| sqlx::query_as(SQL)

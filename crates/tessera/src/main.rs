@@ -35,6 +35,9 @@ enum Command {
     /// Read the audit table.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Register, list and delete resource servers that dynamic clients may ask for.
+    #[command(subcommand)]
+    Resource(commands::resource::ResourceCommand),
     /// Sign this terminal in with the device flow (RFC 8628) and store the tokens.
     Login(commands::login::LoginArgs),
     /// Inspect the tokens that `tessera login` stored.
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
             Command::Keys(cmd) => commands::keys::run(cmd).await,
             Command::RegistrationToken(cmd) => commands::registration_token::run(cmd).await,
             Command::Audit(cmd) => commands::audit::run(cmd).await,
+            Command::Resource(cmd) => commands::resource::run(cmd).await,
             Command::Login(args) => commands::login::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,
             Command::Bench(args) => commands::bench::run(args).await,

@@ -1,14 +1,17 @@
 //! A backend-for-frontend (BFF): the browser talks only to this server, which signs the user in
 //! with Tessera and calls the API for it. Access, refresh and ID tokens never reach the
 //! browser (OAuth 2.0 for Browser-Based Applications, draft-ietf-oauth-browser-based-apps §6.1);
-//! the browser holds one HttpOnly, SameSite=Lax session cookie.
+//! the browser holds one HttpOnly, SameSite=Lax session cookie. Sessions and pending sign-ins
+//! live in a shared store (Redis or SQLite; `session.rs`), sealed, so that any instance serves any user.
 //!
 //! Routes: `/` (the page), `/login`, `/callback`, `POST /logout`, and `/api/*`, proxied to the
 //! resource API with the user's access token, refreshed as needed (`tessera-client`).
 
 mod session;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,14 +22,16 @@ use axum::routing::{any, get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use tessera_client::RefreshTokenStore;
 use tessera_client::{
-    BearerLayer, ClientCredentials, CodeFlow, Http, MemoryRefreshTokenStore, MemoryStateStore,
-    Metadata, Refresher, discover,
+    BearerLayer, ClientCredentials, CodeFlow, Http, Metadata, Refresher, SecretString,
+    TokenResponse, discover,
 };
 use tower::{Layer, Service};
 
-pub use session::{MemorySessions, Session, SessionStore};
+pub use session::{
+    PendingSignIns, RedisSessions, SESSION_LIFETIME, Session, SessionRefreshToken, SessionStore,
+    Sessions, SqliteSessions, StoreFuture,
+};
 
 /// What the BFF needs to know.
 pub struct Config {
@@ -42,17 +47,27 @@ pub struct Config {
     pub api_url: String,
     /// The scopes asked for at sign-in.
     pub scope: String,
+    /// Where sessions are kept (shared by all instances).
+    pub session_store: Arc<dyn SessionStore>,
+    /// The AES-256-GCM key sealing the sessions: the same on every instance.
+    pub session_key: [u8; 32],
 }
 
 /// The header a page sends its CSRF token in on state-changing `/api/*` requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// A session's tokens in this process: its `Refresher` (one refresh at a time per session
+/// here) and when it was last used.
+type Live = (Arc<Refresher<SessionRefreshToken>>, Instant);
+
 struct App {
     http: Http,
     metadata: Arc<Metadata>,
     credentials: ClientCredentials,
-    flow: CodeFlow<MemoryStateStore>,
-    sessions: Box<dyn SessionStore>,
+    flow: CodeFlow<PendingSignIns>,
+    sessions: Arc<Sessions>,
+    /// By the SHA-256 of the session id; a cache of objects, the store is the truth.
+    live: Mutex<HashMap<[u8; 32], Live>>,
     cookie_name: &'static str,
     secure: bool,
     public_url: url::Url,
@@ -69,12 +84,13 @@ pub async fn app(config: Config) -> Result<Router, tessera_client::Error> {
         .public_url
         .join("callback")
         .map_err(|e| tessera_client::Error::Config(format!("BFF public URL: {e}")))?;
+    let sessions = Arc::new(Sessions::new(config.session_store, &config.session_key)?);
     let flow = CodeFlow::new(
         http.clone(),
         metadata.clone(),
         credentials.clone(),
         redirect_uri.as_str(),
-        MemoryStateStore::default(),
+        PendingSignIns(sessions.clone()),
     )?;
     // The `__Host-` prefix (RFC 6265bis §4.1.3.2) makes the browser refuse the cookie unless it
     // is Secure, host-only and Path=/; a Secure cookie needs https, so a development BFF on
@@ -93,7 +109,8 @@ pub async fn app(config: Config) -> Result<Router, tessera_client::Error> {
             metadata,
             credentials,
             flow,
-            sessions: Box::new(MemorySessions::default()),
+            sessions,
+            live: Mutex::new(HashMap::new()),
             cookie_name: if secure { "__Host-bff_session" } else { "bff_session" },
             secure,
             public_url: config.public_url,
@@ -124,9 +141,70 @@ impl App {
             .map(|(_, value)| value)
     }
 
-    fn session(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
-        let id = self.session_id(headers)?;
-        self.sessions.get(id).map(|s| (id.to_owned(), s))
+    /// The request's session, if its cookie names a live one.
+    async fn session(&self, headers: &HeaderMap) -> Result<Option<(String, Session)>, Failure> {
+        let Some(id) = self.session_id(headers) else { return Ok(None) };
+        match self.sessions.get(id).await {
+            Ok(Some(session)) => Ok(Some((id.to_owned(), session))),
+            Ok(None) => {
+                // Ended (signed out on another instance, expired): its tokens leave this
+                // process's memory too.
+                self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&digest(id));
+                Ok(None)
+            }
+            Err(_) => Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the session store failed")),
+        }
+    }
+
+    /// The session's `Refresher` in this process, made from the stored tokens on first use.
+    async fn refresher(
+        &self,
+        id: &str,
+        session: &Session,
+    ) -> Result<Arc<Refresher<SessionRefreshToken>>, Failure> {
+        let key = digest(id);
+        if let Some((refresher, used)) =
+            self.live.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key)
+        {
+            *used = Instant::now();
+            return Ok(refresher.clone());
+        }
+        let token_endpoint = self
+            .metadata
+            .token_endpoint
+            .clone()
+            .ok_or(Failure(StatusCode::BAD_GATEWAY, "no token endpoint"))?;
+        let store = SessionRefreshToken::new(self.sessions.clone(), id);
+        let refresher = Refresher::new(
+            self.http.clone(),
+            self.metadata.issuer.clone(),
+            token_endpoint,
+            self.credentials.clone(),
+            store,
+        )
+        .map_err(|_| Failure(StatusCode::BAD_GATEWAY, "bad token endpoint"))?;
+        // The stored access token, for what is left of its lifetime (no refresh token: the
+        // store keeps that one).
+        let now = now_ms();
+        let current = TokenResponse {
+            access_token: SecretString::new(session.access_token.as_str()),
+            token_type: "Bearer".into(),
+            expires_in: Some((session.access_expires_at_ms - now).max(0) / 1000),
+            refresh_token: None,
+            id_token: None,
+            scope: None,
+        };
+        refresher
+            .set_current(&current)
+            .await
+            .map_err(|_| Failure(StatusCode::SERVICE_UNAVAILABLE, "the session store failed"))?;
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        // Sessions not used for a whole session lifetime are over: their objects go.
+        live.retain(|_, (_, used)| used.elapsed() < SESSION_LIFETIME);
+        // A concurrent request of the same session may have made one meanwhile: one per
+        // session, so that its refreshes stay single-flight.
+        let entry = live.entry(key).or_insert_with(|| (Arc::new(refresher), Instant::now()));
+        Ok(entry.0.clone())
     }
 
     fn cookie(&self, value: &str, clear: bool) -> HeaderValue {
@@ -141,6 +219,19 @@ impl App {
     }
 }
 
+fn digest(id: &str) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -152,8 +243,8 @@ fn no_store(mut response: Response) -> Response {
 
 /// The page: a sign-in link, or the user's `sub`, a button that calls the API and a sign-out
 /// form carrying the CSRF token.
-async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let body = match app.session(&headers) {
+async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let body = match app.session(&headers).await? {
         None => "<h1>Orders</h1><p><a href=\"/login\">Sign in</a></p>".to_owned(),
         Some((_, s)) => format!(
             "<meta name=\"csrf-token\" content=\"{csrf}\"><h1>Orders</h1>\
@@ -167,7 +258,7 @@ async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             sub = escape(&s.sub),
         ),
     };
-    no_store(Html(format!("<!doctype html><title>Orders</title>{body}")).into_response())
+    Ok(no_store(Html(format!("<!doctype html><title>Orders</title>{body}")).into_response()))
 }
 
 #[derive(Debug)]
@@ -199,31 +290,21 @@ async fn callback(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Res
         }
         Err(_) => return Failure(StatusCode::BAD_GATEWAY, "sign-in failed").into_response(),
     };
-    let Some(token_endpoint) = app.metadata.token_endpoint.clone() else {
-        return Failure(StatusCode::BAD_GATEWAY, "no token endpoint").into_response();
-    };
-    let refresher = match Refresher::new(
-        app.http.clone(),
-        app.metadata.issuer.clone(),
-        token_endpoint,
-        app.credentials.clone(),
-        MemoryRefreshTokenStore::default(),
-    ) {
-        Ok(r) => r,
-        Err(_) => return Failure(StatusCode::BAD_GATEWAY, "bad token endpoint").into_response(),
-    };
-    if refresher.set_current(&signed_in.tokens).await.is_err() {
-        return Failure(StatusCode::INTERNAL_SERVER_ERROR, "cannot keep the session")
-            .into_response();
-    }
+    let tokens = &signed_in.tokens;
     let session = Session {
-        tokens: Arc::new(refresher),
-        id_token: signed_in.tokens.id_token.clone(),
+        access_token: tokens.access_token.expose().to_owned(),
+        access_expires_at_ms: now_ms()
+            .saturating_add(tokens.expires_in.unwrap_or(300).saturating_mul(1000)),
+        refresh_token: tokens.refresh_token.as_ref().map(|t| t.expose().to_owned()),
+        id_token: tokens.id_token.clone(),
         csrf: random_token(),
         sub: signed_in.id_token.map(|c| c.sub).unwrap_or_default(),
     };
     let id = random_token();
-    app.sessions.insert(&id, Arc::new(session));
+    if app.sessions.insert(&id, &session).await.is_err() {
+        return Failure(StatusCode::SERVICE_UNAVAILABLE, "the session store failed")
+            .into_response();
+    }
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(header::SET_COOKIE, app.cookie(&id, false));
     no_store(response)
@@ -246,20 +327,28 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
-    let Some((id, session)) = app.session(&headers) else {
-        return Redirect::to("/").into_response();
+    let (id, session) = match app.session(&headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Redirect::to("/").into_response(),
+        Err(failure) => return failure.into_response(),
     };
     if !same(&form.csrf, &session.csrf) {
         return Failure(StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
     }
-    app.sessions.remove(&id);
-    if let (Some(revoke), Ok(Some(refresh))) =
-        (&app.metadata.revocation_endpoint, session.tokens.store().load().await)
+    app.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&digest(&id));
+    // The record as removed: its refresh token is the current one, whoever rotated it.
+    let session = match app.sessions.remove(&id).await {
+        Ok(removed) => removed.unwrap_or(session),
+        Err(_) => {
+            return Failure(StatusCode::SERVICE_UNAVAILABLE, "the session store failed")
+                .into_response();
+        }
+    };
+    if let (Some(revoke), Some(refresh)) =
+        (&app.metadata.revocation_endpoint, session.refresh_token.as_deref())
     {
-        let form = [("token", refresh.expose()), ("token_type_hint", "refresh_token")];
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let form = [("token", refresh), ("token_type_hint", "refresh_token")];
+        let now = now_ms() / 1000;
         // Best effort: the session is gone either way; a failed revocation leaves the token
         // to expire.
         let _ = app
@@ -295,8 +384,10 @@ async fn proxy(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let Some((_, session)) = app.session(&headers) else {
-        return Failure(StatusCode::UNAUTHORIZED, "not signed in").into_response();
+    let (id, session) = match app.session(&headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Failure(StatusCode::UNAUTHORIZED, "not signed in").into_response(),
+        Err(failure) => return failure.into_response(),
     };
     // Reads are safe; anything that changes state must carry the page's CSRF token, which
     // another site cannot read (SameSite=Lax already keeps the cookie off its POSTs).
@@ -317,7 +408,11 @@ async fn proxy(
     let Ok(request) = request.build() else {
         return Failure(StatusCode::BAD_REQUEST, "bad API path").into_response();
     };
-    let mut api = BearerLayer::new(session.tokens.clone()).layer(client);
+    let tokens = match app.refresher(&id, &session).await {
+        Ok(tokens) => tokens,
+        Err(failure) => return failure.into_response(),
+    };
+    let mut api = BearerLayer::new(tokens).layer(client);
     let answer = match std::future::poll_fn(|cx| api.poll_ready(cx)).await {
         Ok(()) => api.call(request).await,
         Err(e) => Err(e),

@@ -10,7 +10,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tessera_resource::{
-    IssuerConfig, Principal, RequireScope, RevocationConfig, TokenValidator, ValidatorConfig,
+    DpopCheck, IssuerConfig, Principal, RequireScope, RevocationConfig, SenderConstraints,
+    TokenValidator, ValidatorConfig,
 };
 
 /// The API's settings: flags or `ORDERS_API_*` variables.
@@ -30,6 +31,10 @@ pub struct Settings {
     /// when set, revoked tokens are refused here within seconds.
     #[arg(long, env = "ORDERS_API_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// The URL clients call this API under (scheme, host, port, optional path prefix): what
+    /// their DPoP proofs' `htu` starts with (RFC 9449 §4.3). Default: the audience.
+    #[arg(long, env = "ORDERS_API_EXTERNAL_URL")]
+    pub external_url: Option<String>,
     /// Allow an issuer on loopback or private addresses over plain http (development only).
     #[arg(long, env = "ORDERS_API_ALLOW_PRIVATE_NETWORKS")]
     pub allow_private_networks: bool,
@@ -42,9 +47,15 @@ impl Settings {
             .issuer(IssuerConfig::new(&self.issuer, &self.audience))
             .scopes_supported(["orders:read", "orders:write"])
             .allow_private_networks(self.allow_private_networks);
+        // RFC 9449 §7: DPoP-bound tokens are accepted with a proof of their key; with Redis,
+        // the proofs' replay cache is shared by every instance of the API.
+        let mut dpop = DpopCheck::new(self.external_url.as_deref().unwrap_or(&self.audience))?;
         if let Some(url) = &self.redis_url {
             config = config.revocation_list(RevocationConfig::redis(url));
+            dpop = dpop.replay_cache_redis(url).await?;
         }
+        let constraints = SenderConstraints::new(Some(Arc::new(dpop)), None);
+        config = config.sender_constraint(Arc::new(constraints));
         Ok(TokenValidator::discover(config).await?)
     }
 }
@@ -142,6 +153,7 @@ mod tests {
         assert_eq!(settings.listen, "0.0.0.0:8081");
         assert!(!settings.allow_private_networks);
         assert_eq!(settings.redis_url, None);
+        assert_eq!(settings.external_url, None);
         assert!(
             Settings::try_parse_from(["orders-api", "--issuer", "https://as.example"]).is_err()
         );

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::random;
+use crate::seal::SealingKey;
 
 /// How long one Redis command may take before the instance goes on without the cache.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
@@ -33,7 +33,7 @@ pub(crate) struct SharedEntry {
 /// The shared cache: a Redis connection, the sealing key and a key prefix.
 pub struct SharedCache {
     conn: ConnectionManager,
-    key: LessSafeKey,
+    key: SealingKey,
     prefix: String,
     lock_ttl: Duration,
     unlock: redis::Script,
@@ -68,11 +68,9 @@ impl SharedCache {
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(REDIS_TIMEOUT));
         let conn = ConnectionManager::new_with_config(client, config).await.map_err(redis_error)?;
-        let key = UnboundKey::new(&AES_256_GCM, encryption_key)
-            .map_err(|_| Error::Config("the shared cache key must be 32 bytes".into()))?;
         Ok(Self {
             conn,
-            key: LessSafeKey::new(key),
+            key: SealingKey::new(encryption_key)?,
             prefix: prefix.into(),
             lock_ttl: Duration::from_secs(5),
             unlock: redis::Script::new(UNLOCK_LUA),
@@ -105,17 +103,12 @@ impl SharedCache {
         get.arg(&redis_key);
         let mut conn = self.conn.clone();
         let sealed: Option<Vec<u8>> = timeout(get.query_async(&mut conn)).await?;
-        let Some(mut sealed) = sealed else { return Ok(None) };
-        if sealed.len() < NONCE_LEN {
-            return Ok(None);
-        }
-        let nonce = Nonce::try_assume_unique_for_key(&sealed[..NONCE_LEN]).map_err(redis_error)?;
-        let body = &mut sealed[NONCE_LEN..];
+        let Some(sealed) = sealed else { return Ok(None) };
         // The Redis key is the associated data: an entry copied under another key won't open.
-        let Ok(plain) = self.key.open_in_place(nonce, Aad::from(redis_key.as_bytes()), body) else {
+        let Some(plain) = self.key.open(redis_key.as_bytes(), &sealed) else {
             return Ok(None);
         };
-        Ok(serde_json::from_slice(plain).ok())
+        Ok(serde_json::from_slice(&plain).ok())
     }
 
     /// Stores `entry` sealed, expiring with the token.
@@ -130,18 +123,8 @@ impl SharedCache {
             return Ok(());
         }
         let redis_key = self.entry_key(cache_key);
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(redis_error)?;
-        let mut body = serde_json::to_vec(entry).map_err(redis_error)?;
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(redis_key.as_bytes()),
-                &mut body,
-            )
-            .map_err(redis_error)?;
-        let mut sealed = nonce.to_vec();
-        sealed.extend_from_slice(&body);
+        let body = serde_json::to_vec(entry).map_err(redis_error)?;
+        let sealed = self.key.seal(redis_key.as_bytes(), &body)?;
         let mut set = redis::cmd("SET");
         set.arg(&redis_key).arg(sealed).arg("PX").arg(ttl_ms);
         let mut conn = self.conn.clone();

@@ -36,6 +36,16 @@ fn js_dir() -> PathBuf {
 
 /// Starts oidc-provider on a free port; `None` (skipped, not on CI) without node or the module.
 fn start() -> Option<OidcProvider> {
+    start_with(&[])
+}
+
+/// Starts oidc-provider with an issuer that has a path, its metadata published in one `form`
+/// only (`tests/js/oidc_provider.mjs`).
+fn start_at_path(path: &str, form: &str) -> Option<OidcProvider> {
+    start_with(&[path, form])
+}
+
+fn start_with(args: &[&str]) -> Option<OidcProvider> {
     let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
     if !node {
         skip("node is not installed");
@@ -49,6 +59,7 @@ fn start() -> Option<OidcProvider> {
     let mut child = Command::new("node")
         .arg(js_dir().join("oidc_provider.mjs"))
         .arg(port.to_string())
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -150,4 +161,75 @@ async fn interop_oidc_provider_code_flow_with_pkce_id_token_and_refresh_rotation
         .await
         .unwrap_err();
     assert_eq!(reuse.oauth_code(), Some(ErrorCode::InvalidGrant), "{reuse}");
+}
+
+/// Discovery of an issuer with a path from the one place a real server publishes it, then a
+/// client-credentials token and a user's sign-in through the endpoints that document names
+/// (below the path).
+async fn discovered_at_path_and_used(form: &str) {
+    let Some(op) = start_at_path("/tenant-a/oidc", form) else { return };
+    assert!(op.issuer.ends_with("/tenant-a/oidc"), "{}", op.issuer);
+    let metadata = discover(&http(), &op.issuer).await.unwrap();
+    assert_eq!(metadata.issuer, op.issuer);
+    let token_endpoint = metadata.endpoint("token_endpoint").unwrap().to_owned();
+    assert!(token_endpoint.starts_with(&format!("{}/", op.issuer)), "{token_endpoint}");
+    let m = TokenManager::builder(
+        http(),
+        op.issuer.clone(),
+        token_endpoint,
+        ClientCredentials::secret_basic("svc", "svc-secret"),
+    )
+    .unwrap()
+    .build();
+    m.token(&TokenRequest::new(["api:read"], None)).await.unwrap();
+    // Through the cached client too.
+    let clock = Arc::new(tessera_client::ManualClock::at(crate::common::now()));
+    let cached = tessera_client::Discovery::new(http(), op.issuer.clone(), clock);
+    assert_eq!(*cached.get().await.unwrap(), metadata);
+    // A user signs in below the path: the ID token's `iss` is the issuer with its path, and
+    // RFC 9207 `iss` in the response too.
+    let flow = CodeFlow::new(
+        http(),
+        Arc::new(metadata),
+        ClientCredentials::secret_basic("web", "web-secret"),
+        REDIRECT,
+        MemoryStateStore::default(),
+    )
+    .unwrap();
+    let start = flow.start("openid", None).await.unwrap();
+    let callback = browser::sign_in(start.url.as_str(), REDIRECT).await;
+    let claims = flow.callback(&callback).await.unwrap().id_token.unwrap();
+    assert_eq!(claims.iss, op.issuer);
+}
+
+/// RFC 8414 §3.1: for an issuer with a path, the well-known suffix goes between the host and
+/// the path: `/.well-known/oauth-authorization-server/tenant-a/oidc`.
+#[tokio::test]
+async fn rfc8414_3_1_metadata_of_an_issuer_with_a_path_is_found_at_the_inserted_location() {
+    discovered_at_path_and_used("inserted").await;
+}
+
+/// OpenID Connect Discovery 1.0 §4: the path of the issuer, then
+/// `/.well-known/openid-configuration` (oidc-provider's own location).
+#[tokio::test]
+async fn oidc_discovery_4_metadata_of_an_issuer_with_a_path_is_found_appended_to_the_path() {
+    discovered_at_path_and_used("appended").await;
+}
+
+/// RFC 8414 §5: `openid-configuration` inserted like RFC 8414's own suffix, as some providers
+/// with a path publish it.
+#[tokio::test]
+async fn rfc8414_5_openid_configuration_inserted_before_the_issuer_path_is_found() {
+    discovered_at_path_and_used("inserted-openid").await;
+}
+
+/// RFC 8414 §3.3 / OIDC Discovery §4.3: the document's `issuer` must be identical to the one
+/// asked for; with a trailing slash the same locations are tried, the document is found, and
+/// refused.
+#[tokio::test]
+async fn rfc8414_3_3_an_issuer_with_a_path_must_match_exactly_a_trailing_slash_is_another_issuer() {
+    let Some(op) = start_at_path("/tenant-a/oidc", "inserted") else { return };
+    let asked = format!("{}/", op.issuer);
+    let e = discover(&http(), &asked).await.unwrap_err();
+    assert!(e.to_string().contains(&format!("is for issuer {}, not {asked}", op.issuer)), "{e}");
 }

@@ -82,7 +82,7 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
             // RFC 6749 §4.1.2: a code used twice means it leaked; the server "SHOULD revoke
             // (when possible) all tokens previously issued based on that authorization code".
             // Only its own client gets here (§10.5): another one cannot revoke the grant.
-            store.revoke_grant(&grant_id, ctx.now).await?;
+            crate::token::revoke_grant_and_notify(store, &grant_id, ctx).await?;
             Err(Error::CodeRefused(
                 "the code was already used; every token issued from it has been revoked",
             ))

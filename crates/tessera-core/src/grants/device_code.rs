@@ -59,6 +59,7 @@ async fn redeem<S: DeviceStore + GrantStore + TokenStore>(
         audience: authorization.audience.clone(),
         created_at: ctx.now,
         expires_at: ctx.now + ctx.policy.refresh_token_absolute_ttl,
+        dpop_jkt: None,
     };
     let grant =
         match store.poll_device_authorization(&hash, &client.client_id, ctx.now, grant_of).await? {
@@ -74,7 +75,7 @@ async fn redeem<S: DeviceStore + GrantStore + TokenStore>(
             // has leaked, like a replayed authorization code (RFC 6749 §4.1.2): everything
             // issued from it is revoked.
             DevicePoll::AlreadyRedeemed { grant_id } => {
-                store.revoke_grant(&grant_id, ctx.now).await?;
+                crate::token::revoke_grant_and_notify(store, &grant_id, ctx).await?;
                 return Err(Error::InvalidGrant(
                     "the device code was already redeemed; every token issued from it has been \
                      revoked"

@@ -74,7 +74,21 @@ async fn refresh<S: GrantStore + TokenStore>(
     // request leaves the presented token usable.
     let mut refusal = None;
     let mut audience = Vec::new();
+    let proved = ctx.dpop.map(|key| key.jkt());
     let accept = |grant: &crate::store::Grant| {
+        // RFC 9449 §5: a refresh token bound to a DPoP key is only good with a proof of it.
+        if let Some(bound) = &grant.dpop_jkt
+            && !proved.is_some_and(|jkt| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(jkt.as_bytes(), bound.as_bytes()))
+            })
+        {
+            refusal = Some(Error::InvalidGrant(
+                "the refresh token is bound to a DPoP key; the request must carry a DPoP proof \
+                 of that key (RFC 9449 §5)"
+                    .into(),
+            ));
+            return false;
+        }
         if requested.as_ref().is_some_and(|r| r.first_outside(&grant.scope).is_some()) {
             refusal = Some(Error::ScopeWidened);
             return false;
@@ -101,10 +115,13 @@ async fn refresh<S: GrantStore + TokenStore>(
         RefreshRotation::Reused { grant_id } => {
             // OAuth 2.1 §4.3.1: a rotated refresh token presented again means one of two
             // parties holds a stolen copy; revoke the whole family.
-            store.revoke_grant(&grant_id, ctx.now).await?;
+            crate::token::revoke_grant_and_notify(store, &grant_id, ctx).await?;
             return Err(Error::RefreshTokenReused);
         }
     };
+    // A public client's family not bound yet (its first tokens came without a proof) is
+    // bound to the key it proves now.
+    super::tokens_for_grant::bind_to_dpop_key(store, client, &grant, ctx).await?;
     let scope = requested.unwrap_or_else(|| grant.scope.clone());
     let refresh_token = Some(new_token);
     let issue_args = Issue {

@@ -53,7 +53,8 @@ pub async fn issue<S: GrantStore + TokenStore>(
         store.record_access_token(&issue.grant.id, &access.jti, access.expires_at).await?;
     }
     let id_token = if issue.scope.iter().any(|s| s.as_str() == "openid") {
-        Some(mint_id_token(ctx, issue.grant, issue.nonce, &access.token)?)
+        let alg = issue.client.id_token_signed_response_alg;
+        Some(mint_id_token(ctx, alg, issue.grant, issue.nonce, &access.token)?)
     } else {
         None
     };
@@ -87,5 +88,20 @@ pub async fn new_refresh_token<S: GrantStore>(
     // tokens are bound to (a confidential client's is protected by its authentication).
     let certificate = if client.is_public() { ctx.certificate } else { None };
     store.insert_refresh_token(&token.hash(), &grant.id, ctx.now, expires_at, certificate).await?;
+    bind_to_dpop_key(store, client, grant, ctx).await?;
     Ok(Some(token))
+}
+
+/// RFC 9449 §5: "refresh tokens issued to public clients are bound to the DPoP key" — the
+/// key of this request's proof, if any, from now on for the grant's whole refresh family.
+pub async fn bind_to_dpop_key<S: GrantStore>(
+    store: &S,
+    client: &Client,
+    grant: &Grant,
+    ctx: IssueContext<'_>,
+) -> Result<()> {
+    if let (true, None, Some(key)) = (client.is_public(), &grant.dpop_jkt, ctx.dpop) {
+        store.bind_refresh_tokens_to_dpop_key(&grant.id, key.jkt()).await?;
+    }
+    Ok(())
 }

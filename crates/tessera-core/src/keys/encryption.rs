@@ -4,13 +4,17 @@
 use std::fmt;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use crate::error::InternalError;
 
 /// The key that encrypts signing keys at rest (requirements R4.6): 32 bytes for AES-256-GCM.
-pub struct KeyEncryptionKey(RandomizedNonceKey);
+pub struct KeyEncryptionKey(RandomizedNonceKey, [u8; 32]);
+
+/// The label of [`KeyEncryptionKey::derived_secret`].
+const DERIVATION_LABEL: &[u8] = b"tessera: secret derived from the key-encryption key";
 
 impl fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,9 +38,20 @@ impl KeyEncryptionKey {
         if bytes.len() != 32 {
             return Err(format!("must decode to 32 bytes, not {}", bytes.len()));
         }
+        // A secret for other uses, derived so that the AES key itself is used for nothing else.
+        let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &bytes), DERIVATION_LABEL);
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(derived.as_ref());
         RandomizedNonceKey::new(&AES_256_GCM, &bytes)
-            .map(Self)
+            .map(|key| Self(key, secret))
             .map_err(|_| "is not a usable AES-256 key".to_string())
+    }
+
+    /// A 32-byte secret derived from this key (HMAC-SHA256 under a fixed label): every
+    /// instance of a deployment shares the key-encryption key, so they all derive the same
+    /// secret — what the DPoP server nonces of RFC 9449 §8 are computed with.
+    pub fn derived_secret(&self) -> [u8; 32] {
+        self.1
     }
 
     pub(super) fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, InternalError> {

@@ -2,6 +2,8 @@
 //! upstream services on loopback ports, nginx, Redis).
 
 mod client_certificates;
+mod dpop;
+mod exchange;
 mod forward_auth;
 mod proxy;
 mod rate_limit;

@@ -34,12 +34,74 @@ pub struct Issuer {
     store: Store,
     db_path: std::path::PathBuf,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// With [`Issuer::start_relayed`]: every request that reached the issuer (path, body).
+    pub requests: Arc<Mutex<Vec<(String, String)>>>,
+    relay: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Issuer {
     pub async fn start() -> Issuer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        Self::start_on(listener, url).await
+    }
+
+    /// An issuer whose URL is a relay recording every request before passing it on (its
+    /// metadata names the relay, so the gateway's key and token requests go through it).
+    pub async fn start_relayed() -> Issuer {
+        let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://127.0.0.1:{}", relay.local_addr().unwrap().port());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let mut issuer = Self::start_on(listener, url).await;
+        let requests = issuer.requests.clone();
+        let app = Router::new().fallback(any(move |request: Request| {
+            let (requests, target) = (requests.clone(), target.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                requests
+                    .lock()
+                    .unwrap()
+                    .push((parts.uri.path().to_owned(), String::from_utf8_lossy(&body).into()));
+                let mut forward = reqwest::Client::new()
+                    .request(parts.method, format!("{target}{path}"))
+                    .body(body);
+                for (name, value) in &parts.headers {
+                    if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+                        forward = forward.header(name, value);
+                    }
+                }
+                let answer = forward.send().await.unwrap();
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = answer.status();
+                for (name, value) in answer.headers() {
+                    if name != http::header::TRANSFER_ENCODING
+                        && name != http::header::CONTENT_LENGTH
+                    {
+                        response.headers_mut().insert(name, value.clone());
+                    }
+                }
+                *response.body_mut() = Body::from(answer.bytes().await.unwrap());
+                response
+            }
+        }));
+        issuer.relay = Some(tokio::spawn(async move { axum::serve(relay, app).await.unwrap() }));
+        issuer
+    }
+
+    /// How many requests to a path ending in `suffix` whose body contains `needle` reached
+    /// the issuer (through the relay of [`Issuer::start_relayed`]).
+    pub fn requests_to(&self, suffix: &str, needle: &str) -> usize {
+        let requests = self.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|(path, body)| path.ends_with(suffix) && body.contains(needle))
+            .count()
+    }
+
+    async fn start_on(listener: tokio::net::TcpListener, url: String) -> Issuer {
         let db_path = std::env::temp_dir().join(format!("tessera-gw-test-{}.db", random()));
         let db_url = format!("sqlite://{}", db_path.display());
         let store = Store::connect(&db_url).await.unwrap();
@@ -57,7 +119,14 @@ impl Issuer {
         let clock = Arc::new(tessera_core::clock::SystemClock);
         let state = tessera_server::build_state(settings, store.clone(), clock).await.unwrap();
         let task = tokio::spawn(tessera_server::serve(state, listener));
-        Issuer { url, store, db_path, task }
+        Issuer { url, store, db_path, task, requests: Arc::default(), relay: None }
+    }
+
+    /// Registers `registration` (made for now); returns its secret.
+    pub async fn register(&self, registration: ClientRegistration) -> String {
+        let (client, secret) = registration.into_client(now()).unwrap();
+        self.store.create_client(&client).await.unwrap();
+        secret.unwrap().expose().to_owned()
     }
 
     /// Registers a confidential client-credentials client allowed `scope` at `audiences`;
@@ -104,6 +173,9 @@ impl Issuer {
 impl Drop for Issuer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(relay) = &self.relay {
+            relay.abort();
+        }
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.db_path.display()));
         }

@@ -92,3 +92,104 @@ async fn futures_join<T: Send + 'static>(
     }
     all
 }
+
+/// Moves tokio's clock (which the key cache reads) forward by `by` at once, then lets it run
+/// on in real time: the periodic refresh is tested without waiting minutes.
+async fn time_passes(by: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
+
+/// Waits (in real time) until the issuer has served `fetches` JWKS requests.
+async fn until_fetches(issuer: &TestIssuer, fetches: usize) {
+    for _ in 0..200 {
+        if issuer.fetches() >= fetches {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the JWKS was fetched {} times, not {fetches}", issuer.fetches());
+}
+
+#[tokio::test]
+async fn rfc9111_5_2_2_1_the_jwks_is_refreshed_when_its_max_age_has_passed() {
+    let issuer = TestIssuer::start().await;
+    *issuer.state.cache_control.lock().unwrap() = Some("public, max-age=600".into());
+    let app = app(&issuer.validator().await);
+    assert_eq!(issuer.fetches(), 1);
+    // A key published meanwhile, not yet used by any token.
+    let rotated = TestKey::new("k2");
+    issuer.publish(&rotated);
+    // Within max-age: the cached set is used, nothing fetched.
+    time_passes(Duration::from_secs(590)).await;
+    assert_eq!(get_with(&app, &issuer.token(&issuer.claims())).await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(issuer.fetches(), 1);
+    // Past max-age: the next request starts one background refresh (and is not held up).
+    time_passes(Duration::from_secs(11)).await;
+    assert_eq!(get_with(&app, &issuer.token(&issuer.claims())).await.status, StatusCode::OK);
+    until_fetches(&issuer, 2).await;
+    // The refreshed set holds the new key: its token needs no unknown-kid fetch.
+    let token = rotated.sign("at+jwt", &issuer.claims());
+    assert_eq!(get_with(&app, &token).await.status, StatusCode::OK);
+    assert_eq!(issuer.fetches(), 2);
+}
+
+#[tokio::test]
+async fn a_max_age_below_five_minutes_is_raised_to_five_minutes() {
+    let issuer = TestIssuer::start().await;
+    *issuer.state.cache_control.lock().unwrap() = Some("max-age=10".into());
+    let app = app(&issuer.validator().await);
+    // 10 s and then 4 minutes on: still the first set (the lower bound is 5 minutes).
+    time_passes(Duration::from_secs(240)).await;
+    for _ in 0..3 {
+        assert_eq!(get_with(&app, &issuer.token(&issuer.claims())).await.status, StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(issuer.fetches(), 1);
+    // Past 5 minutes: refreshed once, however many requests arrive.
+    time_passes(Duration::from_secs(61)).await;
+    for _ in 0..5 {
+        assert_eq!(get_with(&app, &issuer.token(&issuer.claims())).await.status, StatusCode::OK);
+    }
+    until_fetches(&issuer, 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(issuer.fetches(), 2);
+}
+
+/// A second audience of the same issuer (a gateway's second route) reads no metadata or keys
+/// of its own, and still holds its own audience rule (RFC 9068 §4).
+#[tokio::test]
+async fn rfc9068_4_validators_for_two_resources_share_one_key_set_and_keep_their_audience() {
+    const BILLING: &str = "https://billing.example/api";
+    let issuer = TestIssuer::start().await;
+    let orders = issuer.validator().await;
+    let billing = orders.for_resource(BILLING, ["billing:read"]).unwrap();
+    assert_eq!(issuer.fetches(), 1, "the second resource fetched no JWKS");
+    assert_eq!(billing.resource(), BILLING);
+    let (orders_app, billing_app) = (app(&orders), app(&billing));
+    let for_orders = issuer.token(&issuer.claims());
+    let mut claims = issuer.claims();
+    claims["aud"] = serde_json::json!([BILLING]);
+    let for_billing = issuer.token(&claims);
+    assert_eq!(get_with(&orders_app, &for_orders).await.status, StatusCode::OK);
+    assert_eq!(get_with(&billing_app, &for_billing).await.status, StatusCode::OK);
+    // Each keeps its own audience: a token for one is refused by the other.
+    assert_eq!(get_with(&billing_app, &for_orders).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(get_with(&orders_app, &for_billing).await.status, StatusCode::UNAUTHORIZED);
+    // A key rotation found through one is known to the other without a fetch of its own.
+    let rotated = TestKey::new("k2");
+    issuer.publish(&rotated);
+    assert_eq!(
+        get_with(&orders_app, &rotated.sign("at+jwt", &issuer.claims())).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_with(&billing_app, &rotated.sign("at+jwt", &claims)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(issuer.fetches(), 2);
+    assert_eq!(billing.jwks_fetches(&issuer.issuer), Some(2));
+    assert!(orders.for_resource("not a url", ["x"]).is_err());
+}

@@ -4,6 +4,7 @@
 mod support;
 
 mod certificate_binding;
+mod dpop;
 mod errors;
 mod jwks_cache;
 mod jwt_rules;

@@ -70,6 +70,8 @@ pub struct IssuerState {
     pub jwks_fetches: AtomicUsize,
     /// When false, the JWKS endpoint answers 503.
     pub up: AtomicBool,
+    /// The `Cache-Control` of the JWKS answers, if any.
+    pub cache_control: Mutex<Option<String>>,
 }
 
 /// A loopback issuer serving RFC 8414 metadata and its JWKS.
@@ -86,6 +88,7 @@ impl TestIssuer {
             keys: Mutex::new(vec![key.jwk()]),
             jwks_fetches: AtomicUsize::new(0),
             up: AtomicBool::new(true),
+            cache_control: Mutex::new(None),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -108,7 +111,11 @@ impl TestIssuer {
                             return StatusCode::SERVICE_UNAVAILABLE.into_response();
                         }
                         let keys = state.keys.lock().unwrap().clone();
-                        json!({"keys": keys}).to_string().into_response()
+                        let mut response = json!({"keys": keys}).to_string().into_response();
+                        if let Some(value) = state.cache_control.lock().unwrap().clone() {
+                            response.headers_mut().insert("cache-control", value.parse().unwrap());
+                        }
+                        response
                     }
                 }),
             );

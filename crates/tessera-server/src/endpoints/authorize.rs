@@ -95,7 +95,19 @@ async fn load_request(state: &AppState, query: &str) -> Result<AuthorizationRequ
         })?,
         _ => None,
     };
+    // What this request may ask of the client (admin scopes, registered resources); a refusal
+    // is told to the client once its redirect URI is known good.
+    let (client, refused) = match client {
+        Some(c) => match crate::client_admission::admit(state, c.clone(), &params).await {
+            Ok(admitted) => (Some(admitted), None),
+            Err(e) => (Some(c), Some(e)),
+        },
+        None => (None, None),
+    };
     let target = check_redirect_target(&params, client).map_err(Failure::Page)?;
+    if let Some(e) = refused {
+        return Err(Failure::Redirect(target, e));
+    }
     parse_request(target.clone(), &params).map_err(|e| Failure::Redirect(target, e))
 }
 

@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use tessera_core::client::AuthMethod;
 use tessera_core::grants::GrantRegistry;
-use tessera_core::id_token::ID_TOKEN_ALG;
+use tessera_core::id_token::ID_TOKEN_ALGS;
 
 use crate::config::Settings;
 use crate::features::Feature;
@@ -56,7 +56,7 @@ pub fn render(
         "resource_indicators_supported": true,
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG.as_str()],
+        "id_token_signing_alg_values_supported": ID_TOKEN_ALGS.map(|a| a.as_str()),
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "name", "preferred_username", "email", "email_verified"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "request_parameter_supported": false,

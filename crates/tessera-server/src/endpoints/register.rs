@@ -49,7 +49,7 @@ pub async fn register(
     };
     let metadata = read_metadata(&headers, body).await?;
     let now = inner.clock.now();
-    let registration = dynamic_registration(&state, metadata)?;
+    let registration = dynamic_registration(&state, metadata).await?;
     let (mut client, secret) =
         registration.into_client(now).map_err(Error::InvalidClientMetadata)?;
     if let Some(token) = initial_token
@@ -119,7 +119,7 @@ pub async fn update(
         }
     }
     let metadata: ClientMetadata = serde_json::from_value(raw).map_err(not_metadata)?;
-    let mut registration = dynamic_registration(&state, metadata)?;
+    let mut registration = dynamic_registration(&state, metadata).await?;
     registration.client_id = Some(current.client_id.clone());
     let (mut client, new_secret) =
         registration.into_client(current.created_at).map_err(Error::InvalidClientMetadata)?;
@@ -208,11 +208,14 @@ fn bearer(headers: &HeaderMap) -> Result<BearerToken, Error> {
 }
 
 /// Applies the rules of self-registered clients on top of the shared metadata checks.
-fn dynamic_registration(
+async fn dynamic_registration(
     state: &AppState,
     metadata: ClientMetadata,
 ) -> Result<ClientRegistration, Error> {
-    let allowed = &state.0.settings.registration.scopes;
+    // `registration_scopes` and the scopes of the resources open to dynamic clients (issue
+    // 15); which of them a request may use depends on the resources it names.
+    let issuer_scopes = &state.0.settings.registration.scopes;
+    let allowed = &state.0.resources.open_scopes(issuer_scopes).await?;
     let mut registration = metadata.into_registration()?;
     if registration.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(Error::InvalidClientMetadata(
@@ -235,7 +238,7 @@ fn dynamic_registration(
     // RFC 7591 §2: the server may assign the scope a client did not ask for.
     if registration.scope.is_empty() {
         registration.scope = allowed.clone();
-        registration.default_scope = allowed.clone();
+        registration.default_scope = issuer_scopes.clone();
     }
     registration.first_party = false;
     // RFC 8705 §2: a method is registered only where it can succeed (as advertised).
@@ -303,6 +306,8 @@ fn describe(state: &AppState, client: &Client) -> Value {
         "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_method": client.token_endpoint_auth_method.as_str(),
         "scope": client.scope.to_string(),
+        // OIDC Registration §3.2: registered values, defaults included.
+        "id_token_signed_response_alg": client.id_token_signed_response_alg.as_str(),
         "registration_client_uri": state
             .0
             .settings

@@ -69,17 +69,14 @@ fn respond(
             let grant_type = grant_label(params);
             let reason = error.code().as_str();
             metrics::counter!("tessera_token_requests_total", "grant_type" => grant_type, "outcome" => reason).increment(1);
-            audit::emit(
-                state,
-                AuditEvent {
-                    event: "token_refused".into(),
-                    outcome: "refused".into(),
-                    client_id: presented_client_id(headers, params),
-                    grant_type: Some(grant_type.into()),
-                    reason: Some(reason.into()),
-                    ..Default::default()
-                },
-            );
+            audit::emit_with(state, || AuditEvent {
+                event: "token_refused".into(),
+                outcome: "refused".into(),
+                client_id: presented_client_id(headers, params),
+                grant_type: Some(grant_type.into()),
+                reason: Some(reason.into()),
+                ..Default::default()
+            });
             OAuthError(error).into_response()
         }
     }
@@ -123,8 +120,19 @@ async fn issue(
         // RFC 9449 §11.1: a proof is used once (checked after client authentication, so only
         // authenticated clients fill the cache).
         let until = now + dpop::PROOF_MAX_AGE + dpop::PROOF_LEEWAY;
-        if !inner.dpop_replay.first_use(key.jkt(), key.jti(), until, now) {
-            return Err(Error::DpopProofInvalid("the DPoP proof was already used".into()));
+        match inner.dpop_replay.first_use(key.jkt(), key.jti(), until, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::DpopProofInvalid("the DPoP proof was already used".into()));
+            }
+            Err(_) => {
+                // Fail closed: an unchecked proof could be a replay.
+                return Err(tessera_core::InternalError::new(
+                    "dpop replay cache",
+                    "Redis unreachable",
+                )
+                .into());
+            }
         }
     }
     let keys = inner.keys.snapshot();
@@ -135,25 +143,27 @@ async fn issue(
         now,
         dpop: dpop.as_ref(),
         certificate: bound_to.as_deref(),
+        // R7.4: a grant revoked by a replay or reuse is published like one revoked at /revoke.
+        revocations: inner
+            .revocation_list
+            .as_ref()
+            .map(|list| list as &dyn tessera_core::token::RevocationNotifier),
     };
     let token = handler.handle(&client, request, ctx).await?;
     record_dynamic_client_use(state, client.client(), ctx.now).await;
     let grant = handler.grant_type().as_str();
     metrics::counter!("tessera_token_requests_total", "grant_type" => grant, "outcome" => "issued")
         .increment(1);
-    audit::emit(
-        state,
-        AuditEvent {
-            event: "token_issued".into(),
-            outcome: "issued".into(),
-            client_id: Some(client.client().client_id.to_string()),
-            sub: Some(token.sub.clone()),
-            grant_type: Some(grant.into()),
-            jti: Some(token.jti.clone()),
-            actor: token.actor.clone(),
-            ..Default::default()
-        },
-    );
+    audit::emit_with(state, || AuditEvent {
+        event: "token_issued".into(),
+        outcome: "issued".into(),
+        client_id: Some(client.client().client_id.to_string()),
+        sub: Some(token.sub.clone()),
+        grant_type: Some(grant.into()),
+        jti: Some(token.jti.clone()),
+        actor: token.actor.clone(),
+        ..Default::default()
+    });
     let mut response = axum::Json(token).into_response();
     no_store(&mut response);
     Ok(response)

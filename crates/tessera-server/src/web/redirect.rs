@@ -49,6 +49,7 @@ pub fn error_description(error: &Error) -> Option<Cow<'static, str>> {
             ErrorCode::AccessDenied => "the user denied the request",
             ErrorCode::LoginRequired => "the user is not signed in and prompt=none forbids asking",
             ErrorCode::ConsentRequired => "consent is needed and prompt=none forbids asking",
+            ErrorCode::TemporarilyUnavailable => "the server is unavailable; try again shortly",
             _ => "the authorization request was refused",
         }
         .into(),

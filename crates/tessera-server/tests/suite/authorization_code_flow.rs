@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_core::client::ClientRegistration;
 use tessera_core::client_id::ClientId;
 use tessera_core::grant_type::GrantType;
+use tessera_core::keys::SigningAlg;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::scope::ScopeSet;
 use tessera_core::secret::Secret;
@@ -637,5 +638,48 @@ async fn rfc8414_metadata_advertises_the_code_flow_truthfully() {
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
-    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    // Truthful: a client may register any of these as its id_token_signed_response_alg.
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "ES256", "EdDSA"])
+    );
+}
+
+/// OIDC Registration §2 `id_token_signed_response_alg`: a client that registered ES256 or
+/// EdDSA gets its ID tokens signed so, at the code exchange and at every refresh, verifiable
+/// with the published JWKS and with `at_hash` of that algorithm (OIDC Core §3.1.3.6); one that
+/// registered nothing gets RS256 (the default).
+#[tokio::test]
+async fn oidc_registration_2_id_token_is_signed_with_the_clients_registered_alg() {
+    let app = spawn_app().await;
+    crate::common::flow::create_user(&app).await;
+    for (id, registered, expected) in [
+        ("default-alg", None, jsonwebtoken::Algorithm::RS256),
+        ("es256-alg", Some(SigningAlg::ES256), jsonwebtoken::Algorithm::ES256),
+        ("eddsa-alg", Some(SigningAlg::EdDSA), jsonwebtoken::Algorithm::EdDSA),
+    ] {
+        let secret = app
+            .register(ClientRegistration {
+                id_token_signed_response_alg: registered,
+                ..crate::common::flow::web_client(id)
+            })
+            .await
+            .unwrap();
+        let tokens = crate::common::flow::tokens_for(&app, (id, &secret)).await;
+        let refreshed = crate::common::flow::refresh(
+            &app,
+            (id, &secret),
+            tokens["refresh_token"].as_str().unwrap(),
+            "",
+        )
+        .await;
+        assert_eq!(refreshed.status, StatusCode::OK, "{}", page_text(&refreshed));
+        for body in [tokens, refreshed.json()] {
+            let (header, claims) = verify_jwt(&app, body["id_token"].as_str().unwrap(), id).await;
+            assert_eq!(header.alg, expected, "{id}");
+            let alg = registered.unwrap_or(SigningAlg::RS256);
+            let access = body["access_token"].as_str().unwrap();
+            assert_eq!(claims["at_hash"], tessera_core::id_token::at_hash(access, alg), "{id}");
+        }
+    }
 }

@@ -756,3 +756,32 @@ async fn rfc8628_4_metadata_advertises_the_device_authorization_endpoint_and_gra
         assert!(grants.iter().any(|g| g == DEVICE_GRANT), "{path}: {grants:?}");
     }
 }
+
+/// R7.4: a device code replayed revokes its grant, and the grant's access tokens are published
+/// to the revocation list (real Redis, `TESSERA_TEST_REDIS_URL`).
+#[tokio::test]
+async fn r7_4_a_grant_revoked_by_device_code_replay_publishes_its_access_tokens() {
+    use crate::revocation_list_sources::{assert_listed, assert_not_listed, jti_and_exp};
+    let test = "r7_4_a_grant_revoked_by_device_code_replay_publishes_its_access_tokens";
+    if !redis_available(test).await {
+        return;
+    }
+    let raw =
+        tessera_server::config::RawConfig { redis_url: Some(redis_url()), ..Default::default() };
+    let app = spawn_app_configured(raw).await;
+    create_user(&app).await;
+    let client = format!("tv-{}", tessera_core::secret::random_id::<8>());
+    app.register(device_client(&client, CLIENT_NAME)).await;
+    let res = start(&app, &client, "&scope=openid+orders%3Aread").await;
+    let doc = res.json();
+    let mut browser = Browser::default();
+    user_decides(&app, &mut browser, field(&doc, "user_code"), "approve").await;
+    let device_code = field(&doc, "device_code");
+    let res = poll(&app, &client, device_code).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+    let (jti, exp) = jti_and_exp(&app, res.json()["access_token"].as_str().unwrap()).await;
+    assert_not_listed(&jti).await;
+    app.clock.advance(10);
+    assert_refused(&poll(&app, &client, device_code).await, "invalid_grant", "replay");
+    assert_listed(&jti, exp).await;
+}

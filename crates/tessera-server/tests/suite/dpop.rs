@@ -227,3 +227,111 @@ async fn rfc9449_5_1_discovery_advertises_dpop_algorithms() {
     let algs = doc["dpop_signing_alg_values_supported"].as_array().unwrap();
     assert!(algs.contains(&json!("ES256")) && !algs.iter().any(|a| a == "HS256" || a == "none"));
 }
+
+/// RFC 9449 §11.1 and §8 with two instances behind one balancer, sharing a database and a
+/// Redis: a proof used at one is refused at the other, and a nonce handed out by one is
+/// accepted by the other (both derive nonces from the shared key-encryption key).
+#[tokio::test]
+async fn rfc9449_11_1_two_instances_sharing_redis_refuse_each_others_replays_and_accept_each_others_nonces()
+ {
+    use tessera_core::keys::{KeyEncryptionKey, SigningAlg};
+    let test = "rfc9449_11_1_two_instances_sharing_redis";
+    if !redis_available(test).await {
+        return;
+    }
+    let (db_path, url) = temp_db();
+    let kek = KeyEncryptionKey::generate_encoded();
+    let raw =
+        || RawConfig { redis_url: Some(redis_url()), dpop_nonce: Some(true), ..Default::default() };
+    let store = tessera_store::Store::connect(&url).await.unwrap();
+    let mut one =
+        TestApp::on_store(store, settings_from(SigningAlg::ES256, &url, &kek, raw())).await;
+    one.db_path = db_path;
+    let other = TestApp::on_store(
+        tessera_store::Store::connect(&url).await.unwrap(),
+        settings_from(SigningAlg::ES256, &url, &kek, raw()),
+    )
+    .await;
+    let id = format!("svc-{}", tessera_core::secret::random_id::<8>());
+    let secret = one.client(&id, AuthMethod::ClientSecretBasic, "a:r", "a:r").await;
+    let key = ProofKey::generate();
+    // The nonce comes from the first instance …
+    let first = token_with_proof(&one, (&id, &secret), &key.proof(claims(&one))).await;
+    assert_eq!(first.json()["error"], "use_dpop_nonce");
+    let nonce = first.header("dpop-nonce").expect("a DPoP-Nonce header").to_owned();
+    // … and is accepted by the second.
+    let mut c = claims(&other);
+    c["nonce"] = nonce.clone().into();
+    let proof = key.proof(c);
+    let ok = token_with_proof(&other, (&id, &secret), &proof).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", String::from_utf8_lossy(&ok.body));
+    // The same proof replayed at the first instance is refused.
+    let replay = token_with_proof(&one, (&id, &secret), &proof).await;
+    assert_eq!(
+        replay.json()["error"],
+        "invalid_dpop_proof",
+        "{}",
+        String::from_utf8_lossy(&replay.body)
+    );
+    assert!(replay.json()["error_description"].as_str().unwrap().contains("already used"));
+}
+
+/// A token request of a public client (no authentication), with a DPoP proof when given.
+async fn public_token_request(app: &TestApp, form: &str, proof: Option<String>) -> Response {
+    let mut request =
+        Request::post("/token").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    app.request(request.body(Body::from(form.to_owned())).unwrap()).await
+}
+
+/// RFC 9449 §5: the refresh tokens of a public client that proved a key are bound to it: a
+/// refresh without a proof, or with a proof of another key, is `invalid_grant`, and leaves
+/// the refresh token usable by the key's holder.
+#[tokio::test]
+async fn rfc9449_5_a_public_clients_refresh_token_is_refused_without_a_proof_of_its_key() {
+    use crate::common::flow::*;
+    use tessera_core::grant_type::GrantType;
+    let app = spawn_app().await;
+    create_user(&app).await;
+    let id = "spa";
+    app.register(ClientRegistration {
+        public: true,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        ..web_client(id)
+    })
+    .await;
+    let key = ProofKey::generate();
+    let code = code_for(&app, id, "").await;
+    let form = format!(
+        "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}&client_id={id}",
+        urlencode(&code),
+        urlencode(REDIRECT)
+    );
+    let res = public_token_request(&app, &form, Some(key.proof(claims(&app)))).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", page_text(&res));
+    assert_eq!(res.json()["token_type"], "DPoP");
+    let refresh_token = res.json()["refresh_token"].as_str().unwrap().to_owned();
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={id}",
+        urlencode(&refresh_token)
+    );
+    // No proof, then a proof of another key: refused.
+    for proof in [None, Some(ProofKey::generate().proof(claims(&app)))] {
+        let refused = public_token_request(&app, &form, proof).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", page_text(&refused));
+        assert_eq!(refused.json()["error"], "invalid_grant");
+    }
+    // The key's holder refreshes: the refused attempts spent nothing.
+    let ok = public_token_request(&app, &form, Some(key.proof(claims(&app)))).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", page_text(&ok));
+    assert_eq!(ok.json()["token_type"], "DPoP");
+    // The rotated token is bound to the same key.
+    let next = ok.json()["refresh_token"].as_str().unwrap().to_owned();
+    let form =
+        format!("grant_type=refresh_token&refresh_token={}&client_id={id}", urlencode(&next));
+    let thief =
+        public_token_request(&app, &form, Some(ProofKey::generate().proof(claims(&app)))).await;
+    assert_eq!(thief.json()["error"], "invalid_grant");
+}

@@ -419,3 +419,27 @@ async fn stale_dynamic_clients_are_pruned_after_the_configured_times() {
     app.state.prune_expired().await.unwrap();
     assert!(app.store.find_client(&exists(&used)).await.unwrap().is_none(), "unused for 30 days");
 }
+
+/// OIDC Registration §2 / §3.2: `id_token_signed_response_alg` is registered and echoed (RS256
+/// when omitted, as the default is part of the registered metadata); an algorithm the server
+/// does not sign with is `invalid_client_metadata` (RFC 7591 §3.2.2).
+#[tokio::test]
+async fn oidc_registration_2_id_token_signed_response_alg_is_registered_and_echoed() {
+    let app = app_with_policy("open").await;
+    let res = register(&app, None, &web_metadata("Default Alg")).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&res.body));
+    assert_eq!(res.json()["id_token_signed_response_alg"], "RS256");
+    let mut metadata = web_metadata("Edwards App");
+    metadata["id_token_signed_response_alg"] = "EdDSA".into();
+    let res = register(&app, None, &metadata).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&res.body));
+    let registered = res.json();
+    assert_eq!(registered["id_token_signed_response_alg"], "EdDSA");
+    let client_id = ClientId::parse(registered["client_id"].as_str().unwrap()).unwrap();
+    let stored = app.store.find_client(&client_id).await.unwrap().unwrap();
+    assert_eq!(stored.id_token_signed_response_alg, tessera_core::keys::SigningAlg::EdDSA);
+    metadata["id_token_signed_response_alg"] = "HS256".into();
+    let res = register(&app, None, &metadata).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["error"], "invalid_client_metadata");
+}

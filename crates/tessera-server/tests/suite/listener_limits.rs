@@ -110,3 +110,48 @@ async fn issue17_13_connections_beyond_the_cap_wait_until_one_closes() {
     assert!(String::from_utf8_lossy(&chunk[..n]).starts_with("HTTP/1.1 200"));
     task.abort();
 }
+
+/// Issue 16 item 5, RFC 9112 §9.6: the answer to an oversized body says `Connection: close`,
+/// and the server then closes the connection cleanly, since the rest of the body was never
+/// read. The request announces 10 MB and sends 20 KiB, more than the 16 KiB a form may have.
+#[tokio::test]
+async fn issue16_5_an_oversized_body_gets_413_with_connection_close_and_a_clean_close() {
+    let (addr, task, _db) = serve(RawConfig::default()).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = "POST /token HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 10000000\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[b'a'; 20 * 1024]).await.unwrap();
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("\r\nconnection: close\r\n"), "{answer}");
+    assert!(answer.contains("invalid_request"), "{answer}");
+    assert!(closed, "the server closes the connection after the 413");
+    task.abort();
+}
+
+/// Issue 16 item 5: a keep-alive client (reqwest's connection pool) whose request got a 413
+/// sends its next request without an error: the 413 told it not to reuse that connection.
+#[tokio::test]
+async fn issue16_5_a_keep_alive_client_carries_on_after_a_413() {
+    let (addr, task, _db) = serve(RawConfig::default()).await;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    let base = format!("http://{addr}");
+    // A first request opens the pooled connection.
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    for _ in 0..3 {
+        let oversized = client
+            .post(format!("{base}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b'a'; 20 * 1024])
+            .send()
+            .await
+            .expect("the 413 arrives");
+        assert_eq!(oversized.status(), 413);
+        assert_eq!(oversized.headers()["connection"], "close");
+        let next = client.get(format!("{base}/healthz")).send().await.expect("the next request");
+        assert_eq!(next.status(), 200);
+    }
+    task.abort();
+}

@@ -142,6 +142,7 @@ async fn grant_with_code_and_refresh_token(db: &TestDb) -> (String, String, Stri
         audience: Vec::new(),
         created_at: now,
         expires_at: now + 86_400,
+        dpop_jkt: None,
     };
     let code = Secret::generate();
     let stored = AuthorizationCode {

@@ -100,11 +100,16 @@ async fn rfc8707_2_client_credentials_resource_must_be_a_registered_audience() {
     let res = s.cc(api, &[]).await;
     assert_eq!(access_claims(&s.app, &res, BILLING).await["aud"], json!([ORDERS, BILLING]));
 
+    // Issue 15: compared in the MCP canonical form, a trailing slash or an uppercase host
+    // names the same resource; the token carries the audience as registered.
+    let res = s.cc(api, &["https://API.example/orders/"]).await;
+    assert_eq!(access_claims(&s.app, &res, ORDERS).await["aud"], ORDERS);
+
     // Not registered, relative, or with a fragment: invalid_target (RFC 8707 §2).
     for bad in [
         &["https://evil.example/api"][..],
         &[ORDERS, "https://evil.example/api"],
-        &["https://api.example/orders/"],
+        &["https://api.example/orders/more"],
         &["https://api.example"],
         &["/orders"],
         &["orders"],

@@ -9,6 +9,8 @@ on_both_backends! {
     jti_of_revoked_grant_is_revoked;
     grant_access_tokens_lists_the_unexpired_jtis_of_one_grant;
     rfc8693_exchanged_token_is_revoked_with_its_subjects_grant;
+    revoked_user_access_tokens_lists_the_live_jtis_of_a_users_revoked_grants;
+    rfc9449_5_a_grants_refresh_tokens_keep_their_first_dpop_key;
 }
 
 /// A new opaque access token of `client` for alice, issued at `NOW`, and what the store keeps.
@@ -184,4 +186,48 @@ async fn rfc8693_exchanged_token_is_revoked_with_its_subjects_grant(db: &TestDb)
     db.store.revoke_grant(&g.id, NOW + 1).await.unwrap();
     assert!(db.store.is_access_token_revoked("exchanged").await.unwrap());
     assert!(!db.store.is_access_token_revoked("other").await.unwrap());
+}
+
+/// What deleting or disabling a user (all their grants) or withdrawing a consent (their grants
+/// to one client) publishes to the revocation list (R7.4): the unexpired access tokens of the
+/// user's revoked grants only.
+async fn revoked_user_access_tokens_lists_the_live_jtis_of_a_users_revoked_grants(db: &TestDb) {
+    let (web, api, live) =
+        (grant("web", "alice-sub"), grant("api", "alice-sub"), grant("web", "alice-sub"));
+    let bobs = grant("web", "bob-sub");
+    for g in [&web, &api, &live, &bobs] {
+        insert_grant(&db.store, g).await;
+    }
+    db.store.record_access_token(&web.id, "web-live", NOW + 300).await.unwrap();
+    db.store.record_access_token(&web.id, "web-expired", NOW - 1).await.unwrap();
+    db.store.record_access_token(&api.id, "api-live", NOW + 200).await.unwrap();
+    db.store.record_access_token(&live.id, "not-revoked", NOW + 300).await.unwrap();
+    db.store.record_access_token(&bobs.id, "bobs", NOW + 300).await.unwrap();
+    for g in [&web, &api, &bobs] {
+        db.store.revoke_grant(&g.id, NOW).await.unwrap();
+    }
+    let mut all = db.store.revoked_user_access_tokens("alice-sub", None, NOW).await.unwrap();
+    all.sort();
+    assert_eq!(all, [("api-live".to_owned(), NOW + 200), ("web-live".to_owned(), NOW + 300)]);
+    let of_web =
+        db.store.revoked_user_access_tokens("alice-sub", Some(&client_id("web")), NOW).await;
+    assert_eq!(of_web.unwrap(), [("web-live".to_owned(), NOW + 300)]);
+}
+
+/// RFC 9449 §5: a grant's refresh tokens are bound to the first DPoP key proved; a later
+/// binding changes nothing.
+async fn rfc9449_5_a_grants_refresh_tokens_keep_their_first_dpop_key(db: &TestDb) {
+    let g = grant("spa", "alice-sub");
+    insert_grant(&db.store, &g).await;
+    let token = Secret::generate();
+    db.store.insert_refresh_token(&token.hash(), &g.id, NOW, NOW + 600, None).await.unwrap();
+    let bound = |db: &TestDb| {
+        let hash = token.hash();
+        let store = db.store.clone();
+        async move { store.find_refresh_token(&hash).await.unwrap().unwrap().grant.dpop_jkt }
+    };
+    assert_eq!(bound(db).await, None);
+    db.store.bind_refresh_tokens_to_dpop_key(&g.id, "first-jkt").await.unwrap();
+    db.store.bind_refresh_tokens_to_dpop_key(&g.id, "second-jkt").await.unwrap();
+    assert_eq!(bound(db).await.as_deref(), Some("first-jkt"));
 }

@@ -81,6 +81,7 @@ fn device_grant(authorization: &DeviceAuthorization, approval: &DeviceApproval) 
         audience: authorization.audience.clone(),
         created_at: NOW,
         expires_at: NOW + 86_400,
+        dpop_jkt: None,
     }
 }
 

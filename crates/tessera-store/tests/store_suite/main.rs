@@ -76,6 +76,7 @@ mod devices;
 mod dynamic_clients;
 mod pushed_requests;
 mod refresh_tokens;
+mod resources;
 mod schema;
 mod signing_keys;
 mod users;
@@ -132,6 +133,7 @@ fn confidential_client(id: &str) -> (Client, Secret) {
         dpop_bound_access_tokens: false,
         tls_client_auth_name: None,
         tls_client_certificate_bound_access_tokens: false,
+        id_token_signed_response_alg: Some(tessera_core::keys::SigningAlg::ES256),
         auth_method: Some(AuthMethod::ClientSecretPost),
         imported_secret: None,
         application_type: None,
@@ -182,6 +184,7 @@ fn assert_same_client(actual: &Client, expected: &Client) {
         actual.tls_client_certificate_bound_access_tokens,
         expected.tls_client_certificate_bound_access_tokens
     );
+    assert_eq!(actual.id_token_signed_response_alg, expected.id_token_signed_response_alg);
     assert_eq!(actual.created_at, expected.created_at);
 }
 
@@ -268,6 +271,7 @@ fn grant(client: &str, user_id: &str) -> Grant {
         audience: vec!["https://api.example.com".into()],
         created_at: NOW,
         expires_at: NOW + 86_400,
+        dpop_jkt: None,
     }
 }
 

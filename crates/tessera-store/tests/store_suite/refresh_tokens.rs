@@ -11,6 +11,7 @@ on_both_backends! {
     new_refresh_token_expiry_is_capped_by_the_grant;
     concurrent_rotations_have_exactly_one_winner;
     concurrent_rotations_across_two_pools_have_one_winner;
+    concurrent_rotations_on_the_one_statement_and_portable_paths_have_one_winner;
     revoking_a_grant_revokes_its_access_tokens;
     unreadable_grant_is_a_backend_error_and_spends_nothing;
     rotation_records_its_access_token_under_the_grant;
@@ -221,6 +222,21 @@ async fn concurrent_rotations_across_two_pools_have_one_winner(db: &TestDb) {
         assert_eq!(current_refresh_tokens(db, &g).await, 1);
     }
     other.close().await;
+}
+
+/// Design invariant 1 across PostgreSQL's two rotation paths (issue 16 item 2): the
+/// one-statement path and the portable one race on the same token, and one call wins (on
+/// SQLite both stores take the portable path).
+async fn concurrent_rotations_on_the_one_statement_and_portable_paths_have_one_winner(db: &TestDb) {
+    let portable = db.store.clone().with_portable_paths_only();
+    for _ in 0..3 {
+        let g = grant("web", "alice-sub");
+        let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
+        let stores =
+            (0..8).map(|i| if i % 2 == 0 { db.store.clone() } else { portable.clone() }).collect();
+        assert_eq!(rotate_concurrently(stores, old, &g).await, (1, 7));
+        assert_eq!(current_refresh_tokens(db, &g).await, 1);
+    }
 }
 
 async fn revoking_a_grant_revokes_its_access_tokens(db: &TestDb) {

@@ -2,13 +2,12 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use tessera_core::client::{AccessTokenFormat, Client, ClientRegistration, ExchangePolicy};
+use tessera_core::client::Client;
 use tessera_core::client_id::ClientId;
-use tessera_core::client_metadata::ClientMetadata;
-use tessera_core::redirect_uri::RedirectUri;
-use tessera_core::scope::{Scope, ScopeSet};
 use tessera_core::secret::Secret;
-use tessera_core::store::{ClientStore, StoreError};
+use tessera_core::store::ClientStore;
+use tessera_server::admin::operations::{self, NewClient, OperationError};
+use tessera_server::admin::views::ClientView;
 
 use crate::DbArgs;
 
@@ -133,12 +132,20 @@ pub struct CreateArgs {
     /// Bind its access tokens to the TLS client certificate it presents (RFC 8705 §3).
     #[arg(long)]
     tls_client_certificate_bound_access_tokens: bool,
+    /// The JWS algorithm of its ID tokens (OIDC Registration §2
+    /// `id_token_signed_response_alg`): RS256 (the default), ES256 or EdDSA.
+    #[arg(long, value_name = "ALG")]
+    id_token_signed_response_alg: Option<String>,
     /// A public client (no secret; e.g. a native or browser app).
     #[arg(long)]
     public: bool,
     /// A first-party client: consent is implied.
     #[arg(long)]
     first_party: bool,
+    /// A first-party administration client: it gets the admin:* scopes of the admin HTTP
+    /// API, which no other client may be granted (implies --first-party).
+    #[arg(long)]
+    admin: bool,
     /// Import an existing secret (≥ 32 characters) from standard input instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
@@ -214,12 +221,6 @@ fn parse_id(raw: &str) -> anyhow::Result<ClientId> {
     ClientId::parse(raw).map_err(|e| anyhow::anyhow!("client_id `{raw}` {e}"))
 }
 
-fn scopes(values: &[String]) -> anyhow::Result<ScopeSet> {
-    let parsed: Result<Vec<Scope>, String> =
-        values.iter().flat_map(|v| v.split_whitespace()).map(Scope::parse_registered).collect();
-    Ok(ScopeSet::from_scopes(parsed.map_err(anyhow::Error::msg)?))
-}
-
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
     let imported_secret = if args.secret_stdin {
         Some(Secret::from_string(super::read_stdin_line("client secret")?))
@@ -239,16 +240,30 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         (true, _) => Some("none".to_owned()),
         (false, method) => method,
     };
-    // The same checks as a registration at /register (RFC 7591): one set of rules.
-    let metadata = ClientMetadata {
-        client_name: Some(args.name),
+    // The operation the admin API performs too, with the rules of /register (RFC 7591).
+    let new = NewClient {
+        client_id: args.client_id,
+        client_name: args.name,
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         grant_types: args.grant_types,
-        token_endpoint_auth_method: auth_method,
         scope: Some(args.scopes.join(" ")),
+        default_scope: Some(args.default_scopes.join(" ")),
+        audience: args.audiences,
+        token_endpoint_auth_method: auth_method,
         jwks,
         jwks_uri: args.jwks_uri,
+        access_token_format: args.opaque_access_tokens.then(|| "opaque".to_owned()),
+        introspection: args.introspection,
+        introspection_audience: args.introspection_audience,
+        rate_limit_per_second: args.rate_limit,
+        refresh_token_grace_seconds: args.refresh_grace_seconds,
+        token_exchange_subject_clients: args.exchange_subject_clients,
+        token_exchange_subject_audiences: args.exchange_subject_audiences,
+        require_pushed_authorization_requests: args.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
+        first_party: args.first_party,
+        admin: args.admin,
         application_type: args.application_type,
         client_uri: args.client_uri,
         logo_uri: args.logo_uri,
@@ -262,37 +277,14 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         tls_client_certificate_bound_access_tokens: Some(
             args.tls_client_certificate_bound_access_tokens,
         ),
-        ..Default::default()
-    };
-    let registration = ClientRegistration {
-        client_id: args.client_id.as_deref().map(parse_id).transpose()?,
-        default_scope: scopes(&args.default_scopes)?,
-        audience: args.audiences,
-        first_party: args.first_party,
+        id_token_signed_response_alg: args.id_token_signed_response_alg,
         imported_secret,
-        introspection: args.introspection,
-        introspection_audience: args.introspection_audience,
-        access_token_format: if args.opaque_access_tokens {
-            AccessTokenFormat::Opaque
-        } else {
-            AccessTokenFormat::Jwt
-        },
-        rate_limit_per_second: args.rate_limit,
-        refresh_token_grace_seconds: args.refresh_grace_seconds,
-        token_exchange: ExchangePolicy {
-            subject_clients: args.exchange_subject_clients,
-            subject_audiences: args.exchange_subject_audiences,
-        },
-        require_pushed_authorization_requests: args.require_pushed_authorization_requests,
-        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
-        ..metadata.into_registration().map_err(anyhow::Error::msg)?
     };
-    let (client, secret) = registration.into_client(super::now()).map_err(anyhow::Error::msg)?;
     let store = super::open(&args.db.database_url).await?;
-    match store.create_client(&client).await {
-        Err(StoreError::Conflict(what)) => bail!("{what} already exists"),
+    let (client, secret, admin) = match operations::create_client(&store, new, super::now()).await {
+        Err(OperationError::Invalid(why)) => bail!("{why}"),
         other => other?,
-    }
+    };
     if args.json {
         let mut out = serde_json::json!({ "client_id": client.client_id.as_str() });
         if let Some(secret) = &secret {
@@ -301,6 +293,9 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         super::print_json(&out);
     } else {
         print_client(&client);
+        if admin {
+            println!("admin:          yes (may be granted the admin:* scopes)");
+        }
         if let Some(secret) = &secret {
             println!("client_secret:  {}\n(shown once: only its hash is stored)", secret.expose());
         }
@@ -309,43 +304,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
 }
 
 fn to_json(c: &Client) -> serde_json::Value {
-    let strings = |v: &[RedirectUri]| v.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
-    let mut json = serde_json::json!({
-        "client_id": c.client_id.as_str(),
-        "client_name": c.client_name,
-        "token_endpoint_auth_method": c.token_endpoint_auth_method.as_str(),
-        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "redirect_uris": strings(&c.redirect_uris),
-        "post_logout_redirect_uris": strings(&c.post_logout_redirect_uris),
-        "scope": c.scope.to_string(),
-        "default_scope": c.default_scope.to_string(),
-        "audience": c.audience,
-        "first_party": c.first_party,
-        "introspection": c.introspection,
-        "introspection_audience": c.introspection_audience,
-        "access_token_format": c.access_token_format.as_str(),
-        "jwks": c.jwks.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
-        "jwks_uri": c.jwks_uri,
-        "rate_limit_per_second": c.rate_limit_per_second,
-        "refresh_token_grace_seconds": c.refresh_token_grace_seconds,
-        "application_type": c.application_type.map(|t| t.as_str()),
-        "client_uri": c.links.client_uri,
-        "logo_uri": c.links.logo_uri,
-        "tos_uri": c.links.tos_uri,
-        "policy_uri": c.links.policy_uri,
-        "dynamic": c.is_dynamic(),
-        "token_exchange_subject_clients": c.token_exchange.subject_clients,
-        "token_exchange_subject_audiences": c.token_exchange.subject_audiences,
-        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
-        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
-        "tls_client_certificate_bound_access_tokens": c.tls_client_certificate_bound_access_tokens,
-        "created_at": c.created_at,
-    });
-    // RFC 8705 §2.1.2: the one registered certificate name, under its own member.
-    if let Some(name) = &c.tls_client_auth_name {
-        json[name.member()] = name.value().into();
-    }
-    json
+    serde_json::to_value(ClientView::from(c)).unwrap_or_default()
 }
 
 fn print_client(c: &Client) {

@@ -16,7 +16,7 @@ use tessera_client::device::{self, PollEvent};
 use tessera_client::{ClientCredentials, Error, Http, TokenResponse};
 use tessera_http::ErrorCode;
 
-use super::token::{tokens_path, write_private};
+use super::token_store::TokenStore;
 
 #[derive(clap::Args)]
 pub struct LoginArgs {
@@ -79,11 +79,9 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     spinner.clear();
 
     let stored = stored_tokens(&tokens, &issuer, &args.client_id, super::now());
-    let path = tokens_path()?;
-    let mut bytes = serde_json::to_vec_pretty(&Value::Object(stored.clone()))?;
-    bytes.push(b'\n');
-    write_private(&path, &bytes)?;
-    println!("Signed in; tokens saved to {}", path.display());
+    let store = TokenStore::open()?;
+    store.write(&Value::Object(stored.clone()))?;
+    println!("Signed in; tokens saved to {}", store.describe());
     if args.print {
         super::print_json(&Value::Object(stored));
     }

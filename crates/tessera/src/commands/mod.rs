@@ -8,22 +8,25 @@ pub mod keys;
 pub mod login;
 pub mod migrate;
 pub mod registration_token;
+pub mod resource;
 pub mod serve;
 pub mod token;
+pub mod token_store;
 pub mod user;
 
 use anyhow::Context;
 use tessera_core::clock::{Clock, SystemClock};
-use tessera_store::{SqliteSync, Store};
+use tessera_store::{ConnectOptions, Store};
 
 /// Opens the database, applying migrations.
 pub async fn open(database_url: &str) -> anyhow::Result<Store> {
-    open_with(database_url, SqliteSync::default()).await
+    open_with(database_url, ConnectOptions::default()).await
 }
 
-/// Like [`open`], choosing when SQLite commits are durable (`serve` reads it from its settings).
-pub async fn open_with(database_url: &str, sync: SqliteSync) -> anyhow::Result<Store> {
-    Store::connect_with(database_url, sync)
+/// Like [`open`], choosing when SQLite commits are durable and how long a caller waits for a
+/// connection (`serve` reads both from its settings).
+pub async fn open_with(database_url: &str, options: ConnectOptions) -> anyhow::Result<Store> {
+    Store::connect_with_options(database_url, options)
         .await
         .with_context(|| format!("cannot open the database {database_url}"))
 }

@@ -24,7 +24,11 @@ pub async fn run(overrides: Overrides) -> anyhow::Result<()> {
              configure key_encryption_key for production"
         );
     }
-    let store = super::open_with(&settings.database_url, settings.sqlite_synchronous).await?;
+    let connect = tessera_store::ConnectOptions {
+        sqlite_sync: settings.sqlite_synchronous,
+        acquire_timeout: settings.database_acquire_timeout,
+    };
+    let store = super::open_with(&settings.database_url, connect).await?;
     let demo_secret = if settings.dev { Some(register_demo_client(&store).await?) } else { None };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -11,6 +11,8 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
+use super::token_store::TokenStore;
+
 #[derive(Subcommand)]
 pub enum TokenCommand {
     /// Show the stored access token's claims (decoded, not verified) and when it expires.
@@ -37,11 +39,11 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
 const REFRESH_AHEAD: i64 = 30;
 
 async fn access(now: i64) -> anyhow::Result<()> {
-    let path = tokens_path()?;
-    let stored = read_stored(&path)?;
+    let store = TokenStore::open()?;
+    let stored = store.read()?;
     let text = |name: &str| stored.get(name).and_then(Value::as_str);
     let access_token = text("access_token")
-        .with_context(|| format!("{} holds no access token; sign in again", path.display()))?;
+        .with_context(|| format!("{} holds no access token; sign in again", store.describe()))?;
     let expires_at =
         stored["obtained_at"].as_i64().zip(stored["expires_in"].as_i64()).map(|(t, e)| t + e);
     if expires_at.is_none_or(|exp| now < exp - REFRESH_AHEAD) {
@@ -64,10 +66,8 @@ async fn access(now: i64) -> anyhow::Result<()> {
     let mut renewed = super::login::stored_tokens(&tokens, issuer, client_id, now);
     // RFC 6749 §6: a server that does not rotate keeps the refresh token valid.
     renewed.entry("refresh_token").or_insert_with(|| refresh_token.into());
-    let mut bytes = serde_json::to_vec_pretty(&Value::Object(renewed))?;
-    bytes.push(b'\n');
-    // The rotated refresh token is on disk before the new access token is used.
-    write_private(&path, &bytes)?;
+    // The rotated refresh token is stored before the new access token is used.
+    store.write(&Value::Object(renewed))?;
     println!("{}", tokens.access_token.expose());
     Ok(())
 }
@@ -225,9 +225,11 @@ pub fn read_stored(path: &Path) -> anyhow::Result<Value> {
 }
 
 fn show(as_json: bool, now: i64) -> anyhow::Result<()> {
-    let path = tokens_path()?;
-    let stored = read_stored(&path)?;
-    if let Ok(meta) = std::fs::metadata(&path) {
+    let store = TokenStore::open()?;
+    let stored = store.read()?;
+    if let Some(path) = store.file()
+        && let Ok(meta) = std::fs::metadata(path)
+    {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             eprintln!(
@@ -237,7 +239,8 @@ fn show(as_json: bool, now: i64) -> anyhow::Result<()> {
             );
         }
     }
-    let report = summarize(&path, &stored, now);
+    let mut report = summarize(&store.describe(), &stored, now);
+    report["store"] = store.kind().into();
     if as_json {
         super::print_json(&report);
     } else {
@@ -247,7 +250,7 @@ fn show(as_json: bool, now: i64) -> anyhow::Result<()> {
 }
 
 /// Everything `show` says, as JSON; never the tokens themselves.
-pub fn summarize(path: &Path, stored: &Value, now: i64) -> Value {
+pub fn summarize(location: &str, stored: &Value, now: i64) -> Value {
     let access = stored["access_token"].as_str().unwrap_or_default();
     let obtained_at = stored["obtained_at"].as_i64();
     let from_expires_in = obtained_at.zip(stored["expires_in"].as_i64()).map(|(t, e)| t + e);
@@ -263,7 +266,7 @@ pub fn summarize(path: &Path, stored: &Value, now: i64) -> Value {
         _ => Value::Null,
     };
     json!({
-        "file": path.display().to_string(),
+        "file": location,
         "issuer": stored["issuer"],
         "client_id": stored["client_id"],
         "obtained_at": obtained_at,
@@ -285,7 +288,7 @@ fn render(report: &Value, now: i64) -> String {
     let mut line = |label: &str, value: String| out.push_str(&format!("{label:<15}{value}\n"));
     let text = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| "(unknown)".into());
     let when = |t: i64| format!("{} ({})", utc(t), relative(t - now));
-    line("Tokens file:", text(&report["file"]));
+    line("Stored in:", text(&report["file"]));
     line("Issuer:", text(&report["issuer"]));
     line("Client:", text(&report["client_id"]));
     if let Some(t) = report["obtained_at"].as_i64() {
@@ -368,17 +371,14 @@ mod tests {
         );
         let stored = json!({"access_token": jwt, "refresh_token": "r-secret", "issuer": "https://i",
                             "client_id": "c", "obtained_at": 1000, "expires_in": 900});
-        let report = summarize(Path::new("/t/tokens.json"), &stored, 1500);
+        let report = summarize("/t/tokens.json", &stored, 1500);
         let text = report.to_string() + &render(&report, 1500);
         assert!(!text.contains(&jwt) && !text.contains("r-secret"));
         assert!(text.contains("not verified"));
         assert_eq!(report["expires_at"], 2000);
         assert_eq!(report["expired"], false);
-        let opaque = summarize(
-            Path::new("/t"),
-            &json!({"access_token": "x", "obtained_at": 10, "expires_in": 5}),
-            100,
-        );
+        let opaque =
+            summarize("/t", &json!({"access_token": "x", "obtained_at": 10, "expires_in": 5}), 100);
         assert_eq!(opaque["format"], "opaque");
         assert_eq!(opaque["expired"], true);
         assert!(render(&opaque, 100).contains("opaque"));

@@ -40,6 +40,8 @@ pub enum UserCommand {
         username: String,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
     },
     /// Disable a user: they cannot sign in, and every grant and token of theirs is revoked and
     /// every session ended, as on deletion; the account is kept.
@@ -47,6 +49,8 @@ pub enum UserCommand {
         username: String,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
     },
     /// Enable a disabled user again: they can sign in (nothing revoked is restored).
     Enable {
@@ -69,7 +73,37 @@ pub enum UserCommand {
         client_id: String,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
     },
+}
+
+/// Where the server publishes its revocation list (requirement R7.4).
+#[derive(clap::Args)]
+pub struct RedisArgs {
+    /// The server's `redis_url`: the revoked access tokens' `jti`s are published there, so
+    /// that resource servers reading the revocation list refuse them at once.
+    #[arg(long, env = "TESSERA_REDIS_URL")]
+    pub redis_url: Option<String>,
+}
+
+/// Publishes the unexpired access tokens of the user's revoked grants (of one client, when
+/// given) to the revocation list, when a Redis is configured.
+async fn publish_revoked(
+    store: &tessera_store::Store,
+    redis: &RedisArgs,
+    user_id: &str,
+    client_id: Option<&tessera_core::client_id::ClientId>,
+) -> anyhow::Result<()> {
+    use tessera_core::store::GrantStore;
+    let Some(url) = redis.redis_url.as_deref().filter(|u| !u.is_empty()) else { return Ok(()) };
+    let now = super::now();
+    let revoked = store.revoked_user_access_tokens(user_id, client_id, now).await?;
+    let list = tessera_server::revocation_list::RevocationList::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the revocation list at {url}: {e}"))?;
+    list.publish(&revoked, now).await;
+    Ok(())
 }
 
 pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
@@ -124,12 +158,13 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        UserCommand::RevokeConsent { username, client_id, db } => {
+        UserCommand::RevokeConsent { username, client_id, db, redis } => {
             let store = super::open(&db.database_url).await?;
             let user = find_user(&store, &username).await?;
             let client_id = tessera_core::client_id::ClientId::parse(&client_id)
                 .map_err(|e| anyhow::anyhow!("client_id `{client_id}` {e}"))?;
             if store.revoke_consent(&user.id, &client_id, super::now()).await? {
+                publish_revoked(&store, &redis, &user.id, Some(&client_id)).await?;
                 println!(
                     "revoked the consent of `{username}` for `{client_id}` and every token of that grant"
                 );
@@ -138,18 +173,22 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 bail!("`{username}` has no consent for `{client_id}`")
             }
         }
-        UserCommand::Delete { username, db } => {
+        UserCommand::Delete { username, db, redis } => {
             let store = super::open(&db.database_url).await?;
+            let user = find_user(&store, &username).await?;
             if store.delete_user(&username, super::now()).await? {
+                publish_revoked(&store, &redis, &user.id, None).await?;
                 println!("deleted user `{username}`; their grants, tokens and sessions ended");
                 Ok(())
             } else {
                 bail!("no user `{username}`")
             }
         }
-        UserCommand::Disable { username, db } => {
+        UserCommand::Disable { username, db, redis } => {
             let store = super::open(&db.database_url).await?;
+            let user = find_user(&store, &username).await?;
             if store.set_user_disabled(&username, true, super::now()).await? {
+                publish_revoked(&store, &redis, &user.id, None).await?;
                 println!("disabled user `{username}`; their grants, tokens and sessions ended");
                 Ok(())
             } else {

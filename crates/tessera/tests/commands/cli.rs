@@ -355,6 +355,34 @@ fn client_create_records_token_format_introspection_and_rate_limit() {
     assert_eq!(shown["rate_limit_per_second"], 25);
 }
 
+// OIDC Registration §2 `id_token_signed_response_alg` (issue 16): `client create` records the
+// algorithm of the client's ID tokens, RS256 by default, and refuses one it cannot sign with.
+#[test]
+fn oidc_registration_2_client_create_records_the_id_token_signing_alg() {
+    let w = Workdir::new("cli");
+    let web = |id: &str| {
+        ["client", "create", "--name", id, "--client-id", id, "--redirect-uri"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["https://app.example/cb".to_owned(), "--json".to_owned()])
+            .collect::<Vec<String>>()
+    };
+    let args = web("plain");
+    w.ok_json(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let shown = w.ok_json(&["client", "show", "plain", "--json"], None);
+    assert_eq!(shown["id_token_signed_response_alg"], "RS256");
+    let mut args = web("edwards");
+    args.extend(["--id-token-signed-response-alg".to_owned(), "EdDSA".to_owned()]);
+    w.ok_json(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let shown = w.ok_json(&["client", "show", "edwards", "--json"], None);
+    assert_eq!(shown["id_token_signed_response_alg"], "EdDSA");
+    let mut args = web("hmac");
+    args.extend(["--id-token-signed-response-alg".to_owned(), "HS256".to_owned()]);
+    let out = w.tessera(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("id_token_signed_response_alg"), "{}", text(&out.stderr));
+}
+
 // RFC 7662 §4: introspection callers authenticate; a public client cannot (issue 17 finding 6).
 #[test]
 fn rfc7662_4_a_public_client_cannot_be_created_with_introspection() {
@@ -463,4 +491,90 @@ fn r5_4_acknowledged_writes_survive_kill_9_of_the_server() {
         (400, Some("authorization_pending")),
         "{answer}"
     );
+}
+
+/// R7.4: `tessera user disable`, `user delete` and `user revoke-consent`, given the server's
+/// `redis_url` (`TESSERA_REDIS_URL`), publish the unexpired access tokens of the grants they
+/// revoke to the revocation list, expiring with each token (real Redis,
+/// `TESSERA_TEST_REDIS_URL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r7_4_user_disable_delete_and_consent_withdrawal_publish_to_the_revocation_list() {
+    use tessera_core::client_id::ClientId;
+    use tessera_core::scope::ScopeSet;
+    use tessera_core::store::{Consent, ConsentStore, Grant, GrantStore, UserStore};
+    let url =
+        std::env::var("TESSERA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let conn = match redis::Client::open(url.as_str()) {
+        Ok(client) => match client.get_multiplexed_async_connection().await {
+            Ok(conn) => conn,
+            Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("skipped: Redis at {url} is unreachable: {e}");
+                return;
+            }
+            Err(e) => panic!("Redis is required under CI: {e}"),
+        },
+        Err(e) => panic!("bad Redis URL {url}: {e}"),
+    };
+    let w = Workdir::new("cli-revocation-list");
+    for name in ["alice", "bob", "carol"] {
+        w.ok_json(
+            &["user", "create", "--username", name, "--password-stdin", "--json"],
+            Some("correct horse battery\n"),
+        );
+    }
+    let store = tessera_store::Store::connect(&w.db_url()).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64;
+    // Per user: a grant to `web` with one live and one expired access token recorded.
+    let mut live = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let user = store.find_user_by_username(name).await.unwrap().unwrap();
+        let grant = Grant {
+            id: format!("g-{name}-{}", tessera_core::secret::random_id::<8>()),
+            client_id: ClientId::parse("web").unwrap(),
+            user_id: user.id.clone(),
+            scope: ScopeSet::parse("openid").unwrap(),
+            auth_time: now,
+            sid: None,
+            audience: Vec::new(),
+            created_at: now,
+            expires_at: now + 86_400,
+            dpop_jkt: None,
+        };
+        store.insert_grant(&grant).await.unwrap();
+        let jti = tessera_core::secret::random_id::<16>();
+        store.record_access_token(&grant.id, &jti, now + 600).await.unwrap();
+        let expired = tessera_core::secret::random_id::<16>();
+        store.record_access_token(&grant.id, &expired, now - 10).await.unwrap();
+        if name == "carol" {
+            let consent = Consent {
+                user_id: user.id.clone(),
+                client_id: ClientId::parse("web").unwrap(),
+                scope: ScopeSet::parse("openid").unwrap(),
+                granted_at: now,
+            };
+            store.save_consent(&consent).await.unwrap();
+        }
+        live.push((name, jti, expired));
+    }
+    let listed = |jti: String| {
+        let mut conn = conn.clone();
+        async move {
+            let key = format!("tessera:revoked:{jti}");
+            let at: i64 = redis::cmd("EXPIRETIME").arg(&key).query_async(&mut conn).await.unwrap();
+            at
+        }
+    };
+    for (name, args) in [
+        ("alice", vec!["user", "disable", "alice"]),
+        ("bob", vec!["user", "delete", "bob"]),
+        ("carol", vec!["user", "revoke-consent", "carol", "web"]),
+    ] {
+        let (_, jti, expired) = live.iter().find(|(n, ..)| *n == name).unwrap().clone();
+        assert_eq!(listed(jti.clone()).await, -2, "{name}: not listed before");
+        let out = w.command(&args).env("TESSERA_REDIS_URL", &url).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(listed(jti).await, now + 600, "{name}: listed until the token's exp");
+        assert_eq!(listed(expired).await, -2, "{name}: an expired token is not listed");
+    }
 }

@@ -4,9 +4,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,10 @@ struct Login {
 
 impl Login {
     fn spawn(w: &Workdir, port: u16) -> Login {
+        Login::spawn_with(w, port, &[])
+    }
+
+    fn spawn_with(w: &Workdir, port: u16, env: &[(&str, &str)]) -> Login {
         let issuer = format!("http://127.0.0.1:{port}");
         let mut child = w
             .command(&[
@@ -95,6 +99,7 @@ impl Login {
                 "--scope",
                 "orders:read",
             ])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -399,4 +404,154 @@ fn login_reports_an_unreachable_issuer_and_a_non_oauth_server_clearly() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("plain http"), "{}", text(&out.stderr));
     assert!(!w.tokens_file().exists());
+}
+
+/// A private D-Bus session bus with GNOME Keyring's Secret Service on it, unlocked, as a
+/// desktop session has; `None` (skipped, not on CI) without the programs.
+struct SecretService {
+    _keyring: KillOnDrop,
+    _bus: KillOnDrop,
+    address: String,
+}
+
+impl SecretService {
+    fn start(test: &str, w: &Workdir) -> Option<SecretService> {
+        let have = |program: &str| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {program}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !have("dbus-daemon") || !have("gnome-keyring-daemon") {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {test} cannot run: dbus-daemon or gnome-keyring-daemon is missing \
+                 (Debian packages dbus-daemon, gnome-keyring)"
+            );
+            eprintln!("skipping {test}: dbus-daemon or gnome-keyring-daemon is missing");
+            return None;
+        }
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--address=unix:tmpdir=/tmp", "--nofork", "--nopidfile"])
+            .arg("--print-address=1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut address = String::new();
+        BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).unwrap();
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon printed {address:?}");
+        let bus = KillOnDrop(bus);
+        let run = w.path().join("run");
+        std::fs::DirBuilder::new().mode(0o700).create(&run).unwrap();
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", w.path())
+            .env("XDG_RUNTIME_DIR", &run)
+            .env("XDG_DATA_HOME", w.path().join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The unlock password, read up to the end of standard input; with it the daemon makes
+        // the `login` collection, the default one, as at a desktop login.
+        let mut stdin = keyring.stdin.take().unwrap();
+        stdin.write_all(b"tessera-test-only").unwrap();
+        drop(stdin);
+        Some(SecretService { _keyring: KillOnDrop(keyring), _bus: bus, address })
+    }
+
+    fn env(&self) -> [(&str, &str); 1] {
+        [("DBUS_SESSION_BUS_ADDRESS", self.address.as_str())]
+    }
+}
+
+/// `tessera login` on a machine with an OS keyring (the Secret Service of a desktop session):
+/// the tokens go there, not to the file; `tessera token` reads them back; without the keyring
+/// the file is the store (every other test here).
+#[test]
+fn tessera_login_keeps_tokens_in_the_os_keyring_when_a_secret_service_answers() {
+    let test = "tessera_login_keeps_tokens_in_the_os_keyring_when_a_secret_service_answers";
+    if !js_tools_available(test, &["playwright-core"], true) {
+        return;
+    }
+    let w = Workdir::new("device-keyring");
+    let Some(secrets) = SecretService::start(test, &w) else { return };
+    let (_server, port, sub) = server_with_device_client(&w);
+    let issuer = format!("http://127.0.0.1:{port}");
+    let in_keyring = |args: &[&str]| w.command(args).envs(secrets.env()).output().unwrap();
+
+    // Until the Secret Service is on the bus, the file is the store.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = in_keyring(&["token", "show"]);
+        let stderr = text(&out.stderr);
+        if stderr.contains("no tokens in the OS keyring") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Secret Service never answered: {stderr}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let sign_in = |env: &[(&str, &str)]| {
+        let mut login = Login::spawn_with(&w, port, env);
+        let url = login.verification_uri_complete();
+        let page = approve_in_browser(&serde_json::json!({
+            "url": url,
+            "username": USERNAME,
+            "password": PASSWORD,
+            "expected_user_code": user_code_of(&url),
+        }));
+        assert_eq!(page["final_heading"], "Device connected");
+        let (status, stdout, stderr) = login.finish();
+        assert!(status.success(), "tessera login failed: {stderr}\n{stdout}");
+        stdout
+    };
+
+    // Signed in where there was no keyring: the file. With the keyring there now and the
+    // access token expired, `token access` reads the file, refreshes, and stores the rotated
+    // refresh token in the keyring, the file removed.
+    let stdout = sign_in(&[]);
+    assert!(stdout.contains(&w.tokens_file().display().to_string()), "{stdout}");
+    let mut aged: Value = serde_json::from_slice(&std::fs::read(w.tokens_file()).unwrap()).unwrap();
+    aged["obtained_at"] = (aged["obtained_at"].as_i64().unwrap() - 100_000).into();
+    std::fs::write(w.tokens_file(), aged.to_string()).unwrap();
+    let out = in_keyring(&["token", "access"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let refreshed = text(&out.stdout).trim().to_owned();
+    assert_ne!(refreshed, aged["access_token"].as_str().unwrap());
+    assert!(!w.tokens_file().exists(), "moved into the keyring");
+    let out = in_keyring(&["token", "access"]);
+    assert_eq!(text(&out.stdout).trim(), refreshed, "read back from the keyring");
+    let shown: Value = serde_json::from_slice(&in_keyring(&["token", "show", "--json"]).stdout)
+        .expect("token show --json");
+    assert_eq!(shown["store"], "keyring");
+    assert_eq!(shown["refresh_token"], true, "the rotated refresh token is kept there");
+
+    // Signed in with the keyring: straight there, nothing on disk.
+    let stdout = sign_in(&secrets.env());
+    assert!(stdout.contains("Signed in; tokens saved to the OS keyring"), "{stdout}");
+    assert!(!w.tokens_file().exists(), "no token on disk");
+
+    // Read back from the keyring: a valid token of alice's.
+    let out = in_keyring(&["token", "access"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let access = text(&out.stdout).trim().to_owned();
+    assert_eq!(verify(port, &access, &issuer)["sub"], sub.as_str());
+    let shown = in_keyring(&["token", "show", "--json"]);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["store"], "keyring");
+    assert_eq!(shown["claims"]["sub"], sub.as_str());
+    assert!(!shown.to_string().contains(&access), "token show printed the token");
+
+    // Without the session bus, the tokens are nowhere this process can see: they were never
+    // written to the file.
+    let out = w.tessera(&["token", "access"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(&w.tokens_file().display().to_string()), "the file store");
 }

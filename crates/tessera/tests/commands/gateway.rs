@@ -17,9 +17,14 @@ fn example() -> PathBuf {
 fn gateway_check_accepts_the_documented_example() {
     let dir = Workdir::new("gateway-check");
     let example = example();
-    let out = dir.tessera(&["gateway", "--config", example.to_str().unwrap(), "--check"], None);
+    // The exchange route reads the gateway's client secret from this variable.
+    let out = dir
+        .command(&["gateway", "--config", example.to_str().unwrap(), "--check"])
+        .env("TESSERA_GATEWAY_CLIENT_SECRET", "secret-of-the-gateway")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("4 route(s)"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("5 route(s)"), "{}", text(&out.stdout));
 }
 
 // A wrong value is reported with its key, and the command fails.

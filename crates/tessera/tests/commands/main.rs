@@ -6,6 +6,7 @@ mod support;
 #[path = "../../../../tests/js/node_tools.rs"]
 mod node_tools;
 
+mod admin_api;
 mod bench_smoke;
 mod bff_browser;
 mod cli;

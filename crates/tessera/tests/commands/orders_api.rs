@@ -57,6 +57,7 @@ impl Setup {
             audience: api.clone(),
             listen: String::new(),
             redis_url,
+            external_url: None,
             allow_private_networks: true,
         };
         let validator = settings.validator().await.unwrap();
@@ -269,4 +270,40 @@ async fn rfc7009_a_token_revoked_at_the_server_is_refused_by_the_api_through_red
     assert_eq!(refused.status(), 401);
     assert!(refused.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
     assert_eq!(s.get("/orders", Some(&other)).await.status(), 200);
+}
+
+/// RFC 9449 §7 with a client nobody here wrote: oauth4webapi gets a DPoP-bound token from
+/// `tessera serve` and calls orders-api with `protectedResourceRequest` and its DPoP proofs,
+/// which succeeds; the same token without a proof (as a bearer token, §7.2) or with proofs of
+/// another key (§7.1) is refused with a `DPoP` challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9449_7_oauth4webapi_calls_orders_api_with_a_dpop_bound_token() {
+    use crate::node_tools::{js_tools_available, run_node};
+    let test = "rfc9449_7_oauth4webapi_calls_orders_api_with_a_dpop_bound_token";
+    if !js_tools_available(test, &["oauth4webapi"], false) {
+        return;
+    }
+    let s = Setup::start("orders-dpop", &[], None).await;
+    let args = [s.server.issuer(), "shop".into(), s.secret.clone(), s.api.clone()];
+    let stdout =
+        tokio::task::spawn_blocking(move || run_node("oauth4webapi_dpop_resource.mjs", &args))
+            .await
+            .unwrap();
+    let out: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(out["token_type"], "dpop", "{out}");
+    assert_eq!(out["status"], 200, "{out}");
+    assert_eq!(out["orders"], serde_json::json!([]), "{out}");
+    assert_eq!(out["again"], 200, "{out}");
+    for refused in ["bearer", "other_key"] {
+        let answer = &out[refused];
+        assert_eq!(answer["status"], 401, "{refused}: {out}");
+        let dpop = answer["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["scheme"] == "dpop")
+            .unwrap_or_else(|| panic!("{refused}: no DPoP challenge in {out}"));
+        assert_eq!(dpop["error"], "invalid_token", "{refused}: {out}");
+        assert!(dpop["algs"].as_str().unwrap().contains("ES256"), "{refused}: {out}");
+    }
 }

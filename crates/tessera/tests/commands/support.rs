@@ -52,6 +52,9 @@ impl Workdir {
             .env_remove("TESSERA_ISSUER")
             .env("XDG_CONFIG_HOME", self.config_home())
             .env("HOME", &self.0)
+            // No OS keyring for `tessera login` unless a test starts one: a developer's desktop
+            // session bus is not the test's (an unknown transport fails to connect).
+            .env("DBUS_SESSION_BUS_ADDRESS", "disabled:")
             .current_dir(&self.0);
         command
     }

@@ -1,0 +1,385 @@
+//! The admin HTTP API (issue 15 item 5, requirements R6.2): every route refuses a request
+//! without a token (401) and one whose token lacks the route's `admin:*` scope (403
+//! `insufficient_scope`), and works with it; only clients flagged first-party admin can be
+//! granted those scopes; every change is audited; bad input is a JSON 400, never a 500.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tessera_core::admin_scope;
+use tessera_core::client_id::ClientId;
+use tessera_core::scope::ScopeSet;
+use tessera_core::store::{AdminStore, AuditStore, Consent, ConsentStore, UserStore};
+use tessera_server::admin::operations::{NewClient, create_client};
+use tessera_server::config::RawConfig;
+
+use crate::common::flow;
+use crate::common::*;
+
+/// An app that writes audit events to its database, with user alice and an admin client
+/// `ops` (client credentials); returns the app and the client's secret.
+async fn admin_app() -> (TestApp, String) {
+    let app =
+        spawn_app_configured(RawConfig { audit_to_database: Some(true), ..Default::default() })
+            .await;
+    flow::create_user(&app).await;
+    let new = NewClient {
+        client_id: Some("ops".into()),
+        client_name: "Operations console".into(),
+        admin: true,
+        ..Default::default()
+    };
+    let (_, secret, _) = create_client(&app.store, new, t0()).await.unwrap();
+    (app, secret.unwrap().expose().to_owned())
+}
+
+/// A client-credentials access token of `ops` with `scope`.
+async fn token(app: &TestApp, secret: &str, scope: &str) -> String {
+    let form = format!("grant_type=client_credentials&scope={}", urlencode(scope));
+    let res = app.token(Some(("ops", secret)), &form).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", flow::page_text(&res));
+    res.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Response {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(json) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(json.to_string())
+        }
+        None => Body::empty(),
+    };
+    app.request(request.body(body).unwrap()).await
+}
+
+/// Every route: method, path, the scope it needs, and a body it accepts.
+fn routes() -> Vec<(&'static str, &'static str, &'static str, Option<Value>)> {
+    let client = json!({
+        "client_name": "Batch job",
+        "client_id": "batch",
+        "scope": "orders:read",
+        "default_scope": "orders:read",
+    });
+    let update = json!({
+        "client_name": "Nightly batch",
+        "scope": "orders:read orders:write",
+        "default_scope": "orders:read",
+    });
+    let user = json!({ "username": "bob", "password": "a long password" });
+    let resource = json!({ "resource": "https://mcp.example/mcp", "scope": "mcp:tools" });
+    vec![
+        ("GET", "/admin/v1/clients", admin_scope::CLIENTS, None),
+        ("POST", "/admin/v1/clients", admin_scope::CLIENTS, Some(client)),
+        ("GET", "/admin/v1/clients/batch", admin_scope::CLIENTS, None),
+        ("PUT", "/admin/v1/clients/batch", admin_scope::CLIENTS, Some(update)),
+        ("POST", "/admin/v1/clients/batch/secret", admin_scope::CLIENTS, None),
+        ("DELETE", "/admin/v1/clients/batch", admin_scope::CLIENTS, None),
+        ("GET", "/admin/v1/users", admin_scope::USERS, None),
+        ("POST", "/admin/v1/users", admin_scope::USERS, Some(user)),
+        ("GET", "/admin/v1/users/bob", admin_scope::USERS, None),
+        (
+            "POST",
+            "/admin/v1/users/bob/password",
+            admin_scope::USERS,
+            Some(json!({ "password": "another long one" })),
+        ),
+        ("POST", "/admin/v1/users/bob/disable", admin_scope::USERS, None),
+        ("POST", "/admin/v1/users/bob/enable", admin_scope::USERS, None),
+        ("GET", "/admin/v1/users/alice/consents", admin_scope::GRANTS, None),
+        ("DELETE", "/admin/v1/users/alice/consents/ops", admin_scope::GRANTS, None),
+        ("DELETE", "/admin/v1/users/bob", admin_scope::USERS, None),
+        ("GET", "/admin/v1/keys", admin_scope::KEYS, None),
+        ("POST", "/admin/v1/keys/rotate", admin_scope::KEYS, Some(json!({ "alg": "ES256" }))),
+        ("GET", "/admin/v1/resources", admin_scope::RESOURCES, None),
+        ("POST", "/admin/v1/resources", admin_scope::RESOURCES, Some(resource)),
+        (
+            "DELETE",
+            "/admin/v1/resources?resource=https%3A%2F%2Fmcp.example%2Fmcp%2F",
+            admin_scope::RESOURCES,
+            None,
+        ),
+        ("GET", "/admin/v1/audit-events?limit=100", admin_scope::AUDIT, None),
+    ]
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_every_admin_route_without_a_token_is_401_with_a_bearer_challenge() {
+    let (app, _) = admin_app().await;
+    for (method, path, _, body) in routes() {
+        let res = call(&app, method, path, None, body).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert!(
+            res.header("www-authenticate").is_some_and(|c| c.starts_with("Bearer")),
+            "{method} {path}"
+        );
+        let res = call(&app, method, path, Some("not-a-token"), None).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(res.json()["error"], "invalid_token", "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_every_admin_route_without_its_scope_is_403_insufficient_scope() {
+    let (app, secret) = admin_app().await;
+    for scope in admin_scope::ALL {
+        // Every admin scope but this one.
+        let others: Vec<&str> = admin_scope::ALL.into_iter().filter(|s| *s != scope).collect();
+        let token = token(&app, &secret, &others.join(" ")).await;
+        for (method, path, needed, body) in routes().into_iter().filter(|r| r.2 == scope) {
+            let res = call(&app, method, path, Some(&token), body).await;
+            assert_eq!(res.status, StatusCode::FORBIDDEN, "{method} {path}");
+            assert_eq!(res.json()["error"], "insufficient_scope", "{method} {path}");
+            let challenge = res.header("www-authenticate").unwrap_or_default().to_owned();
+            assert!(challenge.contains(needed), "names the scope: {challenge}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn r6_2_every_admin_route_works_with_its_scope_and_every_change_is_audited() {
+    let (app, secret) = admin_app().await;
+    let token = token(&app, &secret, &admin_scope::ALL.join(" ")).await;
+    // A consent of alice for `ops`, for the consent routes.
+    let alice = app.store.find_user_by_username(flow::USERNAME).await.unwrap().unwrap();
+    let consent = Consent {
+        user_id: alice.id.clone(),
+        client_id: ClientId::parse("ops").unwrap(),
+        scope: ScopeSet::parse("openid").unwrap(),
+        granted_at: t0(),
+    };
+    app.store.save_consent(&consent).await.unwrap();
+    let mut batch_secret = String::new();
+    for (method, path, _, body) in routes() {
+        let res = call(&app, method, path, Some(&token), body).await;
+        assert!(
+            res.status.is_success(),
+            "{method} {path}: {} {}",
+            res.status,
+            flow::page_text(&res)
+        );
+        match (method, path) {
+            ("POST", "/admin/v1/clients") => {
+                assert_eq!(res.status, StatusCode::CREATED);
+                batch_secret = res.json()["client_secret"].as_str().unwrap().to_owned();
+                assert_eq!(res.header("cache-control"), Some("no-store"));
+            }
+            ("PUT", "/admin/v1/clients/batch") => {
+                let updated = res.json();
+                assert_eq!(updated["client_name"], "Nightly batch");
+                assert_eq!(updated["scope"], "orders:read orders:write");
+                assert!(updated["client_secret"].is_null(), "the secret is kept");
+                let form = "grant_type=client_credentials&scope=orders%3Awrite";
+                let res = app.token(Some(("batch", &batch_secret)), form).await;
+                assert_eq!(res.status, StatusCode::OK, "the new scope, the same secret");
+            }
+            ("POST", "/admin/v1/clients/batch/secret") => {
+                let rotated = res.json()["client_secret"].as_str().unwrap().to_owned();
+                assert_ne!(rotated, batch_secret, "a new secret");
+                // The old secret stops working; the new one works.
+                let form = "grant_type=client_credentials";
+                let old = app.token(Some(("batch", &batch_secret)), form).await;
+                assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+                assert_eq!(app.token(Some(("batch", &rotated)), form).await.status, StatusCode::OK);
+            }
+            ("GET", "/admin/v1/users/alice/consents") => {
+                assert_eq!(res.json()[0]["client_id"], "ops");
+            }
+            ("GET", "/admin/v1/resources") => assert_eq!(res.json(), json!([])),
+            ("POST", "/admin/v1/resources") => {
+                assert_eq!(res.json()["resource"], "https://mcp.example/mcp");
+            }
+            _ => {}
+        }
+    }
+    assert!(app.store.list_consents(&alice.id).await.unwrap().is_empty(), "revoked");
+    assert!(app.store.find_user_by_username("bob").await.unwrap().is_none(), "deleted");
+    // R4.4: each change is an `admin_*` event naming the caller (written in the background).
+    let wanted = [
+        "admin_client_created",
+        "admin_client_updated",
+        "admin_client_secret_rotated",
+        "admin_client_deleted",
+        "admin_user_created",
+        "admin_user_password_reset",
+        "admin_user_disabled",
+        "admin_user_enabled",
+        "admin_consent_revoked",
+        "admin_user_deleted",
+        "admin_key_rotated",
+        "admin_resource_created",
+        "admin_resource_deleted",
+    ];
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = app.store.recent_audit_events(500).await.unwrap();
+        if wanted.iter().all(|w| events.iter().any(|e| e.event == *w)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for w in wanted {
+        let event = events.iter().find(|e| e.event == w).unwrap_or_else(|| panic!("no {w} event"));
+        assert!(event.actor.as_deref().is_some_and(|a| a.contains("client=ops")), "{event:?}");
+    }
+    let res =
+        call(&app, "GET", "/admin/v1/audit-events?event=admin_user_created", Some(&token), None)
+            .await;
+    let listed = res.json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}
+
+#[tokio::test]
+async fn r6_2_a_client_not_flagged_admin_is_refused_admin_scopes_with_invalid_scope() {
+    let (app, _) = admin_app().await;
+    // An operator client given an admin scope directly in the database, without the flag.
+    let secret = app
+        .client(
+            "intruder",
+            tessera_core::client::AuthMethod::ClientSecretBasic,
+            "admin:users orders:read",
+            "",
+        )
+        .await;
+    let res = app
+        .token(Some(("intruder", &secret)), "grant_type=client_credentials&scope=admin%3Ausers")
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["error"], "invalid_scope");
+    // Its other scopes still work.
+    let res = app
+        .token(Some(("intruder", &secret)), "grant_type=client_credentials&scope=orders%3Aread")
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    // An admin client that is unflagged loses the API at once, whatever tokens it holds.
+    let (app, secret) = admin_app().await;
+    let token = token(&app, &secret, admin_scope::USERS).await;
+    assert_eq!(
+        call(&app, "GET", "/admin/v1/users", Some(&token), None).await.status,
+        StatusCode::OK
+    );
+    app.store.set_admin_client(&ClientId::parse("ops").unwrap(), false).await.unwrap();
+    let res = call(&app, "GET", "/admin/v1/users", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let res = app
+        .token(Some(("ops", &secret)), "grant_type=client_credentials&scope=admin%3Ausers")
+        .await;
+    assert_eq!(res.json()["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn r6_2_bad_input_is_a_json_400_and_unknown_records_a_json_404() {
+    let (app, secret) = admin_app().await;
+    let token = token(&app, &secret, &admin_scope::ALL.join(" ")).await;
+    let send_raw = |body: &'static str, content_type: &'static str| {
+        Request::post("/admin/v1/clients")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    for (body, content_type) in [
+        ("{not json", "application/json"),
+        (r#"{"client_name": 7}"#, "application/json"),
+        (r#"{"client_name": "x", "surprise": true}"#, "application/json"),
+        (r#"{"client_name": "x"}"#, "text/plain"),
+        (r#"{"client_name": "x", "redirect_uris": ["javascript:alert(1)"]}"#, "application/json"),
+        (r#"{"client_name": "x", "scope": "admin:keys"}"#, "application/json"),
+    ] {
+        let res = app.request(send_raw(body, content_type)).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", flow::page_text(&res));
+        assert_eq!(res.json()["error"], "invalid_request", "{body}");
+        assert!(res.json()["error_description"].is_string());
+    }
+    for (method, path, body) in [
+        ("POST", "/admin/v1/users", Some(json!({ "username": "x", "password": "short" }))),
+        ("POST", "/admin/v1/keys/rotate", Some(json!({ "alg": "HS256" }))),
+        ("POST", "/admin/v1/resources", Some(json!({ "resource": "no-uri", "scope": "a:b" }))),
+        ("GET", "/admin/v1/audit-events?limit=0", None),
+        ("GET", "/admin/v1/audit-events?limit=lots", None),
+        ("GET", "/admin/v1/clients/bad%20id", None),
+    ] {
+        let res = call(&app, method, path, Some(&token), body).await;
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}: {}",
+            flow::page_text(&res)
+        );
+        assert_eq!(res.json()["error"], "invalid_request", "{method} {path}");
+    }
+    for (method, path) in [
+        ("GET", "/admin/v1/clients/nobody"),
+        ("DELETE", "/admin/v1/users/nobody"),
+        ("GET", "/admin/v1/users/nobody/consents"),
+        ("DELETE", "/admin/v1/users/alice/consents/nobody"),
+    ] {
+        let res = call(&app, method, path, Some(&token), None).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert_eq!(res.json()["error"], "not_found");
+    }
+    let res = call(
+        &app,
+        "POST",
+        "/admin/v1/clients",
+        Some(&token),
+        Some(json!({ "client_name": "x", "client_id": "ops" })),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn r6_2_disabling_or_deleting_a_user_through_the_api_ends_their_grants() {
+    let (app, secret) = admin_app().await;
+    let web = app.register(flow::web_client("web")).await.unwrap();
+    let tokens = flow::tokens_for(&app, ("web", &web)).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let token = token(&app, &secret, admin_scope::USERS).await;
+    let res = call(&app, "POST", "/admin/v1/users/alice/disable", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json()["disabled"], true);
+    let res = flow::refresh(&app, ("web", &web), refresh_token, "").await;
+    assert_eq!(res.json()["error"], "invalid_grant", "the grant ended with the account");
+    // Enabled again, signed in again: deletion ends the new grant the same way.
+    let res = call(&app, "POST", "/admin/v1/users/alice/enable", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let tokens = flow::tokens_for(&app, ("web", &web)).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let res = call(&app, "DELETE", "/admin/v1/users/alice", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    let res = flow::refresh(&app, ("web", &web), refresh_token, "").await;
+    assert_eq!(res.json()["error"], "invalid_grant", "the grant ended with the account");
+}
+
+#[tokio::test]
+async fn openapi_3_1_document_describes_every_admin_route() {
+    let (app, _) = admin_app().await;
+    let res = app.get("/admin/v1/openapi.json").await;
+    assert_eq!(res.status, StatusCode::OK);
+    let doc = res.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert_eq!(doc["servers"][0]["url"], ISSUER);
+    let flows = &doc["components"]["securitySchemes"]["tessera"]["flows"];
+    assert_eq!(flows["clientCredentials"]["tokenUrl"], format!("{ISSUER}/token"));
+    for (method, path, scope, _) in routes() {
+        let path = path.split('?').next().unwrap();
+        let templated = path
+            .replace("/batch", "/{client_id}")
+            .replace("/bob", "/{username}")
+            .replace("/alice", "/{username}")
+            .replace("/ops", "/{client_id}");
+        let operation = &doc["paths"][&templated][method.to_lowercase()];
+        assert!(operation.is_object(), "{method} {templated} is described");
+        assert_eq!(operation["security"][0]["tessera"][0], scope, "{method} {templated}");
+    }
+}

@@ -1,0 +1,181 @@
+//! `resources`: the registry of resource servers; `admin_clients`: which clients are
+//! first-party administration tools.
+
+use tessera_core::client::{ApplicationType, Client};
+use tessera_core::client_id::ClientId;
+use tessera_core::redirect_uri::RedirectUri;
+use tessera_core::resource_registry::RegisteredResource;
+use tessera_core::scope::Scope;
+use tessera_core::secret::SecretHash;
+use tessera_core::store::{AdminStore, ResourceStore, StoreError};
+
+use crate::{Store, conflict_or_db, db, json, scope_column};
+
+#[derive(sqlx::FromRow)]
+struct ResourceRow {
+    resource: String,
+    scope: String,
+    dynamic_clients: bool,
+    created_at: i64,
+}
+
+impl ResourceStore for Store {
+    async fn create_resource(&self, resource: &RegisteredResource) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO resources (resource, scope, dynamic_clients, created_at) \
+            VALUES ($1, $2, $3, $4)";
+        with_writer!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(resource.resource.as_str())
+                .bind(resource.scopes.to_string())
+                .bind(resource.dynamic_clients)
+                .bind(resource.created_at)
+                .execute(pool)
+                .await
+                .map_err(|e| conflict_or_db(e, || format!("the resource {}", resource.resource)))?;
+        });
+        Ok(())
+    }
+
+    async fn list_resources(&self) -> Result<Vec<RegisteredResource>, StoreError> {
+        const SQL: &str = "SELECT resource, scope, dynamic_clients, created_at FROM resources \
+            ORDER BY resource";
+        let rows: Vec<ResourceRow> =
+            with_reader!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await.map_err(db)?);
+        rows.into_iter()
+            .map(|row| {
+                Ok(RegisteredResource {
+                    scopes: scope_column("resources", &row.resource, &row.scope)?,
+                    resource: row.resource,
+                    dynamic_clients: row.dynamic_clients,
+                    created_at: row.created_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_resource(&self, resource: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "DELETE FROM resources WHERE resource = $1";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(resource)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done > 0)
+    }
+}
+
+impl AdminStore for Store {
+    async fn set_admin_client(&self, client_id: &ClientId, admin: bool) -> Result<(), StoreError> {
+        const FLAG: &str =
+            "INSERT INTO admin_clients (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING";
+        const UNFLAG: &str = "DELETE FROM admin_clients WHERE client_id = $1";
+        let sql = if admin { FLAG } else { UNFLAG };
+        with_writer!(self, |pool| {
+            sqlx::query(sql).bind(client_id.as_str()).execute(pool).await.map_err(db)?;
+        });
+        Ok(())
+    }
+
+    async fn is_admin_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT COUNT(*) FROM admin_clients WHERE client_id = $1";
+        let (n,): (i64,) = with_reader!(self, |pool| sqlx::query_as(SQL)
+            .bind(client_id.as_str())
+            .fetch_one(pool)
+            .await
+            .map_err(db)?);
+        Ok(n > 0)
+    }
+
+    async fn replace_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &SecretHash,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE clients SET secret_hash = $2 \
+            WHERE client_id = $1 AND secret_hash IS NOT NULL";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(client_id.as_str())
+            .bind(secret_hash.as_bytes().to_vec())
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
+    async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE users SET password_hash = $2 WHERE username = $1";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(username)
+            .bind(password_hash)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let uris = |v: &[RedirectUri]| json::encode(v.iter().map(RedirectUri::as_str));
+        let redirect_uris = uris(&client.redirect_uris)?;
+        let post_logout_redirect_uris = uris(&client.post_logout_redirect_uris)?;
+        let grant_types = json::encode(client.grant_types.iter().map(|g| g.as_str()))?;
+        let scope = json::encode(client.scope.iter().map(Scope::as_str))?;
+        let default_scope = json::encode(client.default_scope.iter().map(Scope::as_str))?;
+        let audience = json::encode(client.audience.iter().map(String::as_str))?;
+        let exchange = &client.token_exchange;
+        let subject_clients = json::encode(exchange.subject_clients.iter().map(String::as_str))?;
+        let subject_audiences =
+            json::encode(exchange.subject_audiences.iter().map(String::as_str))?;
+        const SQL: &str = "UPDATE clients SET client_name = $2, secret_hash = $3, \
+            token_endpoint_auth_method = $4, redirect_uris = $5, post_logout_redirect_uris = $6, \
+            grant_types = $7, scope = $8, default_scope = $9, audience = $10, first_party = $11, \
+            introspection = $12, introspection_audience = $13, access_token_format = $14, \
+            jwks = $15, jwks_uri = $16, rate_limit_per_second = $17, \
+            refresh_token_grace_seconds = $18, application_type = $19, client_uri = $20, \
+            logo_uri = $21, tos_uri = $22, policy_uri = $23, \
+            token_exchange_subject_clients = $24, token_exchange_subject_audiences = $25, \
+            require_pushed_authorization_requests = $26, dpop_bound_access_tokens = $27, \
+            id_token_signed_response_alg = $28 \
+            WHERE client_id = $1 AND registration_token_hash IS NULL";
+        let done = with_writer!(self, |pool| sqlx::query(SQL)
+            .bind(client.client_id.as_str())
+            .bind(client.client_name.as_str())
+            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+            .bind(client.token_endpoint_auth_method.as_str())
+            .bind(redirect_uris.as_str())
+            .bind(post_logout_redirect_uris.as_str())
+            .bind(grant_types.as_str())
+            .bind(scope.as_str())
+            .bind(default_scope.as_str())
+            .bind(audience.as_str())
+            .bind(client.first_party)
+            .bind(client.introspection)
+            .bind(client.introspection_audience.as_deref())
+            .bind(client.access_token_format.as_str())
+            .bind(client.jwks.as_deref())
+            .bind(client.jwks_uri.as_deref())
+            .bind(client.rate_limit_per_second.map(i64::from))
+            .bind(i64::from(client.refresh_token_grace_seconds))
+            .bind(client.application_type.map(ApplicationType::as_str))
+            .bind(client.links.client_uri.as_deref())
+            .bind(client.links.logo_uri.as_deref())
+            .bind(client.links.tos_uri.as_deref())
+            .bind(client.links.policy_uri.as_deref())
+            .bind(subject_clients.as_str())
+            .bind(subject_audiences.as_str())
+            .bind(client.require_pushed_authorization_requests)
+            .bind(client.dpop_bound_access_tokens)
+            .bind(client.id_token_signed_response_alg.as_str())
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(done > 0)
+    }
+}
