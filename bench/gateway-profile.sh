@@ -7,6 +7,7 @@
 #
 #   cargo build --release -p tessera && bench/gateway-profile.sh
 #   REQUESTS=20000 bench/gateway-profile.sh
+#   SKIP_CALLGRIND=1 bench/gateway-profile.sh     # the memory figure only
 #
 # Prints instructions per request and RSS; leaves the callgrind profile in $OUT (default
 # /tmp/gateway.callgrind) for `callgrind_annotate --inclusive=yes $OUT`. Needs valgrind,
@@ -104,6 +105,7 @@ EOF
 }
 
 # 1. Instructions per request, under callgrind (counting only the measured requests).
+if [ -z "${SKIP_CALLGRIND:-}" ]; then
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
   "$BIN" gateway --config "$WORK/gateway.toml" 2>/dev/null & VG_PID=$!
 PIDS+=($VG_PID)
@@ -115,8 +117,9 @@ callgrind_control -i off "$VG_PID" >/dev/null
 callgrind_control -d "$VG_PID" >/dev/null
 sleep 1
 kill "$VG_PID"; wait "$VG_PID" 2>/dev/null || true
-TOTAL=$(for f in "$OUT"*; do grep -h '^summary:' "$f"; done | awk '{s += $2} END {print s}')
+TOTAL=$(for f in "$OUT"*; do callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'; done | awk '{s += $1} END {print s}')
 echo "instructions: $TOTAL for $REQUESTS requests = $(( TOTAL / REQUESTS )) per request"
+fi
 
 # 2. Resident memory with 1,000 open connections (each made one authorized request), the
 #    gateway running natively.
@@ -141,5 +144,8 @@ for s in conns:
 time.sleep(1)
 rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
 print(f"RSS with 1,000 open connections: {int(rss) // 1024} MiB ({rss} kB)")
+print("open descriptors:", len(__import__("os").listdir(f"/proc/{pid}/fd")),
+      "threads:", [l for l in open(f"/proc/{pid}/status") if l.startswith("Threads")][0].split()[1])
+print("".join(l for l in open(f"/proc/{pid}/smaps_rollup") if l.split(":")[0] in ("Rss", "Anonymous", "Private_Dirty", "Shared_Clean", "Private_Clean")), end="")
 EOF
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -57,7 +57,8 @@ pub async fn handle(
     let event = passed.event(route);
     let exchanged = match (&route.exchange, passed.identity()) {
         (Some(exchange), Some(identity)) => {
-            match exchanged_token(&gateway, route, exchange, identity, &parts).await {
+            // Boxed: the exchange's state is not carried inside every request's future.
+            match Box::pin(exchanged_token(&gateway, route, exchange, identity, &parts)).await {
                 Ok(token) => Some(token),
                 Err((decision, reason, response)) => {
                     event.decision(decision, reason).emit();
