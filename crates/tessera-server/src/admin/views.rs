@@ -48,9 +48,18 @@ pub struct ClientView {
     pub dpop_bound_access_tokens: bool,
     /// The algorithm of its ID tokens (OIDC Registration §2).
     pub id_token_signed_response_alg: String,
-    /// RFC 8705 §2.1.2: the certificate name `tls_client_auth` checks, as `member` and `value`.
-    pub tls_client_auth_member: Option<String>,
-    pub tls_client_auth_value: Option<String>,
+    /// RFC 8705 §2.1.2: the one certificate name `tls_client_auth` checks, under its own
+    /// metadata member; the others are absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_email: Option<String>,
     pub tls_client_certificate_bound_access_tokens: bool,
     pub created_at: i64,
 }
@@ -58,6 +67,9 @@ pub struct ClientView {
 impl From<&Client> for ClientView {
     fn from(c: &Client) -> Self {
         let strings = |v: &[RedirectUri]| v.iter().map(|u| u.as_str().to_owned()).collect();
+        let name = |member: &str| {
+            c.tls_client_auth_name.as_ref().filter(|n| n.member() == member).map(|n| n.value())
+        };
         Self {
             client_id: c.client_id.as_str().to_owned(),
             client_name: c.client_name.clone(),
@@ -87,8 +99,11 @@ impl From<&Client> for ClientView {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             id_token_signed_response_alg: c.id_token_signed_response_alg.as_str().to_owned(),
-            tls_client_auth_member: c.tls_client_auth_name.as_ref().map(|n| n.member().to_owned()),
-            tls_client_auth_value: c.tls_client_auth_name.as_ref().map(|n| n.value()),
+            tls_client_auth_subject_dn: name("tls_client_auth_subject_dn"),
+            tls_client_auth_san_dns: name("tls_client_auth_san_dns"),
+            tls_client_auth_san_uri: name("tls_client_auth_san_uri"),
+            tls_client_auth_san_ip: name("tls_client_auth_san_ip"),
+            tls_client_auth_san_email: name("tls_client_auth_san_email"),
             tls_client_certificate_bound_access_tokens: c
                 .tls_client_certificate_bound_access_tokens,
             created_at: c.created_at,
