@@ -24,8 +24,10 @@ fn bench(port: u16, args: &[&str]) -> Value {
 }
 
 fn client_credentials(port: u16, secret: &str) -> Value {
-    let args = ["--scenario", "client-credentials", "--client-id", "demo", "--client-secret"];
-    bench(port, &[&args[..], &[secret, "--connections", "4", "--duration", "2s"]].concat())
+    // `--client-secret=…` in one argument: a base64url secret may begin with `-`.
+    let secret = format!("--client-secret={secret}");
+    let args = ["--scenario", "client-credentials", "--client-id", "demo", &secret];
+    bench(port, &[&args[..], &["--connections", "4", "--duration", "2s"]].concat())
 }
 
 #[test]
@@ -99,8 +101,9 @@ fn sign_in_fixture(w: &Workdir, usernames: &[&str]) -> String {
 /// server's sign-in limits (5 per account and source before delays start). A sign-in takes about
 /// a second in a debug build (Argon2id unoptimized), so runs leave room for a few.
 fn signing_in(port: u16, scenario: &str, secret: &str, user: (&str, &str), pace: &[&str]) -> Value {
-    let mut args = vec!["--scenario", scenario, "--client-id", "bench-web", "--client-secret"];
-    args.extend([secret, "--username", user.0, "--password", user.1]);
+    let secret = format!("--client-secret={secret}");
+    let mut args = vec!["--scenario", scenario, "--client-id", "bench-web", &secret];
+    args.extend(["--username", user.0, "--password", user.1]);
     args.extend(["--redirect-uri", REDIRECT_URI, "--scope", "openid profile"]);
     args.extend(["--connections", "2", "--sample-every", "1"]);
     args.extend(pace);
