@@ -18,6 +18,7 @@ pub mod auth;
 pub mod clients;
 pub mod consents;
 pub mod error;
+pub mod grants;
 pub mod keys;
 pub mod openapi;
 pub mod operations;
@@ -53,6 +54,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/v1/users/{username}/password", post(users::reset_password))
         .route("/admin/v1/users/{username}/consents", get(consents::list))
         .route("/admin/v1/users/{username}/consents/{client_id}", delete(consents::revoke))
+        .route("/admin/v1/grants", get(grants::list))
+        .route("/admin/v1/grants/{grant_id}", delete(grants::revoke))
         .route("/admin/v1/keys", get(keys::list))
         .route("/admin/v1/keys/rotate", post(keys::rotate))
         .route(

@@ -160,7 +160,8 @@ async fn set_disabled(
     Ok(Json(UserView::from(&user)).into_response())
 }
 
-/// Sets a new password.
+/// Sets a new password and ends every login session of the user (a reset after a compromise
+/// signs the intruder out).
 #[utoipa::path(operation_id = "resetUserPassword", post, path = "/admin/v1/users/{username}/password", tag = "users",
     params(("username" = String, Path)), request_body = PasswordReset,
     security(("tessera" = ["admin:users"])),
