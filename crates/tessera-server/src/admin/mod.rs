@@ -75,6 +75,20 @@ fn client_id(raw: &str) -> Result<ClientId, AdminError> {
     ClientId::parse(raw).map_err(|e| AdminError::Invalid(format!("client_id `{raw}` {e}")))
 }
 
+/// Publishes the unexpired access tokens of the user's revoked grants (of `client_id` only,
+/// when given) to the revocation list, when one is configured (R7.4), as `tessera user
+/// delete|disable|revoke-consent` does. The database stays the authority: a failed read is
+/// logged and the revocation stands.
+async fn publish_user_revocations(state: &AppState, user_id: &str, client_id: Option<&ClientId>) {
+    use tessera_core::store::GrantStore;
+    let Some(list) = &state.0.revocation_list else { return };
+    let now = state.0.clock.now();
+    match state.store().revoked_user_access_tokens(user_id, client_id, now).await {
+        Ok(jtis) => list.publish(&jtis, now).await,
+        Err(e) => tracing::error!(error = %e, "cannot read the user's revoked access tokens"),
+    }
+}
+
 /// Records a change made through the API (requirements R4.4).
 fn audit_change(
     state: &AppState,

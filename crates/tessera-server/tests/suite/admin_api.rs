@@ -475,27 +475,10 @@ async fn r7_4_a_grant_revoked_through_the_admin_api_publishes_its_access_tokens(
     if !redis_available(test).await {
         return;
     }
-    let app =
-        spawn_app_configured(RawConfig { redis_url: Some(redis_url()), ..Default::default() })
-            .await;
-    flow::create_user(&app).await;
-    let ops = format!("ops-{}", tessera_core::secret::random_id::<8>());
-    let new = NewClient {
-        client_id: Some(ops.clone()),
-        client_name: "Operations console".into(),
-        admin: true,
-        ..Default::default()
-    };
-    let (_, secret, _) = create_client(&app.store, new, t0()).await.unwrap();
-    let secret = secret.unwrap().expose().to_owned();
-    let web_id = format!("web-{}", tessera_core::secret::random_id::<8>());
-    let web = app.register(flow::web_client(&web_id)).await.unwrap();
+    let (app, token, web_id, web) = admin_app_with_revocation_list(admin_scope::GRANTS).await;
     let tokens = flow::tokens_for(&app, (&web_id, &web)).await;
     let (jti, exp) = jti_and_exp(&app, tokens["access_token"].as_str().unwrap()).await;
     assert_not_listed(&jti).await;
-    let form = "grant_type=client_credentials&scope=admin%3Agrants";
-    let res = app.token(Some((&ops, &secret)), form).await;
-    let token = res.json()["access_token"].as_str().unwrap().to_owned();
     let path = format!("/admin/v1/grants?client_id={web_id}");
     let id = call(&app, "GET", &path, Some(&token), None).await.json()[0]["id"]
         .as_str()
@@ -541,4 +524,77 @@ async fn r6_2_a_password_reset_through_the_admin_api_ends_the_users_sessions() {
     let page = browser.get(&app, &authorize).await;
     let done = browser.login(&app, &page, flow::USERNAME, "a brand new password").await;
     assert!(flow::redirect_params(&done).contains_key("code"), "{}", flow::page_text(&done));
+}
+
+/// An app publishing to the test Redis, with alice, an admin client and a first-party web
+/// client of fresh ids (Redis rate-limit buckets are per client id); returns the app, an
+/// admin token with `scope`, and the web client's id and secret.
+async fn admin_app_with_revocation_list(scope: &str) -> (TestApp, String, String, String) {
+    let app =
+        spawn_app_configured(RawConfig { redis_url: Some(redis_url()), ..Default::default() })
+            .await;
+    flow::create_user(&app).await;
+    let ops = format!("ops-{}", tessera_core::secret::random_id::<8>());
+    let new = NewClient {
+        client_id: Some(ops.clone()),
+        client_name: "Operations console".into(),
+        admin: true,
+        ..Default::default()
+    };
+    let (_, secret, _) = create_client(&app.store, new, t0()).await.unwrap();
+    let secret = secret.unwrap().expose().to_owned();
+    let form = format!("grant_type=client_credentials&scope={}", urlencode(scope));
+    let res = app.token(Some((&ops, &secret)), &form).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", flow::page_text(&res));
+    let token = res.json()["access_token"].as_str().unwrap().to_owned();
+    let web_id = format!("web-{}", tessera_core::secret::random_id::<8>());
+    let web = app.register(flow::web_client(&web_id)).await.unwrap();
+    (app, token, web_id, web)
+}
+
+/// The `jti` and `exp` of the access token of a token response.
+async fn jti_of(app: &TestApp, tokens: &Value) -> (String, i64) {
+    let token = tokens["access_token"].as_str().unwrap();
+    crate::revocation_list_sources::jti_and_exp(app, token).await
+}
+
+#[tokio::test]
+async fn r7_4_withdrawing_a_consent_or_disabling_or_deleting_a_user_through_the_admin_api_publishes_their_access_tokens()
+ {
+    use crate::revocation_list_sources::{assert_listed, assert_not_listed};
+    let test = "r7_4_withdrawing_a_consent_or_disabling_or_deleting_a_user_through_the_admin_api_publishes_their_access_tokens";
+    if !redis_available(test).await {
+        return;
+    }
+    let scopes = format!("{} {}", admin_scope::GRANTS, admin_scope::USERS);
+    let (app, token, web_id, web) = admin_app_with_revocation_list(&scopes).await;
+    // Withdrawing the consent (the web client is first-party: its consent is recorded here).
+    let (jti, exp) = jti_of(&app, &flow::tokens_for(&app, (&web_id, &web)).await).await;
+    assert_not_listed(&jti).await;
+    let alice = app.store.find_user_by_username(flow::USERNAME).await.unwrap().unwrap();
+    let consent = Consent {
+        user_id: alice.id,
+        client_id: ClientId::parse(&web_id).unwrap(),
+        scope: ScopeSet::parse("openid").unwrap(),
+        granted_at: t0(),
+    };
+    app.store.save_consent(&consent).await.unwrap();
+    let path = format!("/admin/v1/users/alice/consents/{web_id}");
+    let res = call(&app, "DELETE", &path, Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", flow::page_text(&res));
+    assert_listed(&jti, exp).await;
+    // Disabling the user.
+    let (jti, exp) = jti_of(&app, &flow::tokens_for(&app, (&web_id, &web)).await).await;
+    assert_not_listed(&jti).await;
+    let res = call(&app, "POST", "/admin/v1/users/alice/disable", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_listed(&jti, exp).await;
+    // Deleting the user (enabled again and signed in again first).
+    let res = call(&app, "POST", "/admin/v1/users/alice/enable", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let (jti, exp) = jti_of(&app, &flow::tokens_for(&app, (&web_id, &web)).await).await;
+    assert_not_listed(&jti).await;
+    let res = call(&app, "DELETE", "/admin/v1/users/alice", Some(&token), None).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_listed(&jti, exp).await;
 }
