@@ -695,7 +695,9 @@ pub trait AdminStore: Send + Sync {
         client_id: &ClientId,
         secret_hash: &SecretHash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Replaces a user's password hash (PHC string); whether the user exists.
+    /// Replaces a user's password hash (PHC string) and ends every login session of theirs,
+    /// in one transaction: a reset after a compromise signs the intruder out. Whether the
+    /// user exists.
     fn set_user_password(
         &self,
         username: &str,
@@ -708,4 +710,24 @@ pub trait AdminStore: Send + Sync {
         &self,
         client: &Client,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Grants of the user `user_id` and/or to the client `client_id` (every grant when both
+    /// are `None`), revoked ones included, newest first, at most `limit`.
+    fn list_grants(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&ClientId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<GrantRecord>, StoreError>> + Send;
+    /// The grant `grant_id`, revoked or not.
+    fn find_grant(
+        &self,
+        grant_id: &str,
+    ) -> impl Future<Output = Result<Option<GrantRecord>, StoreError>> + Send;
+}
+
+/// A grant as an administrator sees it: the grant and when it was revoked, if it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub grant: Grant,
+    pub revoked_at: Option<i64>,
 }

@@ -6,8 +6,8 @@ use tessera_core::client_id::ClientId;
 use tessera_core::pkce::CodeChallenge;
 use tessera_core::secret::SecretHash;
 use tessera_core::store::{
-    AuthorizationCode, AuthorizationCodeStore, CodeRedemption, Grant, GrantStore, RefreshRotation,
-    RotationRequest, StoreError,
+    AuthorizationCode, AuthorizationCodeStore, CodeRedemption, Grant, GrantRecord, GrantStore,
+    RefreshRotation, RotationRequest, StoreError,
 };
 
 use crate::postgres_batches::{self, Batched};
@@ -508,6 +508,68 @@ impl GrantStore for Store {
             .fetch_one(pool)
             .await
             .map_err(db))
+    }
+}
+
+/// A `grants` row with its revocation time, as the admin API lists it.
+#[derive(sqlx::FromRow)]
+struct GrantRecordRow {
+    #[sqlx(flatten)]
+    grant: GrantRow,
+    revoked_at: Option<i64>,
+}
+
+impl GrantRecordRow {
+    fn into_record(self) -> Result<GrantRecord, StoreError> {
+        Ok(GrantRecord { grant: self.grant.into_grant()?, revoked_at: self.revoked_at })
+    }
+}
+
+/// The `SELECT` of [`GrantRecordRow`]s.
+macro_rules! select_grant_records {
+    () => {
+        "SELECT id, client_id, user_id, scope, auth_time, sid, audience, created_at, expires_at, \
+         dpop_jkt, revoked_at FROM grants"
+    };
+}
+
+impl Store {
+    /// The grants of a user and/or client, newest first (`AdminStore::list_grants`).
+    pub(crate) async fn grant_records(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        const SQL: &str = concat!(
+            select_grant_records!(),
+            " WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR client_id = $2) \
+             ORDER BY created_at DESC, id LIMIT $3"
+        );
+        let user_id = user_id.map(str::to_owned);
+        let client_id = client_id.map(|c| c.as_str().to_owned());
+        let rows: Vec<GrantRecordRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
+            .bind(user_id.clone())
+            .bind(client_id.clone())
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(db)?);
+        rows.into_iter().map(GrantRecordRow::into_record).collect()
+    }
+
+    /// One grant, revoked or not (`AdminStore::find_grant`).
+    pub(crate) async fn grant_record(
+        &self,
+        grant_id: &str,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        const SQL: &str = concat!(select_grant_records!(), " WHERE id = $1");
+        let row: Option<GrantRecordRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
+            .bind(grant_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?);
+        row.map(GrantRecordRow::into_record).transpose()
     }
 }
 

@@ -7,7 +7,7 @@ use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::resource_registry::RegisteredResource;
 use tessera_core::scope::Scope;
 use tessera_core::secret::SecretHash;
-use tessera_core::store::{AdminStore, ResourceStore, StoreError};
+use tessera_core::store::{AdminStore, GrantRecord, ResourceStore, StoreError};
 
 use crate::{Store, conflict_or_db, db, json, scope_column};
 
@@ -109,15 +109,39 @@ impl AdminStore for Store {
         username: &str,
         password_hash: &str,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE users SET password_hash = $2 WHERE username = $1";
-        let done = with_writer!(self, |pool| sqlx::query(SQL)
-            .bind(username)
-            .bind(password_hash)
-            .execute(pool)
-            .await
-            .map_err(db)?
-            .rows_affected());
-        Ok(done > 0)
+        const SET: &str = "UPDATE users SET password_hash = $2 WHERE username = $1 RETURNING id";
+        // A reset after a compromise must sign the intruder out: every session ends with the
+        // old password, in the same transaction.
+        const END_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
+        with_writer!(self, |pool| {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(db)?;
+            let id: Option<String> = sqlx::query_scalar(SET)
+                .bind(username)
+                .bind(password_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            let Some(id) = id else {
+                tx.rollback().await.map_err(db)?;
+                return Ok(false);
+            };
+            sqlx::query(END_SESSIONS).bind(id.as_str()).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(true)
+        })
+    }
+
+    async fn list_grants(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        self.grant_records(user_id, client_id, limit).await
+    }
+
+    async fn find_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        self.grant_record(grant_id).await
     }
 
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {

@@ -12,7 +12,7 @@ use tessera_core::store::{ConsentStore, UserStore};
 use super::auth::Caller;
 use super::error::{AdminError, ErrorBody};
 use super::views::ConsentView;
-use super::{audit_change, client_id};
+use super::{audit_change, client_id, publish_user_revocations};
 use crate::state::AppState;
 
 #[utoipa::path(operation_id = "listConsents", get, path = "/admin/v1/users/{username}/consents", tag = "grants",
@@ -48,6 +48,7 @@ pub async fn revoke(
     if !state.store().revoke_consent(&user, &id, state.0.clock.now()).await? {
         return Err(AdminError::NotFound(format!("`{username}` has no consent for `{id}`")));
     }
+    publish_user_revocations(&state, &user, Some(&id)).await;
     audit_change(&state, &caller, "admin_consent_revoked", Some(id.as_str()), Some(&user));
     Ok(StatusCode::NO_CONTENT.into_response())
 }

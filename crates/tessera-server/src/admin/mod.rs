@@ -18,6 +18,7 @@ pub mod auth;
 pub mod clients;
 pub mod consents;
 pub mod error;
+pub mod grants;
 pub mod keys;
 pub mod openapi;
 pub mod operations;
@@ -53,6 +54,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/v1/users/{username}/password", post(users::reset_password))
         .route("/admin/v1/users/{username}/consents", get(consents::list))
         .route("/admin/v1/users/{username}/consents/{client_id}", delete(consents::revoke))
+        .route("/admin/v1/grants", get(grants::list))
+        .route("/admin/v1/grants/{grant_id}", delete(grants::revoke))
         .route("/admin/v1/keys", get(keys::list))
         .route("/admin/v1/keys/rotate", post(keys::rotate))
         .route(
@@ -70,6 +73,20 @@ fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, AdminError> {
 /// A client_id from the path.
 fn client_id(raw: &str) -> Result<ClientId, AdminError> {
     ClientId::parse(raw).map_err(|e| AdminError::Invalid(format!("client_id `{raw}` {e}")))
+}
+
+/// Publishes the unexpired access tokens of the user's revoked grants (of `client_id` only,
+/// when given) to the revocation list, when one is configured (R7.4), as `tessera user
+/// delete|disable|revoke-consent` does. The database stays the authority: a failed read is
+/// logged and the revocation stands.
+async fn publish_user_revocations(state: &AppState, user_id: &str, client_id: Option<&ClientId>) {
+    use tessera_core::store::GrantStore;
+    let Some(list) = &state.0.revocation_list else { return };
+    let now = state.0.clock.now();
+    match state.store().revoked_user_access_tokens(user_id, client_id, now).await {
+        Ok(jtis) => list.publish(&jtis, now).await,
+        Err(e) => tracing::error!(error = %e, "cannot read the user's revoked access tokens"),
+    }
 }
 
 /// Records a change made through the API (requirements R4.4).

@@ -12,7 +12,9 @@ use utoipa::openapi::security::{
     AuthorizationCode, ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme,
 };
 
-use super::{audit_events, clients, consents, error, keys, operations, resources, users, views};
+use super::{
+    audit_events, clients, consents, error, grants, keys, operations, resources, users, views,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -25,14 +27,14 @@ use crate::state::AppState;
         clients::list, clients::create, clients::show, clients::update, clients::delete, clients::rotate_secret,
         users::list, users::create, users::show, users::delete, users::disable, users::enable,
         users::reset_password,
-        consents::list, consents::revoke,
+        consents::list, consents::revoke, grants::list, grants::revoke,
         keys::list, keys::rotate,
         resources::list, resources::create, resources::delete,
         audit_events::query,
     ),
     components(schemas(
         views::ClientView, views::CreatedClientView, views::ClientSecretView, views::UserView,
-        views::ConsentView, views::KeyView, views::ResourceView, views::AuditEventView,
+        views::ConsentView, views::GrantView, views::KeyView, views::ResourceView, views::AuditEventView,
         operations::NewClient, operations::NewResource, users::NewUser, users::PasswordReset,
         keys::KeyRotation, error::ErrorBody,
     )),
@@ -51,7 +53,7 @@ struct AdminApi;
 const SCOPES: [(&str, &str); 6] = [
     (tessera_core::admin_scope::CLIENTS, "register, read, delete clients; rotate secrets"),
     (tessera_core::admin_scope::USERS, "create, read, delete, disable users; reset passwords"),
-    (tessera_core::admin_scope::GRANTS, "list and revoke consents and their grants"),
+    (tessera_core::admin_scope::GRANTS, "list and revoke consents and grants"),
     (tessera_core::admin_scope::KEYS, "list and rotate signing keys"),
     (tessera_core::admin_scope::RESOURCES, "manage the registry of resource servers"),
     (tessera_core::admin_scope::AUDIT, "read the audit trail"),

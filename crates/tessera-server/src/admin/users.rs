@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::error::{AdminError, ErrorBody};
 use super::views::UserView;
-use super::{audit_change, body};
+use super::{audit_change, body, publish_user_revocations};
 use crate::state::AppState;
 
 /// A user to create.
@@ -112,6 +112,7 @@ pub async fn delete(
     if !state.store().delete_user(&username, state.0.clock.now()).await? {
         return Err(AdminError::NotFound(format!("no user `{username}`")));
     }
+    publish_user_revocations(&state, &user.id, None).await;
     audit_change(&state, &caller, "admin_user_deleted", None, Some(&user.id));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -155,12 +156,16 @@ async fn set_disabled(
         return Err(AdminError::NotFound(format!("no user `{username}`")));
     }
     let user = find(&state, &username).await?;
+    if disabled {
+        publish_user_revocations(&state, &user.id, None).await;
+    }
     let event = if disabled { "admin_user_disabled" } else { "admin_user_enabled" };
     audit_change(&state, &caller, event, None, Some(&user.id));
     Ok(Json(UserView::from(&user)).into_response())
 }
 
-/// Sets a new password.
+/// Sets a new password and ends every login session of the user (a reset after a compromise
+/// signs the intruder out).
 #[utoipa::path(operation_id = "resetUserPassword", post, path = "/admin/v1/users/{username}/password", tag = "users",
     params(("username" = String, Path)), request_body = PasswordReset,
     security(("tessera" = ["admin:users"])),

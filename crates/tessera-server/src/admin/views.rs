@@ -6,7 +6,7 @@ use tessera_core::client::Client;
 use tessera_core::keys::StoredKey;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::resource_registry::RegisteredResource;
-use tessera_core::store::{AuditEvent, Consent};
+use tessera_core::store::{AuditEvent, Consent, GrantRecord};
 use tessera_core::user::User;
 use utoipa::ToSchema;
 
@@ -167,6 +167,43 @@ impl From<&Consent> for ConsentView {
             client_id: c.client_id.as_str().to_owned(),
             scope: c.scope.to_string(),
             granted_at: c.granted_at,
+        }
+    }
+}
+
+/// A grant of a user to a client: a refresh-token family and the access tokens issued from
+/// it (never a token itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantView {
+    /// What `DELETE /admin/v1/grants/{grant_id}` takes.
+    pub id: String,
+    pub client_id: String,
+    /// The user's `sub`.
+    pub sub: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// The resource servers its access tokens are for; empty: the client's default.
+    pub audience: Vec<String>,
+    pub created_at: i64,
+    /// The absolute end of its refresh tokens.
+    pub expires_at: i64,
+    pub revoked: bool,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<&GrantRecord> for GrantView {
+    fn from(r: &GrantRecord) -> Self {
+        let g = &r.grant;
+        Self {
+            id: g.id.clone(),
+            client_id: g.client_id.as_str().to_owned(),
+            sub: g.user_id.clone(),
+            scope: g.scope.to_string(),
+            audience: g.audience.clone(),
+            created_at: g.created_at,
+            expires_at: g.expires_at,
+            revoked: r.revoked_at.is_some(),
+            revoked_at: r.revoked_at,
         }
     }
 }

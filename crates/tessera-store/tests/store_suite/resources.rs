@@ -9,6 +9,8 @@ on_both_backends! {
     issue15_resources_round_trip_and_duplicates_conflict;
     issue15_admin_flag_is_set_cleared_and_removed_with_its_client;
     r6_2_operator_clients_are_updated_and_secrets_and_passwords_replaced;
+    r6_2_a_password_reset_ends_every_session_of_that_user_only;
+    r6_2_grants_are_listed_by_user_and_client_newest_first_with_their_revocation;
 }
 
 async fn issue15_resources_round_trip_and_duplicates_conflict(db: &TestDb) {
@@ -90,4 +92,64 @@ async fn r6_2_operator_clients_are_updated_and_secrets_and_passwords_replaced(db
     let stored = db.store.find_user_by_username("carol").await.unwrap().unwrap();
     assert_eq!(stored.password_hash, hash);
     assert!(!db.store.set_user_password("nobody", &hash).await.unwrap());
+}
+
+async fn r6_2_a_password_reset_ends_every_session_of_that_user_only(db: &TestDb) {
+    // R6.2: a reset after a compromise signs the intruder out.
+    let (alice_cookie, alice) = session("alice-sub", NOW + 3600);
+    let (alice_cookie2, alice2) = session("alice-sub", NOW + 3600);
+    let (bob_cookie, bob) = session("bob-sub", NOW + 3600);
+    for s in [&alice, &alice2, &bob] {
+        ensure_user(&db.store, &s.user_id).await;
+        db.store.create_session(s).await.unwrap();
+    }
+    let hash =
+        tessera_core::user::hash_password(&Secret::from_string("a new password".into())).unwrap();
+    assert!(db.store.set_user_password("alice-sub", &hash).await.unwrap());
+    assert_eq!(db.store.find_session(&alice_cookie.hash(), NOW).await.unwrap(), None);
+    assert_eq!(db.store.find_session(&alice_cookie2.hash(), NOW).await.unwrap(), None);
+    assert_eq!(db.store.find_session(&bob_cookie.hash(), NOW).await.unwrap(), Some(bob));
+    let stored = db.store.find_user_by_username("alice-sub").await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, hash);
+    // An unknown user: nothing changes, and bob's session stays.
+    assert!(!db.store.set_user_password("nobody", &hash).await.unwrap());
+    assert!(db.store.find_session(&bob_cookie.hash(), NOW).await.unwrap().is_some());
+}
+
+async fn r6_2_grants_are_listed_by_user_and_client_newest_first_with_their_revocation(db: &TestDb) {
+    let at = |client: &str, user: &str, created_at| Grant { created_at, ..grant(client, user) };
+    let alice_a = at("a-app", "alice-sub", NOW);
+    let alice_b = at("b-app", "alice-sub", NOW + 10);
+    let bob_a = at("a-app", "bob-sub", NOW + 20);
+    for g in [&alice_a, &alice_b, &bob_a] {
+        insert_grant(&db.store, g).await;
+    }
+    db.store.revoke_grant(&alice_b.id, NOW + 30).await.unwrap();
+    let ids = |records: Vec<tessera_core::store::GrantRecord>| {
+        records.into_iter().map(|r| r.grant.id).collect::<Vec<_>>()
+    };
+    let all = db.store.list_grants(None, None, 100).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].grant, bob_a, "newest first, every member read back");
+    assert_eq!(all[0].revoked_at, None);
+    assert_eq!(all[1].revoked_at, Some(NOW + 30), "revoked ones are listed with their time");
+    assert_eq!(ids(all), [bob_a.id.clone(), alice_b.id.clone(), alice_a.id.clone()]);
+    let alice = db.store.list_grants(Some("alice-sub"), None, 100).await.unwrap();
+    assert_eq!(ids(alice), [alice_b.id.clone(), alice_a.id.clone()]);
+    let a_app = db.store.list_grants(None, Some(&client_id("a-app")), 100).await.unwrap();
+    assert_eq!(ids(a_app), [bob_a.id.clone(), alice_a.id.clone()]);
+    let a_app = client_id("a-app");
+    let both = db.store.list_grants(Some("alice-sub"), Some(&a_app), 100).await.unwrap();
+    assert_eq!(ids(both), std::slice::from_ref(&alice_a.id));
+    assert!(db.store.list_grants(Some("carol-sub"), None, 100).await.unwrap().is_empty());
+    assert_eq!(
+        ids(db.store.list_grants(None, None, 1).await.unwrap()),
+        std::slice::from_ref(&bob_a.id)
+    );
+    // One grant by id.
+    let found = db.store.find_grant(&alice_b.id).await.unwrap().unwrap();
+    assert_eq!(found.grant, alice_b);
+    assert_eq!(found.revoked_at, Some(NOW + 30));
+    assert_eq!(db.store.find_grant(&alice_a.id).await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(db.store.find_grant("no-such-grant").await.unwrap(), None);
 }
