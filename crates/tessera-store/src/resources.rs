@@ -3,6 +3,7 @@
 
 use tessera_core::client::{ApplicationType, Client};
 use tessera_core::client_id::ClientId;
+use tessera_core::mtls::CertificateName;
 use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::resource_registry::RegisteredResource;
 use tessera_core::scope::Scope;
@@ -165,7 +166,8 @@ impl AdminStore for Store {
             logo_uri = $21, tos_uri = $22, policy_uri = $23, \
             token_exchange_subject_clients = $24, token_exchange_subject_audiences = $25, \
             require_pushed_authorization_requests = $26, dpop_bound_access_tokens = $27, \
-            id_token_signed_response_alg = $28 \
+            id_token_signed_response_alg = $28, tls_client_auth_member = $29, \
+            tls_client_auth_value = $30, tls_client_certificate_bound_access_tokens = $31 \
             WHERE client_id = $1 AND registration_token_hash IS NULL";
         let done = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(client.client_id.as_str())
@@ -196,6 +198,9 @@ impl AdminStore for Store {
             .bind(client.require_pushed_authorization_requests)
             .bind(client.dpop_bound_access_tokens)
             .bind(client.id_token_signed_response_alg.as_str())
+            .bind(client.tls_client_auth_name.as_ref().map(CertificateName::member))
+            .bind(client.tls_client_auth_name.as_ref().map(CertificateName::value))
+            .bind(client.tls_client_certificate_bound_access_tokens)
             .execute(pool)
             .await
             .map_err(db)?

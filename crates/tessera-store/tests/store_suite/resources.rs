@@ -65,8 +65,17 @@ async fn r6_2_operator_clients_are_updated_and_secrets_and_passwords_replaced(db
     client.client_name = "Renamed".into();
     client.audience = vec!["https://api.example/orders".into()];
     client.scope = ScopeSet::parse("orders:read orders:write").unwrap();
+    // Every member an operator sets is written, the later additions too (OIDC Registration §2,
+    // RFC 8705 §2.1.2 and §3).
+    client.id_token_signed_response_alg = tessera_core::keys::SigningAlg::EdDSA;
+    client.tls_client_auth_name =
+        Some(tessera_core::mtls::CertificateName::SanDns("svc.example".into()));
+    client.tls_client_certificate_bound_access_tokens = true;
     assert!(db.store.update_client(&client).await.unwrap());
     let stored = db.store.find_client(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(stored.id_token_signed_response_alg, client.id_token_signed_response_alg);
+    assert_eq!(stored.tls_client_auth_name, client.tls_client_auth_name);
+    assert!(stored.tls_client_certificate_bound_access_tokens);
     assert_eq!(stored.client_name, "Renamed");
     assert_eq!(stored.audience, client.audience);
     assert_eq!(stored.scope, client.scope);
