@@ -228,3 +228,23 @@ impl OptionalFromRequestParts<AppState> for PresentedCertificate {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::decode_escaped_pem;
+
+    /// RFC 8705 §3 behind a proxy: the certificate header is believed only from trusted proxies,
+    /// and even from them a value that is not one URL-encoded PEM certificate is no certificate
+    /// (never a key, never a fragment, never an error that ends the request).
+    #[test]
+    fn rfc8705_a_certificate_header_that_is_not_a_pem_certificate_is_no_certificate() {
+        let key = "-----BEGIN%20PRIVATE%20KEY-----%0AMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v%2F%2FdQ6oZ6kQvx0Ey5a%2FoNNiu0p5XkJ2xQnk8k%0A-----END%20PRIVATE%20KEY-----%0A";
+        let truncated = "-----BEGIN%20CERTIFICATE-----%0AMIIBszCCAVmgAwIBAgIU%0A";
+        for hostile in ["", "   ", "not a certificate", "%FF%FE%FD", key, truncated] {
+            assert!(
+                decode_escaped_pem(hostile).is_none(),
+                "{hostile:?} was taken as a certificate"
+            );
+        }
+    }
+}
