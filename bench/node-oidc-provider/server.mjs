@@ -91,14 +91,15 @@ const provider = new Provider(issuer, {
     },
   },
   // Tessera's bench-web is first-party: no consent page. The provider's recipe for skipping
-  // consent is a grant made on the spot for the signed-in account.
+  // consent is a grant made on the spot for the signed-in account. A new one for every
+  // authorization, rather than the session's earlier grant, so that each of the benchmark's
+  // refresh-token families has its own grant, as each has its own family at Tessera (a grant
+  // lists all its tokens, and reuse detection revokes the whole grant).
   loadExistingGrant: async (ctx) => {
-    const { client, session, result } = ctx.oidc;
-    const grantId = result?.consent?.grantId || session.grantIdFor(client.clientId);
-    if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+    const { client, session } = ctx.oidc;
     if (client.clientId !== "bench-web" || !session.accountId) return undefined;
     const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
-    grant.addOIDCScope("openid offline_access");
+    grant.addOIDCScope(`openid offline_access ${SCOPE}`);
     grant.addResourceScope(RESOURCE, SCOPE);
     await grant.save();
     return grant;
@@ -137,7 +138,7 @@ provider.use(async (ctx, next) => {
   const details = await provider.interactionDetails(ctx.req, ctx.res);
   if (details.uid !== match[1] || details.prompt.name !== "login") {
     ctx.status = 400;
-    ctx.body = { error: "invalid_request", error_description: `unexpected prompt ${details.prompt.name}` };
+    ctx.body = { error: "invalid_request", error_description: `unexpected prompt ${details.prompt.name}: ${details.prompt.reasons.join(", ")}` };
     return undefined;
   }
   if (ctx.method === "POST" && match[2]) {
