@@ -108,6 +108,11 @@ const provider = new Provider(issuer, {
   // Every code grant of bench-web gets a refresh token, rotated at each use, as Tessera does.
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
   rotateRefreshToken: true,
+  // Codes and tokens are not bound to the sign-in session, as Tessera's refresh families are
+  // not: by default a grant without offline_access is, and every use then looks the session
+  // up and requires its latest grant for the client to be this one, which the families made
+  // one after the other in one session are not.
+  expiresWithSession: async () => false,
   interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
 });
 
