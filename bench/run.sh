@@ -297,6 +297,8 @@ def ratio(a, b):
 def absent(side, s):
     if side != "node":
         return "–" if side in backends else "not run"
+    if not peer_scenarios:
+        return "not run"
     return "–" if s in peer_scenarios else "no peer"
 print(f"{repeat} run(s) per cell, {conns} connections, closed loop; medians; p99 in ms.\n")
 head = ["scenario", "target", "Tessera SQLite req/s median (min–max)", "p99",
