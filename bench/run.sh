@@ -241,10 +241,12 @@ EOF
   echo "start-up ms: $(tr '\n' ' ' <"$WORK/startup.txt")" >&2
 }
 
-for backend in $BACKENDS $([ -n "$PEER_SCENARIOS" ] && echo node); do
-  for s in $SCENARIOS; do
-    if [ "$backend" = node ] && ! [[ " $PEER_SCENARIOS " == *" $s "* ]]; then continue; fi
-    for i in $(seq 1 "$REPEAT"); do
+# Interleaved: each repeat of a scenario runs on every backend and the peer one after the
+# other, so that the VM's drift over the minutes of a run falls on all sides of a ratio alike.
+for s in $SCENARIOS; do
+  for i in $(seq 1 "$REPEAT"); do
+    for backend in $BACKENDS $([ -n "$PEER_SCENARIOS" ] && echo node); do
+      if [ "$backend" = node ] && ! [[ " $PEER_SCENARIOS " == *" $s "* ]]; then continue; fi
       run_scenario "$backend" "$s" "$WORK/$backend.$s.$i.json"
     done
   done
