@@ -60,22 +60,7 @@ impl Browser {
         let code_verifier = Secret::generate().expose().to_owned();
         let challenge = URL_SAFE_NO_PAD.encode(SecretHash::of(code_verifier.as_bytes()).as_bytes());
         let (state, nonce) = (random_id::<16>(), random_id::<16>());
-        let mut url = self.authorization_endpoint.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("response_type", "code")
-                .append_pair("client_id", &self.client_id)
-                .append_pair("redirect_uri", self.redirect_uri.as_str())
-                .append_pair("code_challenge", &challenge)
-                .append_pair("code_challenge_method", "S256")
-                .append_pair("state", &state)
-                .append_pair("nonce", &nonce);
-            if let Some(scope) = &self.scope {
-                query.append_pair("scope", scope);
-            }
-        }
-        let mut next = Next::Get(url);
+        let mut next = Next::Get(self.authorization_url(&challenge, &state, &nonce));
         let mut credentials_sent = false;
         for _ in 0..MAX_STEPS {
             let (page_url, request) = match next {
@@ -131,6 +116,30 @@ impl Browser {
             }
         }
         Err("too_many_steps".into())
+    }
+
+    /// The authorization request (PKCE S256, `state`). `nonce` goes only with `openid`: it is
+    /// an OpenID Connect parameter (OIDC Core §3.1.2.1), bound to the ID token, and a server may
+    /// refuse it in a plain OAuth request (node-oidc-provider does, with invalid_request).
+    fn authorization_url(&self, challenge: &str, state: &str, nonce: &str) -> Url {
+        let mut url = self.authorization_endpoint.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", self.redirect_uri.as_str())
+                .append_pair("code_challenge", challenge)
+                .append_pair("code_challenge_method", "S256")
+                .append_pair("state", state);
+            if self.asks_openid() {
+                query.append_pair("nonce", nonce);
+            }
+            if let Some(scope) = &self.scope {
+                query.append_pair("scope", scope);
+            }
+        }
+        url
     }
 
     /// Fills in the login form: the password input, and the username in the input named
@@ -282,6 +291,28 @@ mod tests {
         assert!(b.is_redirect_uri(&url("x=1")));
         assert!(!b.is_redirect_uri(&Url::parse("https://app.example/cb2").unwrap()));
         assert!(b.asks_openid());
+    }
+
+    /// OIDC Core §3.1.2.1: `nonce` is a parameter of OpenID Connect requests (scope `openid`);
+    /// a plain OAuth 2.0 request (RFC 6749 §4.1.1) goes without it.
+    #[test]
+    fn the_nonce_goes_only_with_openid() {
+        let params = |b: &Browser| -> Vec<(String, String)> {
+            b.authorization_url("ch", "st", "no").query_pairs().into_owned().collect()
+        };
+        let has = |p: &[(String, String)], name: &str, value: &str| {
+            p.iter().any(|(n, v)| n == name && v == value)
+        };
+        let oidc = params(&browser());
+        assert!(has(&oidc, "nonce", "no"));
+        assert!(has(&oidc, "scope", "openid profile"));
+        assert!(has(&oidc, "state", "st") && has(&oidc, "code_challenge", "ch"));
+        assert!(has(&oidc, "code_challenge_method", "S256"));
+        let oauth = params(&Browser { scope: Some("bench:read".into()), ..browser() });
+        assert!(!oauth.iter().any(|(n, _)| n == "nonce"));
+        assert!(has(&oauth, "scope", "bench:read") && has(&oauth, "state", "st"));
+        let unscoped = params(&Browser { scope: None, ..browser() });
+        assert!(!unscoped.iter().any(|(n, _)| n == "nonce" || n == "scope"));
     }
 
     #[test]
