@@ -94,6 +94,7 @@ mod postgres_batches;
 mod pushed_requests;
 mod resources;
 mod sessions;
+mod sqlite_engine;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
