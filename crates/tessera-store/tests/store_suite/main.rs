@@ -74,6 +74,7 @@ mod codes;
 mod consents_and_sessions;
 mod devices;
 mod dynamic_clients;
+mod group_commit;
 mod pushed_requests;
 mod refresh_tokens;
 mod resources;
