@@ -12,7 +12,8 @@
 //! expired value, a refresh within the client's grace window) the statement wrote nothing; the
 //! caller then runs the portable path, whose spend misses the same way (a spent value never
 //! becomes unspent) and which tells those cases apart. SQLite cannot put `UPDATE` or `INSERT`
-//! in a `WITH`, and its statements cost no network round trip: it keeps the portable path.
+//! in a `WITH`, and its statements cost no network round trip: on a file, the portable path's
+//! statements run as one job of its writer thread (`sqlite_engine`).
 
 use sqlx::PgPool;
 use tessera_core::store::{AuthorizationCode, Grant, RotationRequest, StoreError};

@@ -404,3 +404,105 @@ pub(crate) fn conflict_or_error(e: rusqlite::Error, what: impl FnOnce() -> Strin
         _ => error(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path() -> PathBuf {
+        std::env::temp_dir()
+            .join(format!("tessera-engine-unit-{}.db", tessera_core::secret::random_id::<8>()))
+    }
+
+    fn remove(path: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[test]
+    fn bind_reads_each_parameters_number_from_its_name() {
+        let conn = Connection::open_in_memory().unwrap();
+        // `$2` twice and before `$1`: SQLite numbers the distinct names in order of
+        // appearance, which is not their `$N`.
+        let joined = query_optional(&conn, "SELECT $2 || $1 || $2", &[&"a", &"b"], |row| {
+            row.get::<_, String>(0)
+        })
+        .unwrap();
+        assert_eq!(joined.as_deref(), Some("bab"));
+    }
+
+    #[test]
+    fn a_parameter_without_its_value_is_an_error_not_a_null() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in ["SELECT $3", "SELECT ?", "SELECT :name"] {
+            let e = query_optional(&conn, sql, &[&1_i64, &2_i64], |row| row.get::<_, i64>(0))
+                .unwrap_err();
+            assert!(matches!(e, rusqlite::Error::InvalidParameterName(_)), "{sql}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_unique_violation_is_a_conflict_naming_the_row_and_a_missing_table_a_backend_error() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, u TEXT UNIQUE)").unwrap();
+        execute(&conn, "INSERT INTO t (k, u) VALUES ($1, $2)", &[&"k", &"u"]).unwrap();
+        for (k, u) in [("k", "other"), ("other", "u")] {
+            let e = execute(&conn, "INSERT INTO t (k, u) VALUES ($1, $2)", &[&k, &u]).unwrap_err();
+            let e = conflict_or_error(e, || format!("row `{k}`"));
+            assert!(matches!(&e, StoreError::Conflict(what) if what == &format!("row `{k}`")));
+        }
+        let e = execute(&conn, "INSERT INTO missing VALUES ($1)", &[&1_i64]).unwrap_err();
+        assert!(matches!(conflict_or_error(e, String::new), StoreError::Backend(_)));
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_opened_is_unavailable() {
+        let missing = std::env::temp_dir().join("tessera-no-such-dir").join("db.sqlite");
+        let e = Engine::open(&missing, SqliteSync::Normal).unwrap_err();
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn the_writer_uses_wal_the_chosen_sync_and_foreign_keys_and_readers_cannot_write() {
+        // SQLite's codes for PRAGMA synchronous: 1 is NORMAL, 2 is FULL.
+        for (sync, expected) in [(SqliteSync::Normal, 1_i64), (SqliteSync::Full, 2)] {
+            let path = temp_path();
+            Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode=WAL").unwrap();
+            let engine = Engine::open(&path, sync).unwrap();
+            let pragmas = engine
+                .write(|conn| {
+                    let get = |name: &str| -> Result<String, StoreError> {
+                        conn.pragma_query_value(None, name, |row| {
+                            row.get::<_, rusqlite::types::Value>(0).map(|v| format!("{v:?}"))
+                        })
+                        .map_err(error)
+                    };
+                    Ok(Done::keep([
+                        get("journal_mode")?,
+                        get("synchronous")?,
+                        get("foreign_keys")?,
+                    ]))
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                pragmas,
+                [
+                    "Text(\"wal\")".to_owned(),
+                    format!("Integer({expected})"),
+                    "Integer(1)".to_owned()
+                ]
+            );
+            let refused = engine.read(|conn| {
+                conn.execute_batch("CREATE TABLE t (x INTEGER)").map_err(error)?;
+                Ok(())
+            });
+            assert!(matches!(refused, Err(StoreError::Backend(_))), "{refused:?}");
+            engine.close();
+            let closed = engine.write(|_| Ok(Done::keep(()))).await;
+            assert!(matches!(closed, Err(StoreError::Unavailable(_))), "{closed:?}");
+            remove(&path);
+        }
+    }
+}
