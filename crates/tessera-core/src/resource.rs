@@ -9,8 +9,17 @@ use crate::params::Params;
 /// Resources are compared in their canonical form ([`canonical`]); the audience carries the
 /// allowed entry as registered.
 pub fn requested_audience(params: &Params, allowed: &[String]) -> Result<Vec<String>> {
+    audience_of(params.get_all("resource"), allowed)
+}
+
+/// [`requested_audience`] of the `resource` values already taken from a request (the refresh
+/// grant checks them inside the store's transaction, which cannot borrow the request).
+pub fn audience_of<'a>(
+    resources: impl IntoIterator<Item = &'a str>,
+    allowed: &[String],
+) -> Result<Vec<String>> {
     let mut audience: Vec<String> = Vec::new();
-    for resource in params.get_all("resource") {
+    for resource in resources {
         // RFC 8707 §2: an absolute URI without a fragment.
         let Some(wanted) = canonical(resource) else {
             return Err(Error::InvalidTarget(resource.to_owned()));

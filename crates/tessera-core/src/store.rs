@@ -178,15 +178,16 @@ pub struct AuthorizationCode {
     pub expires_at: i64,
 }
 
-/// The outcome of redeeming a code; `P` is the proof the caller's check returned.
+/// The outcome of redeeming a code; `P` is the proof the caller's check returned, `R` its
+/// reason for refusing.
 #[derive(Debug)]
-pub enum CodeRedemption<P> {
+pub enum CodeRedemption<P, R> {
     /// First use by its client, and the check passed: the code is now spent. The grant and
     /// the check's proof are returned with it.
     Redeemed { code: Box<AuthorizationCode>, grant: Grant, proof: P },
     /// Current and presented by its client, but the check refused it (another redirect URI,
-    /// a wrong PKCE verifier): nothing was spent.
-    Refused,
+    /// a wrong PKCE verifier), for the reason it gave: nothing was spent.
+    Refused(R),
     /// The code was spent before and is presented again by its client: a replay (RFC 6749
     /// §4.1.2).
     AlreadyRedeemed { grant_id: String },
@@ -197,19 +198,20 @@ pub enum CodeRedemption<P> {
     Unknown,
 }
 
-/// The outcome of rotating a refresh token.
+/// The outcome of rotating a refresh token; `A` is what the caller's check returned on
+/// accepting the grant, `R` its reason for refusing.
 #[derive(Debug)]
-pub enum RefreshRotation {
+pub enum RefreshRotation<A, R> {
     /// The presented token is now spent and the new one is stored.
-    Rotated(Grant),
+    Rotated { grant: Grant, accepted: A },
     /// The presented token was rotated before, longer ago than the client's grace window:
     /// reuse (requirements R1.4).
     Reused { grant_id: String },
     /// Unknown, expired, of a revoked or expired grant, or issued to another client.
     Invalid,
-    /// Current and valid, but the caller's check refused the grant (a widened scope); nothing
-    /// was changed.
-    Refused,
+    /// Current and valid, but the caller's check refused the grant (a widened scope), for the
+    /// reason it gave; nothing was changed.
+    Refused(R),
 }
 
 /// The arguments of [`GrantStore::rotate_refresh_token`].
@@ -243,17 +245,20 @@ pub trait AuthorizationCodeStore: Send + Sync {
         code: &AuthorizationCode,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Spends a code in one conditional write that also requires it to be issued to
-    /// `client_id`, then runs `check` on it inside the same transaction: `Some(proof)` keeps
-    /// the redemption, `None` undoes it (`Refused`). Of concurrent calls for one code, exactly
-    /// one gets `Redeemed` (design invariant 1); a call by another client spends nothing. A
-    /// code whose user no longer exists or is disabled is `Unknown`.
-    fn redeem_code<P: Send>(
+    /// `client_id`, then runs `check` on it inside the same transaction: `Ok(proof)` keeps
+    /// the redemption, `Err(reason)` undoes it (`Refused(reason)`). Of concurrent calls for one
+    /// code, exactly one gets `Redeemed` (design invariant 1); a call by another client spends
+    /// nothing. A code whose user no longer exists or is disabled is `Unknown`. `check` owns
+    /// what it needs (`'static`) and returns its verdict rather than writing to the caller's
+    /// locals, so that a store may run the whole redemption on another thread (SQLite's
+    /// writer thread).
+    fn redeem_code<P: Send + 'static, R: Send + 'static>(
         &self,
         code_hash: &SecretHash,
         client_id: &ClientId,
         now: i64,
-        check: impl FnOnce(&AuthorizationCode) -> Option<P> + Send,
-    ) -> impl Future<Output = Result<CodeRedemption<P>, StoreError>> + Send;
+        check: impl FnOnce(&AuthorizationCode) -> Result<P, R> + Send + 'static,
+    ) -> impl Future<Output = Result<CodeRedemption<P, R>, StoreError>> + Send;
 }
 
 /// Grants, their refresh-token families and the access tokens issued from them.
@@ -275,12 +280,15 @@ pub trait GrantStore: Send + Sync {
     /// live grant issued to `client_id` whose user exists and is enabled, and `accept`
     /// approves the grant; otherwise changes
     /// nothing. Of concurrent calls for one token exactly one rotates (design invariant 1).
-    /// The new token expires at `min(now + idle_ttl, grant.expires_at)`.
-    fn rotate_refresh_token(
+    /// The new token expires at `min(now + idle_ttl, grant.expires_at)`. `accept` returns
+    /// `Ok(value)` to rotate (the value comes back in `Rotated`) or `Err(reason)` to change
+    /// nothing (`Refused(reason)`); it is `'static` for the same reason as
+    /// [`AuthorizationCodeStore::redeem_code`]'s check.
+    fn rotate_refresh_token<A: Send + 'static, R: Send + 'static>(
         &self,
         rotation: RotationRequest<'_>,
-        accept: impl FnOnce(&Grant) -> bool + Send,
-    ) -> impl Future<Output = Result<RefreshRotation, StoreError>> + Send;
+        accept: impl FnOnce(&Grant) -> Result<A, R> + Send + 'static,
+    ) -> impl Future<Output = Result<RefreshRotation<A, R>, StoreError>> + Send;
     /// Records an access token's `jti` so that revoking its grant revokes it.
     fn record_access_token(
         &self,

@@ -2,6 +2,7 @@
 
 use tessera_core::store::{AuditEvent, AuditStore, StoreError};
 
+use crate::sqlite_engine::{self, Done, error};
 use crate::{Store, db};
 
 #[derive(sqlx::FromRow)]
@@ -40,6 +41,32 @@ impl AuditStore for Store {
         const SQL: &str = "INSERT INTO audit_events (at, event, outcome, client_id, sub, \
             grant_type, jti, reason, source, actor) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        if let Some(engine) = self.engine() {
+            let event = event.clone();
+            return engine
+                .write(move |conn| {
+                    let e = &event;
+                    sqlite_engine::execute(
+                        conn,
+                        SQL,
+                        &[
+                            &e.at,
+                            &e.event,
+                            &e.outcome,
+                            &e.client_id,
+                            &e.sub,
+                            &e.grant_type,
+                            &e.jti,
+                            &e.reason,
+                            &e.source,
+                            &e.actor,
+                        ],
+                    )
+                    .map_err(error)?;
+                    Ok(Done::keep(()))
+                })
+                .await;
+        }
         with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(event.at)

@@ -1,6 +1,7 @@
 //! Connecting, migrating and the [`Store`] handle.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
@@ -10,6 +11,7 @@ use sqlx::{PgPool, SqlitePool};
 use tessera_core::store::StoreError;
 
 use crate::db;
+use crate::sqlite_engine::Engine;
 
 // `sqlx::migrate!` is this same proc macro behind sqlx's `macros` feature, which would also
 // bring in the compile-time-checked `query!` machinery this crate does not use; the `derive`
@@ -87,9 +89,14 @@ pub(crate) enum Pool {
     /// which sleeps between tries (up to 100 ms each). The read connections are `query_only`,
     /// so a write sent to them by mistake fails loudly instead of contending. An in-memory
     /// database has one connection, which is both.
+    ///
+    /// A file database also has the engine of the hot operations (`sqlite_engine`: one
+    /// writer thread with group commit, inline reads); an in-memory one has none, since it
+    /// cannot be shared between two drivers, and runs every operation through sqlx.
     Sqlite {
         reads: SqlitePool,
         writes: SqlitePool,
+        engine: Option<Arc<Engine>>,
     },
     Postgres(PgPool),
 }
@@ -206,6 +213,15 @@ impl Store {
         self
     }
 
+    /// The engine of the hot operations, on a SQLite file (`None` on PostgreSQL and on an
+    /// in-memory SQLite database, which run them through sqlx).
+    pub(crate) fn engine(&self) -> Option<&Engine> {
+        match &self.pool {
+            Pool::Sqlite { engine, .. } => engine.as_deref(),
+            Pool::Postgres(_) => None,
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self.pool {
@@ -217,7 +233,10 @@ impl Store {
     /// Closes every connection, waiting for those in use to be returned (for shutdown).
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite { reads, writes } => {
+            Pool::Sqlite { reads, writes, engine } => {
+                if let Some(engine) = engine {
+                    engine.close();
+                }
                 reads.close().await;
                 writes.close().await;
             }
@@ -261,14 +280,15 @@ async fn connect_sqlite(url: &str, connect: ConnectOptions) -> Result<Pool, Stor
             .connect_with(options)
             .await
             .map_err(db)?;
-        return Ok(Pool::Sqlite { reads: pool.clone(), writes: pool });
+        return Ok(Pool::Sqlite { reads: pool.clone(), writes: pool, engine: None });
     }
     // The writer first: it creates the file and switches it to WAL.
     let writes =
         pool_options().max_connections(1).connect_with(options.clone()).await.map_err(db)?;
+    let engine = Engine::open(options.get_filename(), connect.sqlite_sync)?;
     let reads =
         pool_options().connect_with(options.pragma("query_only", "ON")).await.map_err(db)?;
-    Ok(Pool::Sqlite { reads, writes })
+    Ok(Pool::Sqlite { reads, writes, engine: Some(engine) })
 }
 
 async fn connect_postgres(url: &str, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
@@ -292,7 +312,7 @@ mod tests {
         for (sync, expected) in [(SqliteSync::Normal, 1), (SqliteSync::Full, 2)] {
             let (url, path) = temp_sqlite_url();
             let store = Store::connect_with(&url, sync).await.unwrap();
-            let Pool::Sqlite { reads, writes } = &store.pool else { panic!("not sqlite") };
+            let Pool::Sqlite { reads, writes, .. } = &store.pool else { panic!("not sqlite") };
             for pool in [reads, writes] {
                 let text = |sql: &'static str| async move {
                     sqlx::query_scalar::<_, String>(sql).fetch_one(pool).await.unwrap()

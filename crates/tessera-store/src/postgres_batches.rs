@@ -12,7 +12,8 @@
 //! expired value, a refresh within the client's grace window) the statement wrote nothing; the
 //! caller then runs the portable path, whose spend misses the same way (a spent value never
 //! becomes unspent) and which tells those cases apart. SQLite cannot put `UPDATE` or `INSERT`
-//! in a `WITH`, and its statements cost no network round trip: it keeps the portable path.
+//! in a `WITH`, and its statements cost no network round trip: on a file, the portable path's
+//! statements run as one job of its writer thread (`sqlite_engine`).
 
 use sqlx::PgPool;
 use tessera_core::store::{AuthorizationCode, Grant, RotationRequest, StoreError};
@@ -73,11 +74,11 @@ struct RedeemedRow {
 }
 
 /// What the one-statement path decided.
-pub(crate) enum Batched<T> {
+pub(crate) enum Batched<T, R> {
     /// Spent, checked and committed.
     Done(T),
-    /// The caller's check refused the grant: rolled back.
-    Refused,
+    /// The caller's check refused the grant, for this reason: rolled back.
+    Refused(R),
     /// The spend matched nothing and nothing was written: the portable path tells why.
     Missed,
 }
@@ -86,11 +87,11 @@ pub(crate) enum Batched<T> {
 /// `COMMIT`.
 /// `accept` is taken only when the spend matched: after [`Batched::Missed`] it is still there
 /// for the portable path.
-pub(crate) async fn rotate<A: FnOnce(&Grant) -> bool>(
+pub(crate) async fn rotate<A, R, F: FnOnce(&Grant) -> Result<A, R>>(
     pool: &PgPool,
     rotation: &RotationRequest<'_>,
-    accept: &mut Option<A>,
-) -> Result<Batched<Grant>, StoreError> {
+    accept: &mut Option<F>,
+) -> Result<Batched<(Grant, A), R>, StoreError> {
     let mut tx = pool.begin().await.map_err(db)?;
     let row: Option<GrantRow> = sqlx::query_as(ROTATE)
         .bind(rotation.now)
@@ -110,12 +111,19 @@ pub(crate) async fn rotate<A: FnOnce(&Grant) -> bool>(
     };
     // Read before committing: a row that does not parse spends nothing.
     let grant = row.into_grant()?;
-    if !accept.take().is_some_and(|accept| accept(&grant)) {
+    let Some(accept) = accept.take() else {
         tx.rollback().await.map_err(db)?;
-        return Ok(Batched::Refused);
-    }
+        return Err(StoreError::Backend("the grant check was already used".into()));
+    };
+    let accepted = match accept(&grant) {
+        Ok(accepted) => accepted,
+        Err(reason) => {
+            tx.rollback().await.map_err(db)?;
+            return Ok(Batched::Refused(reason));
+        }
+    };
     tx.commit().await.map_err(db)?;
-    Ok(Batched::Done(grant))
+    Ok(Batched::Done((grant, accepted)))
 }
 
 /// A unique-key clash in [`ROTATE`], named as the portable path names it: the access token's
@@ -136,13 +144,13 @@ fn rotation_conflict(e: sqlx::Error, jti: &str) -> StoreError {
 
 /// The redemption of a code as one statement; `check` decides before `COMMIT` and, as
 /// `accept` of [`rotate`], is taken only when the spend matched.
-pub(crate) async fn redeem<P, C: FnOnce(&AuthorizationCode) -> Option<P>>(
+pub(crate) async fn redeem<P, R, C: FnOnce(&AuthorizationCode) -> Result<P, R>>(
     pool: &PgPool,
     code_hash: &[u8],
     client_id: &str,
     now: i64,
     check: &mut Option<C>,
-) -> Result<Batched<(AuthorizationCode, Grant, P)>, StoreError> {
+) -> Result<Batched<(AuthorizationCode, Grant, P), R>, StoreError> {
     let mut tx = pool.begin().await.map_err(db)?;
     let row: Option<RedeemedRow> = sqlx::query_as(REDEEM)
         .bind(now)
@@ -165,9 +173,16 @@ pub(crate) async fn redeem<P, C: FnOnce(&AuthorizationCode) -> Option<P>>(
         expires_at: row.code_expires_at,
     };
     let (code, grant) = (code.into_code()?, row.grant.into_grant()?);
-    let Some(proof) = check.take().and_then(|check| check(&code)) else {
+    let Some(check) = check.take() else {
         tx.rollback().await.map_err(db)?;
-        return Ok(Batched::Refused);
+        return Err(StoreError::Backend("the code check was already used".into()));
+    };
+    let proof = match check(&code) {
+        Ok(proof) => proof,
+        Err(reason) => {
+            tx.rollback().await.map_err(db)?;
+            return Ok(Batched::Refused(reason));
+        }
     };
     tx.commit().await.map_err(db)?;
     Ok(Batched::Done((code, grant, proof)))

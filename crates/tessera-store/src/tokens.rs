@@ -7,6 +7,7 @@ use tessera_core::secret::SecretHash;
 use tessera_core::store::{OpaqueAccessToken, RefreshTokenRecord, StoreError, TokenStore};
 
 use crate::grants::GrantRow;
+use crate::sqlite_engine::{self, Done, conflict_or_error, error};
 use crate::{Store, client_id_column, conflict_or_db, db, hash_column, json, scope_column};
 
 #[derive(sqlx::FromRow)]
@@ -23,6 +24,21 @@ struct OpaqueTokenRow {
 }
 
 impl OpaqueTokenRow {
+    /// Reads the row (by column name) from rusqlite.
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(OpaqueTokenRow {
+            token_hash: row.get("token_hash")?,
+            jti: row.get("jti")?,
+            client_id: row.get("client_id")?,
+            sub: row.get("sub")?,
+            scope: row.get("scope")?,
+            audience: row.get("audience")?,
+            issued_at: row.get("issued_at")?,
+            expires_at: row.get("expires_at")?,
+            act: row.get("act")?,
+        })
+    }
+
     /// The row is named by its `jti`, never by the token's hash.
     fn into_token(self) -> Result<OpaqueAccessToken, StoreError> {
         const TABLE: &str = "opaque_access_tokens";
@@ -90,6 +106,33 @@ impl TokenStore for Store {
                 Some(serde_json::to_string(act).map_err(|e| StoreError::Backend(Box::new(e)))?)
             }
         };
+        if let Some(engine) = self.engine() {
+            let hash = *token.token_hash.as_bytes();
+            let (jti, client_id) = (token.jti.clone(), token.client_id.as_str().to_owned());
+            let (sub, issued_at, expires_at) =
+                (token.sub.clone(), token.issued_at, token.expires_at);
+            return engine
+                .write(move |conn| {
+                    sqlite_engine::execute(
+                        conn,
+                        SQL,
+                        &[
+                            &hash,
+                            &jti,
+                            &client_id,
+                            &sub,
+                            &scope,
+                            &audience,
+                            &issued_at,
+                            &expires_at,
+                            &act,
+                        ],
+                    )
+                    .map_err(|e| conflict_or_error(e, || format!("access token `{jti}`")))?;
+                    Ok(Done::keep(()))
+                })
+                .await;
+        }
         with_writer!(self, |pool| {
             sqlx::query(SQL)
                 .bind(token.token_hash.as_bytes().as_slice())
@@ -135,6 +178,14 @@ impl TokenStore for Store {
             AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = o.jti) \
             AND NOT EXISTS (SELECT 1 FROM grant_access_tokens t JOIN grants g \
                 ON g.id = t.grant_id WHERE t.jti = o.jti AND g.revoked_at IS NOT NULL)";
+        if let Some(engine) = self.engine() {
+            let hash = token_hash.as_bytes();
+            let row = engine.read(|conn| {
+                sqlite_engine::query_optional(conn, SQL, &[hash, &now], OpaqueTokenRow::from_sqlite)
+                    .map_err(error)
+            })?;
+            return row.map(OpaqueTokenRow::into_token).transpose();
+        }
         let row: Option<OpaqueTokenRow> = with_reader!(self, |pool| sqlx::query_as(SQL)
             .bind(token_hash.as_bytes().as_slice())
             .bind(now)
@@ -166,6 +217,15 @@ impl TokenStore for Store {
         // Idempotent: a second revocation keeps the first entry.
         const SQL: &str = "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
             ON CONFLICT (jti) DO NOTHING";
+        if let Some(engine) = self.engine() {
+            let jti = jti.to_owned();
+            return engine
+                .write(move |conn| {
+                    sqlite_engine::execute(conn, SQL, &[&jti, &expires_at]).map_err(error)?;
+                    Ok(Done::keep(()))
+                })
+                .await;
+        }
         with_writer!(self, |pool| {
             sqlx::query(SQL).bind(jti).bind(expires_at).execute(pool).await.map_err(db)?;
         });
@@ -181,6 +241,17 @@ impl TokenStore for Store {
         // One conditional write decides: of concurrent calls with one `jti`, one inserts.
         const SQL: &str = "INSERT INTO client_assertions (client_id, jti, expires_at) \
             VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING";
+        if let Some(engine) = self.engine() {
+            let (client_id, jti) = (client_id.as_str().to_owned(), jti.to_owned());
+            return engine
+                .write(move |conn| {
+                    let inserted =
+                        sqlite_engine::execute(conn, SQL, &[&client_id, &jti, &expires_at])
+                            .map_err(error)?;
+                    Ok(Done::keep(inserted > 0))
+                })
+                .await;
+        }
         let inserted = with_writer!(self, |pool| sqlx::query(SQL)
             .bind(client_id.as_str())
             .bind(jti)

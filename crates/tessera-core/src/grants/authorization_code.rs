@@ -55,24 +55,16 @@ async fn exchange<S: AuthorizationCodeStore + GrantStore + TokenStore>(
     let verifier = params.require("code_verifier")?;
     let client = client.client();
     // The code's bindings are checked inside the redemption's transaction, so that a request
-    // that fails them (a stolen code without its verifier) spends nothing.
-    let mut refusal = None;
-    let check = |code: &AuthorizationCode| match check_bindings(code, redirect_uri, verifier) {
-        Ok(proof) => Some(proof),
-        Err(e) => {
-            refusal = Some(e);
-            None
-        }
-    };
+    // that fails them (a stolen code without its verifier) spends nothing. The check owns
+    // copies of what it compares: the store may run it on its writer thread.
+    let (redirect_uri, verifier) = (redirect_uri.to_owned(), verifier.to_owned());
+    let check = move |code: &AuthorizationCode| check_bindings(code, &redirect_uri, &verifier);
     let hash = SecretHash::of(code.as_bytes());
     match store.redeem_code(&hash, &client.client_id, ctx.now, check).await? {
         CodeRedemption::Redeemed { code, grant, proof } => {
             mint(store, client, params, ctx, &code, &grant, proof).await
         }
-        CodeRedemption::Refused => {
-            Err(refusal
-                .unwrap_or_else(|| Error::CodeRefused("the code does not match this request")))
-        }
+        CodeRedemption::Refused(refusal) => Err(refusal),
         // RFC 6749 §4.1.3: the code was issued to another client; it stays usable by its own.
         CodeRedemption::IssuedToAnotherClient => {
             Err(Error::CodeRefused("the code was issued to another client"))

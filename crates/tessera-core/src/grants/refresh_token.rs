@@ -4,7 +4,7 @@
 use crate::client_auth::AuthenticatedClient;
 use crate::error::{Error, Result};
 use crate::grant_type::GrantType;
-use crate::resource::requested_audience;
+use crate::resource::audience_of;
 use crate::scope::ScopeSet;
 use crate::secret::{Secret, SecretHash};
 use crate::store::{GrantStore, RefreshRotation, RotationRequest, TokenStore};
@@ -71,47 +71,37 @@ async fn refresh<S: GrantStore + TokenStore>(
     };
     // RFC 6749 §6: a requested scope must not exceed the grant's, nor (RFC 8707 §2.2) a
     // requested resource its audience. Both are checked inside the rotation, so that a refused
-    // request leaves the presented token usable.
-    let mut refusal = None;
-    let mut audience = Vec::new();
-    let proved = ctx.dpop.map(|key| key.jkt());
-    let accept = |grant: &crate::store::Grant| {
+    // request leaves the presented token usable. The check owns copies of what it reads: the
+    // store may run it on its writer thread.
+    let proved = ctx.dpop.map(|key| key.jkt().to_owned());
+    let wanted = requested.clone();
+    let resources: Vec<String> = params.get_all("resource").map(str::to_owned).collect();
+    let accept = move |grant: &crate::store::Grant| -> Result<Vec<String>> {
         // RFC 9449 §5: a refresh token bound to a DPoP key is only good with a proof of it.
         if let Some(bound) = &grant.dpop_jkt
-            && !proved.is_some_and(|jkt| {
+            && !proved.as_deref().is_some_and(|jkt| {
                 bool::from(subtle::ConstantTimeEq::ct_eq(jkt.as_bytes(), bound.as_bytes()))
             })
         {
-            refusal = Some(Error::InvalidGrant(
+            return Err(Error::InvalidGrant(
                 "the refresh token is bound to a DPoP key; the request must carry a DPoP proof \
                  of that key (RFC 9449 §5)"
                     .into(),
             ));
-            return false;
         }
-        if requested.as_ref().is_some_and(|r| r.first_outside(&grant.scope).is_some()) {
-            refusal = Some(Error::ScopeWidened);
-            return false;
+        if wanted.as_ref().is_some_and(|r| r.first_outside(&grant.scope).is_some()) {
+            return Err(Error::ScopeWidened);
         }
-        match requested_audience(params, &grant.audience) {
-            Ok(a) => {
-                audience = a;
-                true
-            }
-            Err(e) => {
-                refusal = Some(e);
-                false
-            }
-        }
+        audience_of(resources.iter().map(String::as_str), &grant.audience)
     };
-    let grant = match store.rotate_refresh_token(rotation, accept).await? {
-        RefreshRotation::Rotated(grant) => grant,
+    let (grant, audience) = match store.rotate_refresh_token(rotation, accept).await? {
+        RefreshRotation::Rotated { grant, accepted } => (grant, accepted),
         RefreshRotation::Invalid => {
             return Err(Error::InvalidGrant(
                 "the refresh token is invalid, expired or revoked".into(),
             ));
         }
-        RefreshRotation::Refused => return Err(refusal.unwrap_or(Error::ScopeWidened)),
+        RefreshRotation::Refused(refusal) => return Err(refusal),
         RefreshRotation::Reused { grant_id } => {
             // OAuth 2.1 §4.3.1: a rotated refresh token presented again means one of two
             // parties holds a stolen copy; revoke the whole family.

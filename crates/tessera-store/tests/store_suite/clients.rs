@@ -206,8 +206,9 @@ async fn unreadable_new_columns_are_backend_errors_naming_the_column(db: &TestDb
     let g = grant("web", "alice-sub");
     let code = insert_grant(&db.store, &g).await;
     db.raw_execute("UPDATE grants SET audience = 'billing'").await;
-    let message =
-        backend_message(db.store.redeem_code(&code, &client_id("web"), NOW, |_| Some(())).await);
+    let message = backend_message(
+        db.store.redeem_code(&code, &client_id("web"), NOW, |_| Ok::<(), ()>(())).await,
+    );
     assert!(message.contains("grants.audience") && message.contains(&g.id), "{message}");
 
     let (_, token) = opaque_token("svc", NOW + 300);

@@ -155,7 +155,7 @@ async fn rfc6749_4_1_3_a_code_presented_by_another_client_spends_and_revokes_not
     let g = grant("web", "alice-sub");
     let code = insert_grant(&db.store, &g).await;
     let other = client_id("other");
-    let as_other = || db.store.redeem_code(&code, &other, NOW, |_| Some(()));
+    let as_other = || db.store.redeem_code(&code, &other, NOW, |_| Ok::<(), ()>(()));
     let outcome = as_other().await.unwrap();
     assert!(matches!(outcome, CodeRedemption::IssuedToAnotherClient), "{outcome:?}");
     redeemed(redeem(&db.store, &code, NOW).await);
@@ -170,15 +170,17 @@ async fn rfc6749_4_1_3_a_code_presented_by_another_client_spends_and_revokes_not
 async fn rfc7636_4_6_a_refused_check_spends_nothing(db: &TestDb) {
     let g = grant("web", "alice-sub");
     let code = insert_grant(&db.store, &g).await;
-    let refuse = |c: &AuthorizationCode| {
-        assert_eq!(c.grant_id, g.id);
-        None::<()>
-    };
+    // The check refuses with the code it was shown, which comes back as the reason.
+    let refuse = |c: &AuthorizationCode| Err::<(), _>(Box::new(c.clone()));
     let outcome = db.store.redeem_code(&code, &client_id("web"), NOW, refuse).await.unwrap();
-    assert!(matches!(outcome, CodeRedemption::Refused), "{outcome:?}");
+    match outcome {
+        CodeRedemption::Refused(shown) => assert_eq!(shown.grant_id, g.id),
+        other => panic!("expected Refused, got {other:?}"),
+    }
     let redeemed_at =
         db.raw_i64("SELECT redeemed_at FROM authorization_codes WHERE grant_id = $1", &g.id).await;
     assert_eq!(redeemed_at, None, "nothing was spent");
-    let outcome = db.store.redeem_code(&code, &client_id("web"), NOW, |_| Some(7)).await.unwrap();
+    let outcome =
+        db.store.redeem_code(&code, &client_id("web"), NOW, |_| Ok::<_, ()>(7)).await.unwrap();
     assert!(matches!(outcome, CodeRedemption::Redeemed { proof: 7, .. }), "{outcome:?}");
 }

@@ -74,6 +74,7 @@ mod codes;
 mod consents_and_sessions;
 mod devices;
 mod dynamic_clients;
+mod group_commit;
 mod pushed_requests;
 mod refresh_tokens;
 mod resources;
@@ -332,7 +333,7 @@ async fn rotate(
     old: &SecretHash,
     client: &str,
     now: i64,
-) -> (RefreshRotation, SecretHash) {
+) -> (RefreshRotation<(), ()>, SecretHash) {
     let new = Secret::generate().hash();
     let client_id = client_id(client);
     let jti = random_id::<16>();
@@ -340,7 +341,7 @@ async fn rotate(
         idle_ttl: IDLE_TTL,
         ..rotation_request(old, &new, &client_id, now, &jti)
     };
-    (store.rotate_refresh_token(rotation, |_| true).await.unwrap(), new)
+    (store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await.unwrap(), new)
 }
 
 /// A rotation of `old` into `new` at `now` that records the access token `jti`.
@@ -364,18 +365,18 @@ fn rotation_request<'a>(
     }
 }
 
-fn rotated(outcome: RefreshRotation) -> Grant {
+fn rotated(outcome: RefreshRotation<(), ()>) -> Grant {
     match outcome {
-        RefreshRotation::Rotated(grant) => grant,
+        RefreshRotation::Rotated { grant, .. } => grant,
         other => panic!("expected Rotated, got {other:?}"),
     }
 }
 
-fn assert_invalid(outcome: RefreshRotation) {
+fn assert_invalid(outcome: RefreshRotation<(), ()>) {
     assert!(matches!(outcome, RefreshRotation::Invalid), "expected Invalid, got {outcome:?}");
 }
 
-fn assert_reused(outcome: RefreshRotation, grant: &Grant) {
+fn assert_reused(outcome: RefreshRotation<(), ()>, grant: &Grant) {
     match outcome {
         RefreshRotation::Reused { grant_id } => assert_eq!(grant_id, grant.id),
         other => panic!("expected Reused, got {other:?}"),
@@ -383,22 +384,22 @@ fn assert_reused(outcome: RefreshRotation, grant: &Grant) {
 }
 
 /// Redeems `code` as the client `web` at `now`, accepting whatever the code is bound to.
-async fn redeem(store: &Store, code: &SecretHash, now: i64) -> CodeRedemption<()> {
-    store.redeem_code(code, &client_id("web"), now, |_| Some(())).await.unwrap()
+async fn redeem(store: &Store, code: &SecretHash, now: i64) -> CodeRedemption<(), ()> {
+    store.redeem_code(code, &client_id("web"), now, |_| Ok::<(), ()>(())).await.unwrap()
 }
 
-fn redeemed(outcome: CodeRedemption<()>) -> (AuthorizationCode, Grant) {
+fn redeemed(outcome: CodeRedemption<(), ()>) -> (AuthorizationCode, Grant) {
     match outcome {
         CodeRedemption::Redeemed { code, grant, proof: () } => (*code, grant),
         other => panic!("expected Redeemed, got {other:?}"),
     }
 }
 
-fn assert_unknown(outcome: CodeRedemption<()>) {
+fn assert_unknown(outcome: CodeRedemption<(), ()>) {
     assert!(matches!(outcome, CodeRedemption::Unknown), "expected Unknown, got {outcome:?}");
 }
 
-fn assert_already_redeemed(outcome: CodeRedemption<()>, grant: &Grant) {
+fn assert_already_redeemed(outcome: CodeRedemption<(), ()>, grant: &Grant) {
     match outcome {
         CodeRedemption::AlreadyRedeemed { grant_id } => assert_eq!(grant_id, grant.id),
         other => panic!("expected AlreadyRedeemed, got {other:?}"),

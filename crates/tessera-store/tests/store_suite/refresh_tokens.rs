@@ -39,7 +39,7 @@ async fn rfc8705_4_a_bound_refresh_token_rotates_only_for_its_certificate(db: &T
                 certificate,
                 ..rotation_request(&old, &new, &client_id, NOW + 1, &jti)
             };
-            (store.rotate_refresh_token(rotation, |_| true).await.unwrap(), new)
+            (store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await.unwrap(), new)
         }
     };
     assert_invalid(attempt(old, None).await.0);
@@ -88,22 +88,21 @@ async fn rotation_refused_by_accept_changes_nothing(db: &TestDb) {
     let rotation =
         RotationRequest { idle_ttl: 60, ..rotation_request(&old, &new, &client_id, NOW, "at-1") };
 
-    let mut seen = None;
+    // The check refuses with the grant it was shown, which comes back as the reason.
     let outcome = db
         .store
-        .rotate_refresh_token(rotation, |grant| {
-            seen = Some(grant.clone());
-            false
-        })
+        .rotate_refresh_token(rotation, |grant| Err::<(), _>(Box::new(grant.clone())))
         .await
         .unwrap();
-    assert!(matches!(outcome, RefreshRotation::Refused), "{outcome:?}");
-    assert_eq!(seen, Some(g.clone()), "accept is shown the grant");
+    match outcome {
+        RefreshRotation::Refused(shown) => assert_eq!(*shown, g, "accept is shown the grant"),
+        other => panic!("expected Refused, got {other:?}"),
+    }
 
     // The refused token is still current and the new one was not stored.
     assert_eq!(current_refresh_tokens(db, &g).await, 1);
     assert_invalid(rotate(&db.store, &new, "web", NOW).await.0);
-    let outcome = db.store.rotate_refresh_token(rotation, |_| true).await.unwrap();
+    let outcome = db.store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await.unwrap();
     assert_eq!(rotated(outcome), g);
     assert_eq!(rotated(rotate(&db.store, &new, "web", NOW + 1).await.0), g);
 }
@@ -170,7 +169,7 @@ async fn new_refresh_token_expiry_is_capped_by_the_grant(db: &TestDb) {
         idle_ttl: i64::MAX,
         ..rotation_request(&old, &new, &client_id, NOW, "at-1")
     };
-    rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
+    rotated(db.store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await.unwrap());
     assert_eq!(db.raw_i64(CURRENT_EXPIRY, &endless.id).await, Some(i64::MAX));
 }
 
@@ -184,7 +183,7 @@ async fn rotate_concurrently(stores: Vec<Store>, old: SecretHash, g: &Grant) -> 
     let (mut won, mut reused) = (0, 0);
     while let Some(outcome) = set.join_next().await {
         match outcome.unwrap() {
-            RefreshRotation::Rotated(found) => {
+            RefreshRotation::Rotated { grant: found, .. } => {
                 assert_eq!(&found, g);
                 won += 1;
             }
@@ -278,21 +277,22 @@ async fn unreadable_grant_is_a_backend_error_and_spends_nothing(db: &TestDb) {
 
     db.raw_execute("UPDATE grants SET scope = 'openid  profile'").await;
     let message = backend_message(
-        db.store.redeem_code(&code.hash(), &client_id("web"), NOW, |_| Some(())).await,
+        db.store.redeem_code(&code.hash(), &client_id("web"), NOW, |_| Ok::<(), ()>(())).await,
     );
     assert!(message.contains("grants.scope") && message.contains(&g.id), "{message}");
     let new = Secret::generate().hash();
     let client_id = client_id("web");
     let rotation =
         RotationRequest { idle_ttl: 60, ..rotation_request(&token, &new, &client_id, NOW, "at-1") };
-    let message = backend_message(db.store.rotate_refresh_token(rotation, |_| true).await);
+    let message =
+        backend_message(db.store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await);
     assert!(message.contains("grants.scope"), "{message}");
 
     // Both writes were rolled back with the failure.
     db.raw_execute("UPDATE grants SET scope = 'openid'").await;
     let (_, found) = redeemed(redeem(&db.store, &code.hash(), NOW).await);
     assert_eq!(found.scope, ScopeSet::parse("openid").unwrap());
-    rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
+    rotated(db.store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await.unwrap());
 }
 
 /// R1.4: the access token issued with a rotated refresh token is recorded in the rotation's
@@ -303,12 +303,12 @@ async fn rotation_records_its_access_token_under_the_grant(db: &TestDb) {
     let old = grant_with_refresh_token(&db.store, &g, NOW + IDLE_TTL).await;
     let (new, client_id) = (Secret::generate().hash(), client_id("web"));
     let refused = rotation_request(&old, &new, &client_id, NOW, "refused-at");
-    let outcome = db.store.rotate_refresh_token(refused, |_| false).await.unwrap();
-    assert!(matches!(outcome, RefreshRotation::Refused), "{outcome:?}");
+    let outcome = db.store.rotate_refresh_token(refused, |_| Err::<(), ()>(())).await.unwrap();
+    assert!(matches!(outcome, RefreshRotation::Refused(_)), "{outcome:?}");
     assert_eq!(db.raw_count("grant_access_tokens").await, 0);
 
     let rotation = rotation_request(&old, &new, &client_id, NOW, "rotated-at");
-    rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
+    rotated(db.store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await.unwrap());
     assert_eq!(db.raw_count("grant_access_tokens").await, 1);
     assert!(!db.store.is_access_token_revoked("rotated-at").await.unwrap());
     db.store.revoke_grant(&g.id, NOW + 1).await.unwrap();
@@ -357,7 +357,7 @@ async fn oauth21_4_3_1_a_grace_window_lets_its_client_present_a_just_rotated_tok
             grace_seconds: 5,
             ..rotation_request(&old, &new, &client_id, now, &jti)
         };
-        db.store.rotate_refresh_token(rotation, |_| true).await.unwrap()
+        db.store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await.unwrap()
     };
     assert_eq!(rotated(with_grace("web", NOW + 5).await), g, "within the window");
     assert_invalid(with_grace("other", NOW + 1).await);

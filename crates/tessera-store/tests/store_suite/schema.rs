@@ -92,7 +92,7 @@ async fn no_plaintext_codes_or_tokens_in_the_database(db: &TestDb) {
     let client_id = client_id("web");
     let (first_hash, second_hash) = (first.hash(), second.hash());
     let rotation = rotation_request(&first_hash, &second_hash, &client_id, NOW, "at-1");
-    rotated(db.store.rotate_refresh_token(rotation, |_| true).await.unwrap());
+    rotated(db.store.rotate_refresh_token(rotation, |_| Ok::<(), ()>(())).await.unwrap());
     let (cookie, s) = session("alice-sub", NOW + 3600);
     ensure_user(&db.store, &s.user_id).await;
     db.store.create_session(&s).await.unwrap();
