@@ -8,6 +8,7 @@
 #   cargo build --release -p tessera && bench/gateway-profile.sh
 #   REQUESTS=20000 bench/gateway-profile.sh
 #   SKIP_CALLGRIND=1 bench/gateway-profile.sh     # the memory figure only
+#   ANONYMOUS=1 bench/gateway-profile.sh          # an anonymous route: no validation (floor)
 #
 # Prints instructions per request and RSS; leaves the callgrind profile in $OUT (default
 # /tmp/gateway.callgrind) for `callgrind_annotate --inclusive=yes $OUT`. Needs valgrind,
@@ -73,6 +74,14 @@ TOKEN=$(curl -s -d grant_type=client_credentials -d client_id=bench-gateway \
   -d "client_secret=$SECRET" -d "resource=$AUDIENCE" -d scope=bench:read "$ISSUER/token" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
+# ANONYMOUS=1: the route lets every request through unchecked (the token is still sent): the
+# floor of what the proxying itself costs, without validation.
+if [ -n "${ANONYMOUS:-}" ]; then
+  ROUTE_AUTH='anonymous = true'
+else
+  ROUTE_AUTH="audience = \"$AUDIENCE\"
+scopes = [\"bench:read\"]"
+fi
 cat > "$WORK/gateway.toml" <<EOF
 listen = "127.0.0.1:$GW_PORT"
 public_url = "http://127.0.0.1:$GW_PORT"
@@ -82,8 +91,7 @@ allow_private_networks = true
 name = "api"
 path_prefix = "/api"
 upstream = "http://127.0.0.1:$UP_PORT"
-audience = "$AUDIENCE"
-scopes = ["bench:read"]
+$ROUTE_AUTH
 EOF
 
 # REQUESTS requests over 4 keep-alive connections, each answer checked.

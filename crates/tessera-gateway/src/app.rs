@@ -155,6 +155,9 @@ impl Gateway {
             // so that a long SSE stream is not cut.
             request_timeout: limits.idle_timeout,
             max_connections: limits.max_connections,
+            // HTTP/1.1 only on plain TCP (TLS clients still get HTTP/2 by ALPN): sniffing for
+            // h2c cost every idle keep-alive connection 8 KiB of read buffer (bench/README.md).
+            h2c: false,
         };
         let tls = match (&self.config.tls.cert_file, &self.config.tls.key_file) {
             (Some(cert), Some(key)) => {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http::Method;
+use http::uri::{Authority, Scheme};
 use serde::Deserialize;
 use url::Url;
 
@@ -152,6 +153,8 @@ pub struct RouteConfig {
     /// `None` = every method.
     pub methods: Option<Vec<Method>>,
     pub upstream: Url,
+    /// `upstream` in the parts request targets are made of.
+    pub upstream_base: UpstreamBase,
     /// The audience its tokens must carry; also its RFC 9728 `resource`.
     pub audience: String,
     pub scopes: Vec<String>,
@@ -164,6 +167,32 @@ pub struct RouteConfig {
     /// Send the upstream a token of its own audience, obtained by token exchange (RFC 8693),
     /// in place of the client's.
     pub exchange: Option<ExchangeConfig>,
+}
+
+/// A route's upstream URL split once into what each forwarded request's URI is made of,
+/// instead of formatting and parsing a URI string per request.
+#[derive(Clone, Debug)]
+pub struct UpstreamBase {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// The upstream's path without its trailing `/` (empty for the root), put before the
+    /// request's path.
+    pub path: String,
+}
+
+impl UpstreamBase {
+    pub(crate) fn of(key: &str, upstream: &Url) -> Result<Self, ConfigError> {
+        let scheme = Scheme::try_from(upstream.scheme());
+        let authority = Authority::try_from(upstream.authority());
+        match (scheme, authority) {
+            (Ok(scheme), Ok(authority)) => Ok(Self {
+                scheme,
+                authority,
+                path: upstream.path().trim_end_matches('/').to_owned(),
+            }),
+            _ => Err(bad(key, "is not usable as an HTTP request target")),
+        }
+    }
 }
 
 /// How the gateway authenticates at the token endpoint (RFC 6749 §2.3.1).
@@ -640,6 +669,7 @@ impl RawRoute {
             Some(u) => parse_http_url(&key("upstream"), u)?,
             None => return Err(bad(key("upstream"), "is required")),
         };
+        let upstream_base = UpstreamBase::of(&key("upstream"), &upstream)?;
         let audience = match (self.audience, self.anonymous) {
             (Some(a), _) => {
                 parse_http_url(&key("audience"), &a)?;
@@ -707,6 +737,7 @@ impl RawRoute {
             path_prefix,
             methods,
             upstream,
+            upstream_base,
             audience,
             scopes: self.scopes,
             method_scopes,

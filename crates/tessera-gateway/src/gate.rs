@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use tessera_http::{ErrorCode, ErrorResponse};
 use tessera_resource::{
-    DpopCheck, IssuerConfig, Principal, Rejection, RejectionKind, RequireScope, SenderConstraints,
-    SetupError, TokenValidator, ValidatorConfig,
+    DpopCheck, IssuerConfig, Rejection, RejectionKind, RequireScope, SenderConstraints, SetupError,
+    TokenValidator, ValidatorConfig,
 };
 use tessera_server::rate_limit::{Limit, RateLimiter};
 
@@ -84,16 +84,6 @@ fn rejected(rejection: Rejection, identity: Option<Identity>) -> Denial {
         _ => (Decision::Unauthenticated, "refused"),
     };
     Denial { decision, reason, identity, response: rejection.into_response() }
-}
-
-fn identity_of(principal: &Principal) -> Identity {
-    Identity {
-        issuer: principal.issuer().to_owned(),
-        subject: principal.subject().to_owned(),
-        client_id: principal.client_id().to_owned(),
-        scope: principal.scopes().as_str().to_owned(),
-        jti: principal.jti().map(str::to_owned),
-    }
 }
 
 impl Gate {
@@ -202,19 +192,19 @@ impl Gate {
             });
         };
         let principal = validator.authenticate(request).await.map_err(|r| rejected(r, None))?;
-        let identity = identity_of(&principal);
         // RFC 6750 §3.1 insufficient_scope, naming every scope the method needs.
         let required = route.scopes_for(&request.method);
         // The refusal (and its allocations) only when a scope is missing.
-        if !required.iter().all(|s| principal.has_scope(s)) {
-            RequireScope::all(required.iter().cloned())
-                .check(&principal)
-                .map_err(|r| rejected(r, Some(identity.clone())))?;
+        if !required.iter().all(|s| principal.has_scope(s))
+            && let Err(refusal) = RequireScope::all(required.iter().cloned()).check(&principal)
+        {
+            return Err(rejected(refusal, Some(Identity::new(principal))));
         }
+        let identity = Identity::new(principal);
         if let (Some(limit), Some(limiter)) = (route.rate_limit, &self.limiter) {
             let who = match limit.key {
-                RateKey::ClientId => &identity.client_id,
-                RateKey::Subject => &identity.subject,
+                RateKey::ClientId => identity.client_id(),
+                RateKey::Subject => identity.subject(),
             };
             let key = format!("gw:{}:{who}", route.name);
             let limit = Limit::per_period(limit.requests, limit.period);

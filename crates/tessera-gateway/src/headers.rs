@@ -13,10 +13,13 @@ pub const CLIENT_ID: HeaderName = HeaderName::from_static("x-tessera-client-id")
 pub const SCOPE: HeaderName = HeaderName::from_static("x-tessera-scope");
 pub const IDENTITY_JWT: HeaderName = HeaderName::from_static("x-tessera-identity");
 
+/// How many fields [`HOP_BY_HOP`] lists.
+const HOP_BY_HOP_FIELDS: usize = 8;
+
 /// RFC 9110 §7.6.1: fields that describe one connection and must not be forwarded, beside
 /// those the `Connection` field names. `Proxy-Connection` and `Keep-Alive` are the historical
 /// ones proxies also drop.
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_FIELDS] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -30,9 +33,21 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes the hop-by-hop fields, and `Upgrade` unless `keep_upgrade` (a WebSocket handshake
 /// the route allows, whose `Connection: upgrade` is then set again by the caller).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most requests and answers carry none: one look at the names they have (a comparison
-    // of known names) instead of a hashed removal per name.
-    if !headers.keys().any(|k| k == header::UPGRADE || HOP_BY_HOP.contains(k)) {
+    // One look at the names the message has (comparisons of known names, no hashing) finds
+    // the hop-by-hop ones present; only those are removed. Most requests carry none; most
+    // answers carry only `Connection: keep-alive`.
+    // The hop-by-hop fields and `Upgrade`.
+    let mut present: [Option<HeaderName>; HOP_BY_HOP_FIELDS + 1] = Default::default();
+    let mut count = 0;
+    for name in headers.keys() {
+        let hop = HOP_BY_HOP.contains(name) || (!keep_upgrade && name == header::UPGRADE);
+        // Several values of one field are one name in `keys()`.
+        if hop && count < present.len() {
+            present[count] = Some(name.clone());
+            count += 1;
+        }
+    }
+    if count == 0 {
         return;
     }
     // RFC 9110 §7.6.1: "a proxy MUST … remove any header or trailer field … listed in the
@@ -49,11 +64,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
+    for name in present.into_iter().flatten() {
         headers.remove(name);
-    }
-    if !keep_upgrade {
-        headers.remove(header::UPGRADE);
     }
 }
 
@@ -74,7 +86,10 @@ pub fn strip_identity(headers: &mut HeaderMap, extra: &[String]) {
 /// is the edge: values a client sent are replaced, not extended, so an upstream cannot be told
 /// a false client address.
 pub fn set_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&str>, proto: &str) {
-    let ip = peer.ip().to_string();
+    let ip = match peer {
+        SocketAddr::V4(v4) => ipv4_text(*v4.ip()),
+        SocketAddr::V6(v6) => v6.ip().to_string(),
+    };
     // RFC 7239 §6: IPv6 addresses are quoted and bracketed.
     let mut forwarded = String::with_capacity(64);
     forwarded.push_str("for=");
@@ -100,13 +115,39 @@ pub fn set_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&st
     };
     set(headers, "forwarded", &forwarded);
     set(headers, "x-forwarded-for", &ip);
-    set(headers, "x-forwarded-proto", proto);
+    // The public URL's scheme: one of two constants, not copied per request.
+    match proto {
+        "http" | "https" => {
+            let value = HeaderValue::from_static(if proto == "http" { "http" } else { "https" });
+            headers.insert(HeaderName::from_static("x-forwarded-proto"), value);
+        }
+        other => set(headers, "x-forwarded-proto", other),
+    }
     match host {
         Some(host) => set(headers, "x-forwarded-host", host),
         None => {
             headers.remove("x-forwarded-host");
         }
     }
+}
+
+/// `ip` in dotted decimal, as `Display` writes it, without the formatting machinery (once per
+/// request).
+fn ipv4_text(ip: std::net::Ipv4Addr) -> String {
+    let mut text = String::with_capacity(15);
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 /// Whether a request asks to switch protocols (RFC 9110 §7.8), e.g. a WebSocket handshake.
@@ -138,6 +179,30 @@ mod tests {
         assert!(h.contains_key("x-end-to-end"));
     }
 
+    // RFC 9110 §7.6.1 on a typical answer (only `Connection: keep-alive`), and on a WebSocket
+    // handshake the route allows (RFC 9110 §7.8: `Upgrade` is kept, the rest removed).
+    #[test]
+    fn rfc9110_7_6_1_only_hop_by_hop_fields_go_and_upgrade_stays_when_kept() {
+        let mut answer = HeaderMap::new();
+        answer.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        answer.insert(header::CONTENT_LENGTH, HeaderValue::from_static("3"));
+        answer.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        remove_hop_by_hop(&mut answer, false);
+        assert_eq!(answer.len(), 2, "{answer:?}");
+        assert!(!answer.contains_key(header::CONNECTION));
+
+        let mut handshake = HeaderMap::new();
+        handshake.insert(header::CONNECTION, HeaderValue::from_static("Upgrade, X-Hop"));
+        handshake.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        handshake.insert("x-hop", HeaderValue::from_static("1"));
+        handshake.insert(header::TE, HeaderValue::from_static("trailers"));
+        handshake.insert("sec-websocket-key", HeaderValue::from_static("k"));
+        remove_hop_by_hop(&mut handshake, true);
+        let mut left: Vec<&str> = handshake.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["sec-websocket-key", "upgrade"]);
+    }
+
     #[test]
     fn client_identity_headers_are_stripped() {
         let mut h = HeaderMap::new();
@@ -147,6 +212,13 @@ mod tests {
         h.insert("accept", HeaderValue::from_static("*/*"));
         strip_identity(&mut h, &["x-remote-user".into()]);
         assert_eq!(h.len(), 1, "{h:?}");
+    }
+
+    #[test]
+    fn ipv4_text_is_dotted_decimal() {
+        for ip in ["0.0.0.0", "127.0.0.1", "10.200.9.255", "255.255.255.255", "1.10.100.0"] {
+            assert_eq!(ipv4_text(ip.parse().unwrap()), ip);
+        }
     }
 
     #[test]

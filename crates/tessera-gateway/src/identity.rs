@@ -13,17 +13,41 @@ use http::HeaderMap;
 use http::header::HeaderValue;
 use serde::Serialize;
 use tessera_core::keys::{KeyEncryptionKey, KeySet, SigningAlg, generate_key};
+use tessera_resource::Principal;
 
 use crate::headers;
 
-/// The identity a request was let through with (none on an anonymous route).
+/// The identity a request was let through with (none on an anonymous route): the validator's
+/// `Principal` itself, read in place rather than copied field by field on every request.
 #[derive(Clone, Debug)]
-pub struct Identity {
-    pub issuer: String,
-    pub subject: String,
-    pub client_id: String,
-    pub scope: String,
-    pub jti: Option<String>,
+pub struct Identity(Principal);
+
+impl Identity {
+    pub fn new(principal: Principal) -> Self {
+        Self(principal)
+    }
+
+    /// The issuer that authenticated the caller.
+    pub fn issuer(&self) -> &str {
+        self.0.issuer()
+    }
+
+    pub fn subject(&self) -> &str {
+        self.0.subject()
+    }
+
+    pub fn client_id(&self) -> &str {
+        self.0.client_id()
+    }
+
+    /// The token's scopes, space-separated.
+    pub fn scope(&self) -> &str {
+        self.0.scopes().as_str()
+    }
+
+    pub fn jti(&self) -> Option<&str> {
+        self.0.jti()
+    }
 }
 
 /// The gateway's own signing key, and its JWKS.
@@ -79,15 +103,25 @@ impl IdentitySigner {
 
     /// A JWT of `identity` for `audience`, `None` if signing failed (logged).
     pub fn sign(&self, identity: &Identity, audience: &str) -> Option<String> {
+        self.sign_claims(Who {
+            sub: identity.subject(),
+            client_id: identity.client_id(),
+            scope: identity.scope(),
+            token_issuer: identity.issuer(),
+            audience,
+        })
+    }
+
+    fn sign_claims(&self, who: Who<'_>) -> Option<String> {
         let now = now();
         let key = self.keys.signer(SigningAlg::ES256, now)?;
         let claims = IdentityClaims {
             iss: &self.issuer,
-            aud: audience,
-            sub: &identity.subject,
-            client_id: &identity.client_id,
-            scope: &identity.scope,
-            token_issuer: &identity.issuer,
+            aud: who.audience,
+            sub: who.sub,
+            client_id: who.client_id,
+            scope: who.scope,
+            token_issuer: who.token_issuer,
             iat: now,
             exp: now + self.lifetime.as_secs() as i64,
             jti: tessera_core::secret::random_id::<12>(),
@@ -100,6 +134,15 @@ impl IdentitySigner {
             }
         }
     }
+}
+
+/// Whom an identity JWT describes, and for which upstream.
+struct Who<'a> {
+    sub: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    token_issuer: &'a str,
+    audience: &'a str,
 }
 
 /// Sets the identity headers (after the client's were stripped). A value that cannot be a
@@ -115,9 +158,9 @@ pub fn set_identity_headers(
             out.insert(name, value);
         }
     };
-    set(headers::SUBJECT, &identity.subject);
-    set(headers::CLIENT_ID, &identity.client_id);
-    set(headers::SCOPE, &identity.scope);
+    set(headers::SUBJECT, identity.subject());
+    set(headers::CLIENT_ID, identity.client_id());
+    set(headers::SCOPE, identity.scope());
     if let Some(jwt) = signer.and_then(|s| s.sign(identity, audience)) {
         set(headers::IDENTITY_JWT, &jwt);
     }
@@ -133,14 +176,14 @@ mod tests {
     fn identity_jwt_verifies_with_the_published_jwks() {
         let signer =
             IdentitySigner::new("https://gw.example".into(), Duration::from_secs(60)).unwrap();
-        let identity = Identity {
-            issuer: "https://id.example".into(),
-            subject: "alice".into(),
-            client_id: "app".into(),
-            scope: "orders:read".into(),
-            jti: None,
+        let who = Who {
+            sub: "alice",
+            client_id: "app",
+            scope: "orders:read",
+            token_issuer: "https://id.example",
+            audience: "http://orders.internal",
         };
-        let jwt = signer.sign(&identity, "http://orders.internal").unwrap();
+        let jwt = signer.sign_claims(who).unwrap();
         let verifier = Verifier::new(Jwks::parse(signer.jwks_json()).unwrap());
         let typ = Typ::Exactly("tessera-identity+jwt");
         let verified = verifier

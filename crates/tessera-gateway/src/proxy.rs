@@ -10,13 +10,15 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{StatusCode, Uri};
+use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::Gateway;
 use tessera_http::{Challenge, ErrorCode, ErrorResponse};
 
-use crate::config::RouteConfig;
+use crate::config::{RouteConfig, UpstreamBase};
 use crate::exchange::ExchangeError;
 use crate::gate::Passed;
 use crate::headers;
@@ -142,7 +144,7 @@ async fn exchanged_token(
     let Ok(Some(subject)) = tessera_http::BearerToken::from_headers(&parts.headers) else {
         return Err((Decision::ExchangeFailed, "no bearer token to exchange", unavailable()));
     };
-    match gateway.exchanges.token_for(exchange, &identity.issuer, subject.as_str()).await {
+    match gateway.exchanges.token_for(exchange, identity.issuer(), subject.as_str()).await {
         Ok(token) => Ok(token),
         Err(ExchangeError::Refused { error }) => {
             tracing::info!(route = %route.name, error, "token exchange refused");
@@ -240,18 +242,38 @@ fn outbound(
     // The upstream is addressed by its own name (as nginx's default `proxy_set_header Host
     // $proxy_host`); the client's host travels in `Forwarded` / `X-Forwarded-Host`.
     h.remove(header::HOST);
-    parts.uri = upstream_uri(&route.upstream, &parts.uri)?;
+    parts.uri = upstream_uri(&route.upstream_base, std::mem::take(&mut parts.uri))?;
     parts.version = http::Version::HTTP_11;
-    let body = Limited::new(body, usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX));
-    let body = IdleTimeout::new(body, limits.idle_timeout);
-    Ok(http::Request::from_parts(parts, body.boxed_unsync()))
+    // A request without a body (most GETs) is sent with an empty one, which needs neither a
+    // limit, nor a timer, nor a box.
+    let body = if body.is_end_stream() {
+        ProxyBody::default()
+    } else {
+        let limit = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
+        IdleTimeout::new(Limited::new(body, limit), limits.idle_timeout).boxed_unsync()
+    };
+    Ok(http::Request::from_parts(parts, body))
 }
 
 /// The upstream's base URL with the request's path and query appended.
-fn upstream_uri(upstream: &url::Url, uri: &Uri) -> Result<Uri, Unforwardable> {
-    let base = upstream.as_str().trim_end_matches('/');
-    let tail = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    format!("{base}{tail}").parse().map_err(|_| Unforwardable::BadTarget)
+fn upstream_uri(base: &UpstreamBase, uri: Uri) -> Result<Uri, Unforwardable> {
+    let tail = uri.into_parts().path_and_query.unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // Origin form only (RFC 9112 §3.2.1): `*` or an authority is no path to put under the
+    // upstream's.
+    if !tail.as_str().starts_with('/') {
+        return Err(Unforwardable::BadTarget);
+    }
+    let path_and_query = if base.path.is_empty() {
+        tail
+    } else {
+        PathAndQuery::try_from(format!("{}{}", base.path, tail.as_str()))
+            .map_err(|_| Unforwardable::BadTarget)?
+    };
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(base.scheme.clone());
+    parts.authority = Some(base.authority.clone());
+    parts.path_and_query = Some(path_and_query);
+    Uri::from_parts(parts).map_err(|_| Unforwardable::BadTarget)
 }
 
 fn is_length_limit(e: &hyper_util::client::legacy::Error) -> bool {
@@ -278,4 +300,31 @@ async fn splice_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upg
     let mut client = hyper_util::rt::TokioIo::new(client);
     let mut upstream = hyper_util::rt::TokioIo::new(upstream);
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(upstream: &str, request: &str) -> Option<String> {
+        let base = UpstreamBase::of("upstream", &upstream.parse().unwrap()).unwrap();
+        let uri: Uri = request.parse().unwrap();
+        upstream_uri(&base, uri).ok().map(|u| u.to_string())
+    }
+
+    #[test]
+    fn request_path_and_query_are_put_under_the_upstreams_path() {
+        assert_eq!(
+            target("http://up:8080", "/api/x?a=1").as_deref(),
+            Some("http://up:8080/api/x?a=1")
+        );
+        assert_eq!(target("http://up/", "/").as_deref(), Some("http://up/"));
+        assert_eq!(target("https://up/v1/", "/x").as_deref(), Some("https://up/v1/x"));
+        assert_eq!(
+            target("http://[::1]:9/v1", "http://client.example/x?q").as_deref(),
+            Some("http://[::1]:9/v1/x?q")
+        );
+        // RFC 9112 §3.2.4: the asterisk form is no path.
+        assert_eq!(target("http://up", "*"), None);
+    }
 }

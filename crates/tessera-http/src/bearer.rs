@@ -37,13 +37,25 @@ impl BearerError {
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+fn is_b64token(token: &[u8]) -> bool {
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    // One table lookup per byte: a token is checked on every request, and JWTs are long.
+    !body.is_empty() && body.iter().all(|&b| B64TOKEN_CHAR[usize::from(b)])
 }
+
+/// The `b64token` characters other than `=` (RFC 6750 §2.1), by byte value.
+static B64TOKEN_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 impl BearerToken {
     /// RFC 6750 §2.1: `Authorization: Bearer <b64token>` (the scheme is case-insensitive,
@@ -65,16 +77,31 @@ impl BearerToken {
         if values.next().is_some() {
             return Err(BearerError::SeveralHeaders);
         }
-        let Ok(value) = value.to_str() else { return Err(BearerError::Malformed) };
-        let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case(wanted) {
-            return Ok(None);
+        // Read as bytes: a b64token is visible ASCII, so the token's own check is the only
+        // pass over it (no separate `to_str` scan of the whole value first).
+        let bytes = value.as_bytes();
+        let (scheme, credentials) = match bytes.iter().position(|&b| b == b' ') {
+            Some(space) => (&bytes[..space], &bytes[space + 1..]),
+            None => (bytes, &[][..]),
+        };
+        if !scheme.eq_ignore_ascii_case(wanted.as_bytes()) {
+            // A value that is not visible ASCII is malformed whatever its scheme.
+            return match value.to_str() {
+                Ok(_) => Ok(None),
+                Err(_) => Err(BearerError::Malformed),
+            };
         }
-        let token = credentials.trim_matches(' ');
+        let start = credentials.iter().position(|&b| b != b' ').unwrap_or(credentials.len());
+        let end = credentials.iter().rposition(|&b| b != b' ').map_or(start, |last| last + 1);
+        let token = &credentials[start..end];
         if !is_b64token(token) {
             return Err(BearerError::Malformed);
         }
-        Ok(Some(Self(token.to_owned())))
+        // Every byte is a b64token character: ASCII, so UTF-8.
+        match std::str::from_utf8(token) {
+            Ok(token) => Ok(Some(Self(token.to_owned()))),
+            Err(_) => Err(BearerError::Malformed),
+        }
     }
 
     /// RFC 6750 §2.1 and §2.2, for a resource that accepts the form-encoded body parameter:
@@ -87,7 +114,9 @@ impl BearerToken {
         match (Self::from_headers(headers)?, form_token) {
             (Some(_), Some(_)) => Err(BearerError::SeveralMethods),
             (Some(token), None) => Ok(Some(token)),
-            (None, Some(token)) if is_b64token(token) => Ok(Some(Self(token.to_owned()))),
+            (None, Some(token)) if is_b64token(token.as_bytes()) => {
+                Ok(Some(Self(token.to_owned())))
+            }
             (None, Some(_)) => Err(BearerError::Malformed),
             (None, None) => Ok(None),
         }
@@ -134,6 +163,19 @@ mod tests {
                 Err(BearerError::Malformed),
                 "{bad}"
             );
+        }
+    }
+
+    // RFC 6750 §2.1 / RFC 9110 §5.5: obs-text and control bytes are no token characters, and a
+    // value holding them is malformed whatever its scheme.
+    #[test]
+    fn rfc6750_2_1_non_ascii_credentials_are_malformed() {
+        for bad in
+            [&b"Bearer abc\xff"[..], b"Bearer \xc3\xa9t\xc3\xa9", b"Bearer a\tb", b"Basic \xff"]
+        {
+            let mut map = HeaderMap::new();
+            map.insert(header::AUTHORIZATION, HeaderValue::from_bytes(bad).unwrap());
+            assert_eq!(BearerToken::from_headers(&map), Err(BearerError::Malformed), "{bad:?}");
         }
     }
 

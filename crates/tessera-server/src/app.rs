@@ -286,8 +286,8 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
     serve_connections_with(listener, app, limits, tls, shutdown_signal()).await
 }
 
-/// Accepts connections on `listener` and serves `app` on them (HTTP/1.1 and HTTP/2) within
-/// `limits`, until `shutdown` completes; then lets open requests finish.
+/// Accepts connections on `listener` and serves `app` on them (HTTP/1.1, and HTTP/2 over TLS
+/// or, with `limits.h2c`, on plain TCP) within `limits`, until `shutdown` completes; then lets open requests finish.
 ///
 /// Not `axum::serve`: it sets no header-read timeout (hyper needs a timer for that) and
 /// accepts connections without bound.
@@ -320,8 +320,14 @@ pub async fn serve_connections_with(
         .keep_alive_interval(limits.header_read_timeout)
         .keep_alive_timeout(limits.header_read_timeout);
     let builder = Arc::new(builder);
+    // HTTP/1.1 alone, without the version sniffing, when h2c is not wanted.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    // The HTTP/1.1-only connections' graceful shutdown: hyper-util's `GracefulShutdown` cannot
+    // watch them (it knows hyper's plain `http1::Connection`, not the one with upgrades).
+    let (stop_http1_tx, stop_http1) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -345,6 +351,26 @@ pub async fn serve_connections_with(
         };
         let Some(acceptor) = &tls else {
             let service = connection_service(&app, peer, None);
+            if !limits.h2c {
+                let connection = http1
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                    .with_upgrades();
+                let mut stop = stop_http1.clone();
+                tokio::spawn(async move {
+                    let mut connection = std::pin::pin!(connection);
+                    // A client that goes away or times out ends its connection: nothing to
+                    // report.
+                    tokio::select! {
+                        _ = connection.as_mut() => {}
+                        () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+                            connection.as_mut().graceful_shutdown();
+                            let _ = connection.await;
+                        }
+                    }
+                    drop(permit);
+                });
+                continue;
+            }
             let connection = builder
                 .serve_connection_with_upgrades(
                     TokioIo::new(stream),
@@ -386,7 +412,11 @@ pub async fn serve_connections_with(
         });
     }
     drop(listener);
+    let _ = stop_http1_tx.send(true);
+    drop(stop_http1);
     graceful.shutdown().await;
+    // Every HTTP/1.1-only connection has finished when the last receiver is gone.
+    stop_http1_tx.closed().await;
     Ok(())
 }
 

@@ -480,6 +480,11 @@ pub struct ListenerLimits {
     /// At most this many connections are served at once; further ones wait in the kernel's
     /// backlog until one closes.
     pub max_connections: usize,
+    /// Whether plain-TCP connections may speak HTTP/2 with prior knowledge (h2c). Telling it
+    /// from HTTP/1.1 means reading the first bytes before hyper does, which leaves every
+    /// HTTP/1.1 connection with a 16 KiB read buffer instead of 8 KiB (hyper grows its first
+    /// buffer to fit the replayed bytes). Over TLS, ALPN chooses the version either way.
+    pub h2c: bool,
 }
 
 /// The window of the account-wide and per-source ceilings.
@@ -636,6 +641,7 @@ impl Settings {
                 keys::REQUEST_TIMEOUT_SECONDS.int(raw.request_timeout_seconds)? as u64,
             ),
             max_connections: keys::MAX_CONNECTIONS.int(raw.max_connections)? as usize,
+            h2c: true,
         };
         let key_rotation_days = keys::KEY_ROTATION_DAYS.optional_int(raw.key_rotation_days)?;
         let redis_url = raw.redis_url.filter(|u| !u.is_empty());

@@ -55,6 +55,11 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     }
     let format = if args.log_format == "pretty" { LogFormat::Pretty } else { LogFormat::Json };
     tessera_server::telemetry::init_logging(format);
+    if format == LogFormat::Json {
+        // The decision events in the same JSON format, written by the gateway itself (the
+        // cheaper path; see `tessera_gateway::observe`).
+        tessera_gateway::observe::write_audit_json_to_stderr();
+    }
     let listen = config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
