@@ -15,6 +15,8 @@
 //!   answer means committed (R5.4: `kill -9` after a `200` loses nothing). A failed `COMMIT`
 //!   answers every job of the batch with its error. Under load, one commit (one WAL append,
 //!   one fsync with `synchronous=FULL`) serves many requests.
+//! - **Checkpoints** run on a thread of their own ([`checkpoint_until_stopped`]), not on the
+//!   committing writer, whose batches would otherwise wait for each checkpoint's `fsync`.
 //! - **Reads** run inline on the caller's thread, on a small pool of `query_only`
 //!   connections: an indexed lookup on a WAL database takes microseconds, less than the two
 //!   context switches of a hop to another thread, and WAL readers block neither each other
@@ -55,6 +57,11 @@ const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many idle read connections are kept; more are opened when needed, and closed when
 /// returned beyond this many.
 const MAX_IDLE_READERS: usize = 8;
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+/// The WAL size, in pages, at which the writer checkpoints by itself: a backstop for when the
+/// checkpointer cannot keep up (SQLite's default is 1,000 pages, ≈ 4 MB).
+const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 
 /// The writer thread's queue and the pool of read connections of one SQLite file.
 pub(crate) struct Engine {
@@ -62,6 +69,8 @@ pub(crate) struct Engine {
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Dropping the sender stops the checkpointer.
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -107,6 +116,21 @@ impl Engine {
         writer.pragma_update(None, "foreign_keys", true).map_err(error)?;
         writer.busy_handler(Some(wait_for_lock)).map_err(error)?;
         writer.set_prepared_statement_cache_capacity(64);
+        // Checkpoints run on a thread of their own (`checkpoint_until_stopped`): SQLite's
+        // automatic checkpoint runs on the committing connection, and with it the checkpoint's
+        // `fsync`, during which no batch could commit (the stalls behind the write paths' p99).
+        writer.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES).map_err(error)?;
+        let checkpoints = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(error)?;
+        checkpoints.pragma_update(None, "synchronous", synchronous).map_err(error)?;
+        let (stop, stopped) = mpsc::channel();
+        let checkpointer = std::thread::Builder::new()
+            .name("tessera-sqlite-checkpoint".to_owned())
+            .spawn(move || checkpoint_until_stopped(&checkpoints, &stopped))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
         let (send, receive) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("tessera-sqlite-writer".to_owned())
@@ -117,6 +141,7 @@ impl Engine {
             readers: Mutex::new(Vec::new()),
             path: path.to_owned(),
             writer: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some((stop, checkpointer))),
         }))
     }
 
@@ -182,8 +207,28 @@ impl Engine {
             // its own (every error is answered), so a join error has nothing to report.
             let _ = thread.join();
         }
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        if let Some((stop, thread)) = checkpointer {
+            drop(stop);
+            // Like the writer, it answers its errors itself and cannot panic.
+            let _ = thread.join();
+        }
         if let Ok(mut readers) = self.readers.lock() {
             readers.clear();
+        }
+    }
+}
+
+/// The checkpointer thread: every [`CHECKPOINT_EVERY`], a `PASSIVE` checkpoint, which copies
+/// the committed frames no reader still needs without taking the write lock, so the writer
+/// keeps committing while it (and its `fsync`) runs. Once the whole WAL is copied, the next
+/// commit starts it over from its beginning. Until the sender is dropped.
+fn checkpoint_until_stopped(conn: &Connection, stop: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            // Nothing is lost: the frames stay in the WAL, readable, and the writer's own
+            // checkpoint at WRITER_CHECKPOINT_PAGES is the backstop.
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
         }
     }
 }
@@ -461,6 +506,36 @@ mod tests {
         let missing = std::env::temp_dir().join("tessera-no-such-dir").join("db.sqlite");
         let e = Engine::open(&missing, SqliteSync::Normal).unwrap_err();
         assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn the_checkpointer_copies_committed_frames_into_the_database_file() {
+        let path = temp_path();
+        let setup = Connection::open(&path).unwrap();
+        setup.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x BLOB)").unwrap();
+        drop(setup);
+        let engine = Engine::open(&path, SqliteSync::Normal).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        // ≈ 100 new pages, all in the WAL when committed: far below the writer's own
+        // checkpoint at WRITER_CHECKPOINT_PAGES, so only the checkpointer can move them.
+        engine
+            .write(|conn| {
+                for _ in 0..100 {
+                    execute(conn, "INSERT INTO t (x) VALUES (zeroblob(4000))", &[])
+                        .map_err(error)?;
+                }
+                Ok(Done::keep(()))
+            })
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while size() < before + 100 * 4000 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(size() >= before + 100 * 4000, "{} bytes, was {before}", size());
+        engine.close();
+        remove(&path);
     }
 
     #[tokio::test]
