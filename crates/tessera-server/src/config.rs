@@ -143,6 +143,11 @@ settings_table! {
     /// `temporarily_unavailable` (so that an outage fails fast instead of hanging).
     database_acquire_timeout_ms: i64, DATABASE_ACQUIRE_TIMEOUT_MS, Some("TESSERA_DATABASE_ACQUIRE_TIMEOUT_MS"),
         int(1000, 50, 60_000);
+    /// How many database connections one Tessera process keeps at most (PostgreSQL; on SQLite
+    /// the sqlx read connections of the cold paths). Every store call holds one for a round
+    /// trip, so this bounds the requests that reach the database at once.
+    database_max_connections: i64, DATABASE_MAX_CONNECTIONS, Some("TESSERA_DATABASE_MAX_CONNECTIONS"),
+        int(10, 1, 1000);
     key_encryption_key: String, KEY_ENCRYPTION_KEY, Some("TESSERA_KEY_ENCRYPTION_KEY"),
         Rule::Other { default: "required (--dev: generated into tessera.kek)", allowed: "32 bytes base64url (tessera keys generate-kek)" };
     key_encryption_key_file: PathBuf, KEY_ENCRYPTION_KEY_FILE, Some("TESSERA_KEY_ENCRYPTION_KEY_FILE"),
@@ -368,6 +373,8 @@ pub struct Settings {
     pub sqlite_synchronous: SqliteSync,
     /// How long a request waits for a database connection before it is answered 503.
     pub database_acquire_timeout: Duration,
+    /// The most database connections this process keeps.
+    pub database_max_connections: u32,
     pub key_encryption_key: KeyEncryptionKey,
     pub kek_source: KekSource,
     pub policy: TokenPolicy,
@@ -585,6 +592,9 @@ impl Settings {
         let database_acquire_timeout = Duration::from_millis(
             keys::DATABASE_ACQUIRE_TIMEOUT_MS.int(raw.database_acquire_timeout_ms)? as u64,
         );
+        // The rule bounds it to 1 ..= 1000.
+        let database_max_connections =
+            keys::DATABASE_MAX_CONNECTIONS.int(raw.database_max_connections)? as u32;
         let access_token_ttl = keys::ACCESS_TOKEN_TTL_SECONDS.int(raw.access_token_ttl_seconds)?;
         let id_token_ttl = keys::ID_TOKEN_TTL_SECONDS.int(raw.id_token_ttl_seconds)?;
         let code_ttl = keys::CODE_TTL_SECONDS.int(raw.code_ttl_seconds)?;
@@ -722,6 +732,7 @@ impl Settings {
             database_url,
             sqlite_synchronous,
             database_acquire_timeout,
+            database_max_connections,
             key_encryption_key: kek,
             kek_source,
             policy: TokenPolicy {
@@ -1018,6 +1029,7 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.sqlite_synchronous, SqliteSync::Normal);
         assert_eq!(s.database_acquire_timeout, Duration::from_secs(1));
+        assert_eq!(s.database_max_connections, 10);
     }
 
     #[test]

@@ -115,7 +115,9 @@ pub mod testing;
 mod tokens;
 mod users;
 
-pub use pool::{ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, SqliteSync, Store};
+pub use pool::{
+    ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, SqliteSync, Store,
+};
 pub use tessera_core::store::{
     AdminStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceStore,
     GrantStore, InitialAccessTokenStore, PushedRequestStore, ResourceStore, SessionStore,

@@ -26,6 +26,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The bound is what makes an outage fail fast: with the database gone, opening a connection
 /// is retried until this deadline and the request is then answered `503` instead of hanging.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How many connections a pool keeps at most by default (`database_max_connections`; sqlx's
+/// own default).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
 /// How a [`Store`] connects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,11 +38,18 @@ pub struct ConnectOptions {
     /// How long a caller waits for a pooled connection before its call fails with
     /// `StoreError::Unavailable`.
     pub acquire_timeout: Duration,
+    /// The most connections of the PostgreSQL pool, or of SQLite's sqlx read pool. Each store
+    /// call holds one for its round trips, so on PostgreSQL this bounds the calls in flight.
+    pub max_connections: u32,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { sqlite_sync: SqliteSync::default(), acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT }
+        Self {
+            sqlite_sync: SqliteSync::default(),
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
     }
 }
 
@@ -146,7 +156,7 @@ impl Store {
         let pool = if url.starts_with("sqlite:") {
             connect_sqlite(url, options).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pool::Postgres(connect_postgres(url, options.acquire_timeout).await?)
+            Pool::Postgres(connect_postgres(url, options).await?)
         } else {
             // Only the scheme is echoed: the rest of a URL may hold a password.
             let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
@@ -286,14 +296,21 @@ async fn connect_sqlite(url: &str, connect: ConnectOptions) -> Result<Pool, Stor
     let writes =
         pool_options().max_connections(1).connect_with(options.clone()).await.map_err(db)?;
     let engine = Engine::open(options.get_filename(), connect.sqlite_sync)?;
-    let reads =
-        pool_options().connect_with(options.pragma("query_only", "ON")).await.map_err(db)?;
+    let reads = pool_options()
+        .max_connections(connect.max_connections)
+        .connect_with(options.pragma("query_only", "ON"))
+        .await
+        .map_err(db)?;
     Ok(Pool::Sqlite { reads, writes, engine: Some(engine) })
 }
 
-async fn connect_postgres(url: &str, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
+async fn connect_postgres(url: &str, connect: ConnectOptions) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url).map_err(db)?;
-    pool_options(acquire_timeout).connect_with(options).await.map_err(db)
+    pool_options(connect.acquire_timeout)
+        .max_connections(connect.max_connections)
+        .connect_with(options)
+        .await
+        .map_err(db)
 }
 
 #[cfg(test)]
@@ -337,6 +354,19 @@ mod tests {
             store.close().await;
             let _ = std::fs::remove_file(&path);
         }
+    }
+
+    #[tokio::test]
+    async fn database_max_connections_bounds_the_sqlx_read_pool() {
+        let (url, path) = temp_sqlite_url();
+        let options = ConnectOptions { max_connections: 3, ..ConnectOptions::default() };
+        let store = Store::connect_with_options(&url, options).await.unwrap();
+        let Pool::Sqlite { reads, writes, .. } = &store.pool else { panic!("not sqlite") };
+        assert_eq!(reads.options().get_max_connections(), 3);
+        // Writes stay on one connection whatever the setting: writers queue in order.
+        assert_eq!(writes.options().get_max_connections(), 1);
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

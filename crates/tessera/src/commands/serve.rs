@@ -27,6 +27,7 @@ pub async fn run(overrides: Overrides) -> anyhow::Result<()> {
     let connect = tessera_store::ConnectOptions {
         sqlite_sync: settings.sqlite_synchronous,
         acquire_timeout: settings.database_acquire_timeout,
+        max_connections: settings.database_max_connections,
     };
     let store = super::open_with(&settings.database_url, connect).await?;
     let demo_secret = if settings.dev { Some(register_demo_client(&store).await?) } else { None };
