@@ -26,73 +26,19 @@ for tool in valgrind callgrind_control python3 "$NGINX"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 
-WORK="$(mktemp -d /tmp/tessera-gw-profile.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # URL EXPECTED_STATUS
-  for _ in $(seq 1 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = "$2" ] && return 0
-    sleep 0.1
-  done
-  echo "no $2 from $1" >&2; exit 1
-}
-
-ISS_PORT=$(free_port); UP_PORT=$(free_port); GW_PORT=$(free_port)
-ISSUER="http://127.0.0.1:$ISS_PORT"
-AUDIENCE="http://127.0.0.1:$GW_PORT/api"
-
-mkdir -p "$WORK/up"
-cat > "$WORK/up/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $WORK/up/nginx.pid;
-error_log $WORK/up/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/up/body; proxy_temp_path $WORK/up/proxy; fastcgi_temp_path $WORK/up/fcgi;
-  uwsgi_temp_path $WORK/up/uwsgi; scgi_temp_path $WORK/up/scgi;
-  server { listen 127.0.0.1:$UP_PORT; keepalive_requests 1000000; location / { return 200 "ok\n"; } }
-}
-EOF
-"$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" & PIDS+=($!)
-
-(cd "$WORK" && TESSERA_LOG=warn exec "$BIN" serve --dev --listen "127.0.0.1:$ISS_PORT" >/dev/null 2>&1) & PIDS+=($!)
-wait_http "$ISSUER/readyz" 200
-SECRET=$(cd "$WORK" && "$BIN" client create --name bench-gateway --client-id bench-gateway \
-  --grant-type client_credentials --auth-method client_secret_post --scope bench:read \
-  --audience "$AUDIENCE" --json \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+LOAD_PIN=()
+# shellcheck source=bench/gateway-common.sh
+. bench/gateway-common.sh profile
+start_upstream
+start_issuer
 TOKEN=$(curl -s -d grant_type=client_credentials -d client_id=bench-gateway \
   -d "client_secret=$SECRET" -d "resource=$AUDIENCE" -d scope=bench:read "$ISSUER/token" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
 # ANONYMOUS=1: the route lets every request through unchecked (the token is still sent): the
 # floor of what the proxying itself costs, without validation.
-if [ -n "${ANONYMOUS:-}" ]; then
-  ROUTE_AUTH='anonymous = true'
-else
-  ROUTE_AUTH="audience = \"$AUDIENCE\"
-scopes = [\"bench:read\"]"
-fi
-cat > "$WORK/gateway.toml" <<EOF
-listen = "127.0.0.1:$GW_PORT"
-public_url = "http://127.0.0.1:$GW_PORT"
-issuers = ["$ISSUER"]
-allow_private_networks = true
-[[routes]]
-name = "api"
-path_prefix = "/api"
-upstream = "http://127.0.0.1:$UP_PORT"
-$ROUTE_AUTH
-EOF
+if [ -n "${ANONYMOUS:-}" ]; then ROUTE_AUTH='anonymous = true'; else ROUTE_AUTH=$SCOPED_ROUTE; fi
+write_gateway_toml "$WORK/gateway.toml" "$GW_PORT" "$ROUTE_AUTH"
 
 # REQUESTS requests over 4 keep-alive connections, each answer checked.
 load() { # PORT N
@@ -132,28 +78,11 @@ fi
 # 2. Resident memory with 1,000 open connections (each made one authorized request), the
 #    gateway running natively.
 GW_PORT2=$(free_port)
-sed "s/127.0.0.1:$GW_PORT\"/127.0.0.1:$GW_PORT2\"/" "$WORK/gateway.toml" > "$WORK/gateway2.toml"
+write_gateway_toml "$WORK/gateway2.toml" "$GW_PORT2" "$ROUTE_AUTH"
 "$BIN" gateway --config "$WORK/gateway2.toml" 2>/dev/null & GW_PID=$!
 PIDS+=($GW_PID)
 wait_http "http://127.0.0.1:$GW_PORT2/readyz" 200
 load "$GW_PORT2" 2000
 echo "RSS after 2,000 requests: $(awk '/VmRSS/ {print $2}' /proc/$GW_PID/status) kB"
-python3 - "$GW_PORT2" "$TOKEN" "$GW_PID" <<'EOF'
-import socket, sys, time
-port, token, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-request = (f"GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
-conns = []
-for _ in range(1000):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(request)
-    conns.append(s)
-for s in conns:
-    s.recv(4096)
-time.sleep(1)
-rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
-print(f"RSS with 1,000 open connections: {int(rss) // 1024} MiB ({rss} kB)")
-print("open descriptors:", len(__import__("os").listdir(f"/proc/{pid}/fd")),
-      "threads:", [l for l in open(f"/proc/{pid}/status") if l.startswith("Threads")][0].split()[1])
-print("".join(l for l in open(f"/proc/{pid}/smaps_rollup") if l.split(":")[0] in ("Rss", "Anonymous", "Private_Dirty", "Shared_Clean", "Private_Clean")), end="")
-EOF
+rss_at_1000 "$GW_PORT2" "$TOKEN" "$GW_PID"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

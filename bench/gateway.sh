@@ -27,62 +27,21 @@ for tool in wrk python3 taskset "$NGINX"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 
-WORK="$(mktemp -d /tmp/tessera-gw-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+LOAD_PIN=(taskset -c "$LOAD_CPU")
+# shellcheck source=bench/gateway-common.sh
+. bench/gateway-common.sh bench
+NGX_PORT=$(free_port)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # URL EXPECTED_STATUS
-  for _ in $(seq 1 300); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = "$2" ] && return 0
-    sleep 0.1
-  done
-  echo "no $2 from $1" >&2; exit 1
-}
-
-ISS_PORT=$(free_port); UP_PORT=$(free_port); NGX_PORT=$(free_port); GW_PORT=$(free_port)
-ISSUER="http://127.0.0.1:$ISS_PORT"
-AUDIENCE="http://127.0.0.1:$GW_PORT/api"
-
-# The trivial upstream and the nginx proxy (one worker, keep-alive to the upstream as the
+# The upstream, and the nginx proxy under test (one worker, keep-alive to the upstream as the
 # gateway's pool does).
-mkdir -p "$WORK/up" "$WORK/ngx"
-nginx_conf() { # DIR SERVER_BLOCK
-  cat > "$1/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $1/nginx.pid;
-error_log $1/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $1/body; proxy_temp_path $1/proxy; fastcgi_temp_path $1/fcgi;
-  uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
-  $2
-}
-EOF
-}
-nginx_conf "$WORK/up" "server { listen 127.0.0.1:$UP_PORT; keepalive_requests 100000; location / { return 200 \"ok\n\"; } }"
+start_upstream
 nginx_conf "$WORK/ngx" "upstream u { server 127.0.0.1:$UP_PORT; keepalive 64; }
   server { listen 127.0.0.1:$NGX_PORT; keepalive_requests 100000;
     location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
-taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" & PIDS+=($!)
 taskset -c "$PROXY_CPU" "$NGINX" -p "$WORK/ngx" -c "$WORK/ngx/nginx.conf" & PIDS+=($!)
 
 # The authorization server, a client for the gateway's audience, and the tokens.
-# No per-client limit at /token: the tokens are minted as fast as the server goes.
-(cd "$WORK" && TESSERA_LOG=warn TESSERA_CLIENT_RATE_LIMIT_PER_SECOND=1000000 exec taskset -c "$LOAD_CPU" "$BIN" serve --dev \
-  --listen "127.0.0.1:$ISS_PORT" >/dev/null 2>&1) & PIDS+=($!)
-wait_http "$ISSUER/readyz" 200
-SECRET=$(cd "$WORK" && "$BIN" client create --name bench-gateway --client-id bench-gateway \
-  --grant-type client_credentials --auth-method client_secret_post --scope bench:read \
-  --audience "$AUDIENCE" --json \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+start_issuer
 echo "minting $TOKENS tokens…" >&2
 python3 - "$ISS_PORT" "$SECRET" "$AUDIENCE" "$TOKENS" > "$WORK/tokens.txt" <<'EOF'
 import http.client, json, sys, urllib.parse
@@ -99,18 +58,7 @@ for _ in range(n):
 EOF
 TOKEN=$(head -1 "$WORK/tokens.txt")
 
-cat > "$WORK/gateway.toml" <<EOF
-listen = "127.0.0.1:$GW_PORT"
-public_url = "http://127.0.0.1:$GW_PORT"
-issuers = ["$ISSUER"]
-allow_private_networks = true
-[[routes]]
-name = "api"
-path_prefix = "/api"
-upstream = "http://127.0.0.1:$UP_PORT"
-audience = "$AUDIENCE"
-scopes = ["bench:read"]
-EOF
+write_gateway_toml "$WORK/gateway.toml" "$GW_PORT" "$SCOPED_ROUTE"
 # Production logging (the audit line of every request, JSON), written to /dev/null.
 taskset -c "$PROXY_CPU" "$BIN" gateway --config "$WORK/gateway.toml" 2>/dev/null & GW_PID=$!
 PIDS+=($GW_PID)
@@ -152,18 +100,4 @@ echo "tokens used in (c): $TOKENS distinct, cycled (the verified-token memory ho
 # Memory with 1,000 open client connections, each having made one authorized request.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status"; }
 echo "gateway RSS after the runs: $(( $(rss) / 1024 )) MiB"
-python3 - "$GW_PORT" "$TOKEN" "$GW_PID" <<'EOF'
-import socket, sys, time
-port, token, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-request = (f"GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
-conns = []
-for _ in range(1000):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(request)
-    conns.append(s)
-for s in conns:
-    s.recv(4096)
-time.sleep(1)
-rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
-print(f"gateway RSS with 1,000 open connections: {int(rss) // 1024} MiB ({rss} kB)")
-EOF
+rss_at_1000 "$GW_PORT" "$TOKEN" "$GW_PID"
