@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,67 +22,14 @@ use tessera_server::config::RawConfig;
 use tessera_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{RunningGateway, Upstream, now, random, standard_toml};
+use crate::support::{RunningGateway, Upstream, make_pki, now, random, standard_toml};
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A CA, a server certificate for 127.0.0.1, client certificates `client` and `other`.
-fn make_pki(test: &str) -> Option<PathBuf> {
-    if Command::new("openssl").arg("version").output().is_err() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but {test} needs openssl");
-        eprintln!("skipping {test}: the openssl command is not installed");
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("tessera-gw-mtls-{}", random()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=test CA"]);
-    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
-    openssl(&dir, &ca);
-    for (name, ext) in [
-        ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
-        ("client", "subjectAltName=DNS:svc.example\nextendedKeyUsage=clientAuth\n"),
-        ("other", "subjectAltName=DNS:other.example\nextendedKeyUsage=clientAuth\n"),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        let (key, csr, pem, extfile) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        let mut req = vec!["req"];
-        req.extend(ec);
-        req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=test"]);
-        openssl(&dir, &req);
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "1",
-                "-extfile",
-                &extfile,
-            ],
-        );
-    }
-    Some(dir)
-}
+/// A server certificate for 127.0.0.1, client certificates `client` and `other`.
+const CERTIFICATES: &[(&str, &str)] = &[
+    ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+    ("client", "subjectAltName=DNS:svc.example\nextendedKeyUsage=clientAuth\n"),
+    ("other", "subjectAltName=DNS:other.example\nextendedKeyUsage=clientAuth\n"),
+];
 
 /// nginx's `$ssl_client_escaped_cert` of `name.pem`.
 fn escaped_pem(pki: &Path, name: &str) -> String {
@@ -221,7 +167,8 @@ async fn tls_get(
 /// certificate and is refused with another certificate or none.
 #[tokio::test]
 async fn rfc8705_3_gateway_refuses_a_bound_token_without_its_certificate() {
-    let Some(pki) = make_pki("rfc8705_3_gateway_refuses_a_bound_token_without_its_certificate")
+    let Some(pki) =
+        make_pki("rfc8705_3_gateway_refuses_a_bound_token_without_its_certificate", CERTIFICATES)
     else {
         return;
     };
@@ -259,8 +206,10 @@ async fn rfc8705_3_gateway_refuses_a_bound_token_without_its_certificate() {
 /// `tls.trusted_proxies` peer and ignored from any other (which could claim any certificate).
 #[tokio::test]
 async fn rfc8705_gateway_certificate_header_counts_only_from_trusted_proxies() {
-    let Some(pki) = make_pki("rfc8705_gateway_certificate_header_counts_only_from_trusted_proxies")
-    else {
+    let Some(pki) = make_pki(
+        "rfc8705_gateway_certificate_header_counts_only_from_trusted_proxies",
+        CERTIFICATES,
+    ) else {
         return;
     };
     let issuer = BindingIssuer::start().await;

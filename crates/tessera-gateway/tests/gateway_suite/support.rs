@@ -2,6 +2,8 @@
 //! issuer), small upstream services recording what reaches them, gateways started from TOML.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -407,4 +409,55 @@ impl World {
     pub async fn token(&self, scope: &str) -> String {
         self.issuer.token(&self.client_id, &self.secret, &self.audience, scope).await
     }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A test CA (`ca.pem`) and, for each `(name, extensions)`, a P-256 key `name.key` and a
+/// certificate `name.pem` it signed with those X.509v3 extensions, made with the `openssl`
+/// command in a fresh directory. `None` (the test skips) without openssl, except under CI.
+pub fn make_pki(test: &str, certificates: &[(&str, &str)]) -> Option<PathBuf> {
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but {test} needs openssl");
+        eprintln!("skipping {test}: the openssl command is not installed");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("tessera-gw-pki-{}", random()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=tessera test CA",
+    ]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    ca.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(&dir, &ca);
+    for (name, extensions) in certificates {
+        let (key, csr, pem, extfile) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(dir.join(&extfile), extensions).unwrap();
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=test"]);
+        openssl(&dir, &req);
+        let sign = ["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key"];
+        let out = ["-CAcreateserial", "-out", &pem, "-days", "1", "-extfile", &extfile];
+        openssl(&dir, &[&sign[..], &out[..]].concat());
+    }
+    Some(dir)
 }

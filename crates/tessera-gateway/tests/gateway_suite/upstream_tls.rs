@@ -2,8 +2,7 @@
 //! presents its own client certificate (mTLS) when configured. Certificates are made with the
 //! `openssl` command; the upstream is rustls requiring a client certificate.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
@@ -11,78 +10,13 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::support::{RunningGateway, World, standard_toml};
+use crate::support::{RunningGateway, World, make_pki, standard_toml};
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by the CA.
-fn make_pki(test: &str) -> Option<PathBuf> {
-    if Command::new("openssl").arg("version").output().is_err() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but {test} needs openssl");
-        eprintln!("skipping {test}: the openssl command is not installed");
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("tessera-gw-pki-{}", crate::support::random()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=tessera test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(&dir, &ca);
-    for (name, ext) in [
-        ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
-        ("client", "subjectAltName=DNS:gateway.test\nextendedKeyUsage=clientAuth\n"),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        let (key, csr, pem, extfile) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        let mut req = vec!["req"];
-        req.extend(ec);
-        req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=test"]);
-        openssl(&dir, &req);
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "1",
-                "-extfile",
-                &extfile,
-            ],
-        );
-    }
-    Some(dir)
-}
+/// A server certificate for 127.0.0.1 and the gateway's client certificate.
+const CERTIFICATES: &[(&str, &str)] = &[
+    ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+    ("client", "subjectAltName=DNS:gateway.test\nextendedKeyUsage=clientAuth\n"),
+];
 
 /// An https upstream that requires a client certificate signed by the test CA.
 async fn mtls_upstream(pki: &Path) -> String {
@@ -143,7 +77,9 @@ fn tls_route(upstream: &str) -> String {
 // gets a 502, not a hang.
 #[tokio::test]
 async fn https_upstream_with_client_certificate() {
-    let Some(pki) = make_pki("https_upstream_with_client_certificate") else { return };
+    let Some(pki) = make_pki("https_upstream_with_client_certificate", CERTIFICATES) else {
+        return;
+    };
     let w = World::start().await;
     let upstream = mtls_upstream(&pki).await;
     let p = |f: &str| pki.join(f).display().to_string();
