@@ -68,23 +68,29 @@ async fn authorize_error(app: &TestApp, client_id: &str, scope: &str, extra: &st
     flow::redirect_params(&res).get("error").cloned().unwrap_or_default()
 }
 
+/// The code of an authorization request of `client_id` for `openid mcp:tools` (plus `extra`
+/// parameters), signed in and approved in the browser flow.
+async fn approved_code(app: &TestApp, client_id: &str, extra: &str) -> String {
+    let query = format!(
+        "response_type=code&client_id={client_id}&redirect_uri={}&scope=openid+mcp%3Atools&state=s&code_challenge={}&code_challenge_method=S256{extra}",
+        urlencode(REDIRECT),
+        flow::CHALLENGE
+    );
+    let mut browser = Browser::default();
+    let page = browser.get(app, &format!("/authorize?{query}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", flow::page_text(&page));
+    let page = browser.login(app, &page, flow::USERNAME, flow::PASSWORD).await;
+    let done = browser.decide(app, &page, "approve").await;
+    flow::redirect_params(&done)["code"].clone()
+}
+
 #[tokio::test]
 async fn rfc8707_2_dynamic_client_gets_a_token_for_a_registered_resource_in_canonical_form() {
     let app = app_with_registry().await;
     let (id, secret) = dynamic_client(&app).await;
     // Another spelling of the same resource: uppercase host, trailing slash.
     let extra = format!("&resource={}", urlencode("https://MCP.EXAMPLE/mcp/"));
-    let query = format!(
-        "response_type=code&client_id={id}&redirect_uri={}&scope=openid+mcp%3Atools&state=s&code_challenge={}&code_challenge_method=S256{extra}",
-        urlencode(REDIRECT),
-        flow::CHALLENGE
-    );
-    let mut browser = Browser::default();
-    let page = browser.get(&app, &format!("/authorize?{query}")).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", flow::page_text(&page));
-    let page = browser.login(&app, &page, flow::USERNAME, flow::PASSWORD).await;
-    let done = browser.decide(&app, &page, "approve").await;
-    let code = flow::redirect_params(&done)["code"].clone();
+    let code = approved_code(&app, &id, &extra).await;
     let res = flow::exchange(&app, (&id, &secret), &code, "").await;
     assert_eq!(res.status, StatusCode::OK, "{}", flow::page_text(&res));
     let body: Value = res.json();
@@ -205,17 +211,7 @@ async fn rfc8707_2_metadata_document_client_gets_only_registered_open_resources(
     let closed = format!("&resource={}", urlencode(BILLING));
     assert_eq!(authorize_error(&app, &id, "openid", &closed).await, "invalid_target");
     let open = format!("&resource={}", urlencode(MCP));
-    let query = format!(
-        "response_type=code&client_id={id}&redirect_uri={}&scope=openid+mcp%3Atools&state=s&code_challenge={}&code_challenge_method=S256{open}",
-        urlencode(REDIRECT),
-        flow::CHALLENGE
-    );
-    let mut browser = Browser::default();
-    let page = browser.get(&app, &format!("/authorize?{query}")).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", flow::page_text(&page));
-    let page = browser.login(&app, &page, flow::USERNAME, flow::PASSWORD).await;
-    let done = browser.decide(&app, &page, "approve").await;
-    let code = flow::redirect_params(&done)["code"].clone();
+    let code = approved_code(&app, &id, &open).await;
     let form = format!(
         "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}&client_id={id}",
         urlencode(&code),
