@@ -34,6 +34,68 @@ macro_rules! select_clients {
     };
 }
 
+/// A client's list columns, encoded as the JSON text arrays they are stored as.
+pub(crate) struct ClientLists {
+    pub(crate) redirect_uris: String,
+    pub(crate) post_logout_redirect_uris: String,
+    pub(crate) grant_types: String,
+    pub(crate) scope: String,
+    pub(crate) default_scope: String,
+    pub(crate) audience: String,
+    pub(crate) subject_clients: String,
+    pub(crate) subject_audiences: String,
+}
+
+impl ClientLists {
+    pub(crate) fn of(client: &Client) -> Result<Self, StoreError> {
+        let uris = |v: &[RedirectUri]| json::encode(v.iter().map(RedirectUri::as_str));
+        let strings = |v: &[String]| json::encode(v.iter().map(String::as_str));
+        Ok(ClientLists {
+            redirect_uris: uris(&client.redirect_uris)?,
+            post_logout_redirect_uris: uris(&client.post_logout_redirect_uris)?,
+            grant_types: json::encode(client.grant_types.iter().map(|g| g.as_str()))?,
+            scope: json::encode(client.scope.iter().map(Scope::as_str))?,
+            default_scope: json::encode(client.default_scope.iter().map(Scope::as_str))?,
+            audience: strings(&client.audience)?,
+            subject_clients: strings(&client.token_exchange.subject_clients)?,
+            subject_audiences: strings(&client.token_exchange.subject_audiences)?,
+        })
+    }
+}
+
+/// Binds `$1` … `$23`, the columns that the client insert (`create_client`) and the admin
+/// update (`update_client`) number alike, from `client_id` to `policy_uri`; each statement
+/// binds its own columns after them.
+macro_rules! bind_client_columns {
+    ($query:expr, $client:expr, $lists:expr) => {
+        $query
+            .bind($client.client_id.as_str())
+            .bind($client.client_name.as_str())
+            .bind($client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+            .bind($client.token_endpoint_auth_method.as_str())
+            .bind($lists.redirect_uris.as_str())
+            .bind($lists.post_logout_redirect_uris.as_str())
+            .bind($lists.grant_types.as_str())
+            .bind($lists.scope.as_str())
+            .bind($lists.default_scope.as_str())
+            .bind($lists.audience.as_str())
+            .bind($client.first_party)
+            .bind($client.introspection)
+            .bind($client.introspection_audience.as_deref())
+            .bind($client.access_token_format.as_str())
+            .bind($client.jwks.as_deref())
+            .bind($client.jwks_uri.as_deref())
+            .bind($client.rate_limit_per_second.map(i64::from))
+            .bind(i64::from($client.refresh_token_grace_seconds))
+            .bind($client.application_type.map(tessera_core::client::ApplicationType::as_str))
+            .bind($client.links.client_uri.as_deref())
+            .bind($client.links.logo_uri.as_deref())
+            .bind($client.links.tos_uri.as_deref())
+            .bind($client.links.policy_uri.as_deref())
+    };
+}
+pub(crate) use bind_client_columns;
+
 #[derive(sqlx::FromRow)]
 struct ClientRow {
     client_id: String,
@@ -202,17 +264,7 @@ impl ClientRow {
 
 impl ClientStore for Store {
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
-        let redirect_uris = json::encode(client.redirect_uris.iter().map(RedirectUri::as_str))?;
-        let post_logout_redirect_uris =
-            json::encode(client.post_logout_redirect_uris.iter().map(RedirectUri::as_str))?;
-        let grant_types = json::encode(client.grant_types.iter().map(|g| g.as_str()))?;
-        let scope = json::encode(client.scope.iter().map(Scope::as_str))?;
-        let default_scope = json::encode(client.default_scope.iter().map(Scope::as_str))?;
-        let audience = json::encode(client.audience.iter().map(String::as_str))?;
-        let exchange = &client.token_exchange;
-        let subject_clients = json::encode(exchange.subject_clients.iter().map(String::as_str))?;
-        let subject_audiences =
-            json::encode(exchange.subject_audiences.iter().map(String::as_str))?;
+        let lists = ClientLists::of(client)?;
         const SQL: &str = "INSERT INTO clients (client_id, client_name, secret_hash, \
             token_endpoint_auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
             scope, default_scope, audience, first_party, introspection, introspection_audience, \
@@ -243,34 +295,11 @@ impl ClientStore for Store {
                     client.client_id
                 )));
             }
-            sqlx::query(SQL)
-                .bind(client.client_id.as_str())
-                .bind(client.client_name.as_str())
-                .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
-                .bind(client.token_endpoint_auth_method.as_str())
-                .bind(redirect_uris.as_str())
-                .bind(post_logout_redirect_uris.as_str())
-                .bind(grant_types.as_str())
-                .bind(scope.as_str())
-                .bind(default_scope.as_str())
-                .bind(audience.as_str())
-                .bind(client.first_party)
-                .bind(client.introspection)
-                .bind(client.introspection_audience.as_deref())
-                .bind(client.access_token_format.as_str())
-                .bind(client.jwks.as_deref())
-                .bind(client.jwks_uri.as_deref())
-                .bind(client.rate_limit_per_second.map(i64::from))
-                .bind(i64::from(client.refresh_token_grace_seconds))
-                .bind(client.application_type.map(ApplicationType::as_str))
-                .bind(client.links.client_uri.as_deref())
-                .bind(client.links.logo_uri.as_deref())
-                .bind(client.links.tos_uri.as_deref())
-                .bind(client.links.policy_uri.as_deref())
+            bind_client_columns!(sqlx::query(SQL), client, lists)
                 .bind(client.dynamic.as_ref().map(|d| d.access_token_hash.as_bytes().as_slice()))
                 .bind(client.dynamic.as_ref().and_then(|d| d.last_used_at))
-                .bind(subject_clients.as_str())
-                .bind(subject_audiences.as_str())
+                .bind(lists.subject_clients.as_str())
+                .bind(lists.subject_audiences.as_str())
                 .bind(client.require_pushed_authorization_requests)
                 .bind(client.dpop_bound_access_tokens)
                 .bind(client.tls_client_auth_name.as_ref().map(CertificateName::member))

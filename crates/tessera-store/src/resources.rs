@@ -1,16 +1,15 @@
 //! `resources`: the registry of resource servers; `admin_clients`: which clients are
 //! first-party administration tools.
 
-use tessera_core::client::{ApplicationType, Client};
+use tessera_core::client::Client;
 use tessera_core::client_id::ClientId;
 use tessera_core::mtls::CertificateName;
-use tessera_core::redirect_uri::RedirectUri;
 use tessera_core::resource_registry::RegisteredResource;
-use tessera_core::scope::Scope;
 use tessera_core::secret::SecretHash;
 use tessera_core::store::{AdminStore, GrantRecord, ResourceStore, StoreError};
 
-use crate::{Store, conflict_or_db, db, json, scope_column};
+use crate::clients::{ClientLists, bind_client_columns};
+use crate::{Store, conflict_or_db, db, scope_column};
 
 #[derive(sqlx::FromRow)]
 struct ResourceRow {
@@ -146,17 +145,7 @@ impl AdminStore for Store {
     }
 
     async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
-        let uris = |v: &[RedirectUri]| json::encode(v.iter().map(RedirectUri::as_str));
-        let redirect_uris = uris(&client.redirect_uris)?;
-        let post_logout_redirect_uris = uris(&client.post_logout_redirect_uris)?;
-        let grant_types = json::encode(client.grant_types.iter().map(|g| g.as_str()))?;
-        let scope = json::encode(client.scope.iter().map(Scope::as_str))?;
-        let default_scope = json::encode(client.default_scope.iter().map(Scope::as_str))?;
-        let audience = json::encode(client.audience.iter().map(String::as_str))?;
-        let exchange = &client.token_exchange;
-        let subject_clients = json::encode(exchange.subject_clients.iter().map(String::as_str))?;
-        let subject_audiences =
-            json::encode(exchange.subject_audiences.iter().map(String::as_str))?;
+        let lists = ClientLists::of(client)?;
         const SQL: &str = "UPDATE clients SET client_name = $2, secret_hash = $3, \
             token_endpoint_auth_method = $4, redirect_uris = $5, post_logout_redirect_uris = $6, \
             grant_types = $7, scope = $8, default_scope = $9, audience = $10, first_party = $11, \
@@ -169,32 +158,9 @@ impl AdminStore for Store {
             id_token_signed_response_alg = $28, tls_client_auth_member = $29, \
             tls_client_auth_value = $30, tls_client_certificate_bound_access_tokens = $31 \
             WHERE client_id = $1 AND registration_token_hash IS NULL";
-        let done = with_writer!(self, |pool| sqlx::query(SQL)
-            .bind(client.client_id.as_str())
-            .bind(client.client_name.as_str())
-            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
-            .bind(client.token_endpoint_auth_method.as_str())
-            .bind(redirect_uris.as_str())
-            .bind(post_logout_redirect_uris.as_str())
-            .bind(grant_types.as_str())
-            .bind(scope.as_str())
-            .bind(default_scope.as_str())
-            .bind(audience.as_str())
-            .bind(client.first_party)
-            .bind(client.introspection)
-            .bind(client.introspection_audience.as_deref())
-            .bind(client.access_token_format.as_str())
-            .bind(client.jwks.as_deref())
-            .bind(client.jwks_uri.as_deref())
-            .bind(client.rate_limit_per_second.map(i64::from))
-            .bind(i64::from(client.refresh_token_grace_seconds))
-            .bind(client.application_type.map(ApplicationType::as_str))
-            .bind(client.links.client_uri.as_deref())
-            .bind(client.links.logo_uri.as_deref())
-            .bind(client.links.tos_uri.as_deref())
-            .bind(client.links.policy_uri.as_deref())
-            .bind(subject_clients.as_str())
-            .bind(subject_audiences.as_str())
+        let done = with_writer!(self, |pool| bind_client_columns!(sqlx::query(SQL), client, lists)
+            .bind(lists.subject_clients.as_str())
+            .bind(lists.subject_audiences.as_str())
             .bind(client.require_pushed_authorization_requests)
             .bind(client.dpop_bound_access_tokens)
             .bind(client.id_token_signed_response_alg.as_str())
