@@ -74,9 +74,8 @@ async fn refresh<S: GrantStore + TokenStore>(
     // request leaves the presented token usable. The check owns copies of what it reads: the
     // store may run it on its writer thread.
     let proved = ctx.dpop.map(|key| key.jkt().to_owned());
-    let wanted = requested.clone();
     let resources: Vec<String> = params.get_all("resource").map(str::to_owned).collect();
-    let accept = move |grant: &crate::store::Grant| -> Result<Vec<String>> {
+    let accept = move |grant: &crate::store::Grant| -> Result<(Vec<String>, ScopeSet)> {
         // RFC 9449 §5: a refresh token bound to a DPoP key is only good with a proof of it.
         if let Some(bound) = &grant.dpop_jkt
             && !proved.as_deref().is_some_and(|jkt| {
@@ -89,12 +88,14 @@ async fn refresh<S: GrantStore + TokenStore>(
                     .into(),
             ));
         }
-        if wanted.as_ref().is_some_and(|r| r.first_outside(&grant.scope).is_some()) {
+        if requested.as_ref().is_some_and(|r| r.first_outside(&grant.scope).is_some()) {
             return Err(Error::ScopeWidened);
         }
-        audience_of(resources.iter().map(String::as_str), &grant.audience)
+        let audience = audience_of(resources.iter().map(String::as_str), &grant.audience)?;
+        // RFC 6749 §6: without `scope`, the new token has the grant's.
+        Ok((audience, requested.unwrap_or_else(|| grant.scope.clone())))
     };
-    let (grant, audience) = match store.rotate_refresh_token(rotation, accept).await? {
+    let (grant, (audience, scope)) = match store.rotate_refresh_token(rotation, accept).await? {
         RefreshRotation::Rotated { grant, accepted } => (grant, accepted),
         RefreshRotation::Invalid => {
             return Err(Error::InvalidGrant(
@@ -112,7 +113,6 @@ async fn refresh<S: GrantStore + TokenStore>(
     // A public client's family not bound yet (its first tokens came without a proof) is
     // bound to the key it proves now.
     super::tokens_for_grant::bind_to_dpop_key(store, client, &grant, ctx).await?;
-    let scope = requested.unwrap_or_else(|| grant.scope.clone());
     let refresh_token = Some(new_token);
     let issue_args = Issue {
         client,
