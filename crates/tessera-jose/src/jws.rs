@@ -60,7 +60,7 @@ impl Typ {
                 && typ[12..].eq_ignore_ascii_case(wanted)
     }
 
-    /// What the verified-token cache keys on besides the token.
+    /// What a `TokenMemo` digest covers besides the token.
     pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Exactly(typ) => typ,

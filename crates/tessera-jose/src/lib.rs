@@ -25,7 +25,7 @@ pub mod id_token;
 pub mod jwks;
 pub mod jws;
 pub mod ssrf;
-mod verified_tokens;
+mod token_memo;
 pub mod verifier;
 
 pub use alg::Algorithm;
@@ -37,6 +37,7 @@ pub use fetch::{Document, FetchError, FetchedJwks, JwksFetcher, fetch_jwks, get_
 pub use id_token::{IdTokenCheck, IdTokenError, at_hash};
 pub use jwks::{Jwks, JwksError, PublicKey};
 pub use jws::VerifyError;
+pub use token_memo::{TokenDigest, TokenMemo};
 pub use verifier::{Expiry, Typ, Verified, Verifier};
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use crate::claims::{AccessTokenClaims, Claims};
 use crate::jwks::Jwks;
 use crate::jws::{self, VerifyError};
-use crate::verified_tokens::VerifiedTokens;
+use crate::token_memo::TokenMemo;
 
 pub use crate::jws::Typ;
 
@@ -33,8 +33,8 @@ impl<T> Verified<T> {
 /// Verifies the tokens of an issuer with its public keys.
 pub struct Verifier {
     jwks: Jwks,
-    /// `None` where every verification must be measured in full (`tessera bench`).
-    verified: Option<VerifiedTokens>,
+    /// `None`: see [`Verifier::without_cache`].
+    verified: Option<TokenMemo<()>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -44,12 +44,14 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// A verifier that remembers the tokens it verified (see `verified_tokens`).
+    /// A verifier that remembers the tokens it verified (see [`TokenMemo`]).
     pub fn new(jwks: Jwks) -> Self {
-        Self { jwks, verified: Some(VerifiedTokens::new(VerifiedTokens::CAPACITY)) }
+        Self { jwks, verified: Some(TokenMemo::new(TokenMemo::<()>::CAPACITY)) }
     }
 
-    /// A verifier that checks every signature, every time.
+    /// A verifier that checks every signature, every time: where every verification must be
+    /// measured in full (`tessera bench`), or where the caller remembers results itself
+    /// (`tessera-resource`'s validator).
     pub fn without_cache(jwks: Jwks) -> Self {
         Self { jwks, verified: None }
     }
@@ -76,9 +78,9 @@ impl Verifier {
     ) -> Result<Verified<T>, VerifyError> {
         let parts = jws::split(token)?;
         let key = jws::check_header(&self.jwks, &parts, typ)?;
-        let digest = self.verified.as_ref().map(|_| VerifiedTokens::digest(typ.label(), token));
+        let digest = self.verified.as_ref().map(|_| TokenMemo::<()>::digest(typ, token));
         let cached = match (&self.verified, &digest) {
-            (Some(verified), Some(digest)) => verified.contains(digest, now),
+            (Some(verified), Some(digest)) => verified.get(digest, now).is_some(),
             _ => false,
         };
         if !cached {
@@ -95,7 +97,7 @@ impl Verifier {
             return Err(VerifyError::NotYetValid);
         }
         if !cached && let (Some(verified), Some(digest)) = (&self.verified, digest) {
-            verified.insert(digest, claims.exp(), now);
+            verified.insert(digest, claims.exp(), (), now);
         }
         Ok(Verified(claims))
     }
@@ -130,19 +132,16 @@ mod tests {
 
     impl Fixture {
         fn new() -> Self {
-            Self::with_capacity(VerifiedTokens::CAPACITY)
+            Self::with_capacity(TokenMemo::<()>::CAPACITY)
         }
 
         fn with_capacity(capacity: usize) -> Self {
             let keys = TestKey::all();
             let jwks = Jwks::parse(&TestKey::jwks(&keys.iter().collect::<Vec<_>>())).unwrap();
-            Self {
-                keys,
-                verifier: Verifier { jwks, verified: Some(VerifiedTokens::new(capacity)) },
-            }
+            Self { keys, verifier: Verifier { jwks, verified: Some(TokenMemo::new(capacity)) } }
         }
 
-        fn cache(&self) -> &VerifiedTokens {
+        fn cache(&self) -> &TokenMemo<()> {
             self.verifier.verified.as_ref().unwrap()
         }
 
@@ -283,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_cache_never_grows_past_its_bound_and_drops_expired_entries_first() {
-        assert_eq!(Fixture::new().cache().capacity(), VerifiedTokens::CAPACITY);
+        assert_eq!(Fixture::new().cache().capacity(), TokenMemo::<()>::CAPACITY);
         let f = Fixture::with_capacity(4);
         for i in 0..10 {
             let jwt = f.access_token(2, 1000, &i.to_string());

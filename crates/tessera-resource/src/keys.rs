@@ -12,6 +12,10 @@
 //! - A failed fetch never replaces a good set: the last good keys stay in use (a refresh is
 //!   tried again after [`RETRY_AFTER_FAILURE`]).
 //! - Each fetch goes through `tessera_jose::fetch` (SSRF guard, 5 s timeout, 64 KiB cap).
+//! - Every installed set has a new generation. The validator remembers verified tokens with
+//!   the generation they were verified under and serves them only while it is still the one in
+//!   use: a key that leaves the set takes its tokens' remembered verifications with it. (So the
+//!   verifiers here keep no memo of their own.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -72,7 +76,7 @@ impl IssuerKeys {
     ) -> Result<Arc<Self>, FetchError> {
         let fetched = fetch_jwks(&jwks_uri, allow_private_networks).await?;
         let current = Current {
-            verifier: Arc::new(Verifier::new(fetched.jwks)),
+            verifier: Arc::new(Verifier::without_cache(fetched.jwks)),
             generation: 0,
             refresh_at: Instant::now() + refresh_after(fetched.max_age),
             last_refetch: None,
@@ -103,15 +107,27 @@ impl IssuerKeys {
 
     /// The keys in use; starts a background refresh when they are due for one.
     pub(crate) fn current(self: &Arc<Self>) -> Keys {
-        let (keys, due) = {
+        self.in_use(|current| Keys {
+            verifier: current.verifier.clone(),
+            generation: current.generation,
+        })
+    }
+
+    /// The generation of the keys in use, which a remembered verification must have been made
+    /// under; like [`Self::current`], starts a background refresh when one is due.
+    pub(crate) fn generation(self: &Arc<Self>) -> u64 {
+        self.in_use(|current| current.generation)
+    }
+
+    fn in_use<T>(self: &Arc<Self>, read: impl FnOnce(&Current) -> T) -> T {
+        let (value, due) = {
             let current = self.read();
-            let keys = Keys { verifier: current.verifier.clone(), generation: current.generation };
-            (keys, Instant::now() >= current.refresh_at)
+            (read(&current), Instant::now() >= current.refresh_at)
         };
         if due {
             self.refresh_in_background();
         }
-        keys
+        value
     }
 
     fn refresh_in_background(self: &Arc<Self>) {
@@ -179,7 +195,7 @@ impl IssuerKeys {
             }
         };
         let mut current = self.write();
-        current.verifier = Arc::new(Verifier::new(fetched.jwks));
+        current.verifier = Arc::new(Verifier::without_cache(fetched.jwks));
         current.generation += 1;
         current.refresh_at = Instant::now() + refresh_after(fetched.max_age);
         Ok(())

@@ -98,7 +98,7 @@ impl RequireScope {
         }
         Err(Rejection::new(
             RejectionKind::InsufficientScope(self.scopes.join(" ")),
-            Some(principal.resource_metadata.clone()),
+            Some(principal.resource_metadata().clone()),
         ))
     }
 }

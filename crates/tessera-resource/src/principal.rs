@@ -21,8 +21,14 @@ pub enum TokenSource {
 /// The caller of a request whose access token passed every check. Only
 /// [`crate::TokenValidator`] makes one (there is no public constructor), so a handler that
 /// receives a `Principal` knows the token was validated.
+///
+/// Shared, not copied: the validator hands out the one it remembered for a token seen before
+/// (`TokenMemo`), and a clone is a reference count.
 #[derive(Clone, Debug)]
-pub struct Principal {
+pub struct Principal(Arc<Fields>);
+
+#[derive(Debug)]
+struct Fields {
     issuer: String,
     subject: String,
     client_id: String,
@@ -35,12 +41,12 @@ pub struct Principal {
     actor: Option<Actor>,
     source: TokenSource,
     /// Where the challenge of a later refusal (a scope) points (RFC 9728 §5.1).
-    pub(crate) resource_metadata: Arc<str>,
+    resource_metadata: Arc<str>,
 }
 
 impl Principal {
     pub(crate) fn from_jwt(claims: AccessTokenClaims, resource_metadata: Arc<str>) -> Self {
-        Self {
+        Self(Arc::new(Fields {
             issuer: claims.iss,
             subject: claims.sub,
             client_id: claims.client_id,
@@ -53,7 +59,7 @@ impl Principal {
             actor: claims.act,
             source: TokenSource::Jwt,
             resource_metadata,
-        }
+        }))
     }
 
     pub(crate) fn from_introspection(
@@ -63,7 +69,7 @@ impl Principal {
         resource_metadata: Arc<str>,
     ) -> Self {
         let client_id = answer.client_id.clone().unwrap_or_default();
-        Self {
+        Self(Arc::new(Fields {
             issuer: issuer.to_owned(),
             // RFC 7662 §2.2: `sub` is optional; a client-credentials token stands for its client.
             subject: answer.sub.clone().unwrap_or_else(|| client_id.clone()),
@@ -77,61 +83,65 @@ impl Principal {
             actor: None,
             source: TokenSource::Introspection,
             resource_metadata,
-        }
+        }))
+    }
+
+    pub(crate) fn resource_metadata(&self) -> &Arc<str> {
+        &self.0.resource_metadata
     }
 
     /// `iss`: the authorization server that issued the token.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.0.issuer
     }
 
     /// `sub`: the user, or the client itself for a client-credentials token.
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.0.subject
     }
 
     /// `client_id`: the client the token was issued to.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.0.client_id
     }
 
     pub fn scopes(&self) -> &Scopes {
-        &self.scopes
+        &self.0.scopes
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.contains(scope)
+        self.0.scopes.contains(scope)
     }
 
     pub fn audience(&self) -> &[String] {
-        &self.audience
+        &self.0.audience
     }
 
     /// `exp`, seconds since the epoch.
     pub fn expires_at(&self) -> i64 {
-        self.expires_at
+        self.0.expires_at
     }
 
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.0.jti.as_deref()
     }
 
     pub fn auth_time(&self) -> Option<i64> {
-        self.auth_time
+        self.0.auth_time
     }
 
     /// `cnf` (RFC 7800): the key the token is bound to; its proof was checked.
     pub fn confirmation(&self) -> Option<&Confirmation> {
-        self.confirmation.as_ref()
+        self.0.confirmation.as_ref()
     }
 
     /// `act` (RFC 8693 §4.1): who acts on the subject's behalf.
     pub fn actor(&self) -> Option<&Actor> {
-        self.actor.as_ref()
+        self.0.actor.as_ref()
     }
 
     pub fn source(&self) -> TokenSource {
-        self.source
+        self.0.source
     }
 }
 

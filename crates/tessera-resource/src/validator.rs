@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_http::{BearerError, BearerToken};
-use tessera_jose::{AccessTokenClaims, Expiry, FetchError, Typ, VerifyError};
+use tessera_jose::{AccessTokenClaims, Expiry, FetchError, TokenMemo, Typ, VerifyError};
 
 use crate::config::{ConfigError, ValidatorConfig};
 use crate::discovery::{DiscoveryError, discover};
@@ -54,6 +54,19 @@ pub(crate) struct Inner {
     /// RFC 9449 §7.1 `algs`, when DPoP is accepted.
     pub dpop_algs: Option<Arc<str>>,
     revocation: Option<Arc<RevocationList>>,
+    /// JWT access tokens that passed every check of this validator (its audience included),
+    /// by digest: a repeated token is neither decoded nor verified again.
+    seen: TokenMemo<Seen>,
+}
+
+/// What the validator remembers of a JWT access token that passed its checks.
+#[derive(Clone)]
+struct Seen {
+    principal: Principal,
+    /// The index of its issuer in `Inner::issuers`, and the generation of that issuer's key set
+    /// it was verified under: served only while that set is still the one in use.
+    issuer: usize,
+    generation: u64,
 }
 
 /// Validates access tokens for one protected resource. Cheap to clone (shared state).
@@ -157,12 +170,13 @@ impl TokenValidator {
             dpop_algs: config.sender_constraint.dpop_algs().map(Arc::from),
             sender_constraint: config.sender_constraint,
             revocation,
+            seen: TokenMemo::new(TokenMemo::<Seen>::CAPACITY),
         })))
     }
 
     /// A validator for another resource trusting the same issuers, whose tokens must name
     /// `resource` in `aud` at every issuer (RFC 9068 §4), with its own RFC 9728 metadata. It
-    /// shares this validator's key sets (and their verified-token cache), introspection caches
+    /// shares this validator's key sets, introspection caches
     /// and revocation list: a gateway protecting several audiences reads each issuer's
     /// metadata and keys once, and a key rotation seen by one is seen by all.
     pub fn for_resource<S: Into<String>>(
@@ -195,6 +209,8 @@ impl TokenValidator {
             dpop_algs: self.0.dpop_algs.clone(),
             sender_constraint: self.0.sender_constraint.clone(),
             revocation: self.0.revocation.clone(),
+            // Its own: what passed this validator's audience check says nothing of another's.
+            seen: TokenMemo::new(TokenMemo::<Seen>::CAPACITY),
         })))
     }
 
@@ -275,8 +291,7 @@ impl TokenValidator {
         let now = now();
         // A JWS compact serialization has three parts (RFC 7515 §7.1); anything else is opaque.
         let principal = if token.split('.').count() == 3 {
-            let claims = self.validate_jwt(token, now).await?;
-            Principal::from_jwt(claims, self.0.resource_metadata.clone())
+            self.jwt_principal(token, now).await?
         } else {
             self.validate_opaque(token, now).await?
         };
@@ -350,15 +365,42 @@ impl TokenValidator {
     }
 
     /// RFC 9068 §4 and RFC 8725: the checks of a JWT access token.
-    async fn validate_jwt(&self, token: &str, now: i64) -> Result<AccessTokenClaims, Rejection> {
-        let issuer = match self.0.issuers.as_slice() {
+    /// The principal of a JWT access token. A token that passed every check before, under the
+    /// key set its issuer still uses, comes from the memo; its expiry is the memo entry's end.
+    /// What can change between two presentations (revocation, the proof of a bound token) the
+    /// caller checks on every one.
+    async fn jwt_principal(&self, token: &str, now: i64) -> Result<Principal, Rejection> {
+        let digest = TokenMemo::<Seen>::digest(Typ::ACCESS_TOKEN, token);
+        if let Some(seen) = self.0.seen.get(&digest, now)
+            && self.0.issuers.get(seen.issuer).map(|i| i.keys.generation()) == Some(seen.generation)
+        {
+            return Ok(seen.principal);
+        }
+        let (claims, issuer, generation) = self.validate_jwt(token, now).await?;
+        // RFC 7519 §4.1.4 as `validate_jwt` applies it: refused from `exp + skew` on.
+        let valid_until = claims.exp.saturating_add(self.0.skew);
+        let principal = Principal::from_jwt(claims, self.0.resource_metadata.clone());
+        let seen = Seen { principal: principal.clone(), issuer, generation };
+        self.0.seen.insert(digest, valid_until, seen, now);
+        Ok(principal)
+    }
+
+    /// Every check of a JWT access token (RFC 9068 §4); the claims, with the index of the
+    /// issuer and the generation of the key set that verified them.
+    async fn validate_jwt(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(AccessTokenClaims, usize, u64), Rejection> {
+        let (index, issuer) = match self.0.issuers.as_slice() {
             // One issuer: `iss` is compared exactly by the verifier anyway.
-            [only] => only,
+            [only] => (0, only),
             several => {
                 let iss = peek_issuer(token).ok_or_else(|| self.invalid("no readable iss"))?;
                 several
                     .iter()
-                    .find(|i| i.issuer == iss)
+                    .enumerate()
+                    .find(|(_, i)| i.issuer == iss)
                     .ok_or_else(|| self.invalid("unknown iss"))?
             }
         };
@@ -400,7 +442,7 @@ impl TokenValidator {
         if !claims.aud.contains(&issuer.audience) {
             return Err(self.invalid("aud does not name this resource (RFC 9068 §4)"));
         }
-        Ok(claims)
+        Ok((claims, index, keys.generation))
     }
 }
 

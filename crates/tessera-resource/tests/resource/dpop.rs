@@ -173,6 +173,23 @@ async fn rfc9449_7_1_a_bound_token_without_a_proof_is_refused() {
     assert_dpop_error(&answer, "invalid_dpop_proof");
 }
 
+/// The validator remembers a bound token once accepted; the proof is still needed every time.
+#[tokio::test]
+async fn rfc9449_7_1_a_bound_token_accepted_before_still_needs_a_proof_every_time() {
+    let issuer = TestIssuer::start().await;
+    let app = dpop_app(&issuer, DpopCheck::new(BASE).unwrap()).await;
+    let (key, thief) = (TestKey::new("client"), TestKey::new("thief"));
+    let token = bound_token(&issuer, &key);
+    let answer = get_dpop(&app, &token, &proof(&key, &token, json!({}))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let answer = send(&app, "GET", &format!("DPoP {token}"), &[]).await;
+    assert_dpop_error(&answer, "invalid_dpop_proof");
+    let answer = get_dpop(&app, &token, &proof(&thief, &token, json!({}))).await;
+    assert_dpop_error(&answer, "invalid_token");
+    let answer = get_dpop(&app, &token, &proof(&key, &token, json!({}))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn rfc9449_7_2_a_bound_token_presented_as_a_bearer_token_is_refused() {
     let issuer = TestIssuer::start().await;

@@ -30,6 +30,26 @@ async fn rfc7517_4_5_a_token_with_a_new_kid_is_accepted_on_first_sight_with_one_
     assert_eq!(validator.jwks_fetches(&issuer.issuer), Some(2));
 }
 
+/// A token accepted before is remembered with the key set that verified it: once its key has
+/// left the set (the issuer retired or revoked it), it is verified again and refused.
+#[tokio::test]
+async fn rfc7517_4_5_a_remembered_token_is_refused_once_its_key_has_left_the_set() {
+    let issuer = TestIssuer::start().await;
+    let app = app(&issuer.validator().await);
+    let token = issuer.token(&issuer.claims());
+    for _ in 0..2 {
+        assert_eq!(get_with(&app, &token).await.status, StatusCode::OK);
+    }
+    // The issuer rotates to k2 and drops k1; k2's first token makes the validator fetch.
+    let rotated = TestKey::new("k2");
+    *issuer.state.keys.lock().unwrap() = vec![rotated.jwk()];
+    let fresh = rotated.sign("at+jwt", &issuer.claims());
+    assert_eq!(get_with(&app, &fresh).await.status, StatusCode::OK);
+    assert_eq!(issuer.fetches(), 2);
+    assert_eq!(get_with(&app, &token).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(get_with(&app, &fresh).await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn rfc8725_2_a_flood_of_forged_kids_costs_one_fetch_per_cooldown() {
     let issuer = TestIssuer::start().await;

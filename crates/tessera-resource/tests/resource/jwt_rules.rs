@@ -107,6 +107,22 @@ async fn rfc7519_4_1_4_an_expired_token_is_refused_beyond_the_clock_skew() {
     assert_eq!(get_with(&app, &issuer.token(&claims)).await.status, StatusCode::OK);
 }
 
+/// The validator remembers an accepted token, but never past its `exp` (plus the skew).
+#[tokio::test]
+async fn rfc7519_4_1_4_a_remembered_token_is_refused_once_it_expires() {
+    let issuer = TestIssuer::start().await;
+    let config = issuer.config().clock_skew(std::time::Duration::ZERO);
+    let app = app(&TokenValidator::discover(config).await.unwrap());
+    let mut claims = issuer.claims();
+    claims["exp"] = (now() + 2).into();
+    let token = issuer.token(&claims);
+    for _ in 0..2 {
+        assert_eq!(get_with(&app, &token).await.status, StatusCode::OK);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    refused(&app, &token).await;
+}
+
 #[tokio::test]
 async fn rfc7519_4_1_5_a_token_not_yet_valid_is_refused_beyond_the_clock_skew() {
     let issuer = TestIssuer::start().await;
