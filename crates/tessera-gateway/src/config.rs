@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http::Method;
+use http::header::HeaderValue;
 use http::uri::{Authority, Scheme};
 use serde::Deserialize;
 use url::Url;
@@ -178,17 +179,27 @@ pub struct UpstreamBase {
     /// The upstream's path without its trailing `/` (empty for the root), put before the
     /// request's path.
     pub path: String,
+    /// `Host` for the upstream (RFC 9110 §7.2): its host, and its port unless the scheme's
+    /// default, as nginx's `proxy_set_header Host $proxy_host` sends it.
+    pub host: HeaderValue,
 }
 
 impl UpstreamBase {
     pub(crate) fn of(key: &str, upstream: &Url) -> Result<Self, ConfigError> {
         let scheme = Scheme::try_from(upstream.scheme());
         let authority = Authority::try_from(upstream.authority());
-        match (scheme, authority) {
-            (Ok(scheme), Ok(authority)) => Ok(Self {
+        // `Url` leaves the scheme's default port out (`port()` is `None` for it).
+        let host = match (upstream.host_str(), upstream.port()) {
+            (Some(host), Some(port)) => HeaderValue::try_from(format!("{host}:{port}")).ok(),
+            (Some(host), None) => HeaderValue::try_from(host).ok(),
+            (None, _) => None,
+        };
+        match (scheme, authority, host) {
+            (Ok(scheme), Ok(authority), Some(host)) => Ok(Self {
                 scheme,
                 authority,
                 path: upstream.path().trim_end_matches('/').to_owned(),
+                host,
             }),
             _ => Err(bad(key, "is not usable as an HTTP request target")),
         }

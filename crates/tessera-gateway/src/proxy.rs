@@ -241,7 +241,7 @@ fn outbound(
     }
     // The upstream is addressed by its own name (as nginx's default `proxy_set_header Host
     // $proxy_host`); the client's host travels in `Forwarded` / `X-Forwarded-Host`.
-    h.remove(header::HOST);
+    h.insert(header::HOST, route.upstream_base.host.clone());
     parts.uri = upstream_uri(&route.upstream_base, std::mem::take(&mut parts.uri))?;
     parts.version = http::Version::HTTP_11;
     // A request without a body (most GETs) is sent with an empty one, which needs neither a
@@ -326,5 +326,14 @@ mod tests {
         );
         // RFC 9112 §3.2.4: the asterisk form is no path.
         assert_eq!(target("http://up", "*"), None);
+    }
+
+    #[test]
+    fn rfc9110_7_2_the_upstream_host_leaves_out_the_schemes_default_port() {
+        let host = |url: &str| UpstreamBase::of("upstream", &url.parse().unwrap()).unwrap().host;
+        assert_eq!(host("http://up:80/v1"), "up");
+        assert_eq!(host("https://up:443"), "up");
+        assert_eq!(host("http://up:8080"), "up:8080");
+        assert_eq!(host("https://[::1]:8443/"), "[::1]:8443");
     }
 }

@@ -168,6 +168,10 @@ async fn rfc9110_7_6_1_hop_by_hop_removed_and_forwarded_set() {
     assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
     let forwarded = seen.headers["forwarded"].to_str().unwrap();
     assert!(forwarded.starts_with("for=127.0.0.1;proto=http;host="), "{forwarded}");
+    // RFC 9110 §7.2: the upstream is addressed by its own name and port.
+    let upstream = w.upstream.url.trim_start_matches("http://");
+    assert_eq!(seen.headers["host"], upstream);
+    assert_ne!(seen.headers["host"], w.gateway.url.trim_start_matches("http://"));
 }
 
 // An unreachable upstream is a quick 502 whose body says nothing about OAuth.
