@@ -33,7 +33,7 @@ impl<T> Verified<T> {
 /// Verifies the tokens of an issuer with its public keys.
 pub struct Verifier {
     jwks: Jwks,
-    /// `None`: see [`Verifier::without_cache`].
+    /// `None` where every verification must be measured in full (`tessera bench`).
     verified: Option<TokenMemo<()>>,
 }
 
@@ -49,9 +49,7 @@ impl Verifier {
         Self { jwks, verified: Some(TokenMemo::new(TokenMemo::<()>::CAPACITY)) }
     }
 
-    /// A verifier that checks every signature, every time: where every verification must be
-    /// measured in full (`tessera bench`), or where the caller remembers results itself
-    /// (`tessera-resource`'s validator).
+    /// A verifier that checks every signature, every time.
     pub fn without_cache(jwks: Jwks) -> Self {
         Self { jwks, verified: None }
     }

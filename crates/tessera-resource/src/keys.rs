@@ -14,8 +14,8 @@
 //! - Each fetch goes through `tessera_jose::fetch` (SSRF guard, 5 s timeout, 64 KiB cap).
 //! - Every installed set has a new generation. The validator remembers verified tokens with
 //!   the generation they were verified under and serves them only while it is still the one in
-//!   use: a key that leaves the set takes its tokens' remembered verifications with it. (So the
-//!   verifiers here keep no memo of their own.)
+//!   use: a key that leaves the set takes its tokens' remembered verifications with it (as the
+//!   set's verifier, and its own memo, goes with the set).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -76,7 +76,7 @@ impl IssuerKeys {
     ) -> Result<Arc<Self>, FetchError> {
         let fetched = fetch_jwks(&jwks_uri, allow_private_networks).await?;
         let current = Current {
-            verifier: Arc::new(Verifier::without_cache(fetched.jwks)),
+            verifier: Arc::new(Verifier::new(fetched.jwks)),
             generation: 0,
             refresh_at: Instant::now() + refresh_after(fetched.max_age),
             last_refetch: None,
@@ -195,7 +195,7 @@ impl IssuerKeys {
             }
         };
         let mut current = self.write();
-        current.verifier = Arc::new(Verifier::without_cache(fetched.jwks));
+        current.verifier = Arc::new(Verifier::new(fetched.jwks));
         current.generation += 1;
         current.refresh_at = Instant::now() + refresh_after(fetched.max_age);
         Ok(())

@@ -59,6 +59,12 @@ pub(crate) struct Inner {
     seen: TokenMemo<Seen>,
 }
 
+/// How many tokens a validator remembers whole. An entry (the `Principal` and its strings) is
+/// ≈ 600 bytes, so 4,096 bound it to ≈ 2.5 MB; past that many tokens in use, the key set's
+/// verifier still remembers 16,384 verified signatures (≈ 50 bytes each), so a token is
+/// decoded again but its signature is not checked again.
+const REMEMBERED_TOKENS: usize = 4_096;
+
 /// What the validator remembers of a JWT access token that passed its checks.
 #[derive(Clone)]
 struct Seen {
@@ -170,7 +176,7 @@ impl TokenValidator {
             dpop_algs: config.sender_constraint.dpop_algs().map(Arc::from),
             sender_constraint: config.sender_constraint,
             revocation,
-            seen: TokenMemo::new(TokenMemo::<Seen>::CAPACITY),
+            seen: TokenMemo::new(REMEMBERED_TOKENS),
         })))
     }
 
@@ -210,7 +216,7 @@ impl TokenValidator {
             sender_constraint: self.0.sender_constraint.clone(),
             revocation: self.0.revocation.clone(),
             // Its own: what passed this validator's audience check says nothing of another's.
-            seen: TokenMemo::new(TokenMemo::<Seen>::CAPACITY),
+            seen: TokenMemo::new(REMEMBERED_TOKENS),
         })))
     }
 
