@@ -443,7 +443,8 @@ fn connection_service(
     })
 }
 
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM: the graceful shutdown of every serving command.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

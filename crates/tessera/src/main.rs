@@ -46,7 +46,7 @@ enum Command {
     /// Load-test an OAuth / OpenID Connect server found through its discovery document.
     Bench(commands::bench::BenchArgs),
     /// Run an enforcing reverse proxy in front of services that know nothing of OAuth.
-    Gateway(commands::gateway::GatewayArgs),
+    Gateway(tessera_gateway::cli::GatewayArgs),
 }
 
 /// Where the database is.
@@ -124,7 +124,7 @@ fn main() -> ExitCode {
             Command::Login(args) => commands::login::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,
             Command::Bench(args) => commands::bench::run(args).await,
-            Command::Gateway(args) => commands::gateway::run(args).await,
+            Command::Gateway(args) => tessera_gateway::cli::run(args).await,
         }
     });
     match result {

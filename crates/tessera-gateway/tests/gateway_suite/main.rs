@@ -1,6 +1,7 @@
 //! The gateway's integration tests: one binary, real peers (a Tessera server as the issuer,
 //! upstream services on loopback ports, nginx, Redis).
 
+mod binary;
 mod client_certificates;
 mod dpop;
 mod exchange;

@@ -3,7 +3,6 @@
 pub mod audit;
 pub mod bench;
 pub mod client;
-pub mod gateway;
 pub mod keys;
 pub mod login;
 pub mod migrate;
@@ -49,20 +48,4 @@ pub fn read_stdin_line(what: &str) -> anyhow::Result<String> {
     let line = line.trim_end_matches(['\r', '\n']).to_owned();
     anyhow::ensure!(!line.is_empty(), "no {what} on standard input");
     Ok(line)
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
 }

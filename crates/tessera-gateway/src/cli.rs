@@ -1,11 +1,11 @@
-//! `tessera gateway`: run the enforcing reverse proxy (`tessera-gateway`) from a TOML file, or
-//! for one upstream from flags alone.
+//! The gateway's command line, `tessera gateway` and the `tessera-gateway` binary alike: run
+//! the enforcing reverse proxy from a TOML file, or for one upstream from flags alone.
 
 use std::path::PathBuf;
 
+use crate::{Gateway, GatewayConfig};
 use anyhow::Context;
 use clap::Args;
-use tessera_gateway::{Gateway, GatewayConfig};
 use tessera_server::config::LogFormat;
 
 #[derive(Args)]
@@ -58,7 +58,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     if format == LogFormat::Json {
         // The decision events in the same JSON format, written by the gateway itself (the
         // cheaper path; see `tessera_gateway::observe`).
-        tessera_gateway::observe::write_audit_json_to_stderr();
+        crate::observe::write_audit_json_to_stderr();
     }
     let listen = config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -66,5 +66,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let gateway = Gateway::new(config).await?;
     tracing::info!(listen = %listener.local_addr()?, "tessera gateway is serving");
-    gateway.serve(listener, super::shutdown_signal()).await.context("the gateway stopped")
+    gateway
+        .serve(listener, tessera_server::app::shutdown_signal())
+        .await
+        .context("the gateway stopped")
 }
