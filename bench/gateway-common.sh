@@ -7,8 +7,9 @@
 #   - the gateway's configuration, one route `/api` (write_gateway_toml);
 #   - the resident memory of a gateway holding 1,000 open client connections (rss_at_1000).
 #
-# Expects BIN and NGINX set; LOAD_PIN (an array, e.g. (taskset -c 1)) pins the upstream and the
-# issuer, empty for no pinning.
+# Expects BIN (the `tessera` binary: the issuer), GW_BIN (the gateway's binary, `tessera-gateway`)
+# and NGINX set; LOAD_PIN (an array, e.g. (taskset -c 1)) pins the upstream and the issuer,
+# empty for no pinning.
 
 WORK="$(mktemp -d "/tmp/tessera-gw-$1.XXXXXX")"
 PIDS=()
@@ -81,18 +82,22 @@ EOF
 SCOPED_ROUTE="audience = \"$AUDIENCE\"
 scopes = [\"bench:read\"]"
 
-rss_at_1000() { # PORT TOKEN PID: opens 1,000 connections, each making one authorized request
+# PORT TOKENS PID: opens 1,000 connections at once, each making one authorized request with
+# the next line of the file TOKENS (cycled: one line is one token for all).
+rss_at_1000() {
   python3 - "$1" "$2" "$3" <<'EOF'
 import os, socket, sys, time
-port, token, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-request = (f"GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
+port, tokens, pid = int(sys.argv[1]), open(sys.argv[2]).read().split(), sys.argv[3]
 conns = []
-for _ in range(1000):
+for i in range(1000):
+    token = tokens[i % len(tokens)]
+    request = (f"GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(request)
     conns.append(s)
 for s in conns:
-    s.recv(4096)
+    if not s.recv(4096).startswith(b"HTTP/1.1 200"):
+        sys.exit("a connection was not answered 200")
 time.sleep(1)
 status = dict(l.split(":", 1) for l in open(f"/proc/{pid}/status"))
 rss = int(status["VmRSS"].split()[0])

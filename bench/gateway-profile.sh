@@ -5,7 +5,7 @@
 # (nginx `return 200`), `tessera serve --dev` as the issuer, one route needing a scope, one
 # JWT repeated (the cached-validation path, (b) of the benchmark), production JSON logging.
 #
-#   cargo build --release -p tessera && bench/gateway-profile.sh
+#   cargo build --release -p tessera -p tessera-gateway && bench/gateway-profile.sh
 #   REQUESTS=20000 bench/gateway-profile.sh
 #   SKIP_CALLGRIND=1 bench/gateway-profile.sh     # the memory figure only
 #   ANONYMOUS=1 bench/gateway-profile.sh          # an anonymous route: no validation (floor)
@@ -18,10 +18,13 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera-target}"
 BIN="${TESSERA_BIN:-$CARGO_TARGET_DIR/release/tessera}"
+GW_BIN="${GW_BIN:-$CARGO_TARGET_DIR/release/tessera-gateway}"
+read -r -a GW_ARGS <<< "${GW_ARGS:-}"
 NGINX="${NGINX:-/usr/sbin/nginx}"
 REQUESTS="${REQUESTS:-10000}"
 OUT="${OUT:-/tmp/gateway.callgrind}"
-[ -x "$BIN" ] || { echo "build first: cargo build --release -p tessera" >&2; exit 1; }
+[ -x "$BIN" ] && [ -x "$GW_BIN" ] || {
+  echo "build first: cargo build --release -p tessera -p tessera-gateway" >&2; exit 1; }
 for tool in valgrind callgrind_control python3 "$NGINX"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
@@ -61,7 +64,7 @@ EOF
 # 1. Instructions per request, under callgrind (counting only the measured requests).
 if [ -z "${SKIP_CALLGRIND:-}" ]; then
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
-  "$BIN" gateway --config "$WORK/gateway.toml" 2>/dev/null & VG_PID=$!
+  "$GW_BIN" "${GW_ARGS[@]}" --config "$WORK/gateway.toml" 2>/dev/null & VG_PID=$!
 PIDS+=($VG_PID)
 wait_http "http://127.0.0.1:$GW_PORT/readyz" 200
 load "$GW_PORT" 400   # warm-up: pools, caches, lazy statics
@@ -79,10 +82,11 @@ fi
 #    gateway running natively.
 GW_PORT2=$(free_port)
 write_gateway_toml "$WORK/gateway2.toml" "$GW_PORT2" "$ROUTE_AUTH"
-"$BIN" gateway --config "$WORK/gateway2.toml" 2>/dev/null & GW_PID=$!
+"$GW_BIN" "${GW_ARGS[@]}" --config "$WORK/gateway2.toml" 2>/dev/null & GW_PID=$!
 PIDS+=($GW_PID)
 wait_http "http://127.0.0.1:$GW_PORT2/readyz" 200
 load "$GW_PORT2" 2000
 echo "RSS after 2,000 requests: $(awk '/VmRSS/ {print $2}' /proc/$GW_PID/status) kB"
-rss_at_1000 "$GW_PORT2" "$TOKEN" "$GW_PID"
+echo "$TOKEN" > "$WORK/token.txt"
+rss_at_1000 "$GW_PORT2" "$WORK/token.txt" "$GW_PID"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The gateway benchmark (issue 12): requests/s and p50/p99 of
-#   (a) nginx proxy_pass alone, (b) `tessera gateway` with a cached JWT validation (one token
-#   repeated), (c) `tessera gateway` with first-sight ES256 validation (every request a new
-#   token), each in front of the same trivial upstream (nginx `return 200`);
-# and the gateway's resident memory with 1,000 open client connections.
+#   (a) nginx proxy_pass alone, (b) the gateway with a cached JWT validation (one token
+#   repeated), (c) the gateway with first-sight ES256 validation (every request a new token),
+#   (d) the gateway on an anonymous route (no token checked: the proxying alone), each in front
+#   of the same trivial upstream (nginx `return 200`);
+# and the gateway's resident memory with 1,000 open client connections: on the gateway of the
+# runs (its token memos full), and on a fresh one, each connection a client with its own token.
+# The gateway is the `tessera-gateway` binary (`tessera gateway` runs the same code from the
+# larger `tessera` binary; GW_BIN=…/tessera GW_ARGS=gateway measures that one).
 #
-#   cargo build --release -p tessera && bench/gateway.sh
+#   cargo build --release -p tessera -p tessera-gateway && bench/gateway.sh
 #   DURATION=10s CONNECTIONS=32 TOKENS=40000 bench/gateway.sh
 #
 # The proxy under test (nginx with one worker, or the gateway) is pinned to CPU 0; wrk, the
@@ -16,13 +20,16 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tessera-target}"
 BIN="${TESSERA_BIN:-$CARGO_TARGET_DIR/release/tessera}"
+GW_BIN="${GW_BIN:-$CARGO_TARGET_DIR/release/tessera-gateway}"
+read -r -a GW_ARGS <<< "${GW_ARGS:-}"
 NGINX="${NGINX:-/usr/sbin/nginx}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 TOKENS="${TOKENS:-40000}"
 PROXY_CPU="${PROXY_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
-[ -x "$BIN" ] || { echo "build first: cargo build --release -p tessera" >&2; exit 1; }
+[ -x "$BIN" ] && [ -x "$GW_BIN" ] || {
+  echo "build first: cargo build --release -p tessera -p tessera-gateway" >&2; exit 1; }
 for tool in wrk python3 taskset "$NGINX"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
@@ -60,9 +67,15 @@ TOKEN=$(head -1 "$WORK/tokens.txt")
 
 write_gateway_toml "$WORK/gateway.toml" "$GW_PORT" "$SCOPED_ROUTE"
 # Production logging (the audit line of every request, JSON), written to /dev/null.
-taskset -c "$PROXY_CPU" "$BIN" gateway --config "$WORK/gateway.toml" 2>/dev/null & GW_PID=$!
+taskset -c "$PROXY_CPU" "$GW_BIN" "${GW_ARGS[@]}" --config "$WORK/gateway.toml" 2>/dev/null &
+GW_PID=$!
 PIDS+=($GW_PID)
 wait_http "http://127.0.0.1:$GW_PORT/readyz" 200
+ANON_PORT=$(free_port)
+write_gateway_toml "$WORK/anonymous.toml" "$ANON_PORT" 'anonymous = true'
+taskset -c "$PROXY_CPU" "$GW_BIN" "${GW_ARGS[@]}" --config "$WORK/anonymous.toml" 2>/dev/null &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$ANON_PORT/readyz" 200
 wait_http "http://127.0.0.1:$NGX_PORT/api/x" 200
 
 cat > "$WORK/fresh.lua" <<EOF
@@ -94,10 +107,21 @@ echo "| --- | ---: | ---: | ---: | ---: |"
 run "(a) nginx proxy_pass" "http://127.0.0.1:$NGX_PORT/api/x"
 run "(b) gateway, cached JWT" "http://127.0.0.1:$GW_PORT/api/x" -H "Authorization: Bearer $TOKEN"
 run "(c) gateway, first-sight ES256" "http://127.0.0.1:$GW_PORT/api/x" -s "$WORK/fresh.lua"
+run "(d) gateway, anonymous route" "http://127.0.0.1:$ANON_PORT/api/x" -H "Authorization: Bearer $TOKEN"
 echo
 echo "tokens used in (c): $TOKENS distinct, cycled (the verified-token memory holds 16,384)"
 
 # Memory with 1,000 open client connections, each having made one authorized request.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status"; }
 echo "gateway RSS after the runs: $(( $(rss) / 1024 )) MiB"
-rss_at_1000 "$GW_PORT" "$TOKEN" "$GW_PID"
+echo "on the gateway of the runs (one token):"
+head -1 "$WORK/tokens.txt" > "$WORK/one-token.txt"
+rss_at_1000 "$GW_PORT" "$WORK/one-token.txt" "$GW_PID"
+FRESH_PORT=$(free_port)
+write_gateway_toml "$WORK/fresh.toml" "$FRESH_PORT" "$SCOPED_ROUTE"
+taskset -c "$PROXY_CPU" "$GW_BIN" "${GW_ARGS[@]}" --config "$WORK/fresh.toml" 2>/dev/null &
+FRESH_PID=$!
+PIDS+=($FRESH_PID)
+wait_http "http://127.0.0.1:$FRESH_PORT/readyz" 200
+echo "on a fresh gateway (1,000 clients, each its own token):"
+rss_at_1000 "$FRESH_PORT" "$WORK/tokens.txt" "$FRESH_PID"
