@@ -5,16 +5,24 @@
 //! 9728, one document per protected audience), `/_tessera/jwks.json` (the key of the identity
 //! JWTs), `/_tessera/auth/…` (forward-auth, when enabled). Everything else is proxied.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use hyper::body::Incoming;
 use tessera_server::config::ListenerLimits;
 use tessera_server::rate_limit::RateLimiter;
+use tower::ServiceExt;
 
 use crate::config::GatewayConfig;
 use crate::exchange::Exchanges;
@@ -165,9 +173,15 @@ impl Gateway {
             }
             _ => None,
         };
+        let front = Front {
+            router: self.router(),
+            // A certificate is attached by the router's middleware: then every request takes it.
+            proxy_directly: !self.config.tls.certificates(),
+            gateway: self.clone(),
+        };
         let served = tessera_server::app::serve_connections_with(
             listener,
-            self.router(),
+            front,
             listener_limits,
             tls,
             shutdown,
@@ -175,6 +189,44 @@ impl Gateway {
         .await;
         discovery.abort();
         served
+    }
+}
+
+/// What every connection serves: a request that may be for one of the gateway's own endpoints
+/// goes to the router (which still proxies what it does not serve); every other one straight
+/// to the proxy, without the router's matching, its extractors and its body conversion.
+#[derive(Clone)]
+struct Front {
+    router: Router,
+    proxy_directly: bool,
+    gateway: Gateway,
+}
+
+/// Whether `path` may name one of the router's endpoints (see [`Gateway::router`]).
+fn may_be_own_endpoint(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || path.starts_with("/.well-known/oauth-protected-resource")
+        || path.starts_with("/_tessera/")
+}
+
+impl tower::Service<Request<Incoming>> for Front {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        match peer {
+            Some(peer) if self.proxy_directly && !may_be_own_endpoint(request.uri().path()) => {
+                let gateway = self.gateway.clone();
+                Box::pin(async move { Ok(crate::proxy::forward(&gateway, peer, request).await) })
+            }
+            _ => Box::pin(self.router.clone().oneshot(request)),
+        }
     }
 }
 
@@ -223,5 +275,29 @@ async fn jwks(State(gateway): State<Gateway>) -> Response {
                 .into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_the_router_may_serve_are_sent_to_it() {
+        for own in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/api",
+            "/_tessera/jwks.json",
+            "/_tessera/auth",
+            "/_tessera/auth/api",
+        ] {
+            assert!(may_be_own_endpoint(own), "{own}");
+        }
+        for proxied in ["/", "/api/x", "/healthz/", "/metricsx", "/_tessera", "/.well-known/jwks"] {
+            assert!(!may_be_own_endpoint(proxied), "{proxied}");
+        }
     }
 }

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{StatusCode, Uri};
-use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::app::Gateway;
@@ -34,12 +33,22 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     response
 }
 
-/// Every request that is not one of the gateway's own endpoints.
+/// Every request the router does not serve itself (its fallback).
 pub async fn handle(
     State(gateway): State<Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    forward(&gateway, peer, request).await
+}
+
+/// Gates `request`, from `peer`, and forwards it to its route's upstream; any body type
+/// (hyper's own, from the gateway's front, or axum's, from the router's fallback).
+pub async fn forward<B>(gateway: &Gateway, peer: SocketAddr, request: http::Request<B>) -> Response
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+    B::Error: Into<crate::upstream::BoxError>,
+{
     let (mut parts, body) = request.into_parts();
     let host = crate::routing::request_host(&parts);
     let Some(route) = gateway.routes.find(host.as_deref(), parts.uri.path(), &parts.method) else {
@@ -60,7 +69,7 @@ pub async fn handle(
     let exchanged = match (&route.exchange, passed.identity()) {
         (Some(exchange), Some(identity)) => {
             // Boxed: the exchange's state is not carried inside every request's future.
-            match Box::pin(exchanged_token(&gateway, route, exchange, identity, &parts)).await {
+            match Box::pin(exchanged_token(gateway, route, exchange, identity, &parts)).await {
                 Ok(token) => Some(token),
                 Err((decision, reason, response)) => {
                     event.decision(decision, reason).emit();
@@ -71,7 +80,7 @@ pub async fn handle(
         _ => None,
     };
     let forward = match outbound(
-        &gateway,
+        gateway,
         route,
         &passed,
         exchanged.as_deref(),
@@ -196,17 +205,21 @@ impl Unforwardable {
 
 /// Builds the request to the upstream.
 #[allow(clippy::too_many_arguments)]
-fn outbound(
+fn outbound<B>(
     gateway: &Gateway,
     route: &RouteConfig,
     passed: &Passed,
     exchanged: Option<&str>,
     mut parts: http::request::Parts,
-    body: Body,
+    body: B,
     peer: SocketAddr,
     host: Option<&str>,
     upgrade: bool,
-) -> Result<http::Request<ProxyBody>, Unforwardable> {
+) -> Result<http::Request<ProxyBody>, Unforwardable>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+    B::Error: Into<crate::upstream::BoxError>,
+{
     let limits = gateway.config.limits;
     let declared = parts
         .headers

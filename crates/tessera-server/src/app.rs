@@ -304,13 +304,23 @@ pub async fn serve_connections(
 /// connection's own task within `header_read_timeout` and holds a connection slot, so neither
 /// slow handshakes nor many of them get around the limits; a client certificate reaches the
 /// request as [`crate::tls::PeerCertificates`].
-pub async fn serve_connections_with(
+///
+/// `app` is any service of requests (an axum `Router`, or the gateway's own front).
+pub async fn serve_connections_with<S>(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: S,
     limits: ListenerLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     // HTTP/2 connections that stop answering pings are closed as well.
@@ -422,8 +432,8 @@ pub async fn serve_connections_with(
 
 /// The app for one connection: every request learns the socket peer and, over TLS, the
 /// client's certificate chain.
-fn connection_service(
-    app: &Router,
+fn connection_service<S>(
+    app: &S,
     peer: std::net::SocketAddr,
     certificates: Option<crate::tls::PeerCertificates>,
 ) -> impl tower::Service<
@@ -433,7 +443,14 @@ fn connection_service(
     Future = impl Send,
 > + Clone
 + Send
-+ 'static {
++ 'static
+where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     app.clone().map_request(move |mut request: axum::extract::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         if let Some(certificates) = &certificates {
