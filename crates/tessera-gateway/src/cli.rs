@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use crate::{Gateway, GatewayConfig};
 use anyhow::Context;
 use clap::Args;
 use tessera_server::config::LogFormat;
+
+use crate::{Gateway, GatewayConfig};
 
 #[derive(Args)]
 pub struct GatewayArgs {

@@ -23,9 +23,10 @@
 //! - Bounded to a capacity: when full, entries past their `valid_until` are dropped, and if
 //!   that frees no room, all are (simple, predictable memory).
 //! - The lock is held for one lookup or insert, never while parsing or verifying.
-//! - The map's hash is the digest's own first eight bytes: the keys are SHA-256 outputs of
-//!   tokens that verified, which no caller can steer into one bucket, so SipHash's
-//!   flooding defence would cost every lookup for nothing.
+//! - The map's hash is the digest's own first eight bytes: only tokens that verified are
+//!   inserted, and no caller can steer SHA-256 outputs into one bucket, so the table is shaped
+//!   by digests nobody chose and a lookup of any other costs what it costs against those;
+//!   SipHash's flooding defence would cost every lookup for nothing.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -14,8 +14,8 @@
 //! - Each fetch goes through `tessera_jose::fetch` (SSRF guard, 5 s timeout, 64 KiB cap).
 //! - Every installed set has a new generation. The validator remembers verified tokens with
 //!   the generation they were verified under and serves them only while it is still the one in
-//!   use: a key that leaves the set takes its tokens' remembered verifications with it (as the
-//!   set's verifier, and its own memo, goes with the set).
+//!   use: a key that leaves the set takes its tokens' remembered verifications with it (and
+//!   the set's verifier, with its own memo, goes with the set).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};

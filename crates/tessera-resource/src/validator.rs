@@ -181,10 +181,10 @@ impl TokenValidator {
     }
 
     /// A validator for another resource trusting the same issuers, whose tokens must name
-    /// `resource` in `aud` at every issuer (RFC 9068 §4), with its own RFC 9728 metadata. It
-    /// shares this validator's key sets, introspection caches
-    /// and revocation list: a gateway protecting several audiences reads each issuer's
-    /// metadata and keys once, and a key rotation seen by one is seen by all.
+    /// `resource` in `aud` at every issuer (RFC 9068 §4), with its own RFC 9728 metadata and
+    /// memo of accepted tokens. It shares this validator's key sets, introspection caches and
+    /// revocation list: a gateway protecting several audiences reads each issuer's metadata
+    /// and keys once, and a key rotation seen by one is seen by all.
     pub fn for_resource<S: Into<String>>(
         &self,
         resource: impl Into<String>,
@@ -370,7 +370,6 @@ impl TokenValidator {
         ))
     }
 
-    /// RFC 9068 §4 and RFC 8725: the checks of a JWT access token.
     /// The principal of a JWT access token. A token that passed every check before, under the
     /// key set its issuer still uses, comes from the memo; its expiry is the memo entry's end.
     /// What can change between two presentations (revocation, the proof of a bound token) the
@@ -391,8 +390,8 @@ impl TokenValidator {
         Ok(principal)
     }
 
-    /// Every check of a JWT access token (RFC 9068 §4); the claims, with the index of the
-    /// issuer and the generation of the key set that verified them.
+    /// RFC 9068 §4 and RFC 8725: every check of a JWT access token; the claims, with the index
+    /// of the issuer and the generation of the key set that verified them.
     async fn validate_jwt(
         &self,
         token: &str,
