@@ -289,7 +289,7 @@ fn upstream_uri(base: &UpstreamBase, uri: Uri) -> Result<Uri, Unforwardable> {
     Uri::from_parts(parts).map_err(|_| Unforwardable::BadTarget)
 }
 
-fn is_length_limit(e: &hyper_util::client::legacy::Error) -> bool {
+fn is_length_limit(e: &crate::upstream::UpstreamError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(err) = source {
         if err.is::<LengthLimitError>() {

@@ -6,6 +6,7 @@ mod client_certificates;
 mod dpop;
 mod exchange;
 mod forward_auth;
+mod pool;
 mod proxy;
 mod rate_limit;
 mod support;
