@@ -179,8 +179,7 @@ pub struct UpstreamBase {
     /// The upstream's path without its trailing `/` (empty for the root), put before the
     /// request's path.
     pub path: String,
-    /// `Host` for the upstream (RFC 9110 §7.2): its host, and its port unless the scheme's
-    /// default, as nginx's `proxy_set_header Host $proxy_host` sends it.
+    /// `Host` for the upstream (`upstream::host_of`), made once.
     pub host: HeaderValue,
 }
 
@@ -188,11 +187,9 @@ impl UpstreamBase {
     pub(crate) fn of(key: &str, upstream: &Url) -> Result<Self, ConfigError> {
         let scheme = Scheme::try_from(upstream.scheme());
         let authority = Authority::try_from(upstream.authority());
-        // `Url` leaves the scheme's default port out (`port()` is `None` for it).
-        let host = match (upstream.host_str(), upstream.port()) {
-            (Some(host), Some(port)) => HeaderValue::try_from(format!("{host}:{port}")).ok(),
-            (Some(host), None) => HeaderValue::try_from(host).ok(),
-            (None, _) => None,
+        let host = match (&scheme, &authority) {
+            (Ok(scheme), Ok(authority)) => crate::upstream::host_of(scheme, authority),
+            _ => None,
         };
         match (scheme, authority, host) {
             (Ok(scheme), Ok(authority), Some(host)) => Ok(Self {

@@ -214,8 +214,9 @@ where
     Ok(sender)
 }
 
-/// RFC 9110 §7.2: `Host` is the origin's host and its port unless the scheme's default.
-fn host_of(scheme: &Scheme, authority: &Authority) -> Option<HeaderValue> {
+/// RFC 9110 §7.2: `Host` is the origin's host and its port unless the scheme's default (as
+/// nginx's `proxy_set_header Host $proxy_host` sends it).
+pub(crate) fn host_of(scheme: &Scheme, authority: &Authority) -> Option<HeaderValue> {
     let default = if *scheme == Scheme::HTTPS { 443 } else { 80 };
     match authority.port_u16() {
         Some(port) if port != default => {
