@@ -244,7 +244,9 @@ fn push_number(out: &mut Vec<u8>, n: u64, width: usize) {
 fn push_timestamp(out: &mut Vec<u8>, now: SystemTime) {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
+    // Seconds since the epoch fit an i64 until the year 292 billion; the date is then ≥ 1970.
+    let (year, month, day) = tessera_core::clock::civil_from_days((secs / 86_400) as i64);
+    let [year, month, day] = [year, month, day].map(i64::unsigned_abs);
     let of_day = secs % 86_400;
     push_number(out, year, 4);
     out.push(b'-');
@@ -260,21 +262,6 @@ fn push_timestamp(out: &mut Vec<u8>, now: SystemTime) {
     out.push(b'.');
     push_number(out, u64::from(since.subsec_micros()), 6);
     out.push(b'Z');
-}
-
-/// The proleptic Gregorian date of `days` since 1970-01-01 (H. Hinnant's `civil_from_days`,
-/// for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub use fetch::{Document, FetchError, FetchedJwks, JwksFetcher, fetch_jwks, get_
 pub use id_token::{IdTokenCheck, IdTokenError, at_hash};
 pub use jwks::{Jwks, JwksError, PublicKey};
 pub use jws::VerifyError;
-pub use token_memo::{TokenDigest, TokenMemo};
+pub use token_memo::{Digested, TokenDigest, TokenMemo};
 pub use verifier::{Expiry, Typ, Verified, Verifier};
 
 #[cfg(test)]

@@ -37,6 +37,42 @@ use crate::jws::Typ;
 /// The SHA-256 digest a [`TokenMemo`] is keyed by.
 pub type TokenDigest = [u8; 32];
 
+/// A token string with the digest every memo keys it by, made once: the digest cannot be
+/// given apart from the token it was made of.
+pub struct Digested<'a> {
+    token: &'a str,
+    typ: Typ,
+    digest: TokenDigest,
+}
+
+impl<'a> Digested<'a> {
+    /// SHA-256 over `len(typ) || typ || token` (the length makes the split unambiguous), the
+    /// `typ` the token is verified as.
+    pub fn new(typ: Typ, token: &'a str) -> Self {
+        use aws_lc_rs::digest::{Context, SHA256};
+        let label = typ.label();
+        let mut context = Context::new(&SHA256);
+        context.update(&(label.len() as u64).to_be_bytes());
+        context.update(label.as_bytes());
+        context.update(token.as_bytes());
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(context.finish().as_ref());
+        Self { token, typ, digest }
+    }
+
+    pub fn token(&self) -> &'a str {
+        self.token
+    }
+
+    pub fn typ(&self) -> Typ {
+        self.typ
+    }
+
+    pub fn digest(&self) -> &TokenDigest {
+        &self.digest
+    }
+}
+
 type Map<V> = HashMap<TokenDigest, (i64, V), BuildHasherDefault<DigestHasher>>;
 
 /// Bounded memo of verified token strings (by digest) → `V`, each entry valid until a time.
@@ -65,20 +101,6 @@ impl<V: Clone> TokenMemo<V> {
             #[cfg(test)]
             hits: std::sync::atomic::AtomicUsize::new(0),
         }
-    }
-
-    /// SHA-256 over `len(typ) || typ || token` (the length makes the split unambiguous), the
-    /// `typ` the token is verified as.
-    pub fn digest(typ: Typ, token: &str) -> TokenDigest {
-        use aws_lc_rs::digest::{Context, SHA256};
-        let typ = typ.label();
-        let mut context = Context::new(&SHA256);
-        context.update(&(typ.len() as u64).to_be_bytes());
-        context.update(typ.as_bytes());
-        context.update(token.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(context.finish().as_ref());
-        out
     }
 
     fn lock(&self) -> MutexGuard<'_, Map<V>> {

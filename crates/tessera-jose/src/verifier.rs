@@ -3,7 +3,7 @@
 use crate::claims::{AccessTokenClaims, Claims};
 use crate::jwks::Jwks;
 use crate::jws::{self, VerifyError};
-use crate::token_memo::TokenMemo;
+use crate::token_memo::{Digested, TokenDigest, TokenMemo};
 
 pub use crate::jws::Typ;
 
@@ -74,13 +74,35 @@ impl Verifier {
         now: i64,
         expiry: Expiry,
     ) -> Result<Verified<T>, VerifyError> {
+        let digest = self.verified.as_ref().map(|_| Digested::new(typ, token));
+        self.check(token, typ, digest.as_ref().map(Digested::digest), issuer, now, expiry)
+    }
+
+    /// [`Self::verify`] of a token whose memo digest the caller has already made (for a memo
+    /// of its own): the same checks, without hashing the token a second time.
+    pub fn verify_digested<T: Claims>(
+        &self,
+        token: &Digested<'_>,
+        issuer: &str,
+        now: i64,
+        expiry: Expiry,
+    ) -> Result<Verified<T>, VerifyError> {
+        self.check(token.token(), token.typ(), Some(token.digest()), issuer, now, expiry)
+    }
+
+    fn check<T: Claims>(
+        &self,
+        token: &str,
+        typ: Typ,
+        digest: Option<&TokenDigest>,
+        issuer: &str,
+        now: i64,
+        expiry: Expiry,
+    ) -> Result<Verified<T>, VerifyError> {
         let parts = jws::split(token)?;
         let key = jws::check_header(&self.jwks, &parts, typ)?;
-        let digest = self.verified.as_ref().map(|_| TokenMemo::<()>::digest(typ, token));
-        let cached = match (&self.verified, &digest) {
-            (Some(verified), Some(digest)) => verified.get(digest, now).is_some(),
-            _ => false,
-        };
+        let memo = self.verified.as_ref().zip(digest);
+        let cached = memo.is_some_and(|(verified, digest)| verified.get(digest, now).is_some());
         if !cached {
             jws::check_signature(key, &parts)?;
         }
@@ -94,8 +116,8 @@ impl Verifier {
         if claims.nbf().is_some_and(|nbf| nbf > now) {
             return Err(VerifyError::NotYetValid);
         }
-        if !cached && let (Some(verified), Some(digest)) = (&self.verified, digest) {
-            verified.insert(digest, claims.exp(), (), now);
+        if !cached && let Some((verified, digest)) = memo {
+            verified.insert(*digest, claims.exp(), (), now);
         }
         Ok(Verified(claims))
     }

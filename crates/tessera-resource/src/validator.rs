@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_http::{BearerError, BearerToken};
-use tessera_jose::{AccessTokenClaims, Expiry, FetchError, TokenMemo, Typ, VerifyError};
+use tessera_jose::{AccessTokenClaims, Digested, Expiry, FetchError, TokenMemo, Typ, VerifyError};
 
 use crate::config::{ConfigError, ValidatorConfig};
 use crate::discovery::{DiscoveryError, discover};
@@ -375,18 +375,18 @@ impl TokenValidator {
     /// What can change between two presentations (revocation, the proof of a bound token) the
     /// caller checks on every one.
     async fn jwt_principal(&self, token: &str, now: i64) -> Result<Principal, Rejection> {
-        let digest = TokenMemo::<Seen>::digest(Typ::ACCESS_TOKEN, token);
-        if let Some(seen) = self.0.seen.get(&digest, now)
+        let token = Digested::new(Typ::ACCESS_TOKEN, token);
+        if let Some(seen) = self.0.seen.get(token.digest(), now)
             && self.0.issuers.get(seen.issuer).map(|i| i.keys.generation()) == Some(seen.generation)
         {
             return Ok(seen.principal);
         }
-        let (claims, issuer, generation) = self.validate_jwt(token, now).await?;
+        let (claims, issuer, generation) = self.validate_jwt(&token, now).await?;
         // RFC 7519 §4.1.4 as `validate_jwt` applies it: refused from `exp + skew` on.
         let valid_until = claims.exp.saturating_add(self.0.skew);
         let principal = Principal::from_jwt(claims, self.0.resource_metadata.clone());
         let seen = Seen { principal: principal.clone(), issuer, generation };
-        self.0.seen.insert(digest, valid_until, seen, now);
+        self.0.seen.insert(*token.digest(), valid_until, seen, now);
         Ok(principal)
     }
 
@@ -394,14 +394,15 @@ impl TokenValidator {
     /// of the issuer and the generation of the key set that verified them.
     async fn validate_jwt(
         &self,
-        token: &str,
+        token: &Digested<'_>,
         now: i64,
     ) -> Result<(AccessTokenClaims, usize, u64), Rejection> {
         let (index, issuer) = match self.0.issuers.as_slice() {
             // One issuer: `iss` is compared exactly by the verifier anyway.
             [only] => (0, only),
             several => {
-                let iss = peek_issuer(token).ok_or_else(|| self.invalid("no readable iss"))?;
+                let iss =
+                    peek_issuer(token.token()).ok_or_else(|| self.invalid("no readable iss"))?;
                 several
                     .iter()
                     .enumerate()
@@ -415,9 +416,8 @@ impl TokenValidator {
             // The verifier checks `nbf` against its `now`: given `now + skew`, a token is
             // accepted up to `skew` seconds early. `exp` and `iat` are checked below, with the
             // same tolerance the other way.
-            let verified = keys.verifier.verify::<AccessTokenClaims>(
+            let verified = keys.verifier.verify_digested::<AccessTokenClaims>(
                 token,
-                Typ::ACCESS_TOKEN,
                 &issuer.issuer,
                 now + skew,
                 Expiry::Ignore,

@@ -187,20 +187,7 @@ impl SourceAddr {
         key.push_str(namespace);
         key.push(':');
         match self.0 {
-            Some(IpAddr::V4(ip)) => {
-                for (i, octet) in ip.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        key.push('.');
-                    }
-                    if octet >= 100 {
-                        key.push(char::from(b'0' + octet / 100));
-                    }
-                    if octet >= 10 {
-                        key.push(char::from(b'0' + octet / 10 % 10));
-                    }
-                    key.push(char::from(b'0' + octet % 10));
-                }
-            }
+            Some(IpAddr::V4(ip)) => push_ipv4(&mut key, ip),
             _ => {
                 use std::fmt::Write;
                 let _ = write!(key, "{self}");
@@ -236,9 +223,35 @@ impl FromRequestParts<AppState> for SourceAddr {
     }
 }
 
+/// Appends `ip` in dotted decimal, as `Display` writes it, without the formatting machinery
+/// (it runs once per request: rate-limit keys here, `X-Forwarded-For` in the gateway).
+pub fn push_ipv4(text: &mut String, ip: std::net::Ipv4Addr) {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_ipv4_writes_dotted_decimal() {
+        for ip in ["0.0.0.0", "127.0.0.1", "10.200.9.255", "255.255.255.255", "1.10.100.0"] {
+            let mut text = String::new();
+            push_ipv4(&mut text, ip.parse().unwrap());
+            assert_eq!(text, ip);
+        }
+    }
 
     fn proxies(header: ForwardedHeader) -> TrustedProxies {
         let blocks = ["10.0.0.0/8", "fd00::/8"].iter().map(|b| Cidr::parse(b).unwrap()).collect();

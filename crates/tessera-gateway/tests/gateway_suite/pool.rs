@@ -62,11 +62,17 @@ fn client() -> UpstreamClient {
     upstream::client(&UpstreamTls::default(), &Limits::default()).unwrap()
 }
 
-async fn get(client: &UpstreamClient, url: &str) -> (http::StatusCode, Bytes) {
+/// A bodyless GET of `url` through `client`.
+async fn send(client: &UpstreamClient, url: &str) -> http::Response<upstream::UpstreamBody> {
     let request = http::Request::get(url)
         .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
         .unwrap();
-    let response = client.request(request).await.unwrap();
+    client.request(request).await.unwrap()
+}
+
+/// [`send`], and the answer read to its end.
+async fn get(client: &UpstreamClient, url: &str) -> (http::StatusCode, Bytes) {
+    let response = send(client, url).await;
     let status = response.status();
     (status, response.into_body().collect().await.unwrap().to_bytes())
 }
@@ -89,10 +95,7 @@ async fn rfc9112_9_3_a_connection_is_reused_once_its_answer_has_been_read() {
 async fn rfc9112_9_3_a_connection_whose_answer_was_not_read_to_its_end_is_not_reused() {
     let (url, accepted) = counting_upstream(false).await;
     let client = client();
-    let request = http::Request::get(format!("{url}/stream"))
-        .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
-        .unwrap();
-    let mut response = client.request(request).await.unwrap();
+    let mut response = send(&client, &format!("{url}/stream")).await;
     let first = response.body_mut().frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(first, "first");
     drop(response);

@@ -123,6 +123,28 @@ async fn rfc7519_4_1_4_a_remembered_token_is_refused_once_it_expires() {
     refused(&app, &token).await;
 }
 
+// RFC 7515 §5.2: the memo answers only for the exact string that was verified; the same
+// token with its signature or its claims altered is verified (and refused) in full.
+#[tokio::test]
+async fn rfc7515_5_2_a_remembered_token_altered_in_any_part_is_refused() {
+    let issuer = TestIssuer::start().await;
+    let app = app(&issuer.validator().await);
+    let mut claims = issuer.claims();
+    let token = issuer.token(&claims);
+    assert_eq!(get_with(&app, &token).await.status, StatusCode::OK);
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut forged = signature.as_bytes().to_vec();
+    forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+    refused(&app, &format!("{signed}.{}", String::from_utf8(forged).unwrap())).await;
+    // The remembered token's signature on other claims (a wider scope).
+    claims["scope"] = "orders:read orders:write".into();
+    let other = issuer.token(&claims);
+    let header = token.split('.').next().unwrap();
+    let payload = other.split('.').nth(1).unwrap();
+    refused(&app, &format!("{header}.{payload}.{signature}")).await;
+    assert_eq!(get_with(&app, &token).await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn rfc7519_4_1_5_a_token_not_yet_valid_is_refused_beyond_the_clock_skew() {
     let issuer = TestIssuer::start().await;

@@ -167,18 +167,8 @@ pub fn decode(token: &str) -> Decoded {
 
 /// `2026-01-31 23:59:59 UTC` from a Unix time.
 pub fn utc(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
+    let (year, month, day) = tessera_core::clock::civil_from_days(ts.div_euclid(86_400));
     let secs = ts.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
         secs / 3600,
