@@ -48,6 +48,21 @@ fn config(args: &GatewayArgs) -> anyhow::Result<GatewayConfig> {
     })
 }
 
+/// The runtime the gateway runs on, `tessera gateway` and `tessera-gateway` alike. On one CPU
+/// (a process pinned to a core, a container given one) a single-threaded scheduler: there the
+/// work-stealing one has no other worker to hand work to, and its bookkeeping cost ≈ 15 % of
+/// the requests/s (bench/README.md, "Fourth pass"). On more, the work-stealing one, a worker
+/// per CPU.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
+}
+
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let config = config(&args)?;
     if args.check {

@@ -13,6 +13,14 @@ pub const CLIENT_ID: HeaderName = HeaderName::from_static("x-tessera-client-id")
 pub const SCOPE: HeaderName = HeaderName::from_static("x-tessera-scope");
 pub const IDENTITY_JWT: HeaderName = HeaderName::from_static("x-tessera-identity");
 
+// The forwarding fields, named once (`from_static` at run time would parse a name per call).
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// RFC 9449 §4.1: the proof of possession a DPoP-bound token travels with.
+pub const DPOP: HeaderName = HeaderName::from_static("dpop");
+
 /// How many fields [`HOP_BY_HOP`] lists.
 const HOP_BY_HOP_FIELDS: usize = 8;
 
@@ -112,25 +120,25 @@ pub fn set_forwarded(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&st
         forwarded.push_str(host);
         forwarded.push('"');
     }
-    let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
+    let set = |headers: &mut HeaderMap, name: HeaderName, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), value);
+            headers.insert(name, value);
         }
     };
-    set(headers, "forwarded", &forwarded);
-    set(headers, "x-forwarded-for", &ip);
+    set(headers, FORWARDED, &forwarded);
+    set(headers, X_FORWARDED_FOR, &ip);
     // The public URL's scheme: one of two constants, not copied per request.
     match proto {
         "http" | "https" => {
             let value = HeaderValue::from_static(if proto == "http" { "http" } else { "https" });
-            headers.insert(HeaderName::from_static("x-forwarded-proto"), value);
+            headers.insert(X_FORWARDED_PROTO, value);
         }
-        other => set(headers, "x-forwarded-proto", other),
+        other => set(headers, X_FORWARDED_PROTO, other),
     }
     match host {
-        Some(host) => set(headers, "x-forwarded-host", host),
+        Some(host) => set(headers, X_FORWARDED_HOST, host),
         None => {
-            headers.remove("x-forwarded-host");
+            headers.remove(X_FORWARDED_HOST);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! An event carries who (sub, client_id, jti) and why, never a token: the `Identity` it reads
 //! holds no credential.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
@@ -163,7 +164,7 @@ impl<'a> Event<'a> {
     }
 
     /// The JSON line at `now`, built in `buf`, as `telemetry::redact` passes it.
-    fn redacted_line(&self, now: SystemTime, buf: &mut Vec<u8>) -> Option<String> {
+    fn redacted_line<'b>(&self, now: SystemTime, buf: &'b mut Vec<u8>) -> Option<Cow<'b, str>> {
         buf.clear();
         self.json_line(now, buf);
         // Built from `&str`s and ASCII, the line is UTF-8; were it not, nothing is written
@@ -345,7 +346,8 @@ mod tests {
     fn r4_3_audit_json_line_is_redacted() {
         let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
         let event = Event::new(jwt, Decision::NoRoute, "no route matches");
-        let line = event.redacted_line(SystemTime::now(), &mut Vec::new()).unwrap();
+        let mut buf = Vec::new();
+        let line = event.redacted_line(SystemTime::now(), &mut buf).unwrap();
         assert!(!line.contains("c2ln"), "{line}");
         assert!(line.contains("[redacted]"), "{line}");
     }

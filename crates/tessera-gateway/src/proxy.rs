@@ -239,7 +239,7 @@ where
     // at the gateway unless the route says otherwise.
     if !route.forward_token {
         h.remove(header::AUTHORIZATION);
-        h.remove("dpop");
+        h.remove(crate::headers::DPOP);
     }
     // RFC 8693: the upstream gets a token of its own audience instead.
     if let Some(token) = exchanged {

@@ -51,15 +51,14 @@ impl RouteTable {
 /// The host a request names, without port: the URI's authority (HTTP/2, absolute form) or the
 /// `Host` header (RFC 9110 §7.2).
 pub fn request_host(parts: &http::request::Parts) -> Option<String> {
-    let raw = match parts.uri.host() {
-        Some(h) => h.to_owned(),
+    match parts.uri.host() {
+        Some(host) => Some(host.to_ascii_lowercase()),
         None => {
             let value = parts.headers.get(http::header::HOST)?.to_str().ok()?;
             let authority: http::uri::Authority = value.parse().ok()?;
-            authority.host().to_owned()
+            Some(authority.host().to_ascii_lowercase())
         }
-    };
-    Some(raw.to_ascii_lowercase())
+    }
 }
 
 #[cfg(test)]

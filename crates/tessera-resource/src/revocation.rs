@@ -90,8 +90,10 @@ impl RevocationList {
             return Ok(revoked);
         }
         let mut conn = self.conn.clone();
+        // Boxed: a cached answer's future does not carry the query's state.
         let found: Result<bool, _> =
-            redis::cmd("EXISTS").arg(format!("{KEY_PREFIX}{jti}")).query_async(&mut conn).await;
+            Box::pin(redis::cmd("EXISTS").arg(format!("{KEY_PREFIX}{jti}")).query_async(&mut conn))
+                .await;
         match found {
             Ok(revoked) => {
                 if self.outage.swap(false, Ordering::Relaxed) {

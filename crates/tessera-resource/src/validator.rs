@@ -299,12 +299,16 @@ impl TokenValidator {
         let principal = if token.split('.').count() == 3 {
             self.jwt_principal(token, now).await?
         } else {
-            self.validate_opaque(token, now).await?
+            // Boxed, as every path that may wait on the network: the common one, a token seen
+            // before, does not carry their state in its future.
+            Box::pin(self.validate_opaque(token, now)).await?
         };
         // RFC 7800 §3 / RFC 9449 §7.1 / RFC 8705 §3: a bound token needs its proof.
         match principal.confirmation() {
             Some(cnf) => {
-                if let Err(e) = self.0.sender_constraint.verify(cnf, token, scheme, request).await {
+                if let Err(e) =
+                    Box::pin(self.0.sender_constraint.verify(cnf, token, scheme, request)).await
+                {
                     return Err(self.proof_refused(e));
                 }
             }
@@ -381,7 +385,7 @@ impl TokenValidator {
         {
             return Ok(seen.principal);
         }
-        let (claims, issuer, generation) = self.validate_jwt(&token, now).await?;
+        let (claims, issuer, generation) = Box::pin(self.validate_jwt(&token, now)).await?;
         // RFC 7519 §4.1.4 as `validate_jwt` applies it: refused from `exp + skew` on.
         let valid_until = claims.exp.saturating_add(self.0.skew);
         let principal = Principal::from_jwt(claims, self.0.resource_metadata.clone());

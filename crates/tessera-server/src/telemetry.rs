@@ -5,8 +5,11 @@
 //! defence every log line passes through [`redact`] before it is written, which blanks JWTs and
 //! the values of secret-bearing parameters (requirements R4.3).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
+
+use memchr::memmem;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -101,27 +104,30 @@ const SECRET_NAMES: [&str; 9] = [
     "assertion",
 ];
 
-/// Blanks JWTs (three base64url segments starting `eyJ`) and secret-bearing values.
-pub fn redact(line: &str) -> String {
+/// Blanks JWTs (three base64url segments starting `eyJ`) and secret-bearing values; the line
+/// itself, uncopied, when there is nothing to blank.
+pub fn redact(line: &str) -> Cow<'_, str> {
     // Most lines hold nothing to blank (a gateway writes one audit line per request): one
-    // scan says so, instead of the ten copies and scans of the passes below.
+    // screen says so, instead of the ten copies and scans of the passes below.
     if !may_hold_secrets(line) {
-        return line.to_owned();
+        return Cow::Borrowed(line);
     }
     let mut out = redact_jwts(line);
     for name in SECRET_NAMES {
         out = redact_values_of(&out, name);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Whether `line` contains `eyJ` or one of [`SECRET_NAMES`] (any case) anywhere: the only
-/// lines [`redact`] can change. One lowercase copy and a substring search per name: measured
-/// cheaper (3.3k instructions per audit line) than one pass comparing every name wherever its
-/// first letter occurs (5.6k).
+/// lines [`redact`] can change. One lowercase copy, then memchr's vectorised substring search
+/// per name (its searchers built once): a fraction of `str::contains`'s cost per audit line.
 fn may_hold_secrets(line: &str) -> bool {
+    static SCREEN: LazyLock<Vec<memmem::Finder<'static>>> = LazyLock::new(|| {
+        std::iter::once("eyj").chain(SECRET_NAMES).map(memmem::Finder::new).collect()
+    });
     let lower = line.to_ascii_lowercase();
-    lower.contains("eyj") || SECRET_NAMES.iter().any(|name| lower.contains(name))
+    SCREEN.iter().any(|name| name.find(lower.as_bytes()).is_some())
 }
 
 fn is_b64url(c: char) -> bool {

@@ -97,7 +97,14 @@ impl ConfigArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The gateway chooses its runtime by the CPUs it may use; every other command runs on
+    // the work-stealing one.
+    let runtime = if matches!(cli.command, Command::Gateway(_)) {
+        tessera_gateway::cli::runtime()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
