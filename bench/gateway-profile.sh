@@ -12,7 +12,7 @@
 #
 # Prints instructions per request and RSS; leaves the callgrind profile in $OUT (default
 # /tmp/gateway.callgrind) for `callgrind_annotate --inclusive=yes $OUT`. Needs valgrind,
-# nginx, python3.
+# nginx, python3, taskset (the gateway runs on CPU 0, the load on CPU 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +25,7 @@ REQUESTS="${REQUESTS:-10000}"
 OUT="${OUT:-/tmp/gateway.callgrind}"
 [ -x "$BIN" ] && [ -x "$GW_BIN" ] || {
   echo "build first: cargo build --release -p tessera -p tessera-gateway" >&2; exit 1; }
-for tool in valgrind callgrind_control python3 "$NGINX"; do
+for tool in valgrind callgrind_control python3 taskset "$NGINX"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 
@@ -45,7 +45,7 @@ write_gateway_toml "$WORK/gateway.toml" "$GW_PORT" "$ROUTE_AUTH"
 
 # REQUESTS requests over 4 keep-alive connections, each answer checked.
 load() { # PORT N
-  python3 - "$1" "$2" "$TOKEN" <<'EOF'
+  taskset -c 1 python3 - "$1" "$2" "$TOKEN" <<'EOF'
 import http.client, sys, threading
 port, n, token = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def worker(count):
@@ -63,7 +63,9 @@ EOF
 
 # 1. Instructions per request, under callgrind (counting only the measured requests).
 if [ -z "${SKIP_CALLGRIND:-}" ]; then
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
+# Pinned to one CPU as in bench/gateway.sh, so that it runs as it runs there (single-threaded:
+# `tessera_gateway::cli::runtime`).
+taskset -c 0 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
   "$GW_BIN" "${GW_ARGS[@]}" --config "$WORK/gateway.toml" 2>/dev/null & VG_PID=$!
 PIDS+=($VG_PID)
 wait_http "http://127.0.0.1:$GW_PORT/readyz" 200
@@ -82,7 +84,7 @@ fi
 #    gateway running natively.
 GW_PORT2=$(free_port)
 write_gateway_toml "$WORK/gateway2.toml" "$GW_PORT2" "$ROUTE_AUTH"
-"$GW_BIN" "${GW_ARGS[@]}" --config "$WORK/gateway2.toml" 2>/dev/null & GW_PID=$!
+taskset -c 0 "$GW_BIN" "${GW_ARGS[@]}" --config "$WORK/gateway2.toml" 2>/dev/null & GW_PID=$!
 PIDS+=($GW_PID)
 wait_http "http://127.0.0.1:$GW_PORT2/readyz" 200
 load "$GW_PORT2" 2000

@@ -54,7 +54,10 @@ fn config(args: &GatewayArgs) -> anyhow::Result<GatewayConfig> {
 /// the requests/s (bench/README.md, "Fourth pass"). On more, the work-stealing one, a worker
 /// per CPU.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    runtime_for(std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+}
+
+fn runtime_for(cpus: usize) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = if cpus == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -86,4 +89,16 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .serve(listener, tessera_server::app::shutdown_signal())
         .await
         .context("the gateway stopped")
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::runtime::RuntimeFlavor;
+
+    #[test]
+    fn one_cpu_gets_the_single_threaded_runtime_more_get_a_worker_each() {
+        let flavor = |cpus| super::runtime_for(cpus).unwrap().handle().runtime_flavor();
+        assert_eq!(flavor(1), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavor(2), RuntimeFlavor::MultiThread);
+    }
 }

@@ -23,13 +23,31 @@ fn free_port() -> u16 {
 // answer with one.
 #[tokio::test]
 async fn the_tessera_gateway_binary_protects_an_upstream_alone() {
+    protects_an_upstream(Command::new(env!("CARGO_BIN_EXE_tessera-gateway"))).await;
+}
+
+// The same, the process pinned to one CPU: it then runs on the single-threaded runtime
+// (`cli::runtime`), as in the benchmark.
+#[tokio::test]
+async fn the_tessera_gateway_binary_protects_an_upstream_on_one_cpu() {
+    if Command::new("taskset").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "taskset (util-linux) is needed under CI");
+        eprintln!("skipped: no taskset (util-linux) to pin the gateway to one CPU");
+        return;
+    }
+    let mut pinned = Command::new("taskset");
+    pinned.args(["-c", "0", env!("CARGO_BIN_EXE_tessera-gateway")]);
+    protects_an_upstream(pinned).await;
+}
+
+async fn protects_an_upstream(mut gateway: Command) {
     let (issuer, upstream) = (Issuer::start().await, Upstream::start().await);
     let listen = format!("127.0.0.1:{}", free_port());
     let url = format!("http://{listen}");
     let audience = format!("{url}/");
     let secret = issuer.client("binary-test", "orders:read", &[&audience]).await;
     let token = issuer.token("binary-test", &secret, &audience, "orders:read").await;
-    let child = Command::new(env!("CARGO_BIN_EXE_tessera-gateway"))
+    let child = gateway
         .args(["--issuer", &issuer.url, "--audience", &audience, "--upstream", &upstream.url])
         .args(["--listen", &listen, "--scope", "orders:read"])
         .stdout(Stdio::null())
