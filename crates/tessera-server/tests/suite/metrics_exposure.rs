@@ -79,11 +79,14 @@ async fn metrics_listen_moves_metrics_off_the_main_listener() {
     let http = reqwest::Client::new();
     let metrics_url = format!("http://127.0.0.1:{port}/metrics");
     let mut answered = None;
-    for _ in 0..50 {
+    // Up to 10 s: on a loaded CI machine the server may take more than a second to start.
+    for _ in 0..500 {
         if let Ok(res) = http.get(&metrics_url).send().await {
             answered = Some(res.status());
             break;
         }
+        // A serve that returned could not bind (the probed port was taken meanwhile).
+        assert!(!server.is_finished(), "the server stopped before answering on {metrics_url}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(answered, Some(reqwest::StatusCode::OK));
